@@ -1,0 +1,66 @@
+//! `zplan --version` and `zplan doctor`, run as a user runs them.
+
+use std::process::{Command, Output};
+
+fn zplan(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zplan"));
+    command
+        .args(args)
+        .env_remove("ZPLAN_ORT_DYLIB")
+        .env_remove("ORT_DYLIB_PATH");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run zplan")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn version_matches_the_package() {
+    let output = zplan(&["--version"], &[]);
+    assert!(output.status.success());
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("zplan {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn doctor_finds_the_setup_library_and_blas() {
+    let output = zplan(&["doctor"], &[]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "doctor failed:\n{text}");
+    assert!(text.contains("ONNX Runtime  1.31.1 at "), "{text}");
+    assert!(text.contains("(from setup location)"), "{text}");
+    assert!(text.contains("OpenBLAS"), "{text}");
+    assert!(!text.contains("MISSING"), "{text}");
+}
+
+#[test]
+fn doctor_names_a_missing_library_and_the_fix() {
+    let path = "/nonexistent/zplan-doctor/libonnxruntime.so";
+    let output = zplan(&["doctor"], &[("ZPLAN_ORT_DYLIB", path)]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("MISSING"), "{text}");
+    assert!(text.contains(path), "{text}");
+    assert!(text.contains("from ZPLAN_ORT_DYLIB"), "{text}");
+    assert!(text.contains("make deps"), "{text}");
+}
+
+#[test]
+fn doctor_refuses_a_library_that_is_not_onnx_runtime() {
+    let dir = std::env::temp_dir().join(format!("zplan-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("libonnxruntime.so");
+    std::fs::write(&fake, b"plain text").unwrap();
+    let output = zplan(&["doctor", "--ort", fake.to_str().unwrap()], &[]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("cannot open ONNX Runtime library"), "{text}");
+    assert!(text.contains("explicit path"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

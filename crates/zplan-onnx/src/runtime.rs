@@ -1,0 +1,315 @@
+//! Finding, loading and version-checking the ONNX Runtime shared library.
+//!
+//! zplan links ONNX Runtime at run time (`ort`'s `load-dynamic`), so the library is looked up in
+//! this order, and the first source that is *given* is the one used (a given path that fails is an
+//! error, never a silent fall-through to the next source):
+//!
+//! 1. the explicit path passed to [`Runtime::init`];
+//! 2. the environment variable `ZPLAN_ORT_DYLIB`;
+//! 3. the environment variable `ORT_DYLIB_PATH` (the `ort` crate's own);
+//! 4. the setup location `.deps/onnxruntime/` of the source tree, filled by `make deps`.
+//!
+//! A path may name the library file or a directory holding it. The library is loaded once per
+//! process; [`Runtime::init`] is idempotent and safe to call from several threads.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use crate::error::RuntimeError;
+
+/// Version of ONNX Runtime that `make deps` installs and the one zplan is tested against.
+pub const SETUP_VERSION: &str = "1.31.1";
+
+/// Oldest ONNX Runtime accepted, as (major, minor): the `api-31` level `ort` is built for.
+pub const MINIMUM_VERSION: (u32, u32) = (1, 31);
+
+/// Environment variable naming the library (file or directory), checked before `ORT_DYLIB_PATH`.
+pub const ZPLAN_ORT_DYLIB: &str = "ZPLAN_ORT_DYLIB";
+
+/// The `ort` crate's environment variable for the library, checked after `ZPLAN_ORT_DYLIB`.
+pub const ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+
+/// File names looked for inside a directory, most specific first.
+const LIBRARY_NAMES: [&str; 2] = ["libonnxruntime.so.1.31.1", "libonnxruntime.so"];
+
+/// Where a library path came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LibrarySource {
+    /// Passed to [`Runtime::init`].
+    Explicit,
+    /// The `ZPLAN_ORT_DYLIB` environment variable.
+    ZplanEnv,
+    /// The `ORT_DYLIB_PATH` environment variable.
+    OrtEnv,
+    /// `.deps/onnxruntime/` in the source tree, put there by `make deps`.
+    SetupLocation,
+}
+
+impl fmt::Display for LibrarySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Explicit => "explicit path",
+            Self::ZplanEnv => ZPLAN_ORT_DYLIB,
+            Self::OrtEnv => ORT_DYLIB_PATH,
+            Self::SetupLocation => "setup location",
+        })
+    }
+}
+
+/// The loaded ONNX Runtime: one per process, shared by every session zplan creates.
+pub struct Runtime {
+    library: PathBuf,
+    source: LibrarySource,
+    version: String,
+    environment: ort::environment::Environment,
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+impl Runtime {
+    /// Loads ONNX Runtime (see the module docs for the search order) or returns the one already
+    /// loaded in this process.
+    ///
+    /// Once a library is loaded, `init(None)` returns it whatever the environment says now, and
+    /// `init(Some(path))` returns it when `path` names the same file and fails with
+    /// [`RuntimeError::AlreadyLoaded`] otherwise: a process holds one ONNX Runtime.
+    pub fn init(explicit: Option<&Path>) -> Result<&'static Runtime, RuntimeError> {
+        if let Some(runtime) = RUNTIME.get() {
+            return runtime.same_library(explicit);
+        }
+        let _guard = INIT_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(runtime) = RUNTIME.get() {
+            return runtime.same_library(explicit);
+        }
+        let runtime = Self::load(explicit)?;
+        Ok(RUNTIME.get_or_init(|| runtime))
+    }
+
+    /// The runtime loaded in this process, if [`Runtime::init`] has succeeded.
+    pub fn get() -> Option<&'static Runtime> {
+        RUNTIME.get()
+    }
+
+    /// Path of the loaded library file.
+    pub fn library_path(&self) -> &Path {
+        &self.library
+    }
+
+    /// Where the library path came from.
+    pub fn source(&self) -> LibrarySource {
+        self.source
+    }
+
+    /// The library's own version string, e.g. `"1.31.1"`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The process-wide `ort` environment that sessions are built from.
+    pub fn environment(&self) -> &ort::environment::Environment {
+        &self.environment
+    }
+
+    fn load(explicit: Option<&Path>) -> Result<Runtime, RuntimeError> {
+        let (library, source) = locate(explicit)?;
+        if !library.is_file() {
+            return Err(RuntimeError::Missing {
+                path: library,
+                origin: source,
+            });
+        }
+        // Keep our handle open until `ort` holds its own, so the library is mapped once.
+        let (_handle, version) = probe_version(&library, source)?;
+        check_version(&version).map_err(|required| RuntimeError::TooOld {
+            path: library.clone(),
+            origin: source,
+            found: version.clone(),
+            required,
+        })?;
+        let environment = ort::init_from(&library)
+            .map_err(|e| RuntimeError::Open {
+                path: library.clone(),
+                origin: source,
+                reason: e.to_string(),
+            })?
+            .with_name("zplan")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| RuntimeError::Environment {
+                path: library.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Runtime {
+            library,
+            source,
+            version,
+            environment,
+        })
+    }
+
+    fn same_library(
+        &'static self,
+        explicit: Option<&Path>,
+    ) -> Result<&'static Runtime, RuntimeError> {
+        let Some(requested) = explicit.map(resolve) else {
+            return Ok(self);
+        };
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        if canonical(&requested) == canonical(&self.library) {
+            Ok(self)
+        } else {
+            Err(RuntimeError::AlreadyLoaded {
+                loaded: self.library.clone(),
+                requested,
+            })
+        }
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("library", &self.library)
+            .field("source", &self.source)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `.deps/onnxruntime/` of the source tree this crate was built from.
+pub fn setup_dir() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // crates/zplan-onnx -> workspace root
+    let root = manifest_dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(manifest_dir);
+    root.join(".deps").join("onnxruntime")
+}
+
+/// Picks the library path by the search order, without opening it.
+fn locate(explicit: Option<&Path>) -> Result<(PathBuf, LibrarySource), RuntimeError> {
+    if let Some(path) = explicit {
+        return Ok((resolve(path), LibrarySource::Explicit));
+    }
+    for (var, source) in [
+        (ZPLAN_ORT_DYLIB, LibrarySource::ZplanEnv),
+        (ORT_DYLIB_PATH, LibrarySource::OrtEnv),
+    ] {
+        if let Some(value) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+            return Ok((resolve(Path::new(&value)), source));
+        }
+    }
+    let dir = setup_dir();
+    let library = resolve(&dir);
+    if library.is_file() {
+        Ok((library, LibrarySource::SetupLocation))
+    } else {
+        Err(RuntimeError::NotInstalled { searched: dir })
+    }
+}
+
+/// A directory stands for the library inside it; anything else is taken as the file itself.
+fn resolve(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        LIBRARY_NAMES
+            .iter()
+            .map(|name| path.join(name))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| path.join(LIBRARY_NAMES[0]))
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Opens the library and asks it for its version through `OrtGetApiBase`.
+fn probe_version(
+    path: &Path,
+    source: LibrarySource,
+) -> Result<(libloading::Library, String), RuntimeError> {
+    // SAFETY: loading runs the library's initialisers; an ONNX Runtime library (or any ordinary
+    // shared library, which we then reject below) has no initialisers with preconditions.
+    let library =
+        unsafe { libloading::Library::new(path.as_os_str()) }.map_err(|e| RuntimeError::Open {
+            path: path.to_path_buf(),
+            origin: source,
+            reason: e.to_string(),
+        })?;
+    let not_ort = || RuntimeError::NotOnnxRuntime {
+        path: path.to_path_buf(),
+        origin: source,
+    };
+    type GetApiBase = unsafe extern "system" fn() -> *const ort::sys::OrtApiBase;
+    // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime release.
+    let get_api_base =
+        unsafe { library.get::<GetApiBase>(b"OrtGetApiBase\0") }.map_err(|_| not_ort())?;
+    // SAFETY: the symbol is ONNX Runtime's, takes no arguments and returns a static table.
+    let base = unsafe { get_api_base() };
+    if base.is_null() {
+        return Err(not_ort());
+    }
+    // SAFETY: `base` is non-null and points at ONNX Runtime's static `OrtApiBase`, whose
+    // `GetVersionString` returns a static NUL-terminated string.
+    let version = unsafe { CStr::from_ptr(((*base).GetVersionString)()) }
+        .to_string_lossy()
+        .into_owned();
+    Ok((library, version))
+}
+
+/// `Err(required)` when `version` is older than [`MINIMUM_VERSION`] or cannot be read.
+fn check_version(version: &str) -> Result<(), String> {
+    let required = format!("{}.{}", MINIMUM_VERSION.0, MINIMUM_VERSION.1);
+    let mut parts = version.split('.').map(|p| p.parse::<u32>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= MINIMUM_VERSION => Ok(()),
+        _ => Err(required),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_check_accepts_minimum_and_newer() {
+        assert!(check_version("1.31.0").is_ok());
+        assert!(check_version("1.31.1").is_ok());
+        assert!(check_version("1.32.0").is_ok());
+        assert!(check_version("2.0.0").is_ok());
+    }
+
+    #[test]
+    fn version_check_rejects_older_and_garbage() {
+        assert_eq!(check_version("1.30.9"), Err("1.31".to_string()));
+        assert_eq!(check_version("1.9.0"), Err("1.31".to_string()));
+        assert!(check_version("").is_err());
+        assert!(check_version("one.two").is_err());
+    }
+
+    #[test]
+    fn a_directory_resolves_to_the_library_inside_it() {
+        let dir = std::env::temp_dir().join(format!("zplan-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(resolve(&dir), dir.join(LIBRARY_NAMES[0]));
+        std::fs::write(dir.join("libonnxruntime.so"), b"").unwrap();
+        assert_eq!(resolve(&dir), dir.join("libonnxruntime.so"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn setup_dir_is_under_the_workspace_root() {
+        let dir = setup_dir();
+        assert!(dir.ends_with(".deps/onnxruntime"));
+        assert!(
+            dir.parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("Cargo.toml")
+                .is_file()
+        );
+    }
+}

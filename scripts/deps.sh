@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Installs what zplan needs and is missing; changes nothing when everything is in place.
+#   - Debian libopenblas-dev (BLAS for the solver)
+#   - ONNX Runtime 1.31.1, the shared library from the PyPI wheel, into .deps/onnxruntime/
+#   - the Python environment .venv from training/requirements.txt (when the trainer is present)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+ORT_VERSION=1.31.1
+ORT_DIR=.deps/onnxruntime
+ORT_LIB=libonnxruntime.so.$ORT_VERSION
+PYTHON=${PYTHON:-python3}
+
+changed=0
+say() { printf 'deps: %s\n' "$*"; }
+
+# --- Debian packages ---------------------------------------------------------------------------
+debian_packages=(libopenblas-dev pkg-config)
+missing=()
+for pkg in "${debian_packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]})); then
+    cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then
+        say "missing Debian packages: ${missing[*]}"
+        say "run as root: $cmd"
+        exit 1
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    changed=1
+else
+    say "Debian packages present: ${debian_packages[*]}"
+fi
+
+# --- ONNX Runtime shared library ---------------------------------------------------------------
+if [[ -f $ORT_DIR/$ORT_LIB && $(cat "$ORT_DIR/VERSION" 2>/dev/null) == "$ORT_VERSION" ]]; then
+    say "ONNX Runtime $ORT_VERSION present: $ORT_DIR/$ORT_LIB"
+else
+    say "installing ONNX Runtime $ORT_VERSION from the PyPI wheel onnxruntime==$ORT_VERSION into $ORT_DIR/"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: \
+        "onnxruntime==$ORT_VERSION" -d "$tmp"
+    wheel=$(ls "$tmp"/onnxruntime-"$ORT_VERSION"-*.whl)
+    "$PYTHON" - "$wheel" "$tmp" "$ORT_LIB" <<'PY'
+import sys, zipfile
+wheel, dest, name = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    z.extract(f"onnxruntime/capi/{name}", dest)
+PY
+    mkdir -p "$ORT_DIR"
+    rm -f "$ORT_DIR/VERSION"
+    install -m 0755 "$tmp/onnxruntime/capi/$ORT_LIB" "$ORT_DIR/$ORT_LIB"
+    ln -sf "$ORT_LIB" "$ORT_DIR/libonnxruntime.so"
+    echo "$ORT_VERSION" >"$ORT_DIR/VERSION"
+    changed=1
+fi
+
+# --- Python environment (training, fixtures, Python tests) --------------------------------------
+requirements=training/requirements.txt
+if [[ -f $requirements ]]; then
+    stamp=.venv/.zplan-requirements.sha256
+    want=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [[ -x .venv/bin/python && $(cat "$stamp" 2>/dev/null) == "$want" ]]; then
+        say "Python environment .venv matches $requirements"
+    else
+        say "installing the Python environment .venv from $requirements"
+        [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+        .venv/bin/python -m pip install --quiet --upgrade pip
+        .venv/bin/python -m pip install --quiet -r "$requirements"
+        echo "$want" >"$stamp"
+        changed=1
+    fi
+fi
+
+if ((changed)); then
+    say "done"
+else
+    say "nothing to do: everything is installed"
+fi
