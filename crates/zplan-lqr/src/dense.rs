@@ -1,0 +1,430 @@
+//! Dense kernels on row-major slices, the only place the solver does linear algebra.
+//!
+//! A matrix is a slice with a row stride: element (i, j) sits at `data[i * stride + j]`, so a
+//! block of a larger matrix is a view without a copy. Products small enough that BLAS's per-call
+//! overhead dominates run in plain loops written so that the inner loop is contiguous and
+//! vectorises; larger ones go to OpenBLAS `dgemm`. Nothing here allocates.
+
+use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_dgemm};
+
+/// Products with fewer multiply-adds than this (m * n * k) stay in the hand-written loop.
+/// Measured with `cargo bench -p zplan-lqr --bench backward`: OpenBLAS wins from about 12^3.
+pub(crate) const BLAS_MIN_MULTIPLY_ADDS: usize = 12 * 12 * 12;
+
+/// A read-only row-major matrix view.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub data: &'a [f64],
+    pub rows: usize,
+    pub cols: usize,
+    pub stride: usize,
+}
+
+/// A mutable row-major matrix view.
+pub(crate) struct MatMut<'a> {
+    pub data: &'a mut [f64],
+    pub rows: usize,
+    pub cols: usize,
+    pub stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A dense `rows x cols` matrix stored in `data`.
+    pub fn new(data: &'a [f64], rows: usize, cols: usize) -> Self {
+        debug_assert!(data.len() >= rows * cols);
+        Self {
+            data,
+            rows,
+            cols,
+            stride: cols,
+        }
+    }
+
+    /// The block of `rows x cols` starting at (`row`, `col`).
+    pub fn block(self, row: usize, col: usize, rows: usize, cols: usize) -> Mat<'a> {
+        debug_assert!(row + rows <= self.rows && col + cols <= self.cols);
+        let start = row * self.stride + col;
+        let end = if rows == 0 {
+            start
+        } else {
+            start + (rows - 1) * self.stride + cols
+        };
+        Mat {
+            data: &self.data[start..end],
+            rows,
+            cols,
+            stride: self.stride,
+        }
+    }
+
+    #[inline(always)]
+    pub fn at(&self, i: usize, j: usize) -> f64 {
+        self.data[i * self.stride + j]
+    }
+}
+
+impl<'a> MatMut<'a> {
+    /// A dense `rows x cols` matrix stored in `data`.
+    pub fn new(data: &'a mut [f64], rows: usize, cols: usize) -> Self {
+        debug_assert!(data.len() >= rows * cols);
+        Self {
+            data,
+            rows,
+            cols,
+            stride: cols,
+        }
+    }
+
+    pub fn as_ref(&self) -> Mat<'_> {
+        Mat {
+            data: self.data,
+            rows: self.rows,
+            cols: self.cols,
+            stride: self.stride,
+        }
+    }
+
+    pub fn rb(&mut self) -> MatMut<'_> {
+        MatMut {
+            data: self.data,
+            rows: self.rows,
+            cols: self.cols,
+            stride: self.stride,
+        }
+    }
+
+    #[inline(always)]
+    pub fn at(&self, i: usize, j: usize) -> f64 {
+        self.data[i * self.stride + j]
+    }
+
+    #[inline(always)]
+    pub fn set(&mut self, i: usize, j: usize, value: f64) {
+        self.data[i * self.stride + j] = value;
+    }
+
+    #[inline(always)]
+    pub fn add(&mut self, i: usize, j: usize, value: f64) {
+        self.data[i * self.stride + j] += value;
+    }
+
+    pub fn row_mut(&mut self, i: usize) -> &mut [f64] {
+        let start = i * self.stride;
+        &mut self.data[start..start + self.cols]
+    }
+
+    /// Copies `src` (same shape) into this view.
+    pub fn copy_from(&mut self, src: Mat<'_>) {
+        debug_assert!(src.rows == self.rows && src.cols == self.cols);
+        for i in 0..self.rows {
+            let s = &src.data[i * src.stride..i * src.stride + self.cols];
+            self.row_mut(i).copy_from_slice(s);
+        }
+    }
+
+    /// Makes a square matrix exactly symmetric: A <- (A + A') / 2.
+    pub fn symmetrize(&mut self) {
+        debug_assert_eq!(self.rows, self.cols);
+        for i in 0..self.rows {
+            for j in 0..i {
+                let mean = 0.5 * (self.at(i, j) + self.at(j, i));
+                self.set(i, j, mean);
+                self.set(j, i, mean);
+            }
+        }
+    }
+}
+
+/// C <- beta C + alpha op(A) B, where op(A) = A' when `transpose_a`.
+///
+/// Shapes: op(A) is p x q, B is q x r, C is p x r.
+pub(crate) fn gemm(
+    mut c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
+    let (p, q) = if transpose_a {
+        (a.cols, a.rows)
+    } else {
+        (a.rows, a.cols)
+    };
+    let r = b.cols;
+    debug_assert!(
+        b.rows == q && c.rows == p && c.cols == r,
+        "gemm shape mismatch"
+    );
+    if p == 0 || r == 0 {
+        return;
+    }
+    if p * q * r >= BLAS_MIN_MULTIPLY_ADDS {
+        let trans = if transpose_a {
+            CBLAS_TRANSPOSE::CblasTrans
+        } else {
+            CBLAS_TRANSPOSE::CblasNoTrans
+        };
+        // SAFETY: the views were bounds-checked at construction: `a` holds op(A)'s p x q
+        // elements at stride `a.stride`, `b` q x r at `b.stride`, `c` p x r at `c.stride`, each
+        // stride at least the row length, so every index dgemm touches is inside its slice.
+        unsafe {
+            cblas_dgemm(
+                CBLAS_LAYOUT::CblasRowMajor,
+                trans,
+                CBLAS_TRANSPOSE::CblasNoTrans,
+                p as i32,
+                r as i32,
+                q as i32,
+                alpha,
+                a.data.as_ptr(),
+                a.stride.max(1) as i32,
+                b.data.as_ptr(),
+                b.stride.max(1) as i32,
+                beta,
+                c.data.as_mut_ptr(),
+                c.stride.max(1) as i32,
+            );
+        }
+        return;
+    }
+    if beta != 1.0 {
+        for i in 0..p {
+            let row = c.row_mut(i);
+            if beta == 0.0 {
+                row.fill(0.0);
+            } else {
+                row.iter_mut().for_each(|x| *x *= beta);
+            }
+        }
+    }
+    // i-k-j order: the inner loop runs along a row of B and a row of C, both contiguous.
+    for i in 0..p {
+        for k in 0..q {
+            let aik = alpha * if transpose_a { a.at(k, i) } else { a.at(i, k) };
+            let brow = &b.data[k * b.stride..k * b.stride + r];
+            let crow = &mut c.data[i * c.stride..i * c.stride + r];
+            for (cij, bkj) in crow.iter_mut().zip(brow) {
+                *cij += aik * bkj;
+            }
+        }
+    }
+}
+
+/// y <- beta y + alpha op(A) x.
+pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a: bool, x: &[f64]) {
+    if beta != 1.0 {
+        y.iter_mut().for_each(|v| *v *= beta);
+    }
+    if transpose_a {
+        // y_j += alpha sum_i A_ij x_i: accumulate rows of A, contiguous.
+        debug_assert!(y.len() == a.cols && x.len() == a.rows);
+        for (i, &xi) in x.iter().enumerate() {
+            let axi = alpha * xi;
+            let row = &a.data[i * a.stride..i * a.stride + a.cols];
+            for (yj, aij) in y.iter_mut().zip(row) {
+                *yj += axi * aij;
+            }
+        }
+    } else {
+        debug_assert!(y.len() == a.rows && x.len() == a.cols);
+        for (i, yi) in y.iter_mut().enumerate() {
+            let row = &a.data[i * a.stride..i * a.stride + a.cols];
+            *yi += alpha * dot(row, x);
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// In-place Cholesky A = L L' of the leading `n x n` block; L overwrites the lower triangle
+/// (the upper one is left as it was). Returns `false` when A is not numerically positive
+/// definite.
+pub(crate) fn cholesky(a: &mut MatMut<'_>) -> bool {
+    let n = a.rows;
+    for j in 0..n {
+        let mut d = a.at(j, j);
+        for k in 0..j {
+            d -= a.at(j, k) * a.at(j, k);
+        }
+        if !d.is_finite() || d <= 0.0 {
+            return false;
+        }
+        let ljj = d.sqrt();
+        a.set(j, j, ljj);
+        for i in j + 1..n {
+            let mut s = a.at(i, j);
+            for k in 0..j {
+                s -= a.at(i, k) * a.at(j, k);
+            }
+            a.set(i, j, s / ljj);
+        }
+    }
+    true
+}
+
+/// Solves L L' x = b in place, with L the lower triangle of `l`.
+pub(crate) fn cholesky_solve(l: Mat<'_>, x: &mut [f64]) {
+    let n = l.rows;
+    for i in 0..n {
+        let mut s = x[i];
+        for k in 0..i {
+            s -= l.at(i, k) * x[k];
+        }
+        x[i] = s / l.at(i, i);
+    }
+    for i in (0..n).rev() {
+        let mut s = x[i];
+        for k in i + 1..n {
+            s -= l.at(k, i) * x[k];
+        }
+        x[i] = s / l.at(i, i);
+    }
+}
+
+/// Solves L L' X = B in place for a matrix right-hand side (rows of X are the unknowns' index).
+pub(crate) fn cholesky_solve_matrix(l: Mat<'_>, x: &mut MatMut<'_>) {
+    let n = l.rows;
+    let cols = x.cols;
+    // Forward: row_i <- (row_i - sum_k L_ik row_k) / L_ii, each row update contiguous.
+    for i in 0..n {
+        for k in 0..i {
+            let lik = l.at(i, k);
+            let (head, tail) = x.data.split_at_mut(i * x.stride);
+            let rk = &head[k * x.stride..k * x.stride + cols];
+            for (xi, xk) in tail[..cols].iter_mut().zip(rk) {
+                *xi -= lik * xk;
+            }
+        }
+        let inv = 1.0 / l.at(i, i);
+        x.row_mut(i).iter_mut().for_each(|v| *v *= inv);
+    }
+    for i in (0..n).rev() {
+        for k in i + 1..n {
+            let lki = l.at(k, i);
+            let (head, tail) = x.data.split_at_mut(k * x.stride);
+            let rk = &tail[..cols];
+            for (xi, xk) in head[i * x.stride..i * x.stride + cols].iter_mut().zip(rk) {
+                *xi -= lki * xk;
+            }
+        }
+        let inv = 1.0 / l.at(i, i);
+        x.row_mut(i).iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f64], ar: usize, ac: usize, ta: bool, b: &[f64], bc: usize) -> Vec<f64> {
+        let (p, q) = if ta { (ac, ar) } else { (ar, ac) };
+        let mut c = vec![0.0; p * bc];
+        for i in 0..p {
+            for j in 0..bc {
+                for k in 0..q {
+                    let aik = if ta { a[k * ac + i] } else { a[i * ac + k] };
+                    c[i * bc + j] += aik * b[k * bc + j];
+                }
+            }
+        }
+        c
+    }
+
+    fn filled(len: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gemm_matches_naive_product_below_and_above_the_blas_cutoff() {
+        for &(p, q, r) in &[(3, 4, 5), (8, 8, 10), (20, 16, 24), (64, 64, 72)] {
+            for ta in [false, true] {
+                let (ar, ac) = if ta { (q, p) } else { (p, q) };
+                let a = filled(ar * ac, 1);
+                let b = filled(q * r, 2);
+                let c0 = filled(p * r, 3);
+                let mut c = c0.clone();
+                gemm(
+                    MatMut::new(&mut c, p, r),
+                    0.5,
+                    2.0,
+                    Mat::new(&a, ar, ac),
+                    ta,
+                    Mat::new(&b, q, r),
+                );
+                let ab = naive(&a, ar, ac, ta, &b, r);
+                for i in 0..p * r {
+                    assert!(
+                        (c[i] - (0.5 * c0[i] + 2.0 * ab[i])).abs() < 1e-12,
+                        "({p},{q},{r}) ta={ta}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_on_blocks_leaves_the_rest_untouched() {
+        let mut big = vec![7.0; 6 * 6];
+        let a = filled(4, 4);
+        let b = filled(4, 5);
+        let block = MatMut {
+            data: &mut big[6 + 2..],
+            rows: 2,
+            cols: 2,
+            stride: 6,
+        };
+        gemm(
+            block,
+            0.0,
+            1.0,
+            Mat::new(&a, 2, 2),
+            false,
+            Mat::new(&b, 2, 2),
+        );
+        let ab = naive(&a, 2, 2, false, &b, 2);
+        assert_eq!(big[6 + 2], ab[0]);
+        assert_eq!(big[2 * 6 + 3], ab[3]);
+        assert_eq!(big[6 + 4], 7.0);
+        assert_eq!(big[0], 7.0);
+    }
+
+    #[test]
+    fn cholesky_solves_spd_systems_and_rejects_indefinite_ones() {
+        let n = 5;
+        let m = filled(n * n, 9);
+        let mut spd = naive(&m, n, n, true, &m, n);
+        for i in 0..n {
+            spd[i * n + i] += 1.0;
+        }
+        let b = filled(n, 10);
+        let mut l = spd.clone();
+        assert!(cholesky(&mut MatMut::new(&mut l, n, n)));
+        let mut x = b.clone();
+        cholesky_solve(Mat::new(&l, n, n), &mut x);
+        for i in 0..n {
+            let ax: f64 = (0..n).map(|j| spd[i * n + j] * x[j]).sum();
+            assert!((ax - b[i]).abs() < 1e-12);
+        }
+        let mut xm = filled(n * 3, 11);
+        let bm = xm.clone();
+        cholesky_solve_matrix(Mat::new(&l, n, n), &mut MatMut::new(&mut xm, n, 3));
+        let axm = naive(&spd, n, n, false, &xm, 3);
+        for i in 0..n * 3 {
+            assert!((axm[i] - bm[i]).abs() < 1e-12);
+        }
+        let mut indefinite = vec![1.0, 2.0, 2.0, 1.0];
+        assert!(!cholesky(&mut MatMut::new(&mut indefinite, 2, 2)));
+    }
+}

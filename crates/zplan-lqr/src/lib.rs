@@ -1,0 +1,33 @@
+//! zplan-lqr: LQR and iLQR / box-constrained DDP, with an allocation-free solve.
+//!
+//! Two solvers share one backward Riccati pass:
+//! - [`solve_lqr`]: time-varying, finite-horizon affine LQR ([`LqrProblem`]);
+//! - [`solve`]: iLQR on user [`Dynamics`] and [`Cost`], with Levenberg-Marquardt regularisation
+//!   (Tassa's schedule), a line search on the ratio of actual to expected improvement, and box
+//!   limits on the controls by box-constrained DDP (Tassa, Mansard, Todorov 2014).
+//!
+//! Each follows one shape: the problem is a description, a workspace holds every buffer and is
+//! sized once for the largest horizon, settings are a plain struct with `Default`, and the
+//! solution carries the result and how the solve ended. Matrices are row-major `f64`.
+
+// Links OpenBLAS (Debian libopenblas-dev) through ndarray-linalg's `openblas-system`; `dense`
+// calls its `cblas_dgemm` directly.
+extern crate ndarray_linalg as _;
+
+mod boxqp;
+mod ddp;
+mod dense;
+mod error;
+mod lqr;
+mod model;
+mod riccati;
+pub mod systems;
+
+pub use boxqp::BoxQpSettings;
+pub use ddp::{
+    IterationRecord, LOG_CAPACITY, PhaseTimes, Problem, Settings, Solution, Status, Workspace,
+    solve,
+};
+pub use error::{ModelError, SolveError};
+pub use lqr::{LqrProblem, LqrSolution, LqrWorkspace, solve_lqr};
+pub use model::{Cost, Dynamics, QuadraticCost};

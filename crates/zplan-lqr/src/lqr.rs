@@ -1,0 +1,366 @@
+//! Time-varying, finite-horizon affine LQR.
+//!
+//! ```text
+//! minimise   sum_{t<T} 1/2 x'Q_t x + 1/2 u'R_t u + u'N_t x + q_t'x + r_t'u  +  1/2 x'Q_T x + q_T'x
+//! subject to x_{t+1} = A_t x_t + B_t u_t + c_t,   x_0 given
+//! ```
+//!
+//! The backward Riccati pass gives the optimal affine policy u_t = K_t x_t + k_t and the value
+//! function V_t(x) = 1/2 x'P_t x + p_t'x + const; the forward pass rolls the policy out from x_0.
+
+use ndarray::{ArrayView1, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
+
+use crate::boxqp::BoxQpSettings;
+use crate::error::SolveError;
+use crate::riccati::{PolicyMut, QuadraticModel, RiccatiWork, backward_pass};
+
+/// An LQR problem of `n` states, `m` controls and a horizon of `T` stages, stored stage by stage.
+///
+/// All data start at zero; fill them through the `*_mut` views (row-major, no copies).
+#[derive(Clone, Debug)]
+pub struct LqrProblem {
+    n: usize,
+    m: usize,
+    horizon: usize,
+    /// T x n x (n+m): [A_t B_t].
+    jacobians: Vec<f64>,
+    /// T x n.
+    defects: Vec<f64>,
+    /// T x (n+m): [q_t; r_t].
+    gradients: Vec<f64>,
+    /// T x (n+m) x (n+m): [[Q_t, N_t'], [N_t, R_t]] (the N_t' block is not read).
+    hessians: Vec<f64>,
+    terminal_gradient: Vec<f64>,
+    terminal_hessian: Vec<f64>,
+}
+
+/// The `rows x cols` block at (`row`, `col`) of stage `t`'s `stride`-wide matrix in `data`.
+fn stage_block(
+    data: &mut [f64],
+    t: usize,
+    stride: usize,
+    (row, col): (usize, usize),
+    (rows, cols): (usize, usize),
+) -> ArrayViewMut2<'_, f64> {
+    let start = t * stride * stride + row * stride + col;
+    let len = if rows == 0 {
+        0
+    } else {
+        (rows - 1) * stride + cols
+    };
+    ArrayViewMut2::from_shape(
+        (rows, cols).strides((stride, 1)),
+        &mut data[start..start + len],
+    )
+    .expect("block inside the stage")
+}
+
+/// Columns `col..col + cols` of stage `t`'s n x (n+m) Jacobian [A_t B_t].
+fn jacobian_block(
+    data: &mut [f64],
+    t: usize,
+    nm: usize,
+    n: usize,
+    col: usize,
+    cols: usize,
+) -> ArrayViewMut2<'_, f64> {
+    let start = t * n * nm + col;
+    let len = if n == 0 { 0 } else { (n - 1) * nm + cols };
+    ArrayViewMut2::from_shape((n, cols).strides((nm, 1)), &mut data[start..start + len])
+        .expect("block inside the stage")
+}
+
+impl LqrProblem {
+    /// A zero problem with `n` states, `m` controls and `horizon` stages.
+    pub fn new(n: usize, m: usize, horizon: usize) -> Self {
+        let nm = n + m;
+        Self {
+            n,
+            m,
+            horizon,
+            jacobians: vec![0.0; horizon * n * nm],
+            defects: vec![0.0; horizon * n],
+            gradients: vec![0.0; horizon * nm],
+            hessians: vec![0.0; horizon * nm * nm],
+            terminal_gradient: vec![0.0; n],
+            terminal_hessian: vec![0.0; n * n],
+        }
+    }
+
+    /// Number of states n.
+    pub fn state_dim(&self) -> usize {
+        self.n
+    }
+
+    /// Number of controls m.
+    pub fn control_dim(&self) -> usize {
+        self.m
+    }
+
+    /// Number of stages T.
+    pub fn horizon(&self) -> usize {
+        self.horizon
+    }
+
+    /// A_t, n x n.
+    pub fn a_mut(&mut self, t: usize) -> ArrayViewMut2<'_, f64> {
+        let (n, nm) = (self.n, self.n + self.m);
+        jacobian_block(&mut self.jacobians, t, nm, n, 0, n)
+    }
+
+    /// B_t, n x m.
+    pub fn b_mut(&mut self, t: usize) -> ArrayViewMut2<'_, f64> {
+        let (n, m, nm) = (self.n, self.m, self.n + self.m);
+        jacobian_block(&mut self.jacobians, t, nm, n, n, m)
+    }
+
+    /// Q_t, n x n, symmetric.
+    pub fn q_mut(&mut self, t: usize) -> ArrayViewMut2<'_, f64> {
+        let (n, nm) = (self.n, self.n + self.m);
+        stage_block(&mut self.hessians, t, nm, (0, 0), (n, n))
+    }
+
+    /// R_t, m x m, symmetric.
+    pub fn r_mut(&mut self, t: usize) -> ArrayViewMut2<'_, f64> {
+        let (n, m, nm) = (self.n, self.m, self.n + self.m);
+        stage_block(&mut self.hessians, t, nm, (n, n), (m, m))
+    }
+
+    /// N_t, m x n: the cross term u'N_t x.
+    pub fn n_mut(&mut self, t: usize) -> ArrayViewMut2<'_, f64> {
+        let (n, m, nm) = (self.n, self.m, self.n + self.m);
+        stage_block(&mut self.hessians, t, nm, (n, 0), (m, n))
+    }
+
+    /// c_t, n.
+    pub fn c_mut(&mut self, t: usize) -> ArrayViewMut1<'_, f64> {
+        let n = self.n;
+        ArrayViewMut1::from(&mut self.defects[t * n..(t + 1) * n])
+    }
+
+    /// q_t, n.
+    pub fn q_lin_mut(&mut self, t: usize) -> ArrayViewMut1<'_, f64> {
+        let nm = self.n + self.m;
+        ArrayViewMut1::from(&mut self.gradients[t * nm..t * nm + self.n])
+    }
+
+    /// r_t, m.
+    pub fn r_lin_mut(&mut self, t: usize) -> ArrayViewMut1<'_, f64> {
+        let nm = self.n + self.m;
+        ArrayViewMut1::from(&mut self.gradients[t * nm + self.n..(t + 1) * nm])
+    }
+
+    /// Q_T, n x n, symmetric.
+    pub fn q_terminal_mut(&mut self) -> ArrayViewMut2<'_, f64> {
+        ArrayViewMut2::from_shape((self.n, self.n), &mut self.terminal_hessian).expect("n x n")
+    }
+
+    /// q_T, n.
+    pub fn q_lin_terminal_mut(&mut self) -> ArrayViewMut1<'_, f64> {
+        ArrayViewMut1::from(&mut self.terminal_gradient)
+    }
+
+    /// Checks every number is finite; names the first that is not.
+    fn check_finite(&self) -> Result<(), SolveError> {
+        let (n, nm) = (self.n, self.n + self.m);
+        let fields: [(&'static str, &[f64], usize); 4] = [
+            ("dynamics [A B]", &self.jacobians, n * nm),
+            ("defect c", &self.defects, n),
+            ("cost gradient [q; r]", &self.gradients, nm),
+            ("cost Hessian [Q N'; N R]", &self.hessians, nm * nm),
+        ];
+        for (what, data, per_stage) in fields {
+            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                return Err(SolveError::NonFinite {
+                    what,
+                    stage: i / per_stage.max(1),
+                });
+            }
+        }
+        if !self
+            .terminal_gradient
+            .iter()
+            .chain(&self.terminal_hessian)
+            .all(|v| v.is_finite())
+        {
+            return Err(SolveError::NonFinite {
+                what: "terminal cost",
+                stage: self.horizon,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Buffers for [`solve_lqr`], sized once for `n`, `m`.
+pub struct LqrWorkspace {
+    n: usize,
+    m: usize,
+    riccati: RiccatiWork,
+}
+
+impl LqrWorkspace {
+    /// A workspace for problems of `n` states and `m` controls.
+    pub fn new(n: usize, m: usize) -> Self {
+        Self {
+            n,
+            m,
+            riccati: RiccatiWork::new(n, m),
+        }
+    }
+}
+
+/// The optimal policy, value function and trajectory of an [`LqrProblem`].
+#[derive(Clone, Debug)]
+pub struct LqrSolution {
+    n: usize,
+    m: usize,
+    max_horizon: usize,
+    horizon: usize,
+    gains: Vec<f64>,
+    feedforward: Vec<f64>,
+    value_hessians: Vec<f64>,
+    value_gradients: Vec<f64>,
+    states: Vec<f64>,
+    controls: Vec<f64>,
+}
+
+impl LqrSolution {
+    /// A solution for horizons up to `max_horizon`.
+    pub fn new(n: usize, m: usize, max_horizon: usize) -> Self {
+        let t = max_horizon;
+        Self {
+            n,
+            m,
+            max_horizon,
+            horizon: 0,
+            gains: vec![0.0; t * m * n],
+            feedforward: vec![0.0; t * m],
+            value_hessians: vec![0.0; (t + 1) * n * n],
+            value_gradients: vec![0.0; (t + 1) * n],
+            states: vec![0.0; (t + 1) * n],
+            controls: vec![0.0; t * m],
+        }
+    }
+
+    /// K_t for t < T, shape T x m x n.
+    pub fn gains(&self) -> ArrayView3<'_, f64> {
+        let (t, m, n) = (self.horizon, self.m, self.n);
+        ArrayView3::from_shape((t, m, n), &self.gains[..t * m * n]).expect("T x m x n")
+    }
+
+    /// k_t for t < T, shape T x m.
+    pub fn feedforward(&self) -> ArrayView2<'_, f64> {
+        let (t, m) = (self.horizon, self.m);
+        ArrayView2::from_shape((t, m), &self.feedforward[..t * m]).expect("T x m")
+    }
+
+    /// P_t (value Hessian) for t <= T, shape (T+1) x n x n.
+    pub fn value_hessians(&self) -> ArrayView3<'_, f64> {
+        let (t, n) = (self.horizon, self.n);
+        ArrayView3::from_shape((t + 1, n, n), &self.value_hessians[..(t + 1) * n * n])
+            .expect("(T+1) x n x n")
+    }
+
+    /// p_t (value gradient) for t <= T, shape (T+1) x n.
+    pub fn value_gradients(&self) -> ArrayView2<'_, f64> {
+        let (t, n) = (self.horizon, self.n);
+        ArrayView2::from_shape((t + 1, n), &self.value_gradients[..(t + 1) * n]).expect("(T+1) x n")
+    }
+
+    /// x_t for t <= T, shape (T+1) x n.
+    pub fn states(&self) -> ArrayView2<'_, f64> {
+        let (t, n) = (self.horizon, self.n);
+        ArrayView2::from_shape((t + 1, n), &self.states[..(t + 1) * n]).expect("(T+1) x n")
+    }
+
+    /// u_t for t < T, shape T x m.
+    pub fn controls(&self) -> ArrayView2<'_, f64> {
+        let (t, m) = (self.horizon, self.m);
+        ArrayView2::from_shape((t, m), &self.controls[..t * m]).expect("T x m")
+    }
+}
+
+/// Solves `problem` from the initial state `x0`: backward Riccati pass, then forward rollout.
+/// Allocates nothing.
+///
+/// Fails on mismatched dimensions, a horizon longer than the solution holds, a non-finite
+/// number, or an R_t + B_t'P_{t+1}B_t that is not positive definite (the problem is not
+/// strictly convex in u).
+pub fn solve_lqr(
+    problem: &LqrProblem,
+    x0: ArrayView1<'_, f64>,
+    workspace: &mut LqrWorkspace,
+    solution: &mut LqrSolution,
+) -> Result<(), SolveError> {
+    let (n, m, horizon) = (problem.n, problem.m, problem.horizon);
+    SolveError::check_dim("initial state x0", n, x0.len())?;
+    SolveError::check_dim("workspace state dimension", n, workspace.n)?;
+    SolveError::check_dim("workspace control dimension", m, workspace.m)?;
+    SolveError::check_dim("solution state dimension", n, solution.n)?;
+    SolveError::check_dim("solution control dimension", m, solution.m)?;
+    if horizon > solution.max_horizon {
+        return Err(SolveError::HorizonTooLong {
+            horizon,
+            max: solution.max_horizon,
+        });
+    }
+    if x0.iter().any(|v| !v.is_finite()) {
+        return Err(SolveError::NonFinite {
+            what: "initial state x0",
+            stage: 0,
+        });
+    }
+    problem.check_finite()?;
+
+    let model = QuadraticModel {
+        n,
+        m,
+        horizon,
+        jacobians: &problem.jacobians,
+        defects: Some(&problem.defects),
+        cost_gradients: &problem.gradients,
+        cost_hessians: &problem.hessians,
+        terminal_gradient: &problem.terminal_gradient,
+        terminal_hessian: &problem.terminal_hessian,
+    };
+    let mut policy = PolicyMut {
+        value_hessians: &mut solution.value_hessians,
+        value_gradients: &mut solution.value_gradients,
+        gains: &mut solution.gains,
+        feedforward: &mut solution.feedforward,
+    };
+    backward_pass(
+        &model,
+        None,
+        0.0,
+        &BoxQpSettings::default(),
+        &mut policy,
+        &mut workspace.riccati,
+    )
+    .map_err(|stage| SolveError::NotPositiveDefinite { stage })?;
+    solution.horizon = horizon;
+
+    // Forward: u_t = K_t x_t + k_t, x_{t+1} = A_t x_t + B_t u_t + c_t.
+    let nm = n + m;
+    for (x, v) in solution.states[..n].iter_mut().zip(x0.iter()) {
+        *x = *v;
+    }
+    for t in 0..horizon {
+        let (done, rest) = solution.states.split_at_mut((t + 1) * n);
+        let x = &done[t * n..];
+        let u = &mut solution.controls[t * m..(t + 1) * m];
+        for (i, ui) in u.iter_mut().enumerate() {
+            let row = &solution.gains[(t * m + i) * n..(t * m + i + 1) * n];
+            *ui = solution.feedforward[t * m + i] + crate::dense::dot(row, x);
+        }
+        let jac = &problem.jacobians[t * n * nm..(t + 1) * n * nm];
+        for (i, xi) in rest[..n].iter_mut().enumerate() {
+            let row = &jac[i * nm..(i + 1) * nm];
+            *xi = problem.defects[t * n + i]
+                + crate::dense::dot(&row[..n], x)
+                + crate::dense::dot(&row[n..], u);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! What a user brings to the DDP solver: the dynamics and the cost, behind two small traits.
+
+use ndarray::{
+    Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3,
+};
+
+use crate::error::{ModelError, SolveError};
+
+/// Discrete-time dynamics x_{t+1} = f_t(x_t, u_t) with `n` states and `m` controls.
+///
+/// Both methods take whole batches so that a model behind a per-call overhead (a neural network
+/// on ONNX Runtime) is called once per time step of a line search and once per linearisation,
+/// not once per point.
+pub trait Dynamics {
+    /// Number of states n.
+    fn state_dim(&self) -> usize;
+
+    /// Number of controls m.
+    fn control_dim(&self) -> usize;
+
+    /// One step for a batch of B points: row b of `next` (B x n) is f_t(row b of `states` (B x n),
+    /// row b of `controls` (B x m)).
+    fn step(
+        &mut self,
+        t: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        next: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), ModelError>;
+
+    /// The Jacobians along a trajectory of T stages: `jacobians[t]` (n x (n+m)) is
+    /// [df_t/dx  df_t/du] at (`states[t]`, `controls[t]`), with `states` T x n and `controls`
+    /// T x m.
+    fn linearize(
+        &mut self,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        jacobians: ArrayViewMut3<'_, f64>,
+    ) -> Result<(), ModelError>;
+}
+
+/// Stage costs l_t(x, u) and a terminal cost l_T(x), with their first and second derivatives.
+pub trait Cost {
+    /// l_t(x, u).
+    fn stage(&self, t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64;
+
+    /// The gradient [l_x; l_u] (n+m) and the Hessian [[l_xx, l_xu], [l_ux, l_uu]]
+    /// ((n+m) x (n+m)) of l_t at (x, u). Both outputs hold stale values on entry: write every
+    /// element. The solver reads l_xx, l_ux and l_uu (the l_xu block is taken as l_ux').
+    fn stage_derivatives(
+        &self,
+        t: usize,
+        x: ArrayView1<'_, f64>,
+        u: ArrayView1<'_, f64>,
+        gradient: ArrayViewMut1<'_, f64>,
+        hessian: ArrayViewMut2<'_, f64>,
+    );
+
+    /// l_T(x).
+    fn terminal(&self, x: ArrayView1<'_, f64>) -> f64;
+
+    /// The gradient (n) and Hessian (n x n) of l_T at x; write every element.
+    fn terminal_derivatives(
+        &self,
+        x: ArrayView1<'_, f64>,
+        gradient: ArrayViewMut1<'_, f64>,
+        hessian: ArrayViewMut2<'_, f64>,
+    );
+}
+
+/// Tracking cost to a goal state:
+///
+/// ```text
+/// l_t(x, u) = 1/2 (x - g)' Q (x - g) + 1/2 u' R u,     l_T(x) = 1/2 (x - g)' Q_T (x - g)
+/// ```
+#[derive(Clone, Debug)]
+pub struct QuadraticCost {
+    q: Array2<f64>,
+    r: Array2<f64>,
+    q_terminal: Array2<f64>,
+    goal: Array1<f64>,
+}
+
+impl QuadraticCost {
+    /// Q (n x n), R (m x m), Q_T (n x n) and the goal g (n), checked for shape and finiteness.
+    pub fn new(
+        q: Array2<f64>,
+        r: Array2<f64>,
+        q_terminal: Array2<f64>,
+        goal: Array1<f64>,
+    ) -> Result<Self, SolveError> {
+        let n = goal.len();
+        SolveError::check_dim("Q rows", n, q.nrows())?;
+        SolveError::check_dim("Q columns", n, q.ncols())?;
+        SolveError::check_dim("Q_T rows", n, q_terminal.nrows())?;
+        SolveError::check_dim("Q_T columns", n, q_terminal.ncols())?;
+        SolveError::check_dim("R columns", r.nrows(), r.ncols())?;
+        for (what, values) in [("Q", q.view()), ("R", r.view()), ("Q_T", q_terminal.view())] {
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(SolveError::NonFinite { what, stage: 0 });
+            }
+        }
+        let cost = Self {
+            q,
+            r,
+            q_terminal,
+            goal,
+        };
+        cost.check_goal(cost.goal.view())?;
+        Ok(cost)
+    }
+
+    /// Diagonal weights: Q = q I, R = r I, Q_T = q_terminal I.
+    pub fn diagonal(n: usize, m: usize, q: f64, r: f64, q_terminal: f64) -> Self {
+        Self {
+            q: Array2::eye(n) * q,
+            r: Array2::eye(m) * r,
+            q_terminal: Array2::eye(n) * q_terminal,
+            goal: Array1::zeros(n),
+        }
+    }
+
+    /// Moves the goal g without reallocating.
+    pub fn set_goal(&mut self, goal: ArrayView1<'_, f64>) -> Result<(), SolveError> {
+        self.check_goal(goal)?;
+        self.goal.assign(&goal);
+        Ok(())
+    }
+
+    /// The goal g.
+    pub fn goal(&self) -> ArrayView1<'_, f64> {
+        self.goal.view()
+    }
+
+    fn check_goal(&self, goal: ArrayView1<'_, f64>) -> Result<(), SolveError> {
+        SolveError::check_dim("goal", self.q.nrows(), goal.len())?;
+        if goal.iter().any(|v| !v.is_finite()) {
+            return Err(SolveError::NonFinite {
+                what: "goal",
+                stage: 0,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// 1/2 (x - g)' W (x - g), and optionally its gradient W (x - g).
+fn weighted_distance(
+    w: &Array2<f64>,
+    x: &ArrayView1<'_, f64>,
+    g: &Array1<f64>,
+    mut gradient: Option<ArrayViewMut1<'_, f64>>,
+) -> f64 {
+    let mut total = 0.0;
+    for i in 0..x.len() {
+        let mut wd = 0.0;
+        for j in 0..x.len() {
+            wd += w[[i, j]] * (x[j] - g[j]);
+        }
+        total += (x[i] - g[i]) * wd;
+        if let Some(grad) = gradient.as_mut() {
+            grad[i] = wd;
+        }
+    }
+    0.5 * total
+}
+
+impl Cost for QuadraticCost {
+    fn stage(&self, _t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64 {
+        weighted_distance(&self.q, &x, &self.goal, None) + quadratic_form(&self.r, &u)
+    }
+
+    fn stage_derivatives(
+        &self,
+        _t: usize,
+        x: ArrayView1<'_, f64>,
+        u: ArrayView1<'_, f64>,
+        mut gradient: ArrayViewMut1<'_, f64>,
+        mut hessian: ArrayViewMut2<'_, f64>,
+    ) {
+        let (n, m) = (x.len(), u.len());
+        weighted_distance(
+            &self.q,
+            &x,
+            &self.goal,
+            Some(gradient.slice_mut(ndarray::s![..n])),
+        );
+        for i in 0..m {
+            gradient[n + i] = (0..m).map(|j| self.r[[i, j]] * u[j]).sum();
+        }
+        hessian.fill(0.0);
+        hessian.slice_mut(ndarray::s![..n, ..n]).assign(&self.q);
+        hessian.slice_mut(ndarray::s![n.., n..]).assign(&self.r);
+    }
+
+    fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
+        weighted_distance(&self.q_terminal, &x, &self.goal, None)
+    }
+
+    fn terminal_derivatives(
+        &self,
+        x: ArrayView1<'_, f64>,
+        gradient: ArrayViewMut1<'_, f64>,
+        mut hessian: ArrayViewMut2<'_, f64>,
+    ) {
+        weighted_distance(&self.q_terminal, &x, &self.goal, Some(gradient));
+        hessian.assign(&self.q_terminal);
+    }
+}
+
+/// 1/2 u' R u.
+fn quadratic_form(r: &Array2<f64>, u: &ArrayView1<'_, f64>) -> f64 {
+    let mut total = 0.0;
+    for i in 0..u.len() {
+        for j in 0..u.len() {
+            total += u[i] * r[[i, j]] * u[j];
+        }
+    }
+    0.5 * total
+}
+
+/// Checks a model's dimensions against the problem's.
+pub(crate) fn check_dims<D: Dynamics + ?Sized>(
+    dynamics: &D,
+    n: usize,
+    m: usize,
+) -> Result<(), SolveError> {
+    SolveError::check_dim("dynamics state dimension", n, dynamics.state_dim())?;
+    SolveError::check_dim("dynamics control dimension", m, dynamics.control_dim())
+}
