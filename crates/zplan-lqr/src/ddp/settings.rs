@@ -16,7 +16,8 @@ pub struct Settings {
     /// Converged when an accepted step lowers the cost by less than
     /// `cost_tolerance * max(1, |J|)`.
     pub cost_tolerance: f64,
-    /// Initial Levenberg-Marquardt regularisation mu, added to Q_uu.
+    /// Initial Levenberg-Marquardt regularisation mu, added to Q_uu (0: a plain Newton step
+    /// until a Q_uu fails to be positive definite).
     pub mu_init: f64,
     /// Below this, decreasing mu sets it to zero.
     pub mu_min: f64,
@@ -51,7 +52,7 @@ impl Default for Settings {
             max_iterations: 100,
             gradient_tolerance: 1e-4,
             cost_tolerance: 1e-7,
-            mu_init: 1e-6,
+            mu_init: 0.0,
             mu_min: 1e-6,
             mu_max: 1e10,
             mu_factor: 1.6,

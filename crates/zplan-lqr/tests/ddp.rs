@@ -1,0 +1,649 @@
+//! iLQR and box-DDP on the example systems.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Rng;
+use ndarray::{
+    Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3,
+    arr1, s,
+};
+use zplan_lqr::systems::{CartPole, LinearSystem, Pendulum};
+use zplan_lqr::{
+    Cost, Dynamics, LqrProblem, LqrSolution, LqrWorkspace, ModelError, Problem, QuadraticCost,
+    Settings, Solution, SolveError, Status, Workspace, solve, solve_lqr,
+};
+
+fn step_one<D: Dynamics>(d: &mut D, x: &Array1<f64>, u: &Array1<f64>) -> Array1<f64> {
+    let mut next = Array2::zeros((1, x.len()));
+    let xv = x.view().insert_axis(ndarray::Axis(0));
+    let uv = u.view().insert_axis(ndarray::Axis(0));
+    d.step(0, xv, uv, next.view_mut()).unwrap();
+    next.row(0).to_owned()
+}
+
+/// Central differences of the one-step map against the analytic Jacobian.
+fn check_jacobian<D: Dynamics>(d: &mut D, x: Array1<f64>, u: Array1<f64>) {
+    let (n, m) = (x.len(), u.len());
+    let mut jac = Array3::zeros((1, n, n + m));
+    let xs = x.view().insert_axis(ndarray::Axis(0)).to_owned();
+    let us = u.view().insert_axis(ndarray::Axis(0)).to_owned();
+    d.linearize(xs.view(), us.view(), jac.view_mut()).unwrap();
+    let h = 1e-6;
+    for j in 0..n + m {
+        let (mut xp, mut xm, mut up, mut um) = (x.clone(), x.clone(), u.clone(), u.clone());
+        if j < n {
+            xp[j] += h;
+            xm[j] -= h;
+        } else {
+            up[j - n] += h;
+            um[j - n] -= h;
+        }
+        let fd = (step_one(d, &xp, &up) - step_one(d, &xm, &um)) / (2.0 * h);
+        for i in 0..n {
+            let analytic = jac[[0, i, j]];
+            assert!(
+                (analytic - fd[i]).abs() < 1e-6 * (1.0 + fd[i].abs()),
+                "d f_{i} / d z_{j}: {analytic} vs {}",
+                fd[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn example_system_jacobians_match_finite_differences() {
+    let mut rng = Rng::new(3);
+    for _ in 0..20 {
+        check_jacobian(
+            &mut Pendulum::default(),
+            rng.vector(2, 8.0),
+            rng.vector(1, 2.0),
+        );
+        check_jacobian(
+            &mut CartPole::default(),
+            rng.vector(4, 8.0),
+            rng.vector(1, 20.0),
+        );
+    }
+    let mut linear = LinearSystem::new(rng.matrix(3, 3, 1.0), rng.matrix(3, 2, 1.0)).unwrap();
+    check_jacobian(&mut linear, rng.vector(3, 1.0), rng.vector(2, 1.0));
+}
+
+#[test]
+fn ilqr_on_a_linear_system_reproduces_lqr() {
+    let (n, m, horizon) = (4, 2, 30);
+    let mut rng = Rng::new(21);
+    let a = Array2::<f64>::eye(n) + rng.matrix(n, n, 0.3);
+    let b = rng.matrix(n, m, 1.0);
+    let q = rng.spd(n, 1.0);
+    let r = rng.spd(m, 1.0);
+    let goal = rng.vector(n, 1.0);
+    let x0 = rng.vector(n, 2.0);
+
+    // The same problem as LQR: 1/2 (x-g)'Q(x-g) = 1/2 x'Qx - (Qg)'x + const.
+    let mut lqr = LqrProblem::new(n, m, horizon);
+    for t in 0..horizon {
+        lqr.a_mut(t).assign(&a);
+        lqr.b_mut(t).assign(&b);
+        lqr.q_mut(t).assign(&q);
+        lqr.r_mut(t).assign(&r);
+        lqr.q_lin_mut(t).assign(&(-q.dot(&goal)));
+    }
+    lqr.q_terminal_mut().assign(&(&q * 10.0));
+    lqr.q_lin_terminal_mut().assign(&(-(&q * 10.0).dot(&goal)));
+    let mut lqr_sol = LqrSolution::new(n, m, horizon);
+    solve_lqr(&lqr, x0.view(), &mut LqrWorkspace::new(n, m), &mut lqr_sol).unwrap();
+
+    let mut system = LinearSystem::new(a, b).unwrap();
+    let cost = QuadraticCost::new(q.clone(), r, &q * 10.0, goal).unwrap();
+    let problem = Problem::new(x0, horizon).unwrap();
+    let mut ws = Workspace::new(n, m, horizon, 1);
+    let mut sol = Solution::new(n, m, horizon);
+    let status = solve(
+        &mut system,
+        &cost,
+        &problem,
+        &Settings::default(),
+        &mut ws,
+        &mut sol,
+    )
+    .unwrap();
+    assert_eq!(status, Status::Converged);
+    assert!(
+        sol.iterations() <= 3,
+        "a quadratic problem needs one Newton step, took {}",
+        sol.iterations()
+    );
+    let diff = (&sol.controls() - &lqr_sol.controls())
+        .iter()
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(diff < 1e-8, "controls differ by {diff}");
+    let gains = (&sol.gains() - &lqr_sol.gains())
+        .iter()
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(gains < 1e-8, "gains differ by {gains}");
+}
+
+fn pendulum_swing_up(limit: Option<f64>, horizon: usize) -> (Solution, Status) {
+    let mut pendulum = Pendulum::default();
+    let mut cost = QuadraticCost::new(
+        Array2::from_diag(&arr1(&[0.1, 0.01])),
+        Array2::from_elem((1, 1), 1.0),
+        Array2::from_diag(&arr1(&[1000.0, 100.0])),
+        Array1::zeros(2),
+    )
+    .unwrap();
+    cost.set_goal(arr1(&[0.0, 0.0]).view()).unwrap();
+    let mut problem = Problem::new(arr1(&[std::f64::consts::PI - 0.1, 0.0]), horizon).unwrap();
+    if let Some(limit) = limit {
+        problem = problem
+            .with_control_bounds(arr1(&[-limit]), arr1(&[limit]))
+            .unwrap();
+    }
+    let mut ws = Workspace::new(2, 1, horizon, 1);
+    let mut sol = Solution::new(2, 1, horizon);
+    let settings = Settings {
+        max_iterations: 300,
+        ..Settings::default()
+    };
+    let status = solve(&mut pendulum, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+    (sol, status)
+}
+
+#[test]
+fn ilqr_swings_the_pendulum_up() {
+    let (sol, status) = pendulum_swing_up(None, 150);
+    assert_eq!(status, Status::Converged, "{:?}", sol.log().last());
+    let last = sol.states().row(150).to_owned();
+    assert!(
+        last[0].abs() < 0.05 && last[1].abs() < 0.2,
+        "final state {last}"
+    );
+    for w in sol.log().windows(2) {
+        assert!(w[1].cost <= w[0].cost, "cost never increases");
+    }
+}
+
+#[test]
+fn box_ddp_swings_up_within_torque_limits_below_gravity() {
+    // 0.3 < m g l = 0.49: the pendulum cannot be lifted directly and must be pumped.
+    let limit = 0.3;
+    let (sol, status) = pendulum_swing_up(Some(limit), 200);
+    assert!(
+        matches!(status, Status::Converged | Status::MaxIterations),
+        "{status:?}"
+    );
+    assert!(
+        sol.controls().iter().all(|u| u.abs() <= limit + 1e-12),
+        "limits hold"
+    );
+    assert!(
+        sol.controls()
+            .iter()
+            .any(|u| (u.abs() - limit).abs() < 1e-9),
+        "some control saturates"
+    );
+    let last = sol.states().row(200).to_owned();
+    assert!(
+        last[0].abs() < 0.1 && last[1].abs() < 0.5,
+        "final state {last}"
+    );
+}
+
+#[test]
+fn ilqr_swings_up_and_balances_the_cart_pole() {
+    let horizon = 200;
+    let mut cartpole = CartPole::default();
+    let cost = QuadraticCost::new(
+        Array2::from_diag(&arr1(&[1.0, 0.1, 0.1, 0.1])),
+        Array2::from_elem((1, 1), 0.01),
+        Array2::from_diag(&arr1(&[1000.0, 100.0, 100.0, 100.0])),
+        Array1::zeros(4),
+    )
+    .unwrap();
+    let problem = Problem::new(arr1(&[std::f64::consts::PI, 0.0, 0.0, 0.0]), horizon)
+        .unwrap()
+        .with_control_bounds(arr1(&[-10.0]), arr1(&[10.0]))
+        .unwrap();
+    let mut ws = Workspace::new(4, 1, horizon, 1);
+    let mut sol = Solution::new(4, 1, horizon);
+    // Seed the swing with a small push: from rest at the bottom with u = 0 the gradient in u is zero.
+    sol.controls_mut().slice_mut(s![..10, ..]).fill(2.0);
+    let settings = Settings {
+        max_iterations: 300,
+        ..Settings::default()
+    };
+    let status = solve(&mut cartpole, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+    assert!(
+        matches!(status, Status::Converged | Status::MaxIterations),
+        "{status:?}"
+    );
+    let last = sol.states().row(horizon).to_owned();
+    assert!(
+        last[0].abs() < 0.1 && last[1].abs() < 0.5,
+        "final state {last}"
+    );
+    assert!(sol.controls().iter().all(|u| u.abs() <= 10.0));
+}
+
+/// Linear dynamics and quadratic cost with box limits make a QP in u; projected gradient on the
+/// condensed QP is an independent reference for box-DDP.
+#[test]
+fn box_ddp_matches_projected_gradient_on_a_small_qp() {
+    let (n, m, horizon) = (2, 1, 8);
+    let mut rng = Rng::new(5);
+    let a = Array2::<f64>::eye(n) + rng.matrix(n, n, 0.2);
+    let b = rng.matrix(n, m, 1.0);
+    let q = rng.spd(n, 0.5);
+    let r = Array2::<f64>::eye(m) * 0.1;
+    let x0 = arr1(&[3.0, -2.0]);
+    let (lo, hi) = (-0.4, 0.4);
+
+    // Condense: x_t = A^t x0 + sum_{s<t} A^{t-1-s} B u_s; J(u) = 1/2 u'Hu + g'u + const.
+    let nu = horizon * m;
+    let mut phi = vec![Array2::<f64>::zeros((n, nu)); horizon + 1];
+    let mut free = vec![Array1::<f64>::zeros(n); horizon + 1];
+    free[0] = x0.clone();
+    for t in 0..horizon {
+        let mut next = a.dot(&phi[t]);
+        next.slice_mut(s![.., t * m..(t + 1) * m]).assign(&b);
+        phi[t + 1] = next;
+        free[t + 1] = a.dot(&free[t]);
+    }
+    let mut h = Array2::<f64>::zeros((nu, nu));
+    let mut g = Array1::<f64>::zeros(nu);
+    for t in 0..=horizon {
+        let w = if t == horizon { &q * 10.0 } else { q.clone() };
+        h = h + phi[t].t().dot(&w).dot(&phi[t]);
+        g = g + phi[t].t().dot(&w.dot(&free[t]));
+    }
+    for t in 0..horizon {
+        for i in 0..m {
+            h[[t * m + i, t * m + i]] += r[[i, i]];
+        }
+    }
+    let step = 1.0 / h.iter().map(|v| v.abs()).sum::<f64>();
+    let mut u = Array1::<f64>::zeros(nu);
+    for _ in 0..200_000 {
+        u = (&u - &((h.dot(&u) + &g) * step)).mapv(|v| v.clamp(lo, hi));
+    }
+
+    let mut system = LinearSystem::new(a, b).unwrap();
+    let cost = QuadraticCost::new(q.clone(), r, &q * 10.0, Array1::zeros(n)).unwrap();
+    let problem = Problem::new(x0, horizon)
+        .unwrap()
+        .with_control_bounds(arr1(&[lo]), arr1(&[hi]))
+        .unwrap();
+    let mut ws = Workspace::new(n, m, horizon, 1);
+    let mut sol = Solution::new(n, m, horizon);
+    let settings = Settings {
+        gradient_tolerance: 1e-10,
+        cost_tolerance: 1e-14,
+        ..Settings::default()
+    };
+    solve(&mut system, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+    let ddp_u = sol.controls().iter().copied().collect::<Array1<f64>>();
+    let diff = (&ddp_u - &u).iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+    assert!(diff < 1e-6, "box-DDP {ddp_u} vs projected gradient {u}");
+    assert!(
+        u.iter().any(|v| (v.abs() - hi).abs() < 1e-12),
+        "the reference is constrained"
+    );
+}
+
+/// l(x, u) = 1/2 |x|^2 - 1/2 u^2 + 1/4 u^4: Q_uu = -1 at u = 0, not positive definite.
+struct DoubleWell;
+
+impl Cost for DoubleWell {
+    fn stage(&self, _t: usize, x: ArrayView1<f64>, u: ArrayView1<f64>) -> f64 {
+        0.5 * x.dot(&x) - 0.5 * u[0] * u[0] + 0.25 * u[0].powi(4)
+    }
+    fn stage_derivatives(
+        &self,
+        _t: usize,
+        x: ArrayView1<f64>,
+        u: ArrayView1<f64>,
+        mut gradient: ArrayViewMut1<f64>,
+        mut hessian: ArrayViewMut2<f64>,
+    ) {
+        let n = x.len();
+        hessian.fill(0.0);
+        for i in 0..n {
+            gradient[i] = x[i];
+            hessian[[i, i]] = 1.0;
+        }
+        gradient[n] = -u[0] + u[0].powi(3);
+        hessian[[n, n]] = -1.0 + 3.0 * u[0] * u[0];
+    }
+    fn terminal(&self, x: ArrayView1<f64>) -> f64 {
+        0.5 * x.dot(&x)
+    }
+    fn terminal_derivatives(
+        &self,
+        x: ArrayView1<f64>,
+        mut gradient: ArrayViewMut1<f64>,
+        mut hessian: ArrayViewMut2<f64>,
+    ) {
+        gradient.assign(&x);
+        hessian.assign(&Array2::eye(x.len()));
+    }
+}
+
+#[test]
+fn a_non_positive_definite_q_uu_raises_mu_instead_of_failing() {
+    // Weak control authority so that B'V B cannot make Q_uu positive at u = 0.
+    let mut system =
+        LinearSystem::new(Array2::eye(1) * 0.5, Array2::from_elem((1, 1), 0.01)).unwrap();
+    let problem = Problem::new(arr1(&[1.0]), 5).unwrap();
+    let mut ws = Workspace::new(1, 1, 5, 1);
+    let mut sol = Solution::new(1, 1, 5);
+    let status = solve(
+        &mut system,
+        &DoubleWell,
+        &problem,
+        &Settings::default(),
+        &mut ws,
+        &mut sol,
+    )
+    .unwrap();
+    assert_ne!(status, Status::RegularizationLimit);
+    assert!(
+        sol.log()[0].mu > 1.0,
+        "mu had to exceed 1 to make Q_uu + mu I positive definite"
+    );
+    // The controls leave the local maximum at 0 for a well at about +-1.
+    assert!(
+        sol.controls().iter().all(|u| (u.abs() - 1.0).abs() < 0.05),
+        "{}",
+        sol.controls()
+    );
+}
+
+#[test]
+fn a_warm_start_from_the_shifted_plan_needs_fewer_iterations() {
+    let horizon = 100;
+    let mut pendulum = Pendulum::default();
+    let cost = QuadraticCost::new(
+        Array2::from_diag(&arr1(&[1.0, 0.1])),
+        Array2::from_elem((1, 1), 0.1),
+        Array2::from_diag(&arr1(&[100.0, 10.0])),
+        Array1::zeros(2),
+    )
+    .unwrap();
+    let mut problem = Problem::new(arr1(&[1.0, 0.0]), horizon).unwrap();
+    let mut ws = Workspace::new(2, 1, horizon, 1);
+    let mut sol = Solution::new(2, 1, horizon);
+    solve(
+        &mut pendulum,
+        &cost,
+        &problem,
+        &Settings::default(),
+        &mut ws,
+        &mut sol,
+    )
+    .unwrap();
+
+    // One MPC step later: the state the plan predicted, the plan shifted by one.
+    let next = sol.states().row(1).to_owned();
+    problem.set_initial_state(next.view()).unwrap();
+    sol.shift();
+    solve(
+        &mut pendulum,
+        &cost,
+        &problem,
+        &Settings::default(),
+        &mut ws,
+        &mut sol,
+    )
+    .unwrap();
+    let warm = sol.iterations();
+
+    let mut cold = Solution::new(2, 1, horizon);
+    solve(
+        &mut pendulum,
+        &cost,
+        &problem,
+        &Settings::default(),
+        &mut ws,
+        &mut cold,
+    )
+    .unwrap();
+    assert!(
+        warm < cold.iterations(),
+        "warm {warm} vs cold {}",
+        cold.iterations()
+    );
+    assert!((sol.cost() - cold.cost()).abs() < 1e-6 * cold.cost());
+}
+
+#[test]
+fn a_batched_line_search_gives_the_sequential_result() {
+    let (sequential, _) = pendulum_swing_up(Some(0.3), 120);
+    let horizon = 120;
+    let mut cost = QuadraticCost::new(
+        Array2::from_diag(&arr1(&[0.1, 0.01])),
+        Array2::from_elem((1, 1), 1.0),
+        Array2::from_diag(&arr1(&[1000.0, 100.0])),
+        Array1::zeros(2),
+    )
+    .unwrap();
+    cost.set_goal(arr1(&[0.0, 0.0]).view()).unwrap();
+    let problem = Problem::new(arr1(&[std::f64::consts::PI - 0.1, 0.0]), horizon)
+        .unwrap()
+        .with_control_bounds(arr1(&[-0.3]), arr1(&[0.3]))
+        .unwrap();
+    for batch in [3, 4, 14] {
+        let mut ws = Workspace::new(2, 1, horizon, batch);
+        let mut sol = Solution::new(2, 1, horizon);
+        let settings = Settings {
+            max_iterations: 300,
+            line_search_batch: batch,
+            ..Settings::default()
+        };
+        solve(
+            &mut Pendulum::default(),
+            &cost,
+            &problem,
+            &settings,
+            &mut ws,
+            &mut sol,
+        )
+        .unwrap();
+        assert_eq!(sol.iterations(), sequential.iterations(), "batch {batch}");
+        assert_eq!(sol.controls(), sequential.controls(), "batch {batch}");
+    }
+}
+
+#[test]
+fn the_time_budget_and_iteration_limit_end_a_solve_with_a_status() {
+    let horizon = 50;
+    let cost = QuadraticCost::diagonal(2, 1, 1.0, 0.1, 100.0);
+    let problem = Problem::new(arr1(&[3.0, 0.0]), horizon).unwrap();
+    let mut ws = Workspace::new(2, 1, horizon, 1);
+    let mut sol = Solution::new(2, 1, horizon);
+    let budget = Settings {
+        time_budget: Some(Duration::ZERO),
+        ..Settings::default()
+    };
+    assert_eq!(
+        solve(
+            &mut Pendulum::default(),
+            &cost,
+            &problem,
+            &budget,
+            &mut ws,
+            &mut sol
+        )
+        .unwrap(),
+        Status::TimeBudget
+    );
+    assert_eq!(sol.iterations(), 0);
+    let one = Settings {
+        max_iterations: 1,
+        ..Settings::default()
+    };
+    assert_eq!(
+        solve(
+            &mut Pendulum::default(),
+            &cost,
+            &problem,
+            &one,
+            &mut ws,
+            &mut sol
+        )
+        .unwrap(),
+        Status::MaxIterations
+    );
+    assert_eq!(sol.iterations(), 1);
+    assert_eq!(sol.log().len(), 1);
+    assert!(sol.times().backward > Duration::ZERO);
+}
+
+/// Dynamics whose state turns NaN at the third step.
+struct Exploding;
+
+impl Dynamics for Exploding {
+    fn state_dim(&self) -> usize {
+        1
+    }
+    fn control_dim(&self) -> usize {
+        1
+    }
+    fn step(
+        &mut self,
+        t: usize,
+        x: ArrayView2<f64>,
+        _u: ArrayView2<f64>,
+        mut next: ArrayViewMut2<f64>,
+    ) -> Result<(), ModelError> {
+        next.assign(&x.mapv(|v| if t == 2 { f64::NAN } else { v }));
+        Ok(())
+    }
+    fn linearize(
+        &mut self,
+        _x: ArrayView2<f64>,
+        _u: ArrayView2<f64>,
+        mut jac: ArrayViewMut3<f64>,
+    ) -> Result<(), ModelError> {
+        jac.fill(1.0);
+        Ok(())
+    }
+}
+
+#[test]
+fn bad_inputs_and_failing_models_are_errors_that_say_where() {
+    let cost = QuadraticCost::diagonal(1, 1, 1.0, 1.0, 1.0);
+    let mut ws = Workspace::new(1, 1, 10, 1);
+    let mut sol = Solution::new(1, 1, 10);
+    let problem = Problem::new(arr1(&[1.0]), 5).unwrap();
+    let err = solve(
+        &mut Exploding,
+        &cost,
+        &problem,
+        &Settings::default(),
+        &mut ws,
+        &mut sol,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SolveError::NonFinite { stage: 3, .. }),
+        "{err}"
+    );
+
+    assert!(matches!(
+        Problem::new(arr1(&[f64::NAN]), 5),
+        Err(SolveError::NonFinite { .. })
+    ));
+    assert!(matches!(
+        Problem::new(arr1(&[1.0]), 5)
+            .unwrap()
+            .with_control_bounds(arr1(&[1.0]), arr1(&[-1.0])),
+        Err(SolveError::InvalidBounds { index: 0, .. })
+    ));
+    let long = Problem::new(arr1(&[1.0]), 11).unwrap();
+    assert!(matches!(
+        solve(
+            &mut Pendulum::default(),
+            &cost,
+            &long,
+            &Settings::default(),
+            &mut ws,
+            &mut sol
+        ),
+        Err(SolveError::Dimension {
+            what: "dynamics state dimension",
+            expected: 1,
+            found: 2
+        })
+    ));
+    let mut linear = LinearSystem::new(Array2::eye(1), Array2::eye(1)).unwrap();
+    assert!(matches!(
+        solve(
+            &mut linear,
+            &cost,
+            &long,
+            &Settings::default(),
+            &mut ws,
+            &mut sol
+        ),
+        Err(SolveError::HorizonTooLong {
+            horizon: 11,
+            max: 10
+        })
+    ));
+    let batch = Settings {
+        line_search_batch: 2,
+        ..Settings::default()
+    };
+    assert!(matches!(
+        solve(&mut linear, &cost, &problem, &batch, &mut ws, &mut sol),
+        Err(SolveError::InvalidSettings {
+            name: "line_search_batch",
+            ..
+        })
+    ));
+    let fails_at_3 = Problem::new(arr1(&[1.0]), 5).unwrap();
+    struct Failing;
+    impl Dynamics for Failing {
+        fn state_dim(&self) -> usize {
+            1
+        }
+        fn control_dim(&self) -> usize {
+            1
+        }
+        fn step(
+            &mut self,
+            t: usize,
+            x: ArrayView2<f64>,
+            _u: ArrayView2<f64>,
+            mut next: ArrayViewMut2<f64>,
+        ) -> Result<(), ModelError> {
+            if t == 3 {
+                return Err("network output has the wrong shape".into());
+            }
+            next.assign(&x);
+            Ok(())
+        }
+        fn linearize(
+            &mut self,
+            _x: ArrayView2<f64>,
+            _u: ArrayView2<f64>,
+            _j: ArrayViewMut3<f64>,
+        ) -> Result<(), ModelError> {
+            Ok(())
+        }
+    }
+    let err = solve(
+        &mut Failing,
+        &cost,
+        &fails_at_3,
+        &Settings::default(),
+        &mut ws,
+        &mut sol,
+    )
+    .unwrap_err();
+    assert!(matches!(err, SolveError::Dynamics { stage: 3, .. }));
+    assert!(err.to_string().contains("wrong shape"), "{err}");
+}

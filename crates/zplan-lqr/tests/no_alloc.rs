@@ -1,0 +1,141 @@
+//! A solve allocates nothing: a counting global allocator watches the second solve of each kind
+//! (the first may not allocate either, but the claim is about the hot path after setup).
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{Rng, random_lqr};
+use ndarray::{Array1, Array2, arr1};
+use zplan_lqr::systems::{CartPole, LinearSystem};
+use zplan_lqr::{
+    LqrSolution, LqrWorkspace, Problem, QuadraticCost, Settings, Solution, Workspace, solve,
+    solve_lqr,
+};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+/// One test function, so no other test thread allocates while we count.
+#[test]
+fn solves_allocate_nothing() {
+    assert!(
+        allocations_during(|| drop(std::hint::black_box(vec![1u8; 16]))) > 0,
+        "the counter counts"
+    );
+
+    // LQR, below and above the BLAS cutoff.
+    for &(n, m, horizon) in &[(4, 1, 30), (32, 8, 20)] {
+        let problem = random_lqr(n, m, horizon, 1);
+        let x0 = Array1::from_elem(n, 0.5);
+        let mut ws = LqrWorkspace::new(n, m);
+        let mut sol = LqrSolution::new(n, m, horizon);
+        solve_lqr(&problem, x0.view(), &mut ws, &mut sol).unwrap();
+        let count =
+            allocations_during(|| solve_lqr(&problem, x0.view(), &mut ws, &mut sol).unwrap());
+        assert_eq!(count, 0, "LQR n={n} m={m} T={horizon}");
+    }
+
+    // Box-DDP on the cart-pole with a batched line search, then a shifted warm start with a
+    // shorter horizon (a prefix of the buffers).
+    let horizon = 60;
+    let mut cartpole = CartPole::default();
+    let cost = QuadraticCost::new(
+        Array2::from_diag(&arr1(&[1.0, 0.1, 0.1, 0.1])),
+        Array2::from_elem((1, 1), 0.01),
+        Array2::from_diag(&arr1(&[100.0, 10.0, 10.0, 10.0])),
+        Array1::zeros(4),
+    )
+    .unwrap();
+    let mut problem = Problem::new(arr1(&[0.4, 0.0, 0.0, 0.0]), horizon)
+        .unwrap()
+        .with_control_bounds(arr1(&[-10.0]), arr1(&[10.0]))
+        .unwrap();
+    let settings = Settings {
+        line_search_batch: 4,
+        ..Settings::default()
+    };
+    let mut ws = Workspace::new(4, 1, horizon, 4);
+    let mut sol = Solution::new(4, 1, horizon);
+    solve(&mut cartpole, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+    let count = allocations_during(|| {
+        let next = [
+            sol.states()[[1, 0]],
+            sol.states()[[1, 1]],
+            sol.states()[[1, 2]],
+            sol.states()[[1, 3]],
+        ];
+        problem
+            .set_initial_state(ndarray::ArrayView1::from(&next))
+            .unwrap();
+        problem.set_horizon(horizon - 10);
+        sol.shift();
+        solve(&mut cartpole, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+    });
+    assert_eq!(count, 0, "box-DDP cart-pole");
+    assert!(sol.iterations() > 0);
+
+    // Unconstrained iLQR at a BLAS-sized problem.
+    let (n, m, horizon) = (32, 8, 20);
+    let mut rng = Rng::new(9);
+    let mut system = LinearSystem::new(
+        Array2::eye(n) + rng.matrix(n, n, 0.1),
+        rng.matrix(n, m, 1.0),
+    )
+    .unwrap();
+    let cost = QuadraticCost::diagonal(n, m, 1.0, 0.1, 10.0);
+    let problem = Problem::new(Array1::from_elem(n, 1.0), horizon).unwrap();
+    let mut ws = Workspace::new(n, m, horizon, 1);
+    let mut sol = Solution::new(n, m, horizon);
+    solve(
+        &mut system,
+        &cost,
+        &problem,
+        &Settings::default(),
+        &mut ws,
+        &mut sol,
+    )
+    .unwrap();
+    sol.controls_mut().fill(0.0);
+    let count = allocations_during(|| {
+        solve(
+            &mut system,
+            &cost,
+            &problem,
+            &Settings::default(),
+            &mut ws,
+            &mut sol,
+        )
+        .unwrap();
+    });
+    assert_eq!(count, 0, "iLQR n={n} m={m}");
+}
