@@ -29,5 +29,5 @@ pub use ddp::{
     solve,
 };
 pub use error::{ModelError, SolveError};
-pub use lqr::{LqrProblem, LqrSolution, LqrWorkspace, solve_lqr};
+pub use lqr::{LqrProblem, LqrSolution, LqrWorkspace, lqr_backward, solve_lqr};
 pub use model::{Cost, Dynamics, QuadraticCost};

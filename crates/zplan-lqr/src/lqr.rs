@@ -281,38 +281,26 @@ impl LqrSolution {
     }
 }
 
-/// Solves `problem` from the initial state `x0`: backward Riccati pass, then forward rollout.
-/// Allocates nothing.
+/// The backward Riccati pass alone: fills the policy (K_t, k_t) and value function (P_t, p_t) of
+/// `solution` without rolling out a trajectory. Allocates nothing.
 ///
 /// Fails on mismatched dimensions, a horizon longer than the solution holds, a non-finite
 /// number, or an R_t + B_t'P_{t+1}B_t that is not positive definite (the problem is not
 /// strictly convex in u).
-pub fn solve_lqr(
+pub fn lqr_backward(
     problem: &LqrProblem,
-    x0: ArrayView1<'_, f64>,
     workspace: &mut LqrWorkspace,
     solution: &mut LqrSolution,
 ) -> Result<(), SolveError> {
     let (n, m, horizon) = (problem.n, problem.m, problem.horizon);
-    SolveError::check_dim("initial state x0", n, x0.len())?;
     SolveError::check_dim("workspace state dimension", n, workspace.n)?;
     SolveError::check_dim("workspace control dimension", m, workspace.m)?;
     SolveError::check_dim("solution state dimension", n, solution.n)?;
     SolveError::check_dim("solution control dimension", m, solution.m)?;
     if horizon > solution.max_horizon {
-        return Err(SolveError::HorizonTooLong {
-            horizon,
-            max: solution.max_horizon,
-        });
-    }
-    if x0.iter().any(|v| !v.is_finite()) {
-        return Err(SolveError::NonFinite {
-            what: "initial state x0",
-            stage: 0,
-        });
+        return Err(SolveError::HorizonTooLong { horizon, max: solution.max_horizon });
     }
     problem.check_finite()?;
-
     let model = QuadraticModel {
         n,
         m,
@@ -330,16 +318,26 @@ pub fn solve_lqr(
         gains: &mut solution.gains,
         feedforward: &mut solution.feedforward,
     };
-    backward_pass(
-        &model,
-        None,
-        0.0,
-        &BoxQpSettings::default(),
-        &mut policy,
-        &mut workspace.riccati,
-    )
-    .map_err(|stage| SolveError::NotPositiveDefinite { stage })?;
+    backward_pass(&model, None, 0.0, &BoxQpSettings::default(), &mut policy, &mut workspace.riccati)
+        .map_err(|stage| SolveError::NotPositiveDefinite { stage })?;
     solution.horizon = horizon;
+    Ok(())
+}
+
+/// Solves `problem` from the initial state `x0`: [`lqr_backward`], then the forward rollout
+/// u_t = K_t x_t + k_t, x_{t+1} = A_t x_t + B_t u_t + c_t. Allocates nothing.
+pub fn solve_lqr(
+    problem: &LqrProblem,
+    x0: ArrayView1<'_, f64>,
+    workspace: &mut LqrWorkspace,
+    solution: &mut LqrSolution,
+) -> Result<(), SolveError> {
+    let (n, m, horizon) = (problem.n, problem.m, problem.horizon);
+    SolveError::check_dim("initial state x0", n, x0.len())?;
+    if x0.iter().any(|v| !v.is_finite()) {
+        return Err(SolveError::NonFinite { what: "initial state x0", stage: 0 });
+    }
+    lqr_backward(problem, workspace, solution)?;
 
     // Forward: u_t = K_t x_t + k_t, x_{t+1} = A_t x_t + B_t u_t + c_t.
     let nm = n + m;

@@ -2,7 +2,7 @@
 //! discretised by explicit Euler so that the Jacobians are those of the discrete map.
 //! They serve the tests, the benchmarks and as templates for implementing [`Dynamics`].
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3};
 
 use crate::error::{ModelError, SolveError};
 use crate::model::Dynamics;
@@ -68,19 +68,27 @@ fn assign_rows<const R: usize, const C: usize>(
     }
 }
 
-/// x_{t+1} = A x_t + B u_t.
+/// x_{t+1} = A x_t + B u_t + c.
 #[derive(Clone, Debug)]
 pub struct LinearSystem {
     a: Array2<f64>,
     b: Array2<f64>,
+    c: Array1<f64>,
 }
 
 impl LinearSystem {
-    /// A (n x n) and B (n x m).
+    /// A (n x n) and B (n x m), no drift.
     pub fn new(a: Array2<f64>, b: Array2<f64>) -> Result<Self, SolveError> {
+        let c = Array1::zeros(a.nrows());
+        Self::affine(a, b, c)
+    }
+
+    /// A (n x n), B (n x m) and the drift c (n).
+    pub fn affine(a: Array2<f64>, b: Array2<f64>, c: Array1<f64>) -> Result<Self, SolveError> {
         SolveError::check_dim("A columns", a.nrows(), a.ncols())?;
         SolveError::check_dim("B rows", a.nrows(), b.nrows())?;
-        Ok(Self { a, b })
+        SolveError::check_dim("drift c", a.nrows(), c.len())?;
+        Ok(Self { a, b, c })
     }
 }
 
@@ -100,14 +108,14 @@ impl Dynamics for LinearSystem {
         controls: ArrayView2<'_, f64>,
         mut next: ArrayViewMut2<'_, f64>,
     ) -> Result<(), ModelError> {
-        // next[b] = A x[b] + B u[b], row by row (no temporaries).
+        // next[b] = A x[b] + B u[b] + c, row by row (no temporaries).
         for ((x, u), mut out) in states
             .outer_iter()
             .zip(controls.outer_iter())
             .zip(next.outer_iter_mut())
         {
             for i in 0..out.len() {
-                out[i] = self.a.row(i).dot(&x) + self.b.row(i).dot(&u);
+                out[i] = self.a.row(i).dot(&x) + self.b.row(i).dot(&u) + self.c[i];
             }
         }
         Ok(())

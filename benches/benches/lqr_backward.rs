@@ -1,0 +1,21 @@
+//! The backward Riccati pass (`lqr_backward`) at the report sizes, single thread.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use zplan_benches::{LqrData, SIZES};
+use zplan_lqr::{LqrSolution, LqrWorkspace, lqr_backward};
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lqr_backward");
+    for (n, m, horizon) in SIZES {
+        let problem = LqrData::random(n, m, horizon, 0).lqr_problem();
+        let mut ws = LqrWorkspace::new(n, m);
+        let mut sol = LqrSolution::new(n, m, horizon);
+        group.bench_function(BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")), |b| {
+            b.iter(|| lqr_backward(&problem, &mut ws, &mut sol).expect("convex"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,278 @@
+//! Seeded benchmark problems shared by the criterion benches and the peer comparisons, so
+//! that every tool times the same numbers.
+
+use std::time::{Duration, Instant};
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2};
+use serde::Serialize;
+use zplan_lqr::systems::LinearSystem;
+use zplan_lqr::{Cost, LqrProblem, Problem, SolveError};
+
+/// The solver sizes (n, m, T) every report uses.
+pub const SIZES: [(usize, usize, usize); 5] = [(4, 1, 30), (8, 2, 50), (16, 4, 50), (32, 8, 100), (64, 8, 50)];
+
+/// A small deterministic generator (64-bit LCG), uniform in [-0.5, 0.5).
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
+    }
+
+    /// The next number in [-0.5, 0.5).
+    pub fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    }
+
+    fn matrix(&mut self, rows: usize, cols: usize, scale: f64) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |_| scale * self.next_f64())
+    }
+
+    fn vector(&mut self, len: usize, scale: f64) -> Array1<f64> {
+        Array1::from_shape_fn(len, |_| scale * self.next_f64())
+    }
+}
+
+/// A time-invariant affine LQR problem with control limits:
+///
+/// ```text
+/// x_{t+1} = A x_t + B u_t + f
+/// l(x, u) = 1/2 x'Qx + 1/2 u'Ru + u'N x + q'x + r'u,   l_T(x) = 1/2 x'Qx + q'x
+/// lower <= u_t <= upper   (box-DDP only)
+/// ```
+///
+/// A = 0.98 I + noise of spectral radius about 0.5, so some draws are unstable.
+#[derive(Clone, Debug, Serialize)]
+pub struct LqrData {
+    /// States n.
+    pub n: usize,
+    /// Controls m.
+    pub m: usize,
+    /// Stages T.
+    pub horizon: usize,
+    /// n x n.
+    pub a: Array2<f64>,
+    /// n x m.
+    pub b: Array2<f64>,
+    /// n.
+    pub f: Array1<f64>,
+    /// n x n, positive definite.
+    pub q: Array2<f64>,
+    /// m x m, positive definite.
+    pub r: Array2<f64>,
+    /// m x n: the cross term u'N x.
+    pub n_cross: Array2<f64>,
+    /// n.
+    pub q_lin: Array1<f64>,
+    /// m.
+    pub r_lin: Array1<f64>,
+    /// n.
+    pub x0: Array1<f64>,
+    /// m.
+    pub lower: Array1<f64>,
+    /// m.
+    pub upper: Array1<f64>,
+}
+
+impl LqrData {
+    /// The problem of size (n, m, T) drawn from `seed`.
+    pub fn random(n: usize, m: usize, horizon: usize, seed: u64) -> Self {
+        let mut rng = Rng::new(seed ^ ((n as u64) << 32) ^ ((m as u64) << 16) ^ horizon as u64);
+        let a = Array2::<f64>::eye(n) * 0.98 + rng.matrix(n, n, 1.7 / (n as f64).sqrt());
+        let b = rng.matrix(n, m, 1.0);
+        let f = rng.vector(n, 0.1);
+        let mq = rng.matrix(n, n, 1.0);
+        let q = mq.t().dot(&mq) / n as f64 + Array2::<f64>::eye(n);
+        let mr = rng.matrix(m, m, 1.0);
+        let r = mr.t().dot(&mr) / m as f64 + Array2::<f64>::eye(m);
+        let n_cross = rng.matrix(m, n, 0.2 / (n as f64).sqrt());
+        let q_lin = rng.vector(n, 1.0);
+        let r_lin = rng.vector(m, 1.0);
+        let x0 = rng.vector(n, 4.0);
+        Self {
+            n,
+            m,
+            horizon,
+            a,
+            b,
+            f,
+            q,
+            r,
+            n_cross,
+            q_lin,
+            r_lin,
+            x0,
+            lower: Array1::from_elem(m, -0.3),
+            upper: Array1::from_elem(m, 0.3),
+        }
+    }
+
+    /// As an [`LqrProblem`].
+    pub fn lqr_problem(&self) -> LqrProblem {
+        let mut p = LqrProblem::new(self.n, self.m, self.horizon);
+        for t in 0..self.horizon {
+            p.a_mut(t).assign(&self.a);
+            p.b_mut(t).assign(&self.b);
+            p.c_mut(t).assign(&self.f);
+            p.q_mut(t).assign(&self.q);
+            p.r_mut(t).assign(&self.r);
+            p.n_mut(t).assign(&self.n_cross);
+            p.q_lin_mut(t).assign(&self.q_lin);
+            p.r_lin_mut(t).assign(&self.r_lin);
+        }
+        p.q_terminal_mut().assign(&self.q);
+        p.q_lin_terminal_mut().assign(&self.q_lin);
+        p
+    }
+
+    /// The dynamics, for the DDP solver.
+    pub fn dynamics(&self) -> LinearSystem {
+        LinearSystem::affine(self.a.clone(), self.b.clone(), self.f.clone()).expect("consistent shapes")
+    }
+
+    /// The cost, for the DDP solver.
+    pub fn cost(&self) -> LqrCost {
+        LqrCost { data: self.clone() }
+    }
+
+    /// The DDP problem, with the control limits when `bounded`.
+    pub fn problem(&self, bounded: bool) -> Result<Problem, SolveError> {
+        let problem = Problem::new(self.x0.clone(), self.horizon)?;
+        if bounded { problem.with_control_bounds(self.lower.clone(), self.upper.clone()) } else { Ok(problem) }
+    }
+}
+
+/// The cost of [`LqrData`] behind the [`Cost`] trait.
+pub struct LqrCost {
+    data: LqrData,
+}
+
+impl LqrCost {
+    fn state_part(&self, x: &ArrayView1<'_, f64>) -> f64 {
+        0.5 * x.dot(&self.data.q.dot(x)) + self.data.q_lin.dot(x)
+    }
+}
+
+impl Cost for LqrCost {
+    fn stage(&self, _t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64 {
+        let d = &self.data;
+        let (n, m) = (d.n, d.m);
+        let mut total = 0.0;
+        for i in 0..n {
+            let qx: f64 = (0..n).map(|j| d.q[[i, j]] * x[j]).sum();
+            total += x[i] * (0.5 * qx + d.q_lin[i]);
+        }
+        for i in 0..m {
+            let ru: f64 = (0..m).map(|j| d.r[[i, j]] * u[j]).sum();
+            let nx: f64 = (0..n).map(|j| d.n_cross[[i, j]] * x[j]).sum();
+            total += u[i] * (0.5 * ru + nx + d.r_lin[i]);
+        }
+        total
+    }
+
+    fn stage_derivatives(
+        &self,
+        _t: usize,
+        x: ArrayView1<'_, f64>,
+        u: ArrayView1<'_, f64>,
+        mut gradient: ArrayViewMut1<'_, f64>,
+        mut hessian: ArrayViewMut2<'_, f64>,
+    ) {
+        let d = &self.data;
+        let (n, m) = (d.n, d.m);
+        // l_x = Qx + N'u + q, l_u = Ru + Nx + r
+        for i in 0..n {
+            let mut g = d.q_lin[i];
+            for j in 0..n {
+                g += d.q[[i, j]] * x[j];
+            }
+            for j in 0..m {
+                g += d.n_cross[[j, i]] * u[j];
+            }
+            gradient[i] = g;
+        }
+        for i in 0..m {
+            let mut g = d.r_lin[i];
+            for j in 0..m {
+                g += d.r[[i, j]] * u[j];
+            }
+            for j in 0..n {
+                g += d.n_cross[[i, j]] * x[j];
+            }
+            gradient[n + i] = g;
+        }
+        for i in 0..n {
+            for j in 0..n {
+                hessian[[i, j]] = d.q[[i, j]];
+            }
+            for j in 0..m {
+                hessian[[i, n + j]] = d.n_cross[[j, i]];
+                hessian[[n + j, i]] = d.n_cross[[j, i]];
+            }
+        }
+        for i in 0..m {
+            for j in 0..m {
+                hessian[[n + i, n + j]] = d.r[[i, j]];
+            }
+        }
+    }
+
+    fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
+        self.state_part(&x)
+    }
+
+    fn terminal_derivatives(
+        &self,
+        x: ArrayView1<'_, f64>,
+        mut gradient: ArrayViewMut1<'_, f64>,
+        mut hessian: ArrayViewMut2<'_, f64>,
+    ) {
+        let d = &self.data;
+        for i in 0..d.n {
+            gradient[i] = d.q_lin[i] + (0..d.n).map(|j| d.q[[i, j]] * x[j]).sum::<f64>();
+        }
+        hessian.assign(&d.q);
+    }
+}
+
+/// Timing of repeated runs, in microseconds.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Timing {
+    /// Median.
+    pub median_us: f64,
+    /// 10th percentile.
+    pub p10_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+}
+
+/// Runs `f` for about `warm_up`, then `runs` timed times; returns the percentiles.
+pub fn time_runs(warm_up: Duration, runs: usize, mut f: impl FnMut()) -> Timing {
+    let start = Instant::now();
+    while start.elapsed() < warm_up {
+        f();
+    }
+    let mut samples: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Timing { median_us: at(0.5), p10_us: at(0.1), p90_us: at(0.9) }
+}
+
+/// Multiply-adds counted as 2 flops: the Riccati recursion per stage forms
+/// P = V F (2 n^2 (n+m)), H += F'P (2 n (n+m)^2), the gains (m^3/3 + 2 m^2 n) and the value
+/// update (4 m^2 n + 4 m n^2).
+pub fn backward_flops(n: usize, m: usize, horizon: usize) -> f64 {
+    let (n, m) = (n as f64, m as f64);
+    let per_stage = 2.0 * n * n * (n + m) + 2.0 * n * (n + m) * (n + m) + m * m * m / 3.0 + 2.0 * m * m * n
+        + 4.0 * m * m * n
+        + 4.0 * m * n * n;
+    per_stage * horizon as f64
+}
