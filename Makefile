@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps test lint rust-test demo clean
+.PHONY: all deps test lint rust-test demo bench bench-compare clean
 
 all: test
 
@@ -24,6 +24,25 @@ rust-test:
 ## demo: the main job on the shipped models
 demo: deps
 	$(CARGO) run --release --locked -p zplan-cli -- doctor
+
+## bench: the criterion benches (single thread)
+bench: deps
+	$(CARGO) bench --locked -p zplan-benches
+
+## bench-compare: zplan against Crocoddyl 3.2 (own venv .deps/bench-venv), same problems, same run
+BENCH_VENV := .deps/bench-venv
+CROCODDYL_VERSION := 3.2.1
+bench-compare: deps
+	@if ! $(BENCH_VENV)/bin/python -c "import crocoddyl, sys; sys.exit(crocoddyl.__version__ != '$(CROCODDYL_VERSION)')" 2>/dev/null; then \
+		echo "bench-compare: installing crocoddyl==$(CROCODDYL_VERSION) into $(BENCH_VENV)"; \
+		python3 -m venv $(BENCH_VENV) && \
+		$(BENCH_VENV)/bin/python -m pip install --quiet crocoddyl==$(CROCODDYL_VERSION) numpy; \
+	fi
+	$(CARGO) build --release --locked -p zplan-benches --bin lqr-compare
+	mkdir -p target/bench-compare
+	OMP_NUM_THREADS=1 ./target/release/lqr-compare target/bench-compare/zplan-lqr.json $(QUICK)
+	OMP_NUM_THREADS=1 $(BENCH_VENV)/bin/python benches/compare/lqr_crocoddyl.py \
+		target/bench-compare/zplan-lqr.json target/bench-compare/lqr.json $(QUICK)
 
 clean:
 	$(CARGO) clean

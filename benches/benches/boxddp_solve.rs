@@ -1,4 +1,4 @@
-//! A box-DDP solve to convergence from zero controls, limits |u_i| <= 0.3, at the report sizes,
+//! A box-DDP solve to convergence from zero controls, limits |u_i| <= 0.5, at the report sizes,
 //! single thread.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};

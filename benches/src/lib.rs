@@ -43,7 +43,8 @@ impl Rng {
 /// lower <= u_t <= upper   (box-DDP only)
 /// ```
 ///
-/// A = 0.98 I + noise of spectral radius about 0.5, so some draws are unstable.
+/// A = 0.98 I + noise of spectral radius about 0.12: some modes unstable, all controllable
+/// within the limits over the horizon.
 #[derive(Clone, Debug, Serialize)]
 pub struct LqrData {
     /// States n.
@@ -80,7 +81,7 @@ impl LqrData {
     /// The problem of size (n, m, T) drawn from `seed`.
     pub fn random(n: usize, m: usize, horizon: usize, seed: u64) -> Self {
         let mut rng = Rng::new(seed ^ ((n as u64) << 32) ^ ((m as u64) << 16) ^ horizon as u64);
-        let a = Array2::<f64>::eye(n) * 0.98 + rng.matrix(n, n, 1.7 / (n as f64).sqrt());
+        let a = Array2::<f64>::eye(n) * 0.98 + rng.matrix(n, n, 0.4 / (n as f64).sqrt());
         let b = rng.matrix(n, m, 1.0);
         let f = rng.vector(n, 0.1);
         let mq = rng.matrix(n, n, 1.0);
@@ -90,7 +91,7 @@ impl LqrData {
         let n_cross = rng.matrix(m, n, 0.2 / (n as f64).sqrt());
         let q_lin = rng.vector(n, 1.0);
         let r_lin = rng.vector(m, 1.0);
-        let x0 = rng.vector(n, 4.0);
+        let x0 = rng.vector(n, 2.0);
         Self {
             n,
             m,
@@ -104,8 +105,8 @@ impl LqrData {
             q_lin,
             r_lin,
             x0,
-            lower: Array1::from_elem(m, -0.3),
-            upper: Array1::from_elem(m, 0.3),
+            lower: Array1::from_elem(m, -0.5),
+            upper: Array1::from_elem(m, 0.5),
         }
     }
 

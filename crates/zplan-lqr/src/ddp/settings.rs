@@ -14,7 +14,7 @@ pub struct Settings {
     /// mean_t max_i |k_t,i| / (|u_t,i| + 1) < `gradient_tolerance` (with mu below 1e-5).
     pub gradient_tolerance: f64,
     /// Converged when an accepted step lowers the cost by less than
-    /// `cost_tolerance * max(1, |J|)`.
+    /// `cost_tolerance * max(1, |J|)`, or the quadratic model predicts less than that.
     pub cost_tolerance: f64,
     /// Initial Levenberg-Marquardt regularisation mu, added to Q_uu (0: a plain Newton step
     /// until a Q_uu fails to be positive definite).

@@ -6,7 +6,8 @@
 //!   linearise: F_t = [f_x f_u], cost gradients and Hessians along (x_t, u_t)
 //!   backward pass with Q_uu + mu I (box QP when controls are bounded); on a non-positive-definite
 //!     Q_uu raise mu and repeat, give up above mu_max
-//!   stop if mean_t max_i |k_t,i| / (|u_t,i| + 1) < gradient_tolerance and mu < 1e-5
+//!   stop if mean_t max_i |k_t,i| / (|u_t,i| + 1) < gradient_tolerance and mu < 1e-5, or if the
+//!     predicted improvement -(dV_1 + dV_2) is below cost_tolerance * max(1, |J|)
 //!   line search over alpha: x^_0 = x_0, u^_t = clamp(u_t + alpha k_t + K_t (x^_t - x_t)),
 //!     x^_{t+1} = f(x^_t, u^_t); accept the first alpha whose actual / expected improvement
 //!     exceeds min_improvement_ratio, expected = -(alpha dV_1 + alpha^2 dV_2)
@@ -148,7 +149,12 @@ where
             gradient_norm,
             times,
         };
-        if gradient_norm < settings.gradient_tolerance && mu < MU_CONVERGED {
+        // Converged when the feedforward step is negligible, or when the quadratic model
+        // predicts less improvement than the cost tolerance (near the optimum the actual change
+        // is rounding noise and a line search would only fail).
+        let negligible_step = gradient_norm < settings.gradient_tolerance && mu < MU_CONVERGED;
+        let nothing_to_gain = record.expected_improvement < settings.cost_tolerance * total.abs().max(1.0);
+        if negligible_step || nothing_to_gain {
             decrease_mu(&mut mu, &mut dmu, settings);
             solution.record(record);
             status = Status::Converged;
