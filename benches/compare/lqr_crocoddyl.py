@@ -61,9 +61,10 @@ def build(problem, bounded):
     return shooting, x0, zeros, n
 
 
-def solve(solver, x0, zeros, horizon):
+def solve(solver, shooting, zeros):
+    """Solves from the rollout of zero controls, the start zplan uses."""
     solver.th_stop = 1e-20
-    converged = solver.solve([x0] * (horizon + 1), zeros, 500, False, 1e-9)
+    converged = solver.solve(shooting.rollout(zeros), zeros, 500, True, 1e-9)
     return converged, np.array(solver.us)
 
 
@@ -82,13 +83,13 @@ def main():
         ddp.setCandidate([x0] * (horizon + 1), zeros, False)
         ddp.calcDiff()
         backward_us = median_us(ddp.backwardPass, budget)
-        solve_us = median_us(lambda: solve(ddp, x0, zeros, horizon), budget)
-        _, us = solve(ddp, x0, zeros, horizon)
+        solve_us = median_us(lambda: solve(ddp, shooting, zeros), budget)
+        _, us = solve(ddp, shooting, zeros)
 
         shooting_box, _, _, _ = build(problem, bounded=True)
         box = crocoddyl.SolverBoxDDP(shooting_box)
-        box_us = median_us(lambda: solve(box, x0, zeros, horizon), budget)
-        _, us_box = solve(box, x0, zeros, horizon)
+        box_us = median_us(lambda: solve(box, shooting_box, zeros), budget)
+        _, us_box = solve(box, shooting_box, zeros)
 
         for name, ours, theirs in (
             ("LQR solve", array(case["lqr_controls"]), us),
