@@ -14,12 +14,16 @@ fn bench(c: &mut Criterion) {
         let problem = data.problem(true).expect("valid problem");
         let mut ws = Workspace::new(n, m, horizon, 1);
         let mut sol = Solution::new(n, m, horizon);
-        group.bench_function(BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")), |b| {
-            b.iter(|| {
-                sol.controls_mut().fill(0.0);
-                solve(&mut dynamics, &cost, &problem, &settings, &mut ws, &mut sol).expect("solves")
-            })
-        });
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")),
+            |b| {
+                b.iter(|| {
+                    sol.controls_mut().fill(0.0);
+                    solve(&mut dynamics, &cost, &problem, &settings, &mut ws, &mut sol)
+                        .expect("solves")
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -7,19 +7,26 @@ use zplan_lqr::{Settings, Solution, Workspace, solve};
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("ilqr_iteration");
-    let settings = Settings { max_iterations: 1, ..Settings::default() };
+    let settings = Settings {
+        max_iterations: 1,
+        ..Settings::default()
+    };
     for (n, m, horizon) in SIZES {
         let data = LqrData::random(n, m, horizon, 0);
         let (mut dynamics, cost) = (data.dynamics(), data.cost());
         let problem = data.problem(false).expect("valid problem");
         let mut ws = Workspace::new(n, m, horizon, 1);
         let mut sol = Solution::new(n, m, horizon);
-        group.bench_function(BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")), |b| {
-            b.iter(|| {
-                sol.controls_mut().fill(0.0);
-                solve(&mut dynamics, &cost, &problem, &settings, &mut ws, &mut sol).expect("solves")
-            })
-        });
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")),
+            |b| {
+                b.iter(|| {
+                    sol.controls_mut().fill(0.0);
+                    solve(&mut dynamics, &cost, &problem, &settings, &mut ws, &mut sol)
+                        .expect("solves")
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -10,9 +10,10 @@ fn bench(c: &mut Criterion) {
         let problem = LqrData::random(n, m, horizon, 0).lqr_problem();
         let mut ws = LqrWorkspace::new(n, m);
         let mut sol = LqrSolution::new(n, m, horizon);
-        group.bench_function(BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")), |b| {
-            b.iter(|| lqr_backward(&problem, &mut ws, &mut sol).expect("convex"))
-        });
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")),
+            |b| b.iter(|| lqr_backward(&problem, &mut ws, &mut sol).expect("convex")),
+        );
     }
     group.finish();
 }

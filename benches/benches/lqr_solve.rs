@@ -11,9 +11,10 @@ fn bench(c: &mut Criterion) {
         let problem = data.lqr_problem();
         let mut ws = LqrWorkspace::new(n, m);
         let mut sol = LqrSolution::new(n, m, horizon);
-        group.bench_function(BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")), |b| {
-            b.iter(|| solve_lqr(&problem, data.x0.view(), &mut ws, &mut sol).expect("convex"))
-        });
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("n{n}_m{m}_T{horizon}")),
+            |b| b.iter(|| solve_lqr(&problem, data.x0.view(), &mut ws, &mut sol).expect("convex")),
+        );
     }
     group.finish();
 }

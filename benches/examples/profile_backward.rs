@@ -4,7 +4,10 @@ use zplan_benches::LqrData;
 use zplan_lqr::{LqrSolution, LqrWorkspace, lqr_backward};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("a number")).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("a number"))
+        .collect();
     let [n, m, horizon, iterations] = args[..] else {
         eprintln!("usage: profile_backward N M T ITERATIONS");
         std::process::exit(2);

@@ -9,7 +9,13 @@ use zplan_lqr::systems::LinearSystem;
 use zplan_lqr::{Cost, LqrProblem, Problem, SolveError};
 
 /// The solver sizes (n, m, T) every report uses.
-pub const SIZES: [(usize, usize, usize); 5] = [(4, 1, 30), (8, 2, 50), (16, 4, 50), (32, 8, 100), (64, 8, 50)];
+pub const SIZES: [(usize, usize, usize); 5] = [
+    (4, 1, 30),
+    (8, 2, 50),
+    (16, 4, 50),
+    (32, 8, 100),
+    (64, 8, 50),
+];
 
 /// A small deterministic generator (64-bit LCG), uniform in [-0.5, 0.5).
 pub struct Rng(u64);
@@ -22,7 +28,10 @@ impl Rng {
 
     /// The next number in [-0.5, 0.5).
     pub fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((self.0 >> 11) as f64 / (1u64 << 53) as f64) - 0.5
     }
 
@@ -130,7 +139,8 @@ impl LqrData {
 
     /// The dynamics, for the DDP solver.
     pub fn dynamics(&self) -> LinearSystem {
-        LinearSystem::affine(self.a.clone(), self.b.clone(), self.f.clone()).expect("consistent shapes")
+        LinearSystem::affine(self.a.clone(), self.b.clone(), self.f.clone())
+            .expect("consistent shapes")
     }
 
     /// The cost, for the DDP solver.
@@ -141,7 +151,11 @@ impl LqrData {
     /// The DDP problem, with the control limits when `bounded`.
     pub fn problem(&self, bounded: bool) -> Result<Problem, SolveError> {
         let problem = Problem::new(self.x0.clone(), self.horizon)?;
-        if bounded { problem.with_control_bounds(self.lower.clone(), self.upper.clone()) } else { Ok(problem) }
+        if bounded {
+            problem.with_control_bounds(self.lower.clone(), self.upper.clone())
+        } else {
+            Ok(problem)
+        }
     }
 }
 
@@ -264,7 +278,11 @@ pub fn time_runs(warm_up: Duration, runs: usize, mut f: impl FnMut()) -> Timing 
         .collect();
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Timing { median_us: at(0.5), p10_us: at(0.1), p90_us: at(0.9) }
+    Timing {
+        median_us: at(0.5),
+        p10_us: at(0.1),
+        p90_us: at(0.9),
+    }
 }
 
 /// Multiply-adds counted as 2 flops: the Riccati recursion per stage forms
@@ -272,7 +290,10 @@ pub fn time_runs(warm_up: Duration, runs: usize, mut f: impl FnMut()) -> Timing 
 /// update (4 m^2 n + 4 m n^2).
 pub fn backward_flops(n: usize, m: usize, horizon: usize) -> f64 {
     let (n, m) = (n as f64, m as f64);
-    let per_stage = 2.0 * n * n * (n + m) + 2.0 * n * (n + m) * (n + m) + m * m * m / 3.0 + 2.0 * m * m * n
+    let per_stage = 2.0 * n * n * (n + m)
+        + 2.0 * n * (n + m) * (n + m)
+        + m * m * m / 3.0
+        + 2.0 * m * m * n
         + 4.0 * m * m * n
         + 4.0 * m * n * n;
     per_stage * horizon as f64

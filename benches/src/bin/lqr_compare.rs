@@ -9,7 +9,10 @@ use std::time::Duration;
 use ndarray::Array2;
 use serde::Serialize;
 use zplan_benches::{LqrData, SIZES, Timing, backward_flops, time_runs};
-use zplan_lqr::{LqrSolution, LqrWorkspace, Settings, Solution, Status, Workspace, lqr_backward, solve, solve_lqr};
+use zplan_lqr::{
+    LqrSolution, LqrWorkspace, Settings, Solution, Status, Workspace, lqr_backward, solve,
+    solve_lqr,
+};
 
 #[derive(Serialize)]
 struct Case {
@@ -31,7 +34,12 @@ struct Case {
 
 /// Tolerances tight enough that both solvers agree to 1e-8 at their fixed points.
 fn comparison_settings() -> Settings {
-    Settings { gradient_tolerance: 1e-10, cost_tolerance: 1e-15, max_iterations: 500, ..Settings::default() }
+    Settings {
+        gradient_tolerance: 1e-10,
+        cost_tolerance: 1e-15,
+        max_iterations: 500,
+        ..Settings::default()
+    }
 }
 
 fn runs_for(estimate_us: f64, budget: Duration) -> usize {
@@ -44,7 +52,11 @@ fn main() {
         eprintln!("usage: lqr-compare OUT.json [--quick]");
         std::process::exit(2);
     };
-    let budget = if args.iter().any(|a| a == "--quick") { Duration::from_millis(100) } else { Duration::from_secs(1) };
+    let budget = if args.iter().any(|a| a == "--quick") {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_secs(1)
+    };
     let warm_up = budget / 4;
     let settings = comparison_settings();
     let mut cases = Vec::new();
@@ -53,7 +65,9 @@ fn main() {
         let lqr = data.lqr_problem();
         let mut lqr_ws = LqrWorkspace::new(n, m);
         let mut lqr_sol = LqrSolution::new(n, m, horizon);
-        let probe = time_runs(Duration::ZERO, 5, || lqr_backward(&lqr, &mut lqr_ws, &mut lqr_sol).expect("convex"));
+        let probe = time_runs(Duration::ZERO, 5, || {
+            lqr_backward(&lqr, &mut lqr_ws, &mut lqr_sol).expect("convex")
+        });
         let backward = time_runs(warm_up, runs_for(probe.median_us, budget), || {
             lqr_backward(&lqr, &mut lqr_ws, &mut lqr_sol).expect("convex")
         });
@@ -68,8 +82,13 @@ fn main() {
             let mut sol = Solution::new(n, m, horizon);
             let mut run = |sol: &mut Solution| {
                 sol.controls_mut().fill(0.0);
-                let status = solve(&mut dynamics, &cost, &problem, &settings, &mut ws, sol).expect("solves");
-                assert_eq!(status, Status::Converged, "n={n} m={m} T={horizon} bounded={bounded}");
+                let status =
+                    solve(&mut dynamics, &cost, &problem, &settings, &mut ws, sol).expect("solves");
+                assert_eq!(
+                    status,
+                    Status::Converged,
+                    "n={n} m={m} T={horizon} bounded={bounded}"
+                );
             };
             let probe = time_runs(Duration::ZERO, 3, || run(&mut sol));
             let timing = time_runs(warm_up, runs_for(probe.median_us, budget), || run(&mut sol));

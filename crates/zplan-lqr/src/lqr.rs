@@ -298,7 +298,10 @@ pub fn lqr_backward(
     SolveError::check_dim("solution state dimension", n, solution.n)?;
     SolveError::check_dim("solution control dimension", m, solution.m)?;
     if horizon > solution.max_horizon {
-        return Err(SolveError::HorizonTooLong { horizon, max: solution.max_horizon });
+        return Err(SolveError::HorizonTooLong {
+            horizon,
+            max: solution.max_horizon,
+        });
     }
     problem.check_finite()?;
     let model = QuadraticModel {
@@ -318,8 +321,15 @@ pub fn lqr_backward(
         gains: &mut solution.gains,
         feedforward: &mut solution.feedforward,
     };
-    backward_pass(&model, None, 0.0, &BoxQpSettings::default(), &mut policy, &mut workspace.riccati)
-        .map_err(|stage| SolveError::NotPositiveDefinite { stage })?;
+    backward_pass(
+        &model,
+        None,
+        0.0,
+        &BoxQpSettings::default(),
+        &mut policy,
+        &mut workspace.riccati,
+    )
+    .map_err(|stage| SolveError::NotPositiveDefinite { stage })?;
     solution.horizon = horizon;
     Ok(())
 }
@@ -335,7 +345,10 @@ pub fn solve_lqr(
     let (n, m, horizon) = (problem.n, problem.m, problem.horizon);
     SolveError::check_dim("initial state x0", n, x0.len())?;
     if x0.iter().any(|v| !v.is_finite()) {
-        return Err(SolveError::NonFinite { what: "initial state x0", stage: 0 });
+        return Err(SolveError::NonFinite {
+            what: "initial state x0",
+            stage: 0,
+        });
     }
     lqr_backward(problem, workspace, solution)?;
 

@@ -153,7 +153,8 @@ where
         // predicts less improvement than the cost tolerance (near the optimum the actual change
         // is rounding noise and a line search would only fail).
         let negligible_step = gradient_norm < settings.gradient_tolerance && mu < MU_CONVERGED;
-        let nothing_to_gain = record.expected_improvement < settings.cost_tolerance * total.abs().max(1.0);
+        let nothing_to_gain =
+            record.expected_improvement < settings.cost_tolerance * total.abs().max(1.0);
         if negligible_step || nothing_to_gain {
             decrease_mu(&mut mu, &mut dmu, settings);
             solution.record(record);

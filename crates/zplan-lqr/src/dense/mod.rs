@@ -5,11 +5,18 @@
 //! overhead dominates run in plain loops written so that the inner loop is contiguous and
 //! vectorises; larger ones go to OpenBLAS `dgemm`. Nothing here allocates.
 
+mod small;
+
 use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_dgemm};
 
-/// Products with fewer multiply-adds than this (m * n * k) stay in the hand-written loop.
-/// Measured with `cargo bench -p zplan-lqr --bench backward`: OpenBLAS wins from about 12^3.
-pub(crate) const BLAS_MIN_MULTIPLY_ADDS: usize = 12 * 12 * 12;
+/// Products of at most this many columns can use the register-blocked kernels of `small`.
+const SMALL_MAX_COLUMNS: usize = 24;
+
+/// Register-blocked products with fewer multiply-adds than this (p q r) beat OpenBLAS's dgemm.
+const SMALL_MAX_MULTIPLY_ADDS: usize = 24 * 24 * 24;
+
+/// Wider products with fewer multiply-adds than this stay in a plain loop.
+const BLAS_MIN_MULTIPLY_ADDS: usize = 8 * 8 * 8;
 
 /// A read-only row-major matrix view.
 #[derive(Clone, Copy)]
@@ -31,7 +38,7 @@ pub(crate) struct MatMut<'a> {
 impl<'a> Mat<'a> {
     /// A dense `rows x cols` matrix stored in `data`.
     pub fn new(data: &'a [f64], rows: usize, cols: usize) -> Self {
-        debug_assert!(data.len() >= rows * cols);
+        assert!(data.len() >= rows * cols, "matrix larger than its slice");
         Self {
             data,
             rows,
@@ -61,12 +68,19 @@ impl<'a> Mat<'a> {
     pub fn at(&self, i: usize, j: usize) -> f64 {
         self.data[i * self.stride + j]
     }
+
+    /// The slice holds every row at the stride.
+    pub fn is_valid(&self) -> bool {
+        self.rows == 0
+            || (self.stride >= self.cols
+                && self.data.len() >= (self.rows - 1) * self.stride + self.cols)
+    }
 }
 
 impl<'a> MatMut<'a> {
     /// A dense `rows x cols` matrix stored in `data`.
     pub fn new(data: &'a mut [f64], rows: usize, cols: usize) -> Self {
-        debug_assert!(data.len() >= rows * cols);
+        assert!(data.len() >= rows * cols, "matrix larger than its slice");
         Self {
             data,
             rows,
@@ -139,7 +153,7 @@ impl<'a> MatMut<'a> {
 ///
 /// Shapes: op(A) is p x q, B is q x r, C is p x r.
 pub(crate) fn gemm(
-    mut c: MatMut<'_>,
+    c: MatMut<'_>,
     beta: f64,
     alpha: f64,
     a: Mat<'_>,
@@ -152,22 +166,29 @@ pub(crate) fn gemm(
         (a.rows, a.cols)
     };
     let r = b.cols;
-    debug_assert!(
+    assert!(
         b.rows == q && c.rows == p && c.cols == r,
         "gemm shape mismatch"
     );
     if p == 0 || r == 0 {
         return;
     }
-    if p * q * r >= BLAS_MIN_MULTIPLY_ADDS {
+    assert!(
+        a.is_valid() && b.is_valid() && c.as_ref().is_valid(),
+        "gemm on a view outside its slice"
+    );
+    let multiply_adds = p * q * r;
+    if r <= SMALL_MAX_COLUMNS && multiply_adds < SMALL_MAX_MULTIPLY_ADDS {
+        small::gemm(c, beta, alpha, a, transpose_a, b);
+    } else if multiply_adds >= BLAS_MIN_MULTIPLY_ADDS {
         let trans = if transpose_a {
             CBLAS_TRANSPOSE::CblasTrans
         } else {
             CBLAS_TRANSPOSE::CblasNoTrans
         };
-        // SAFETY: the views were bounds-checked at construction: `a` holds op(A)'s p x q
-        // elements at stride `a.stride`, `b` q x r at `b.stride`, `c` p x r at `c.stride`, each
-        // stride at least the row length, so every index dgemm touches is inside its slice.
+        // SAFETY: asserted above: each view's slice holds its rows at its stride (stride at least
+        // the row length), and the shapes agree, so every element dgemm reads or writes lies
+        // inside its slice.
         unsafe {
             cblas_dgemm(
                 CBLAS_LAYOUT::CblasRowMajor,
@@ -186,28 +207,8 @@ pub(crate) fn gemm(
                 c.stride.max(1) as i32,
             );
         }
-        return;
-    }
-    if beta != 1.0 {
-        for i in 0..p {
-            let row = c.row_mut(i);
-            if beta == 0.0 {
-                row.fill(0.0);
-            } else {
-                row.iter_mut().for_each(|x| *x *= beta);
-            }
-        }
-    }
-    // i-k-j order: the inner loop runs along a row of B and a row of C, both contiguous.
-    for i in 0..p {
-        for k in 0..q {
-            let aik = alpha * if transpose_a { a.at(k, i) } else { a.at(i, k) };
-            let brow = &b.data[k * b.stride..k * b.stride + r];
-            let crow = &mut c.data[i * c.stride..i * c.stride + r];
-            for (cij, bkj) in crow.iter_mut().zip(brow) {
-                *cij += aik * bkj;
-            }
-        }
+    } else {
+        small::any_width(c, beta, alpha, a, transpose_a, b);
     }
 }
 
@@ -394,8 +395,8 @@ mod tests {
             Mat::new(&b, 2, 2),
         );
         let ab = naive(&a, 2, 2, false, &b, 2);
-        assert_eq!(big[6 + 2], ab[0]);
-        assert_eq!(big[2 * 6 + 3], ab[3]);
+        assert!((big[6 + 2] - ab[0]).abs() < 1e-15);
+        assert!((big[2 * 6 + 3] - ab[3]).abs() < 1e-15);
         assert_eq!(big[6 + 4], 7.0);
         assert_eq!(big[0], 7.0);
     }

@@ -1,0 +1,137 @@
+//! Products below the BLAS cutoff.
+//!
+//! C <- beta C + alpha op(A) B with the column count r of B and C fixed at compile time (r up
+//! to 24, the common widths n and n+m of small problems): each row of C is accumulated in an
+//! `[f64; R]` that stays in registers, so the inner loop is a fully unrolled multiply-add over a
+//! row of B. Where the CPU has AVX2 and FMA the same code is compiled a second time for them and
+//! chosen at run time; other widths take a plain loop.
+
+use super::{Mat, MatMut};
+
+pub(super) fn gemm(
+    c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
+    macro_rules! by_width {
+        ($($r:literal)*) => {
+            match b.cols {
+                $($r => fixed::<$r>(c, beta, alpha, a, transpose_a, b),)*
+                _ => any_width(c, beta, alpha, a, transpose_a, b),
+            }
+        };
+    }
+    by_width!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24)
+}
+
+#[inline(always)]
+fn fixed<const R: usize>(
+    c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        unsafe { fixed_avx2_fma::<R>(c, beta, alpha, a, transpose_a, b) };
+        return;
+    }
+    fixed_body::<R, false>(c, beta, alpha, a, transpose_a, b);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fixed_avx2_fma<const R: usize>(
+    c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
+    fixed_body::<R, true>(c, beta, alpha, a, transpose_a, b);
+}
+
+/// a * b + c, fused where the target has FMA (an unfused `mul_add` would call a slow libm).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+#[inline(always)]
+fn fixed_body<const R: usize, const FMA: bool>(
+    c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
+    let (p, q) = if transpose_a {
+        (a.cols, a.rows)
+    } else {
+        (a.rows, a.cols)
+    };
+    for i in 0..p {
+        let mut acc = [0.0; R];
+        for k in 0..q {
+            let aik = if transpose_a { a.at(k, i) } else { a.at(i, k) };
+            let start = k * b.stride;
+            let brow: &[f64; R] = b.data[start..start + R].try_into().expect("row of width R");
+            for j in 0..R {
+                acc[j] = madd::<FMA>(aik, brow[j], acc[j]);
+            }
+        }
+        let start = i * c.stride;
+        let crow: &mut [f64; R] = (&mut c.data[start..start + R])
+            .try_into()
+            .expect("row of width R");
+        if beta == 0.0 {
+            for j in 0..R {
+                crow[j] = alpha * acc[j];
+            }
+        } else {
+            for j in 0..R {
+                crow[j] = madd::<FMA>(beta, crow[j], alpha * acc[j]);
+            }
+        }
+    }
+}
+
+/// Any width: i-k-j order, the inner loop contiguous along rows of B and C.
+pub(super) fn any_width(
+    mut c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
+    let (p, q) = if transpose_a {
+        (a.cols, a.rows)
+    } else {
+        (a.rows, a.cols)
+    };
+    let r = b.cols;
+    for i in 0..p {
+        let row = c.row_mut(i);
+        if beta == 0.0 {
+            row.fill(0.0);
+        } else if beta != 1.0 {
+            row.iter_mut().for_each(|x| *x *= beta);
+        }
+        for k in 0..q {
+            let aik = alpha * if transpose_a { a.at(k, i) } else { a.at(i, k) };
+            let brow = &b.data[k * b.stride..k * b.stride + r];
+            for (cij, bkj) in row.iter_mut().zip(brow) {
+                *cij += aik * bkj;
+            }
+        }
+    }
+}
