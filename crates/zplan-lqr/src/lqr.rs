@@ -11,6 +11,7 @@
 use ndarray::{ArrayView1, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
 
 use crate::boxqp::BoxQpSettings;
+use crate::dense::all_finite;
 use crate::error::SolveError;
 use crate::riccati::{PolicyMut, QuadraticModel, RiccatiWork, backward_pass};
 
@@ -170,6 +171,9 @@ impl LqrProblem {
             ("cost Hessian [Q N'; N R]", &self.hessians, nm * nm),
         ];
         for (what, data, per_stage) in fields {
+            if all_finite(data) {
+                continue;
+            }
             if let Some(i) = data.iter().position(|v| !v.is_finite()) {
                 return Err(SolveError::NonFinite {
                     what,
@@ -177,12 +181,7 @@ impl LqrProblem {
                 });
             }
         }
-        if !self
-            .terminal_gradient
-            .iter()
-            .chain(&self.terminal_hessian)
-            .all(|v| v.is_finite())
-        {
+        if !all_finite(&self.terminal_gradient) || !all_finite(&self.terminal_hessian) {
             return Err(SolveError::NonFinite {
                 what: "terminal cost",
                 stage: self.horizon,

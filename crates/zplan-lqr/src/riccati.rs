@@ -28,7 +28,10 @@
 //! ```
 
 use crate::boxqp::{self, BoxQpSettings, BoxQpStatus, BoxQpWork};
-use crate::dense::{Mat, MatMut, cholesky, cholesky_solve, cholesky_solve_matrix, dot, gemm, gemv};
+use crate::dense::{
+    Mat, MatMut, cholesky, cholesky_solve, cholesky_solve_matrix, dot, gemm, gemv, lower_solve,
+    lower_solve_matrix, lower_transpose_solve, lower_transpose_solve_matrix,
+};
 
 /// The quadratic model of a whole horizon, stage data contiguous and row-major.
 pub(crate) struct QuadraticModel<'a> {
@@ -213,6 +216,32 @@ fn backward_stage(
         chol.add(i, i, mu);
     }
     match limits {
+        None if mu == 0.0 => {
+            // Unregularised and unbounded: with Q_uu = L L', W = L^{-1} Q_ux and w = L^{-1} Q_u,
+            //   K = -L^{-T} W,  k = -L^{-T} w,  V_xx = Q_xx - W'W,  V_x = Q_x - W'w,
+            //   dV = [-w'w, 1/2 w'w]:
+            // the same value function in fewer products.
+            if !cholesky(&mut chol) {
+                return None;
+            }
+            let l = chol.as_ref();
+            out.gain.copy_from(q_ux);
+            lower_solve_matrix(l, &mut out.gain);
+            out.feedforward.copy_from_slice(q_u);
+            lower_solve(l, out.feedforward);
+            let (w_matrix, w) = (out.gain.as_ref(), &*out.feedforward);
+            out.value_hessian.copy_from(q_xx);
+            gemm(out.value_hessian.rb(), 1.0, -1.0, w_matrix, true, w_matrix);
+            out.value_hessian.symmetrize();
+            out.value_gradient.copy_from_slice(q_x);
+            gemv(out.value_gradient, 1.0, -1.0, w_matrix, true, w);
+            let ww = dot(w, w);
+            lower_transpose_solve_matrix(l, &mut out.gain);
+            lower_transpose_solve(l, out.feedforward);
+            out.gain.data[..m * n].iter_mut().for_each(|v| *v = -*v);
+            out.feedforward.iter_mut().for_each(|v| *v = -*v);
+            return Some([-ww, 0.5 * ww]);
+        }
         None => {
             if !cholesky(&mut chol) {
                 return None;

@@ -130,6 +130,11 @@ impl<'a> MatMut<'a> {
     /// Copies `src` (same shape) into this view.
     pub fn copy_from(&mut self, src: Mat<'_>) {
         debug_assert!(src.rows == self.rows && src.cols == self.cols);
+        if self.stride == self.cols && src.stride == self.cols {
+            let len = self.rows * self.cols;
+            self.data[..len].copy_from_slice(&src.data[..len]);
+            return;
+        }
         for i in 0..self.rows {
             let s = &src.data[i * src.stride..i * src.stride + self.cols];
             self.row_mut(i).copy_from_slice(s);
@@ -269,17 +274,26 @@ pub(crate) fn cholesky(a: &mut MatMut<'_>) -> bool {
 
 /// Solves L L' x = b in place, with L the lower triangle of `l`.
 pub(crate) fn cholesky_solve(l: Mat<'_>, x: &mut [f64]) {
-    let n = l.rows;
-    for i in 0..n {
+    lower_solve(l, x);
+    lower_transpose_solve(l, x);
+}
+
+/// x <- L^{-1} x.
+pub(crate) fn lower_solve(l: Mat<'_>, x: &mut [f64]) {
+    for i in 0..l.rows {
         let mut s = x[i];
         for k in 0..i {
             s -= l.at(i, k) * x[k];
         }
         x[i] = s / l.at(i, i);
     }
-    for i in (0..n).rev() {
+}
+
+/// x <- L^{-T} x.
+pub(crate) fn lower_transpose_solve(l: Mat<'_>, x: &mut [f64]) {
+    for i in (0..l.rows).rev() {
         let mut s = x[i];
-        for k in i + 1..n {
+        for k in i + 1..l.rows {
             s -= l.at(k, i) * x[k];
         }
         x[i] = s / l.at(i, i);
@@ -288,33 +302,52 @@ pub(crate) fn cholesky_solve(l: Mat<'_>, x: &mut [f64]) {
 
 /// Solves L L' X = B in place for a matrix right-hand side (rows of X are the unknowns' index).
 pub(crate) fn cholesky_solve_matrix(l: Mat<'_>, x: &mut MatMut<'_>) {
-    let n = l.rows;
+    lower_solve_matrix(l, x);
+    lower_transpose_solve_matrix(l, x);
+}
+
+/// X <- L^{-1} X: forward substitution, row_i <- (row_i - sum_{k<i} L_ik row_k) / L_ii.
+pub(crate) fn lower_solve_matrix(l: Mat<'_>, x: &mut MatMut<'_>) {
     let cols = x.cols;
-    // Forward: row_i <- (row_i - sum_k L_ik row_k) / L_ii, each row update contiguous.
-    for i in 0..n {
+    for i in 0..l.rows {
+        let (head, tail) = x.data.split_at_mut(i * x.stride);
+        let row = &mut tail[..cols];
         for k in 0..i {
             let lik = l.at(i, k);
-            let (head, tail) = x.data.split_at_mut(i * x.stride);
-            let rk = &head[k * x.stride..k * x.stride + cols];
-            for (xi, xk) in tail[..cols].iter_mut().zip(rk) {
+            for (xi, xk) in row.iter_mut().zip(&head[k * x.stride..k * x.stride + cols]) {
                 *xi -= lik * xk;
             }
         }
         let inv = 1.0 / l.at(i, i);
-        x.row_mut(i).iter_mut().for_each(|v| *v *= inv);
+        row.iter_mut().for_each(|v| *v *= inv);
     }
-    for i in (0..n).rev() {
-        for k in i + 1..n {
+}
+
+/// X <- L^{-T} X: back substitution, row_i <- (row_i - sum_{k>i} L_ki row_k) / L_ii.
+pub(crate) fn lower_transpose_solve_matrix(l: Mat<'_>, x: &mut MatMut<'_>) {
+    let cols = x.cols;
+    for i in (0..l.rows).rev() {
+        let (head, tail) = x.data.split_at_mut((i + 1) * x.stride);
+        let row = &mut head[i * x.stride..i * x.stride + cols];
+        for k in i + 1..l.rows {
             let lki = l.at(k, i);
-            let (head, tail) = x.data.split_at_mut(k * x.stride);
-            let rk = &tail[..cols];
-            for (xi, xk) in head[i * x.stride..i * x.stride + cols].iter_mut().zip(rk) {
+            let start = (k - i - 1) * x.stride;
+            for (xi, xk) in row.iter_mut().zip(&tail[start..start + cols]) {
                 *xi -= lki * xk;
             }
         }
         let inv = 1.0 / l.at(i, i);
-        x.row_mut(i).iter_mut().for_each(|v| *v *= inv);
+        row.iter_mut().for_each(|v| *v *= inv);
     }
+}
+
+/// Whether every value is finite; a single pass with no early exit, so it vectorises.
+pub(crate) fn all_finite(data: &[f64]) -> bool {
+    let mut finite = true;
+    for &v in data {
+        finite &= v.is_finite();
+    }
+    finite
 }
 
 #[cfg(test)]
