@@ -27,6 +27,8 @@
 //! dV   = [k' Q_u, 1/2 k' Q_uu k]            expected change, summed over stages
 //! ```
 
+mod fixed;
+
 use crate::boxqp::{self, BoxQpSettings, BoxQpStatus, BoxQpWork};
 use crate::dense::{
     Mat, MatMut, cholesky, cholesky_solve, cholesky_solve_matrix, dot, gemm, gemv, lower_solve,
@@ -109,6 +111,23 @@ impl RiccatiWork {
 /// Runs the backward pass over the whole horizon. Returns the expected change dV, or the first
 /// stage (counted from the end) whose regularised Q_uu is not positive definite.
 pub(crate) fn backward_pass(
+    model: &QuadraticModel<'_>,
+    control_box: Option<ControlBox<'_>>,
+    mu: f64,
+    boxqp_settings: &BoxQpSettings,
+    policy: &mut PolicyMut<'_>,
+    work: &mut RiccatiWork,
+) -> Result<[f64; 2], usize> {
+    if control_box.is_none() {
+        if let Some(result) = fixed::backward_pass(model, mu, policy) {
+            return result;
+        }
+    }
+    general_backward_pass(model, control_box, mu, boxqp_settings, policy, work)
+}
+
+/// The pass for any size, bounded or not, on the kernels of `dense`.
+fn general_backward_pass(
     model: &QuadraticModel<'_>,
     control_box: Option<ControlBox<'_>>,
     mu: f64,
@@ -313,4 +332,100 @@ fn backward_stage(
     gemm(out.value_hessian.rb(), 1.0, 1.0, q_ux, true, gain);
     out.value_hessian.symmetrize();
     Some(dv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(len: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    /// A positive definite n x n matrix, row-major.
+    fn spd(n: usize, seed: u64) -> Vec<f64> {
+        let g = filled(n * n, seed);
+        let mut out = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                out[i * n + j] = (0..n).map(|k| g[k * n + i] * g[k * n + j]).sum::<f64>();
+            }
+            out[i * n + i] += 1.0;
+        }
+        out
+    }
+
+    #[test]
+    fn fixed_size_and_general_passes_agree() {
+        for &(n, m) in &[(1, 1), (3, 1), (4, 2), (8, 4)] {
+            for mu in [0.0, 0.3] {
+                let (nm, horizon) = (n + m, 7);
+                let jacobians = filled(horizon * n * nm, 1);
+                let defects = filled(horizon * n, 2);
+                let gradients = filled(horizon * nm, 3);
+                let mut hessians = Vec::new();
+                for t in 0..horizon {
+                    hessians.extend(spd(nm, 10 + t as u64));
+                }
+                let terminal_gradient = filled(n, 4);
+                let terminal_hessian = spd(n, 5);
+                let model = QuadraticModel {
+                    n,
+                    m,
+                    horizon,
+                    jacobians: &jacobians,
+                    defects: Some(&defects),
+                    cost_gradients: &gradients,
+                    cost_hessians: &hessians,
+                    terminal_gradient: &terminal_gradient,
+                    terminal_hessian: &terminal_hessian,
+                };
+                let run = |fixed: bool| {
+                    let mut vxx = vec![0.0; (horizon + 1) * n * n];
+                    let mut vx = vec![0.0; (horizon + 1) * n];
+                    let mut gains = vec![0.0; horizon * m * n];
+                    let mut ff = vec![0.0; horizon * m];
+                    let mut policy = PolicyMut {
+                        value_hessians: &mut vxx,
+                        value_gradients: &mut vx,
+                        gains: &mut gains,
+                        feedforward: &mut ff,
+                    };
+                    let dv = if fixed {
+                        fixed::backward_pass(&model, mu, &mut policy).expect("instantiated size")
+                    } else {
+                        let mut work = RiccatiWork::new(n, m);
+                        general_backward_pass(
+                            &model,
+                            None,
+                            mu,
+                            &BoxQpSettings::default(),
+                            &mut policy,
+                            &mut work,
+                        )
+                    };
+                    (dv.expect("convex"), vxx, vx, gains, ff)
+                };
+                let (a, b) = (run(true), run(false));
+                let close = |x: &[f64], y: &[f64]| {
+                    x.iter()
+                        .zip(y)
+                        .all(|(p, q)| (p - q).abs() <= 1e-10 * (1.0 + q.abs()))
+                };
+                assert!(close(&a.0, &b.0), "dV, n={n} m={m} mu={mu}");
+                assert!(close(&a.1, &b.1), "V_xx, n={n} m={m} mu={mu}");
+                assert!(close(&a.2, &b.2), "V_x, n={n} m={m} mu={mu}");
+                assert!(close(&a.3, &b.3), "K, n={n} m={m} mu={mu}");
+                assert!(close(&a.4, &b.4), "k, n={n} m={m} mu={mu}");
+            }
+        }
+    }
 }
