@@ -302,7 +302,6 @@ pub fn lqr_backward(
             max: solution.max_horizon,
         });
     }
-    problem.check_finite()?;
     let model = QuadraticModel {
         n,
         m,
@@ -320,15 +319,31 @@ pub fn lqr_backward(
         gains: &mut solution.gains,
         feedforward: &mut solution.feedforward,
     };
-    backward_pass(
+    let result = backward_pass(
         &model,
         None,
         0.0,
         &BoxQpSettings::default(),
         &mut policy,
         &mut workspace.riccati,
-    )
-    .map_err(|stage| SolveError::NotPositiveDefinite { stage })?;
+    );
+    // Every input reaches K_t, k_t or V_0, so finite outputs vouch for finite inputs; only on a
+    // failure are the inputs scanned, to name the culprit.
+    let finite = result.is_ok()
+        && all_finite(&solution.gains[..horizon * m * n])
+        && all_finite(&solution.feedforward[..horizon * m])
+        && all_finite(&solution.value_hessians[..n * n])
+        && all_finite(&solution.value_gradients[..n]);
+    if !finite {
+        problem.check_finite()?;
+        return Err(match result {
+            Err(stage) => SolveError::NotPositiveDefinite { stage },
+            Ok(_) => SolveError::NonFinite {
+                what: "value function (overflow)",
+                stage: 0,
+            },
+        });
+    }
     solution.horizon = horizon;
     Ok(())
 }

@@ -7,7 +7,7 @@
 
 mod small;
 
-use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_dgemm};
+use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_dgemm, cblas_dgemv};
 
 /// Products of at most this many columns can use the register-blocked kernels of `small`.
 const SMALL_MAX_COLUMNS: usize = 24;
@@ -217,14 +217,51 @@ pub(crate) fn gemm(
     }
 }
 
+/// Matrix-vector products with at least this many elements go to OpenBLAS `dgemv`.
+const BLAS_MIN_GEMV: usize = 32 * 32;
+
 /// y <- beta y + alpha op(A) x.
 pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a: bool, x: &[f64]) {
+    let (rows, cols) = if transpose_a {
+        (a.cols, a.rows)
+    } else {
+        (a.rows, a.cols)
+    };
+    assert!(
+        y.len() == rows && x.len() == cols && a.is_valid(),
+        "gemv shape mismatch"
+    );
+    if rows * cols >= BLAS_MIN_GEMV {
+        let trans = if transpose_a {
+            CBLAS_TRANSPOSE::CblasTrans
+        } else {
+            CBLAS_TRANSPOSE::CblasNoTrans
+        };
+        // SAFETY: `a` lies inside its slice (asserted) and x, y have op(A)'s column and row
+        // counts, so dgemv reads and writes only inside the three slices.
+        unsafe {
+            cblas_dgemv(
+                CBLAS_LAYOUT::CblasRowMajor,
+                trans,
+                a.rows as i32,
+                a.cols as i32,
+                alpha,
+                a.data.as_ptr(),
+                a.stride.max(1) as i32,
+                x.as_ptr(),
+                1,
+                beta,
+                y.as_mut_ptr(),
+                1,
+            );
+        }
+        return;
+    }
     if beta != 1.0 {
         y.iter_mut().for_each(|v| *v *= beta);
     }
     if transpose_a {
         // y_j += alpha sum_i A_ij x_i: accumulate rows of A, contiguous.
-        debug_assert!(y.len() == a.cols && x.len() == a.rows);
         for (i, &xi) in x.iter().enumerate() {
             let axi = alpha * xi;
             let row = &a.data[i * a.stride..i * a.stride + a.cols];
@@ -233,7 +270,6 @@ pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a
             }
         }
     } else {
-        debug_assert!(y.len() == a.rows && x.len() == a.cols);
         for (i, yi) in y.iter_mut().enumerate() {
             let row = &a.data[i * a.stride..i * a.stride + a.cols];
             *yi += alpha * dot(row, x);

@@ -206,12 +206,8 @@ fn stage<const N: usize, const M: usize, const FMA: bool>(
     }
     let mut qx = [0.0; N];
     let mut qu = [0.0; M];
-    for i in 0..N {
-        qx[i] = lg[i];
-    }
-    for i in 0..M {
-        qu[i] = lg[N + i];
-    }
+    qx.copy_from_slice(&lg[..N]);
+    qu.copy_from_slice(&lg[N..N + M]);
     for k in 0..N {
         for i in 0..N {
             qx[i] = madd::<FMA>(a[k][i], v[k], qx[i]);

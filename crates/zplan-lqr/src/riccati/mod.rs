@@ -118,10 +118,10 @@ pub(crate) fn backward_pass(
     policy: &mut PolicyMut<'_>,
     work: &mut RiccatiWork,
 ) -> Result<[f64; 2], usize> {
-    if control_box.is_none() {
-        if let Some(result) = fixed::backward_pass(model, mu, policy) {
-            return result;
-        }
+    if control_box.is_none()
+        && let Some(result) = fixed::backward_pass(model, mu, policy)
+    {
+        return result;
     }
     general_backward_pass(model, control_box, mu, boxqp_settings, policy, work)
 }
