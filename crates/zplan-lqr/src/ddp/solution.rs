@@ -167,10 +167,7 @@ impl Solution {
     /// Receding horizon: drops the first stage and repeats the last, so that the next solve,
     /// one step later, starts from the rest of this plan. Allocates nothing.
     pub fn shift(&mut self) {
-        let (n, m, t) = (self.n, self.m, self.horizon.max(1).min(self.max_horizon));
-        if self.max_horizon == 0 {
-            return;
-        }
+        let (n, m, t) = (self.n, self.m, self.horizon);
         shift_rows(&mut self.controls[..t * m], m);
         shift_rows(&mut self.feedforward[..t * m], m);
         shift_rows(&mut self.gains[..t * m * n], m * n);

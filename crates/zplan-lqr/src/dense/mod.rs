@@ -231,6 +231,29 @@ pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a
         y.len() == rows && x.len() == cols && a.is_valid(),
         "gemv shape mismatch"
     );
+    if transpose_a && rows <= SMALL_MAX_COLUMNS {
+        // y' = x' A is the 1-row product C = X A, which has register-blocked kernels.
+        let c = MatMut {
+            data: y,
+            rows: 1,
+            cols: rows,
+            stride: rows,
+        };
+        small::gemm(
+            c,
+            beta,
+            alpha,
+            Mat {
+                data: x,
+                rows: 1,
+                cols,
+                stride: cols,
+            },
+            false,
+            a,
+        );
+        return;
+    }
     if rows * cols >= BLAS_MIN_GEMV {
         let trans = if transpose_a {
             CBLAS_TRANSPOSE::CblasTrans

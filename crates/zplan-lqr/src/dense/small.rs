@@ -66,7 +66,7 @@ fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
 
 #[inline(always)]
 fn fixed_body<const R: usize, const FMA: bool>(
-    c: MatMut<'_>,
+    mut c: MatMut<'_>,
     beta: f64,
     alpha: f64,
     a: Mat<'_>,
@@ -78,28 +78,62 @@ fn fixed_body<const R: usize, const FMA: bool>(
     } else {
         (a.rows, a.cols)
     };
-    for i in 0..p {
+    let at = |i: usize, k: usize| if transpose_a { a.at(k, i) } else { a.at(i, k) };
+    // Two rows of C at a time: each row of B loaded once feeds 2 R multiply-adds.
+    let mut i = 0;
+    while i + 1 < p {
+        let mut acc0 = [0.0; R];
+        let mut acc1 = [0.0; R];
+        for k in 0..q {
+            let (a0, a1) = (at(i, k), at(i + 1, k));
+            let brow = row::<R>(b.data, k * b.stride);
+            for j in 0..R {
+                acc0[j] = madd::<FMA>(a0, brow[j], acc0[j]);
+                acc1[j] = madd::<FMA>(a1, brow[j], acc1[j]);
+            }
+        }
+        store::<R, FMA>(&mut c, i, beta, alpha, &acc0);
+        store::<R, FMA>(&mut c, i + 1, beta, alpha, &acc1);
+        i += 2;
+    }
+    if i < p {
         let mut acc = [0.0; R];
         for k in 0..q {
-            let aik = if transpose_a { a.at(k, i) } else { a.at(i, k) };
-            let start = k * b.stride;
-            let brow: &[f64; R] = b.data[start..start + R].try_into().expect("row of width R");
+            let aik = at(i, k);
+            let brow = row::<R>(b.data, k * b.stride);
             for j in 0..R {
                 acc[j] = madd::<FMA>(aik, brow[j], acc[j]);
             }
         }
-        let start = i * c.stride;
-        let crow: &mut [f64; R] = (&mut c.data[start..start + R])
-            .try_into()
-            .expect("row of width R");
-        if beta == 0.0 {
-            for j in 0..R {
-                crow[j] = alpha * acc[j];
-            }
-        } else {
-            for j in 0..R {
-                crow[j] = madd::<FMA>(beta, crow[j], alpha * acc[j]);
-            }
+        store::<R, FMA>(&mut c, i, beta, alpha, &acc);
+    }
+}
+
+#[inline(always)]
+fn row<const R: usize>(data: &[f64], start: usize) -> &[f64; R] {
+    data[start..start + R].try_into().expect("row of width R")
+}
+
+/// Row i of C <- beta row + alpha acc.
+#[inline(always)]
+fn store<const R: usize, const FMA: bool>(
+    c: &mut MatMut<'_>,
+    i: usize,
+    beta: f64,
+    alpha: f64,
+    acc: &[f64; R],
+) {
+    let start = i * c.stride;
+    let crow: &mut [f64; R] = (&mut c.data[start..start + R])
+        .try_into()
+        .expect("row of width R");
+    if beta == 0.0 {
+        for j in 0..R {
+            crow[j] = alpha * acc[j];
+        }
+    } else {
+        for j in 0..R {
+            crow[j] = madd::<FMA>(beta, crow[j], alpha * acc[j]);
         }
     }
 }
