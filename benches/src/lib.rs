@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2, s};
 use serde::Serialize;
 use zplan_lqr::systems::LinearSystem;
 use zplan_lqr::{Cost, LqrProblem, Problem, SolveError};
@@ -165,24 +165,21 @@ pub struct LqrCost {
 }
 
 impl LqrCost {
+    /// 1/2 x'Qx + q'x, without temporaries.
     fn state_part(&self, x: &ArrayView1<'_, f64>) -> f64 {
-        0.5 * x.dot(&self.data.q.dot(x)) + self.data.q_lin.dot(x)
+        let d = &self.data;
+        (0..d.n)
+            .map(|i| x[i] * (0.5 * d.q.row(i).dot(x) + d.q_lin[i]))
+            .sum()
     }
 }
 
 impl Cost for LqrCost {
     fn stage(&self, _t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64 {
         let d = &self.data;
-        let (n, m) = (d.n, d.m);
-        let mut total = 0.0;
-        for i in 0..n {
-            let qx: f64 = (0..n).map(|j| d.q[[i, j]] * x[j]).sum();
-            total += x[i] * (0.5 * qx + d.q_lin[i]);
-        }
-        for i in 0..m {
-            let ru: f64 = (0..m).map(|j| d.r[[i, j]] * u[j]).sum();
-            let nx: f64 = (0..n).map(|j| d.n_cross[[i, j]] * x[j]).sum();
-            total += u[i] * (0.5 * ru + nx + d.r_lin[i]);
+        let mut total = self.state_part(&x);
+        for i in 0..d.m {
+            total += u[i] * (0.5 * d.r.row(i).dot(&u) + d.n_cross.row(i).dot(&x) + d.r_lin[i]);
         }
         total
     }
@@ -196,42 +193,19 @@ impl Cost for LqrCost {
         mut hessian: ArrayViewMut2<'_, f64>,
     ) {
         let d = &self.data;
-        let (n, m) = (d.n, d.m);
+        let n = d.n;
         // l_x = Qx + N'u + q, l_u = Ru + Nx + r
         for i in 0..n {
-            let mut g = d.q_lin[i];
-            for j in 0..n {
-                g += d.q[[i, j]] * x[j];
-            }
-            for j in 0..m {
-                g += d.n_cross[[j, i]] * u[j];
-            }
-            gradient[i] = g;
+            gradient[i] = d.q.row(i).dot(&x) + d.n_cross.column(i).dot(&u) + d.q_lin[i];
         }
-        for i in 0..m {
-            let mut g = d.r_lin[i];
-            for j in 0..m {
-                g += d.r[[i, j]] * u[j];
-            }
-            for j in 0..n {
-                g += d.n_cross[[i, j]] * x[j];
-            }
-            gradient[n + i] = g;
+        for i in 0..d.m {
+            gradient[n + i] = d.r.row(i).dot(&u) + d.n_cross.row(i).dot(&x) + d.r_lin[i];
         }
-        for i in 0..n {
-            for j in 0..n {
-                hessian[[i, j]] = d.q[[i, j]];
-            }
-            for j in 0..m {
-                hessian[[i, n + j]] = d.n_cross[[j, i]];
-                hessian[[n + j, i]] = d.n_cross[[j, i]];
-            }
-        }
-        for i in 0..m {
-            for j in 0..m {
-                hessian[[n + i, n + j]] = d.r[[i, j]];
-            }
-        }
+        // [[Q, N'], [N, R]]
+        hessian.slice_mut(s![..n, ..n]).assign(&d.q);
+        hessian.slice_mut(s![..n, n..]).assign(&d.n_cross.t());
+        hessian.slice_mut(s![n.., ..n]).assign(&d.n_cross);
+        hessian.slice_mut(s![n.., n..]).assign(&d.r);
     }
 
     fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
@@ -246,7 +220,7 @@ impl Cost for LqrCost {
     ) {
         let d = &self.data;
         for i in 0..d.n {
-            gradient[i] = d.q_lin[i] + (0..d.n).map(|j| d.q[[i, j]] * x[j]).sum::<f64>();
+            gradient[i] = d.q.row(i).dot(&x) + d.q_lin[i];
         }
         hessian.assign(&d.q);
     }

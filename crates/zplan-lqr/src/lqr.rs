@@ -11,7 +11,7 @@
 use ndarray::{ArrayView1, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
 
 use crate::boxqp::BoxQpSettings;
-use crate::dense::all_finite;
+use crate::dense::{all_finite, first_non_finite};
 use crate::error::SolveError;
 use crate::riccati::{PolicyMut, QuadraticModel, RiccatiWork, backward_pass};
 
@@ -171,10 +171,7 @@ impl LqrProblem {
             ("cost Hessian [Q N'; N R]", &self.hessians, nm * nm),
         ];
         for (what, data, per_stage) in fields {
-            if all_finite(data) {
-                continue;
-            }
-            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            if let Some(i) = first_non_finite(data) {
                 return Err(SolveError::NonFinite {
                     what,
                     stage: i / per_stage.max(1),

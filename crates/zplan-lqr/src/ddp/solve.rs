@@ -22,6 +22,7 @@ use super::problem::Problem;
 use super::settings::Settings;
 use super::solution::{IterationRecord, PhaseTimes, Solution, Status};
 use super::workspace::Workspace;
+use crate::dense::{all_finite, first_non_finite};
 use crate::error::SolveError;
 use crate::model::{Cost, Dynamics, check_dims};
 use crate::riccati::{ControlBox, PolicyMut, QuadraticModel, backward_pass};
@@ -287,10 +288,7 @@ fn linearize<D: Dynamics + ?Sized, C: Cost + ?Sized>(
     dynamics
         .linearize(states, controls, jacobians)
         .map_err(|source| SolveError::Dynamics { stage: 0, source })?;
-    if let Some(i) = ws.jacobians[..horizon * n * nm]
-        .iter()
-        .position(|v| !v.is_finite())
-    {
+    if let Some(i) = first_non_finite(&ws.jacobians[..horizon * n * nm]) {
         return Err(SolveError::NonFinite {
             what: "dynamics Jacobian",
             stage: i / (n * nm),
@@ -312,30 +310,19 @@ fn linearize<D: Dynamics + ?Sized, C: Cost + ?Sized>(
     let hessian = ArrayViewMut2::from_shape((n, n), &mut ws.terminal_hessian[..]).expect("n x n");
     cost.terminal_derivatives(x, gradient, hessian);
     let stage_of = |i: usize, per: usize| i / per.max(1);
-    if let Some(i) = ws.cost_gradients[..horizon * nm]
-        .iter()
-        .position(|v| !v.is_finite())
-    {
+    if let Some(i) = first_non_finite(&ws.cost_gradients[..horizon * nm]) {
         return Err(SolveError::NonFinite {
             what: "cost gradient",
             stage: stage_of(i, nm),
         });
     }
-    if let Some(i) = ws.cost_hessians[..horizon * nm * nm]
-        .iter()
-        .position(|v| !v.is_finite())
-    {
+    if let Some(i) = first_non_finite(&ws.cost_hessians[..horizon * nm * nm]) {
         return Err(SolveError::NonFinite {
             what: "cost Hessian",
             stage: stage_of(i, nm * nm),
         });
     }
-    if !ws
-        .terminal_gradient
-        .iter()
-        .chain(&ws.terminal_hessian)
-        .all(|v| v.is_finite())
-    {
+    if !all_finite(&ws.terminal_gradient) || !all_finite(&ws.terminal_hessian) {
         return Err(SolveError::NonFinite {
             what: "terminal cost derivatives",
             stage: horizon,

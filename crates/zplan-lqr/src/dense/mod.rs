@@ -409,6 +409,15 @@ pub(crate) fn all_finite(data: &[f64]) -> bool {
     finite
 }
 
+/// Index of the first NaN or infinity, after a vectorised check that there is one.
+pub(crate) fn first_non_finite(data: &[f64]) -> Option<usize> {
+    if all_finite(data) {
+        None
+    } else {
+        data.iter().position(|v| !v.is_finite())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
