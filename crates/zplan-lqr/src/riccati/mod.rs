@@ -26,6 +26,10 @@
 //! V_xx = Q_xx + K' Q_uu K + K' Q_ux + Q_ux' K
 //! dV   = [k' Q_u, 1/2 k' Q_uu k]            expected change, summed over stages
 //! ```
+//!
+//! With mu = 0 and no bounds this simplifies through Q_uu = L L' (see `backward_stage`).
+//! Unbounded problems with n <= 8 and m <= 4 run the fixed-size instantiations of `fixed`;
+//! everything else runs the general pass here on the kernels of `dense`.
 
 mod fixed;
 
