@@ -79,3 +79,97 @@ pub enum RuntimeError {
         reason: String,
     },
 }
+
+/// Why a model bundle cannot be loaded or run. Every variant names the file or input involved
+/// and, where there is one, the manifest field.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// ONNX Runtime itself is not available.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A file cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The manifest is not valid JSON for the format (unknown or missing field, wrong type).
+    #[error("{path}:{line}:{column}: {message}")]
+    Json {
+        /// The manifest.
+        path: PathBuf,
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+        /// serde's message, naming the field.
+        message: String,
+    },
+    /// A manifest field has a value the bundle cannot work with.
+    #[error("{path}: field `{field}` {problem}")]
+    Field {
+        /// The manifest.
+        path: PathBuf,
+        /// The field, dotted (`action.low`).
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A network file named by the manifest does not exist.
+    #[error("{path}: file named by manifest field `{field}` does not exist")]
+    MissingFile {
+        /// The missing file.
+        path: PathBuf,
+        /// The field that names it.
+        field: String,
+    },
+    /// An ONNX file this ONNX Runtime cannot load (not ONNX, IR or opset too new).
+    #[error("{path} (manifest field `{field}`): {problem}")]
+    Onnx {
+        /// The ONNX file.
+        path: PathBuf,
+        /// The field that names it.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// ONNX Runtime refused to create a session for the file.
+    #[error("{path}: ONNX Runtime cannot load the model: {message}")]
+    Session {
+        /// The ONNX file.
+        path: PathBuf,
+        /// ONNX Runtime's message.
+        message: String,
+    },
+    /// The network's inputs or outputs disagree with the manifest.
+    #[error("{path} (manifest field `{field}`): {problem}")]
+    Signature {
+        /// The ONNX file.
+        path: PathBuf,
+        /// The manifest field the network disagrees with.
+        field: String,
+        /// How.
+        problem: String,
+    },
+    /// Data passed to a network has the wrong shape or a NaN.
+    #[error("{network} input `{input}`: {problem}")]
+    Input {
+        /// The network (`encoder`, `dynamics`, ...).
+        network: &'static str,
+        /// The input.
+        input: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// ONNX Runtime failed while running a network.
+    #[error("{path}: inference failed: {message}")]
+    Inference {
+        /// The ONNX file.
+        path: PathBuf,
+        /// ONNX Runtime's message.
+        message: String,
+    },
+}

@@ -1,13 +1,25 @@
-//! zplan-onnx: ONNX Runtime for zplan.
+//! zplan-onnx: everything that touches ONNX Runtime.
 //!
-//! This crate owns everything that touches ONNX Runtime. It starts with the process-wide
-//! [`Runtime`]: where the shared library is found, its version check, and the environment every
-//! session is created from.
+//! - [`Runtime`]: where the shared library is found, its version check, and the process-wide
+//!   environment every session is created from.
+//! - [`Bundle`]: a model bundle (`zplan.json` + ONNX files, docs/model-bundle.md), validated at
+//!   load, holding one session per network: [`Encoder`], [`Dynamics`], [`Decoder`], [`Reward`].
 
+mod bundle;
 mod error;
+mod network;
+mod networks;
 mod runtime;
 
-pub use error::RuntimeError;
+pub use bundle::manifest::{
+    ActionSpec, DecoderSpec, DynamicsSpec, EncoderSpec, FORMAT_VERSION, JacobianSpec, Manifest,
+    ObservationSpec, Provenance, RewardSpec,
+};
+pub use bundle::onnx_header::{MAX_IR_VERSION, MAX_OPSET, OnnxHeader};
+pub use bundle::{Bundle, MANIFEST_FILE};
+pub use error::{BundleError, RuntimeError};
+pub use network::NetworkOptions;
+pub use networks::{Decoder, Dynamics, Encoder, Reward};
 pub use runtime::{
     LibrarySource, MINIMUM_VERSION, ORT_DYLIB_PATH, Runtime, SETUP_VERSION, ZPLAN_ORT_DYLIB,
     setup_dir,

@@ -1,0 +1,371 @@
+//! Bundles on the real ONNX Runtime: outputs against numpy references, Jacobians, batch sizes,
+//! and one error per malformed-bundle case.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2, Array3, Array4, ArrayD, IxDyn};
+use serde_json::Value;
+use zplan_onnx::{Bundle, BundleError, JacobianSpec};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// reference.json entry `key` as an f32 array.
+fn reference(bundle: &str, key: &str) -> ArrayD<f32> {
+    let text = std::fs::read_to_string(fixture(bundle).join("reference.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    fn shape_and_values(v: &Value, shape: &mut Vec<usize>, out: &mut Vec<f32>, depth: usize) {
+        match v {
+            Value::Array(items) => {
+                if shape.len() == depth {
+                    shape.push(items.len());
+                }
+                for item in items {
+                    shape_and_values(item, shape, out, depth + 1);
+                }
+            }
+            Value::Number(n) => out.push(n.as_f64().unwrap() as f32),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let (mut shape, mut values) = (Vec::new(), Vec::new());
+    shape_and_values(&json[key], &mut shape, &mut values, 0);
+    ArrayD::from_shape_vec(IxDyn(&shape), values).unwrap()
+}
+
+fn max_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// A scratch copy of a fixture bundle, edited by `edit` on its manifest.
+fn edited(name: &str, tag: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zplan-bundle-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let path = dir.join("zplan.json");
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    dir
+}
+
+fn load_err(dir: &Path) -> BundleError {
+    match Bundle::load(dir) {
+        Ok(_) => panic!("{} loaded but should not", dir.display()),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn mlp_bundle_matches_numpy() {
+    let mut bundle = Bundle::load(&fixture("mlp")).expect("mlp fixture loads");
+    assert_eq!(bundle.manifest().latent_dim, 3);
+
+    let obs = reference("mlp", "obs").into_dimensionality().unwrap();
+    let mut z = Array2::<f32>::zeros((3, 3));
+    bundle.encoder().encode(obs.view(), z.view_mut()).unwrap();
+    assert!(max_diff(&z.clone().into_dyn(), &reference("mlp", "z_of_obs")) < 1e-5);
+
+    let zin: Array2<f32> = reference("mlp", "z").into_dimensionality().unwrap();
+    let uin: Array2<f32> = reference("mlp", "u").into_dimensionality().unwrap();
+    let mut z_next = Array2::<f32>::zeros((3, 3));
+    bundle
+        .dynamics()
+        .step(zin.view(), uin.view(), z_next.view_mut())
+        .unwrap();
+    assert!(max_diff(&z_next.into_dyn(), &reference("mlp", "z_next")) < 1e-5);
+
+    let (mut a, mut b) = (
+        Array3::<f32>::zeros((3, 3, 3)),
+        Array3::<f32>::zeros((3, 3, 2)),
+    );
+    assert_eq!(bundle.dynamics().jacobian_mode(), JacobianSpec::Model);
+    bundle
+        .dynamics()
+        .jacobians(zin.view(), uin.view(), a.view_mut(), b.view_mut())
+        .unwrap();
+    assert!(max_diff(&a.into_dyn(), &reference("mlp", "a")) < 1e-5);
+    assert!(max_diff(&b.into_dyn(), &reference("mlp", "b")) < 1e-5);
+
+    let mut decoded = Array4::<f32>::zeros((3, 1, 8, 8));
+    bundle
+        .decoder()
+        .unwrap()
+        .decode(zin.view(), decoded.view_mut())
+        .unwrap();
+    assert!(max_diff(&decoded.into_dyn(), &reference("mlp", "decoded")) < 1e-5);
+
+    let mut r = Array1::<f32>::zeros(3);
+    bundle
+        .reward()
+        .unwrap()
+        .reward(zin.view(), uin.view(), r.view_mut())
+        .unwrap();
+    assert!(max_diff(&r.into_dyn(), &reference("mlp", "r")) < 1e-5);
+}
+
+#[test]
+fn u8_images_are_scaled_to_unit_range() {
+    let mut bundle = Bundle::load(&fixture("mlp")).unwrap();
+    let bytes = Array4::from_shape_fn((2, 1, 8, 8), |(b, _, i, j)| {
+        ((b * 64 + i * 8 + j) * 2) as u8
+    });
+    let scaled = bytes.mapv(|v| f32::from(v) / 255.0);
+    let (mut z8, mut zf) = (Array2::zeros((2, 3)), Array2::zeros((2, 3)));
+    bundle
+        .encoder()
+        .encode_u8(bytes.view(), z8.view_mut())
+        .unwrap();
+    bundle
+        .encoder()
+        .encode(scaled.view(), zf.view_mut())
+        .unwrap();
+    assert!(max_diff(&z8.into_dyn(), &zf.into_dyn()) < 1e-6);
+}
+
+#[test]
+fn finite_difference_jacobians_match_the_exact_ones() {
+    // The mlp dynamics' A/B outputs are exact Jacobians; central differences in one batched
+    // call must agree.
+    let dir = edited("mlp", "fd", |m| {
+        m["jacobians"] = serde_json::json!({"mode": "finite_differences", "step": 0.01})
+    });
+    let mut bundle = Bundle::load(&dir).unwrap();
+    let zin: Array2<f32> = reference("mlp", "z").into_dimensionality().unwrap();
+    let uin: Array2<f32> = reference("mlp", "u").into_dimensionality().unwrap();
+    let (mut a, mut b) = (
+        Array3::<f32>::zeros((3, 3, 3)),
+        Array3::<f32>::zeros((3, 3, 2)),
+    );
+    bundle
+        .dynamics()
+        .jacobians(zin.view(), uin.view(), a.view_mut(), b.view_mut())
+        .unwrap();
+    assert!(max_diff(&a.into_dyn(), &reference("mlp", "a")) < 1e-3);
+    assert!(max_diff(&b.into_dyn(), &reference("mlp", "b")) < 1e-3);
+
+    // The conv bundle has no A/B outputs: differences against numpy's exact Jacobians.
+    let mut conv = Bundle::load(&fixture("conv")).unwrap();
+    let zin: Array2<f32> = reference("conv", "z").into_dimensionality().unwrap();
+    let uin: Array2<f32> = reference("conv", "u").into_dimensionality().unwrap();
+    let (mut a, mut b) = (
+        Array3::<f32>::zeros((3, 4, 4)),
+        Array3::<f32>::zeros((3, 4, 1)),
+    );
+    conv.dynamics()
+        .jacobians(zin.view(), uin.view(), a.view_mut(), b.view_mut())
+        .unwrap();
+    assert!(max_diff(&a.into_dyn(), &reference("conv", "a")) < 1e-3);
+    assert!(max_diff(&b.into_dyn(), &reference("conv", "b")) < 1e-3);
+}
+
+#[test]
+fn conv_encoder_with_stacked_frames_matches_numpy() {
+    let mut bundle = Bundle::load(&fixture("conv")).unwrap();
+    assert_eq!(bundle.encoder().observation().stacked_channels(), 2);
+    let obs: Array4<f32> = reference("conv", "obs").into_dimensionality().unwrap();
+    let mut z = Array2::<f32>::zeros((3, 4));
+    bundle.encoder().encode(obs.view(), z.view_mut()).unwrap();
+    assert!(max_diff(&z.into_dyn(), &reference("conv", "z_of_obs")) < 1e-5);
+    let zin: Array2<f32> = reference("conv", "z").into_dimensionality().unwrap();
+    let uin: Array2<f32> = reference("conv", "u").into_dimensionality().unwrap();
+    let mut z_next = Array2::<f32>::zeros((3, 4));
+    bundle
+        .dynamics()
+        .step(zin.view(), uin.view(), z_next.view_mut())
+        .unwrap();
+    assert!(max_diff(&z_next.into_dyn(), &reference("conv", "z_next")) < 1e-5);
+}
+
+#[test]
+fn torch_export_with_external_data_loads_and_matches_torch() {
+    assert!(fixture("torch").join("encoder.onnx.data").is_file());
+    let mut bundle = Bundle::load(&fixture("torch")).expect("torch.onnx.export defaults load");
+    let obs: Array4<f32> = reference("torch", "obs").into_dimensionality().unwrap();
+    let mut z = Array2::<f32>::zeros((3, 2));
+    bundle.encoder().encode(obs.view(), z.view_mut()).unwrap();
+    assert!(max_diff(&z.into_dyn(), &reference("torch", "z_of_obs")) < 1e-5);
+    let zin: Array2<f32> = reference("torch", "z").into_dimensionality().unwrap();
+    let uin: Array2<f32> = reference("torch", "u").into_dimensionality().unwrap();
+    let mut z_next = Array2::<f32>::zeros((3, 2));
+    bundle
+        .dynamics()
+        .step(zin.view(), uin.view(), z_next.view_mut())
+        .unwrap();
+    assert!(max_diff(&z_next.into_dyn(), &reference("torch", "z_next")) < 1e-5);
+}
+
+#[test]
+fn batch_1_and_batch_330_give_the_same_rows() {
+    let mut bundle = Bundle::load(&fixture("mlp")).unwrap();
+    let z = Array2::from_shape_fn((330, 3), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 5.0 - 1.0);
+    let u = Array2::from_shape_fn((330, 2), |(i, j)| ((i * 5 + j) % 7) as f32 / 3.5 - 1.0);
+    let mut all = Array2::<f32>::zeros((330, 3));
+    bundle
+        .dynamics()
+        .step(z.view(), u.view(), all.view_mut())
+        .unwrap();
+    for row in [0, 1, 164, 329] {
+        let mut one = Array2::<f32>::zeros((1, 3));
+        let (zr, ur) = (
+            z.slice(ndarray::s![row..row + 1, ..]),
+            u.slice(ndarray::s![row..row + 1, ..]),
+        );
+        bundle.dynamics().step(zr, ur, one.view_mut()).unwrap();
+        for j in 0..3 {
+            assert!((one[[0, j]] - all[[row, j]]).abs() < 1e-6);
+        }
+    }
+    // And again at batch 330, reusing the preallocated outputs of that size.
+    let mut again = Array2::<f32>::zeros((330, 3));
+    bundle
+        .dynamics()
+        .step(z.view(), u.view(), again.view_mut())
+        .unwrap();
+    assert_eq!(all, again);
+}
+
+#[test]
+fn a_missing_network_file_names_the_file_and_field() {
+    let dir = edited("mlp", "missing", |_| {});
+    std::fs::remove_file(dir.join("decoder.onnx")).unwrap();
+    match load_err(&dir) {
+        BundleError::MissingFile { path, field } => {
+            assert_eq!(path, dir.join("decoder.onnx"));
+            assert_eq!(field, "decoder.file");
+        }
+        other => panic!("expected MissingFile, got {other}"),
+    }
+}
+
+#[test]
+fn a_latent_size_that_disagrees_with_the_networks_is_refused() {
+    let dir = edited("mlp", "shape", |m| m["latent_dim"] = 4.into());
+    let err = load_err(&dir);
+    assert!(
+        matches!(&err, BundleError::Signature { field, .. } if field == "encoder.output"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("encoder.onnx"), "{err}");
+}
+
+#[test]
+fn an_ir_14_model_is_refused_before_onnx_runtime_sees_it() {
+    let err = load_err(&fixture("ir14"));
+    match &err {
+        BundleError::Onnx {
+            path,
+            field,
+            problem,
+        } => {
+            assert!(path.ends_with("encoder.onnx"));
+            assert_eq!(field, "encoder.file");
+            assert!(problem.contains("IR version 14"), "{problem}");
+        }
+        other => panic!("expected Onnx, got {other}"),
+    }
+}
+
+#[test]
+fn an_unknown_manifest_field_is_refused_by_name() {
+    let dir = edited("mlp", "unknown", |m| {
+        m["observation"]["colour"] = "rgb".into()
+    });
+    match load_err(&dir) {
+        BundleError::Json { path, message, .. } => {
+            assert_eq!(path, dir.join("zplan.json"));
+            assert!(message.contains("unknown field `colour`"), "{message}");
+        }
+        other => panic!("expected Json, got {other}"),
+    }
+}
+
+#[test]
+fn bad_action_bounds_and_versions_name_the_field() {
+    let dir = edited("mlp", "bounds", |m| {
+        m["action"]["low"] = serde_json::json!([1.0, -1.0])
+    });
+    let err = load_err(&dir);
+    assert!(
+        matches!(&err, BundleError::Field { field, .. } if field == "action.low"),
+        "{err}"
+    );
+    let dir = edited("mlp", "version", |m| m["format_version"] = 2.into());
+    let err = load_err(&dir);
+    assert!(
+        matches!(&err, BundleError::Field { field, .. } if field == "format_version"),
+        "{err}"
+    );
+    let dir = edited("mlp", "mode", |m| {
+        m["dynamics"].as_object_mut().unwrap().remove("a_output");
+        m["dynamics"].as_object_mut().unwrap().remove("b_output");
+    });
+    let err = load_err(&dir);
+    assert!(
+        matches!(&err, BundleError::Field { field, .. } if field == "jacobians.mode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_image_size_and_nan_inputs_are_errors() {
+    let mut bundle = Bundle::load(&fixture("mlp")).unwrap();
+    let mut z = Array2::<f32>::zeros((1, 3));
+    let small = Array4::<f32>::zeros((1, 1, 7, 8));
+    let err = bundle
+        .encoder()
+        .encode(small.view(), z.view_mut())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("[1, 1, 7, 8]") && err.to_string().contains("[1, 1, 8, 8]"),
+        "{err}"
+    );
+
+    let mut obs = Array4::<f32>::zeros((1, 1, 8, 8));
+    obs[[0, 0, 3, 3]] = f32::NAN;
+    let err = bundle
+        .encoder()
+        .encode(obs.view(), z.view_mut())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BundleError::Input {
+                network: "encoder",
+                input: "observation",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let zin = Array2::from_elem((1, 3), f32::NAN);
+    let mut z_next = Array2::<f32>::zeros((1, 3));
+    let err = bundle
+        .dynamics()
+        .step(zin.view(), Array2::zeros((1, 2)).view(), z_next.view_mut())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BundleError::Input {
+                network: "dynamics",
+                input: "z",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
