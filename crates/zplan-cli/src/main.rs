@@ -1,6 +1,7 @@
 //! `zplan`: plan robot actions in the latent space of a learned image model.
 
 mod doctor;
+mod inspect;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,11 +25,18 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         ort: Option<PathBuf>,
     },
+    /// Load and validate a model bundle, describe its networks, shapes, action bounds and
+    /// Jacobian mode, and time one call of each network; exit 1 with the error otherwise.
+    Inspect {
+        /// The bundle directory (holding zplan.json).
+        bundle: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Doctor { ort } => doctor::run(ort.as_deref()),
+        Command::Inspect { bundle } => inspect::run(&bundle),
     }
 }

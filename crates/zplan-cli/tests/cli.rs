@@ -1,4 +1,4 @@
-//! `zplan --version` and `zplan doctor`, run as a user runs them.
+//! `zplan --version`, `zplan doctor` and `zplan inspect`, run as a user runs them.
 
 use std::process::{Command, Output};
 
@@ -63,4 +63,28 @@ fn doctor_refuses_a_library_that_is_not_onnx_runtime() {
     assert!(text.contains("cannot open ONNX Runtime library"), "{text}");
     assert!(text.contains("explicit path"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/../zplan-onnx/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn inspect_describes_a_valid_bundle() {
+    let output = zplan(&["inspect", &fixture("mlp")], &[]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("nz = 3") && text.contains("nu = 2"), "{text}");
+    assert!(text.contains("from the model's A/B outputs"), "{text}");
+    for network in ["encoder", "dynamics", "jacobians", "decoder", "reward"] {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(network) && l.ends_with(" us")), "{network}: {text}");
+    }
+}
+
+#[test]
+fn inspect_fails_with_the_error_on_a_bad_bundle() {
+    let output = zplan(&["inspect", &fixture("ir14")], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("IR version 14") && err.contains("encoder.file"), "{err}");
 }
