@@ -66,7 +66,10 @@ fn doctor_refuses_a_library_that_is_not_onnx_runtime() {
 }
 
 fn fixture(name: &str) -> String {
-    format!("{}/../zplan-onnx/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../zplan-onnx/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 #[test]
@@ -77,7 +80,11 @@ fn inspect_describes_a_valid_bundle() {
     assert!(text.contains("nz = 3") && text.contains("nu = 2"), "{text}");
     assert!(text.contains("from the model's A/B outputs"), "{text}");
     for network in ["encoder", "dynamics", "jacobians", "decoder", "reward"] {
-        assert!(text.lines().any(|l| l.trim_start().starts_with(network) && l.ends_with(" us")), "{network}: {text}");
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(network) && l.ends_with(" us")),
+            "{network}: {text}"
+        );
     }
 }
 
@@ -86,5 +93,8 @@ fn inspect_fails_with_the_error_on_a_bad_bundle() {
     let output = zplan(&["inspect", &fixture("ir14")], &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("IR version 14") && err.contains("encoder.file"), "{err}");
+    assert!(
+        err.contains("IR version 14") && err.contains("encoder.file"),
+        "{err}"
+    );
 }

@@ -1,0 +1,60 @@
+//! Per-call latency through ONNX Runtime, single thread: the encoder on the three image sizes
+//! of the benchmark tasks (batch 1), and the dynamics at batch 1, 10 and 330. The networks are
+//! the random-weight bench fixtures of zplan-onnx (make_fixtures.py).
+
+use std::path::PathBuf;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use ndarray::{Array2, Array4};
+use zplan_onnx::Bundle;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/zplan-onnx/tests/fixtures")
+        .join(name)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encoder");
+    for (name, label) in [
+        ("bench-planar", "1x40x40_mlp"),
+        ("bench-swing", "2x48x48_mlp"),
+        ("bench-cartpole", "2x80x80_conv"),
+    ] {
+        let mut bundle = Bundle::load(&fixture(name)).expect("bench fixture loads");
+        let obs = bundle.encoder().observation();
+        let nz = bundle.encoder().latent_dim();
+        let image =
+            Array4::<f32>::from_elem((1, obs.stacked_channels(), obs.height, obs.width), 0.5);
+        let mut z = Array2::<f32>::zeros((1, nz));
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter(|| {
+                bundle
+                    .encoder()
+                    .encode(image.view(), z.view_mut())
+                    .expect("encodes")
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("dynamics_nz8_nu1_mlp64");
+    let mut bundle = Bundle::load(&fixture("bench-cartpole")).expect("bench fixture loads");
+    for batch in [1, 10, 330] {
+        let z = Array2::<f32>::from_elem((batch, 8), 0.1);
+        let u = Array2::<f32>::from_elem((batch, 1), 0.2);
+        let mut z_next = Array2::<f32>::zeros((batch, 8));
+        group.bench_function(BenchmarkId::new("batch", batch), |b| {
+            b.iter(|| {
+                bundle
+                    .dynamics()
+                    .step(z.view(), u.view(), z_next.view_mut())
+                    .expect("steps")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
