@@ -1,0 +1,564 @@
+//! The on-disk transition buffer (docs/buffer-format.md).
+//!
+//! One preallocated `.npy` file per field, written in place through a memory map, and
+//! `meta.json` holding the committed length. Rows come in episodes: row i holds o_i and, when
+//! `valid[i] = 1`, the action, reward and done flag of the transition whose next observation is
+//! row i + 1 of the same episode. A row with `valid = 0` holds the last observation of a run of
+//! transitions; a transition continuing the current run shares that row, so each observation is
+//! stored once.
+//!
+//! Crash safety: rows are written past the committed length; `commit` flushes the maps, then
+//! replaces `meta.json` atomically (write a temporary file, fsync, rename, fsync the directory).
+//! Committed rows are never written again, so a crash at any point loses at most the rows after
+//! the last commit.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use memmap2::MmapMut;
+use serde::{Deserialize, Serialize};
+
+use crate::error::BufferError;
+use crate::npy::{self, Dtype, HEADER_LEN};
+
+/// The meta file's name.
+pub const META_FILE: &str = "meta.json";
+
+/// Version of the on-disk format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Shapes of what the buffer stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BufferSpec {
+    /// Shape of one observation, e.g. [2, 80, 80] (u8).
+    pub obs_shape: Vec<usize>,
+    /// Actions per transition (f32).
+    pub action_dim: usize,
+    /// Rows added each time the files grow.
+    pub chunk_rows: usize,
+}
+
+/// One transition to append: o, u, r, o', done. `obs` and `next_obs` are u8 images of
+/// `obs_shape`, row-major.
+#[derive(Clone, Copy, Debug)]
+pub struct Transition<'a> {
+    /// o_t.
+    pub obs: &'a [u8],
+    /// u_t.
+    pub action: &'a [f32],
+    /// r_t.
+    pub reward: f32,
+    /// o_{t+1}.
+    pub next_obs: &'a [u8],
+    /// Whether o_{t+1} ends the episode.
+    pub done: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    format_version: u32,
+    /// Committed rows.
+    len: usize,
+    /// Rows the files hold.
+    capacity: usize,
+    chunk_rows: usize,
+    /// Valid transitions among the committed rows.
+    transitions: usize,
+    fields: Vec<FieldMeta>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldMeta {
+    name: String,
+    dtype: Dtype,
+    /// Shape of one row.
+    shape: Vec<usize>,
+}
+
+/// The fields, in file order.
+const OBS: usize = 0;
+const ACTION: usize = 1;
+const REWARD: usize = 2;
+const DONE: usize = 3;
+const EPISODE: usize = 4;
+const VALID: usize = 5;
+
+fn field_layout(spec: &BufferSpec) -> Vec<FieldMeta> {
+    let field = |name: &str, dtype, shape: Vec<usize>| FieldMeta {
+        name: name.into(),
+        dtype,
+        shape,
+    };
+    vec![
+        field("obs", Dtype::U8, spec.obs_shape.clone()),
+        field("action", Dtype::F32, vec![spec.action_dim]),
+        field("reward", Dtype::F32, vec![]),
+        field("done", Dtype::U8, vec![]),
+        field("episode", Dtype::U32, vec![]),
+        field("valid", Dtype::U8, vec![]),
+    ]
+}
+
+/// A field file and its map.
+struct Column {
+    path: PathBuf,
+    file: File,
+    map: MmapMut,
+    dtype: Dtype,
+    row_shape: Vec<usize>,
+    /// Bytes per row.
+    row_bytes: usize,
+}
+
+impl Column {
+    fn row(&self, i: usize) -> &[u8] {
+        let start = HEADER_LEN + i * self.row_bytes;
+        &self.map[start..start + self.row_bytes]
+    }
+
+    fn row_mut(&mut self, i: usize) -> &mut [u8] {
+        let start = HEADER_LEN + i * self.row_bytes;
+        &mut self.map[start..start + self.row_bytes]
+    }
+
+    fn create(
+        path: PathBuf,
+        dtype: Dtype,
+        row_shape: Vec<usize>,
+        capacity: usize,
+    ) -> Result<Self, BufferError> {
+        let row_bytes = dtype.size() * row_shape.iter().product::<usize>();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(BufferError::io(&path))?;
+        file.write_all(&npy::header(dtype, capacity, &row_shape))
+            .map_err(BufferError::io(&path))?;
+        file.set_len((HEADER_LEN + capacity * row_bytes) as u64)
+            .map_err(BufferError::io(&path))?;
+        // SAFETY: the file is ours alone (created just now, opened read-write); the map is
+        // dropped before the file is resized.
+        let map = unsafe { MmapMut::map_mut(&file) }.map_err(BufferError::io(&path))?;
+        Ok(Self {
+            path,
+            file,
+            map,
+            dtype,
+            row_shape,
+            row_bytes,
+        })
+    }
+
+    /// Opens a field file and checks it against the meta; returns its capacity too.
+    fn open(path: PathBuf, meta: &FieldMeta) -> Result<(Self, usize), BufferError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(BufferError::io(&path))?;
+        let size = file.metadata().map_err(BufferError::io(&path))?.len() as usize;
+        let corrupt = |problem: String| BufferError::Corrupt {
+            path: path.clone(),
+            problem,
+        };
+        if size < HEADER_LEN {
+            return Err(corrupt(format!(
+                "{size} bytes: shorter than the .npy header"
+            )));
+        }
+        // SAFETY: as in `create`; a concurrent writer of the same buffer is not supported.
+        let map = unsafe { MmapMut::map_mut(&file) }.map_err(BufferError::io(&path))?;
+        let (descr, dims) = npy::parse(&path, &map[..HEADER_LEN])?;
+        if descr != meta.dtype.descr() || dims[1..] != meta.shape[..] {
+            return Err(corrupt(format!(
+                "holds {descr} rows of shape {:?}; meta.json says {} rows of shape {:?}",
+                &dims[1..],
+                meta.dtype.descr(),
+                meta.shape
+            )));
+        }
+        let row_bytes = meta.dtype.size() * meta.shape.iter().product::<usize>();
+        let capacity = dims[0];
+        if size < HEADER_LEN + capacity * row_bytes {
+            return Err(corrupt(format!(
+                "truncated: {size} bytes hold fewer than the {capacity} rows its header declares"
+            )));
+        }
+        let column = Self {
+            path,
+            file,
+            map,
+            dtype: meta.dtype,
+            row_shape: meta.shape.clone(),
+            row_bytes,
+        };
+        Ok((column, capacity))
+    }
+
+    /// Grows the file to `capacity` rows: extend, rewrite the header, remap.
+    fn grow(&mut self, capacity: usize) -> Result<(), BufferError> {
+        self.map.flush().map_err(BufferError::io(&self.path))?;
+        let len = (HEADER_LEN + capacity * self.row_bytes) as u64;
+        self.file
+            .set_len(len)
+            .map_err(BufferError::io(&self.path))?;
+        // SAFETY: as in `create`; the old map is replaced (and unmapped) right here.
+        self.map = unsafe { MmapMut::map_mut(&self.file) }.map_err(BufferError::io(&self.path))?;
+        self.map[..HEADER_LEN].copy_from_slice(&npy::header(self.dtype, capacity, &self.row_shape));
+        Ok(())
+    }
+
+    /// Flushes rows [from, to) and the header.
+    fn flush(&self, from: usize, to: usize) -> Result<(), BufferError> {
+        self.map
+            .flush_range(0, HEADER_LEN)
+            .map_err(BufferError::io(&self.path))?;
+        if to > from {
+            let start = HEADER_LEN + from * self.row_bytes;
+            self.map
+                .flush_range(start, (to - from) * self.row_bytes)
+                .map_err(BufferError::io(&self.path))?;
+        }
+        Ok(())
+    }
+}
+
+/// A transition buffer on disk, open for appending and reading.
+pub struct Buffer {
+    dir: PathBuf,
+    spec: BufferSpec,
+    columns: Vec<Column>,
+    capacity: usize,
+    /// Rows written (committed or not).
+    len: usize,
+    /// Rows in meta.json.
+    committed: usize,
+    /// Valid transitions among the rows written.
+    transitions: usize,
+    /// Episode of the next transition.
+    episode: u32,
+}
+
+impl Buffer {
+    /// Creates an empty buffer in `dir` (created if missing; must not hold a buffer yet).
+    pub fn create(dir: &Path, spec: BufferSpec) -> Result<Self, BufferError> {
+        if spec.obs_shape.is_empty()
+            || spec.obs_shape.contains(&0)
+            || spec.action_dim == 0
+            || spec.chunk_rows == 0
+        {
+            return Err(BufferError::Input {
+                field: "spec",
+                problem: format!("every size must be at least 1: {spec:?}"),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(BufferError::io(dir))?;
+        let meta_path = dir.join(META_FILE);
+        if meta_path.exists() {
+            return Err(BufferError::Exists { path: meta_path });
+        }
+        let capacity = spec.chunk_rows;
+        let columns = field_layout(&spec)
+            .into_iter()
+            .map(|f| {
+                Column::create(
+                    dir.join(format!("{}.npy", f.name)),
+                    f.dtype,
+                    f.shape,
+                    capacity,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut buffer = Self {
+            dir: dir.to_path_buf(),
+            spec,
+            columns,
+            capacity,
+            len: 0,
+            committed: 0,
+            transitions: 0,
+            episode: 0,
+        };
+        buffer.write_meta()?;
+        Ok(buffer)
+    }
+
+    /// Opens the buffer in `dir` to read it and append after its committed rows.
+    pub fn open(dir: &Path) -> Result<Self, BufferError> {
+        let meta_path = dir.join(META_FILE);
+        let text = std::fs::read_to_string(&meta_path).map_err(BufferError::io(&meta_path))?;
+        let corrupt = |problem: String| BufferError::Corrupt {
+            path: meta_path.clone(),
+            problem,
+        };
+        let meta: Meta = serde_json::from_str(&text)
+            .map_err(|e| corrupt(format!("not a buffer meta file: {e}")))?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "format_version {} (this zplan reads {FORMAT_VERSION})",
+                meta.format_version
+            )));
+        }
+        let names: Vec<&str> = meta.fields.iter().map(|f| f.name.as_str()).collect();
+        if names != ["obs", "action", "reward", "done", "episode", "valid"] {
+            return Err(corrupt(format!(
+                "fields {names:?}, expected obs, action, reward, done, episode, valid"
+            )));
+        }
+        let spec = BufferSpec {
+            obs_shape: meta.fields[OBS].shape.clone(),
+            action_dim: meta.fields[ACTION].shape.first().copied().unwrap_or(0),
+            chunk_rows: meta.chunk_rows.max(1),
+        };
+        if field_layout(&spec) != meta.fields {
+            return Err(corrupt(
+                "field dtypes or shapes differ from the buffer layout".into(),
+            ));
+        }
+        let mut columns = Vec::new();
+        let mut capacity = usize::MAX;
+        for field in &meta.fields {
+            let (column, cap) = Column::open(dir.join(format!("{}.npy", field.name)), field)?;
+            capacity = capacity.min(cap);
+            columns.push(column);
+        }
+        if meta.len > capacity {
+            return Err(corrupt(format!(
+                "len {} exceeds the {capacity} rows the .npy files hold",
+                meta.len
+            )));
+        }
+        let mut buffer = Self {
+            dir: dir.to_path_buf(),
+            spec,
+            columns,
+            capacity,
+            len: meta.len,
+            committed: meta.len,
+            transitions: 0,
+            episode: 0,
+        };
+        buffer.transitions = (0..buffer.len).filter(|&i| buffer.is_valid(i)).count();
+        buffer.episode = match buffer.len {
+            0 => 0,
+            n => buffer.episode_of(n - 1).wrapping_add(1),
+        };
+        Ok(buffer)
+    }
+
+    /// The buffer's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Its shapes.
+    pub fn spec(&self) -> &BufferSpec {
+        &self.spec
+    }
+
+    /// Rows written (the committed ones and any appended since).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no row is written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Rows in meta.json, the ones that survive a crash.
+    pub fn committed_len(&self) -> usize {
+        self.committed
+    }
+
+    /// Transitions among the rows written.
+    pub fn transitions(&self) -> usize {
+        self.transitions
+    }
+
+    /// Rows the files hold before they grow again.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Starts a new episode for the next transition (a `done` transition does so by itself).
+    pub fn end_episode(&mut self) {
+        if self.len > 0 && self.episode_of(self.len - 1) == self.episode {
+            self.episode = self.episode.wrapping_add(1);
+        }
+    }
+
+    /// Appends one transition. It is on disk after the next [`Buffer::commit`].
+    pub fn append(&mut self, transition: &Transition<'_>) -> Result<(), BufferError> {
+        let obs_len: usize = self.spec.obs_shape.iter().product();
+        let check = |field: &'static str, found: usize, expected: usize| {
+            if found == expected {
+                Ok(())
+            } else {
+                Err(BufferError::Input {
+                    field,
+                    problem: format!("{found} values, expected {expected}"),
+                })
+            }
+        };
+        check("obs", transition.obs.len(), obs_len)?;
+        check("next_obs", transition.next_obs.len(), obs_len)?;
+        check("action", transition.action.len(), self.spec.action_dim)?;
+        if let Some(i) = transition.action.iter().position(|v| !v.is_finite()) {
+            return Err(BufferError::Input {
+                field: "action",
+                problem: format!("value {i} is not finite"),
+            });
+        }
+        if !transition.reward.is_finite() {
+            return Err(BufferError::Input {
+                field: "reward",
+                problem: "is not finite".into(),
+            });
+        }
+        // Continue the current run when the last (uncommitted) row is this transition's o_t.
+        let continues = self.len > self.committed
+            && self.len > 0
+            && !self.is_valid(self.len - 1)
+            && self.episode_of(self.len - 1) == self.episode
+            && self.columns[OBS].row(self.len - 1) == transition.obs;
+        let row = if continues { self.len - 1 } else { self.len };
+        self.reserve(row + 2)?;
+        if !continues {
+            self.columns[OBS]
+                .row_mut(row)
+                .copy_from_slice(transition.obs);
+        }
+        self.write_row(
+            row,
+            transition.action,
+            transition.reward,
+            transition.done,
+            true,
+        );
+        self.columns[OBS]
+            .row_mut(row + 1)
+            .copy_from_slice(transition.next_obs);
+        self.write_row(row + 1, &[], 0.0, false, false);
+        self.len = row + 2;
+        self.transitions += 1;
+        if transition.done {
+            self.episode = self.episode.wrapping_add(1);
+        }
+        Ok(())
+    }
+
+    fn write_row(&mut self, row: usize, action: &[f32], reward: f32, done: bool, valid: bool) {
+        let episode = self.episode;
+        let out = self.columns[ACTION].row_mut(row);
+        for (i, chunk) in out.chunks_exact_mut(4).enumerate() {
+            chunk.copy_from_slice(&action.get(i).copied().unwrap_or(0.0).to_le_bytes());
+        }
+        self.columns[REWARD]
+            .row_mut(row)
+            .copy_from_slice(&reward.to_le_bytes());
+        self.columns[DONE].row_mut(row)[0] = u8::from(done);
+        self.columns[EPISODE]
+            .row_mut(row)
+            .copy_from_slice(&episode.to_le_bytes());
+        self.columns[VALID].row_mut(row)[0] = u8::from(valid);
+    }
+
+    /// Grows every file by whole chunks until it holds `rows`.
+    fn reserve(&mut self, rows: usize) -> Result<(), BufferError> {
+        if rows <= self.capacity {
+            return Ok(());
+        }
+        let chunk = self.spec.chunk_rows;
+        let capacity = rows.div_ceil(chunk) * chunk;
+        for column in &mut self.columns {
+            column.grow(capacity)?;
+        }
+        self.capacity = capacity;
+        Ok(())
+    }
+
+    /// Makes every row appended so far durable: flush the data, then replace meta.json.
+    pub fn commit(&mut self) -> Result<(), BufferError> {
+        for column in &self.columns {
+            column.flush(self.committed, self.len)?;
+            column
+                .file
+                .sync_data()
+                .map_err(BufferError::io(&column.path))?;
+        }
+        let previous = self.committed;
+        self.committed = self.len;
+        if let Err(e) = self.write_meta() {
+            self.committed = previous;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn write_meta(&mut self) -> Result<(), BufferError> {
+        let transitions = (0..self.committed).filter(|&i| self.is_valid(i)).count();
+        let meta = Meta {
+            format_version: FORMAT_VERSION,
+            len: self.committed,
+            capacity: self.capacity,
+            chunk_rows: self.spec.chunk_rows,
+            transitions,
+            fields: field_layout(&self.spec),
+        };
+        let path = self.dir.join(META_FILE);
+        let tmp = self.dir.join(format!("{META_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(&meta).expect("meta serialises");
+        let mut file = File::create(&tmp).map_err(BufferError::io(&tmp))?;
+        file.write_all(text.as_bytes())
+            .map_err(BufferError::io(&tmp))?;
+        file.sync_all().map_err(BufferError::io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(BufferError::io(&path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(BufferError::io(&self.dir))?;
+        Ok(())
+    }
+
+    /// Whether row i starts a transition (its next observation is row i + 1).
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.columns[VALID].row(i)[0] == 1
+    }
+
+    /// The episode of row i.
+    pub fn episode_of(&self, i: usize) -> u32 {
+        let b = self.columns[EPISODE].row(i);
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    /// The observation of row i, row-major u8.
+    pub fn obs(&self, i: usize) -> &[u8] {
+        self.columns[OBS].row(i)
+    }
+
+    /// Copies the action of row i into `out`.
+    pub fn action(&self, i: usize, out: &mut [f32]) {
+        for (v, b) in out
+            .iter_mut()
+            .zip(self.columns[ACTION].row(i).chunks_exact(4))
+        {
+            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+
+    /// The reward of row i.
+    pub fn reward(&self, i: usize) -> f32 {
+        let b = self.columns[REWARD].row(i);
+        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    /// The done flag of row i.
+    pub fn done(&self, i: usize) -> bool {
+        self.columns[DONE].row(i)[0] == 1
+    }
+}
