@@ -1,5 +1,6 @@
 //! `zplan`: plan robot actions in the latent space of a learned image model.
 
+mod collect;
 mod doctor;
 mod inspect;
 
@@ -25,6 +26,27 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         ort: Option<PathBuf>,
     },
+    /// Collect training data for a task into a transition buffer (docs/buffer-format.md).
+    Collect {
+        /// planar, swing, balance, cartpole or threepole.
+        #[arg(long)]
+        task: String,
+        /// Independent transitions drawn as the reference samples its data.
+        #[arg(long, default_value_t = 10_000)]
+        samples: usize,
+        /// The base policy for episode collection (only `random`).
+        #[arg(long, value_name = "POLICY", requires = "episodes")]
+        policy: Option<String>,
+        /// Collect this many whole episodes under --policy instead of independent samples.
+        #[arg(long, requires = "policy")]
+        episodes: Option<usize>,
+        /// Seed of every random draw.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// New buffer directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Load and validate a model bundle, describe its networks, shapes, action bounds and
     /// Jacobian mode, and time one call of each network; exit 1 with the error otherwise.
     Inspect {
@@ -38,5 +60,33 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Doctor { ort } => doctor::run(ort.as_deref()),
         Command::Inspect { bundle } => inspect::run(&bundle),
+        Command::Collect {
+            task,
+            samples,
+            policy,
+            episodes,
+            seed,
+            out,
+        } => {
+            let Some(task) = zplan_envs::TaskKind::from_name(&task) else {
+                eprintln!(
+                    "zplan collect: unknown task {task:?}; tasks are planar, swing, balance, cartpole, threepole"
+                );
+                return ExitCode::FAILURE;
+            };
+            if let Some(policy) = policy.as_deref()
+                && policy != "random"
+            {
+                eprintln!("zplan collect: unknown policy {policy:?}; the base policy is `random`");
+                return ExitCode::FAILURE;
+            }
+            collect::run(&collect::CollectArgs {
+                task,
+                samples,
+                episodes,
+                seed,
+                out: &out,
+            })
+        }
     }
 }

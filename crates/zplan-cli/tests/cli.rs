@@ -98,3 +98,70 @@ fn inspect_fails_with_the_error_on_a_bad_bundle() {
         "{err}"
     );
 }
+
+#[test]
+fn collect_writes_a_buffer_for_every_task() {
+    let root = std::env::temp_dir().join(format!("zplan-collect-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for task in ["planar", "swing", "balance", "cartpole", "threepole"] {
+        let dir = root.join(task);
+        let output = zplan(
+            &[
+                "collect",
+                "--task",
+                task,
+                "--samples",
+                "40",
+                "--seed",
+                "3",
+                "--out",
+                dir.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(
+            output.status.success(),
+            "{task}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let buffer = zplan_buffer::Buffer::open(&dir).unwrap();
+        assert_eq!(buffer.transitions(), 40, "{task}");
+        let states: ndarray::Array2<f64> = ndarray_npy::read_npy(dir.join("states.npy")).unwrap();
+        assert_eq!(
+            states.nrows(),
+            buffer.committed_len(),
+            "{task}: one true state per row"
+        );
+    }
+    let dir = root.join("episodes");
+    let args = [
+        "collect",
+        "--task",
+        "balance",
+        "--policy",
+        "random",
+        "--episodes",
+        "3",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    let output = zplan(&args, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let buffer = zplan_buffer::Buffer::open(&dir).unwrap();
+    assert_eq!(buffer.transitions(), 300);
+    assert_eq!(
+        buffer.committed_len(),
+        303,
+        "each episode stores its observations once"
+    );
+    let output = zplan(
+        &["collect", "--task", "bogus", "--out", dir.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -117,6 +117,10 @@ impl Task for Planar {
         canvas.fill_block(r - 1, r + 1, c - 1, c + 1);
     }
 
+    fn nominal_goal(&self) -> Vec<f64> {
+        GOALS[0].to_vec()
+    }
+
     fn in_goal(&self, state: &[f64], goal: &[f64]) -> bool {
         let (dr, dc) = (state[0] - goal[0], state[1] - goal[1]);
         (dr * dr + dc * dc).sqrt() <= GOAL_DISTANCE

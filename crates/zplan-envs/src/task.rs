@@ -110,6 +110,10 @@ pub trait Task: Send + Sync {
     fn render(&self, state: &[f64], frame: &mut [u8]);
     /// Whether `state` scores as in goal for an episode whose goal state is `goal`.
     fn in_goal(&self, state: &[f64], goal: &[f64]) -> bool;
+    /// The goal that data sampling rewards: upright for the pole tasks, (37, 37) for planar.
+    fn nominal_goal(&self) -> Vec<f64> {
+        vec![0.0; self.state_dim()]
+    }
     /// An episode's start and goal states, as the reference scores them.
     fn sample_episode(&self, rng: &mut Pcg64) -> (Vec<f64>, Vec<f64>);
     /// A state from the reference's training-data distribution.
