@@ -39,6 +39,12 @@ impl Env {
         env
     }
 
+    /// Starts an episode drawn from `seed` alone: the same seed gives the same start and goal.
+    pub fn reset_seeded(&mut self, seed: u64) {
+        self.rng = Pcg64::seed_from_u64(seed);
+        self.reset();
+    }
+
     /// Starts the next episode from the task's start and goal distribution.
     pub fn reset(&mut self) {
         let (start, goal) = self.task.sample_episode(&mut self.rng);

@@ -6,10 +6,20 @@
 //! start/goal and training-data distributions, all as pure functions of the state. [`Env`]
 //! runs episodes with stacked frames; [`sample_transition`] draws training data.
 //!
-//! Integration: the reference integrates each step with SciPy's adaptive RK45 (rtol 1e-3,
-//! atol 1e-6) with the action held. Here each step is classic RK4 on [`SUBSTEPS`] equal
-//! substeps, which follows the exact flow more closely than RK45 at those tolerances; the
-//! tests compare both against SciPy over one step.
+//! Integration: the reference integrates each step with SciPy's adaptive `solve_ivp` (RK45,
+//! rtol 1e-3, atol 1e-6) with the action held. Here each step is classic RK4 on [`SUBSTEPS`]
+//! equal substeps. Over one step from 20 random states and actions per task (tests/tasks.rs),
+//! it differs from the exact flow (solve_ivp at rtol 1e-11) by at most 2e-10 (pendulum),
+//! 4e-12 (cart-pole), 3.5e-10 (threepole), and from the reference's RK45 by at most 5e-8,
+//! 1e-9 and 8e-8: far below anything an image shows.
+//!
+//! Rendering follows PIL's integer rules (end points truncated, wide lines as PIL's quads,
+//! ellipses and rectangles as PIL fills them); the test frames, drawn with PIL from the
+//! reference geometry, match pixel for pixel. Two deliberate departures from the reference
+//! code, both as ../shared/TASKS.md states the tasks: the planar goal test uses the Euclidean
+//! distance (the reference's expression squares the sum of the differences), and the planar
+//! data walk the grid of valid integer positions.
+//!
 //! Randomness is a seeded PCG64 stream: every run is reproducible from its seed.
 
 mod cartpole;
