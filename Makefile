@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps test lint rust-test demo bench bench-compare clean
+.PHONY: all deps test lint rust-test python-test demo bench bench-compare clean
 
 all: test
 
@@ -12,7 +12,7 @@ deps:
 	@scripts/deps.sh
 
 ## test: every check and test the project has
-test: deps lint rust-test
+test: deps lint rust-test python-test
 
 lint:
 	$(CARGO) fmt --all --check
@@ -20,6 +20,9 @@ lint:
 
 rust-test:
 	$(CARGO) test --workspace --locked
+
+python-test:
+	.venv/bin/python -m pytest training/tests -q -p no:cacheprovider
 
 ## demo: the main job on the shipped models
 demo: deps

@@ -3,6 +3,7 @@
 mod collect;
 mod doctor;
 mod inspect;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,34 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Train a model bundle for a task with the reference trainer (collects data first when the
+    /// data directory holds no buffer), then validate it.
+    Train {
+        /// planar, swing, balance, cartpole or threepole.
+        #[arg(long)]
+        task: String,
+        /// Buffer directory [default: data/TASK].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Bundle directory [default: models/TASK].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Samples to collect when there is no data yet.
+        #[arg(long, default_value_t = 20_000)]
+        samples: usize,
+        /// Training epochs.
+        #[arg(long, default_value_t = 50)]
+        epochs: usize,
+        /// Model kind: e2c or deterministic.
+        #[arg(long, default_value = "e2c")]
+        model: String,
+        /// Seed of the data and the training run.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Python interpreter with zplan_train's requirements [default: the project's .venv].
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// Load and validate a model bundle, describe its networks, shapes, action bounds and
     /// Jacobian mode, and time one call of each network; exit 1 with the error otherwise.
     Inspect {
@@ -55,11 +84,46 @@ enum Command {
     },
 }
 
+/// The task called `name`, or a message naming the valid ones.
+fn task_named(command: &str, name: &str) -> Option<zplan_envs::TaskKind> {
+    let task = zplan_envs::TaskKind::from_name(name);
+    if task.is_none() {
+        eprintln!(
+            "zplan {command}: unknown task {name:?}; tasks are planar, swing, balance, cartpole, threepole"
+        );
+    }
+    task
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Doctor { ort } => doctor::run(ort.as_deref()),
         Command::Inspect { bundle } => inspect::run(&bundle),
+        Command::Train {
+            task,
+            data,
+            out,
+            samples,
+            epochs,
+            model,
+            seed,
+            python,
+        } => {
+            let Some(task) = task_named("train", &task) else {
+                return ExitCode::FAILURE;
+            };
+            train::run(&train::TrainArgs {
+                task,
+                data,
+                out,
+                samples,
+                epochs,
+                model,
+                seed,
+                python,
+            })
+        }
         Command::Collect {
             task,
             samples,
@@ -68,10 +132,7 @@ fn main() -> ExitCode {
             seed,
             out,
         } => {
-            let Some(task) = zplan_envs::TaskKind::from_name(&task) else {
-                eprintln!(
-                    "zplan collect: unknown task {task:?}; tasks are planar, swing, balance, cartpole, threepole"
-                );
+            let Some(task) = task_named("collect", &task) else {
                 return ExitCode::FAILURE;
             };
             if let Some(policy) = policy.as_deref()

@@ -165,3 +165,45 @@ fn collect_writes_a_buffer_for_every_task() {
     assert_eq!(output.status.code(), Some(1));
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn train_collects_trains_and_validates_a_bundle() {
+    let root = std::env::temp_dir().join(format!("zplan-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (data, out) = (root.join("data"), root.join("model"));
+    let args = [
+        "train",
+        "--task",
+        "planar",
+        "--samples",
+        "200",
+        "--epochs",
+        "1",
+        "--model",
+        "deterministic",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let output = zplan(&args, &[]);
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("is valid"), "{text}");
+    for file in [
+        "zplan.json",
+        "encoder.onnx",
+        "dynamics.onnx",
+        "decoder.onnx",
+        "reward.onnx",
+        "reconstructions.png",
+        "latent.png",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}

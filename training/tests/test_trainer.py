@@ -1,0 +1,64 @@
+import json
+import os
+import subprocess
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from zplan_train.__main__ import main
+from zplan_train.data import BufferError, read_buffer
+from zplan_train.export import export_bundle
+from zplan_train.train import train
+
+
+@pytest.mark.parametrize("kind", ["e2c", "deterministic"])
+def test_a_tiny_run_exports_a_bundle_that_zplan_loads_and_that_matches_torch(kind, planar_buffer, zplan, tmp_path):
+    data = read_buffer(planar_buffer)
+    model, history, held_out, seconds = train(data, "planar", kind, epochs=2, seed=0, log=lambda _: None)
+    out = tmp_path / "bundle"
+    errors = export_bundle(model, data, held_out, str(out), history, 0, seconds)
+    assert all(e < 1e-4 for e in errors.values())
+
+    inspect = subprocess.run([zplan, "inspect", str(out)], capture_output=True, text=True)
+    assert inspect.returncode == 0, inspect.stderr
+    manifest = json.loads((out / "zplan.json").read_text())
+    assert manifest["jacobians"]["mode"] == ("model" if kind == "e2c" else "finite_differences")
+    assert manifest["provenance"]["seed"] == 0 and "reconstruction" in manifest["provenance"]["losses"]
+
+    # Independently of the exporter's own check: ONNX Runtime = torch on other inputs.
+    obs = data.obs[:5].astype(np.float32) / 255.0
+    session = ort.InferenceSession(str(out / "encoder.onnx"))
+    (z_onnx,) = session.run(None, {"obs": obs})
+    with torch.no_grad():
+        z_torch = model.encoder(torch.from_numpy(obs))[0].numpy()
+    assert np.max(np.abs(z_onnx - z_torch)) < 1e-4
+
+
+def test_the_objective_terms_decrease_on_a_toy_problem(planar_buffer):
+    data = read_buffer(planar_buffer)
+    _, history, _, _ = train(data, "planar", "deterministic", epochs=12, seed=3, batch_size=64, log=lambda _: None)
+    first, last = history[0], history[-1]
+    for term in ("reconstruction", "next_reconstruction", "reward", "total"):
+        assert last[term] < first[term], (term, first[term], last[term])
+    # The latent prediction error starts near zero (all codes alike) and must stay small while
+    # the codes spread out.
+    assert last["prediction"] < 1.0
+
+
+def test_a_corrupt_buffer_is_a_clear_error(planar_buffer, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "meta.json").write_text("{ not json")
+    with pytest.raises(BufferError, match="meta.json"):
+        read_buffer(str(bad))
+    assert main(["--data", str(bad), "--task", "planar", "--out", str(tmp_path / "x"), "--epochs", "1"]) == 2
+    assert "meta.json" in capsys.readouterr().err
+
+    truncated = tmp_path / "truncated"
+    subprocess.run(["cp", "-r", planar_buffer, str(truncated)], check=True)
+    os.truncate(truncated / "action.npy", 100)
+    with pytest.raises(BufferError, match="action.npy"):
+        read_buffer(str(truncated))
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,49 @@
+"""python -m zplan_train --data DIR --task T --out DIR [--epochs N] [--seed S] [--device cpu|cuda]"""
+
+import argparse
+import os
+import sys
+
+from .data import BufferError, read_buffer
+from .export import ExportError, export_bundle
+from .models import KINDS, TASKS
+from .plots import latent_space, reconstructions
+from .train import train
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m zplan_train", description=__doc__)
+    parser.add_argument("--data", required=True, help="a zplan buffer directory (zplan collect)")
+    parser.add_argument("--task", required=True, choices=sorted(TASKS))
+    parser.add_argument("--out", required=True, help="bundle directory to write")
+    parser.add_argument("--model", default="e2c", choices=KINDS)
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    args = parser.parse_args(argv)
+
+    try:
+        data = read_buffer(args.data)
+    except BufferError as e:
+        print(f"zplan_train: {e}", file=sys.stderr)
+        return 2
+    print(f"zplan_train: {len(data)} transitions of {args.task} from {args.data}, model {args.model}, seed {args.seed}")
+    model, history, held_out, seconds = train(
+        data, args.task, args.model, args.epochs, args.seed, args.device, args.batch_size, args.lr
+    )
+    try:
+        errors = export_bundle(model, data, held_out, args.out, history, args.seed, seconds)
+    except ExportError as e:
+        print(f"zplan_train: refusing to write {args.out}: {e}", file=sys.stderr)
+        return 1
+    reconstructions(model, data, held_out, os.path.join(args.out, "reconstructions.png"))
+    latent_space(model, data, held_out, os.path.join(args.out, "latent.png"))
+    print(f"zplan_train: wrote {args.out} in {seconds:.1f} s of training; ONNX/torch max errors "
+          + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Reads a zplan transition buffer (docs/buffer-format.md) with numpy alone."""
+
+import json
+import os
+
+import numpy as np
+
+FIELDS = ("obs", "action", "reward", "done", "episode", "valid")
+
+
+class BufferError(Exception):
+    """A buffer directory that cannot be read, with the file that is wrong."""
+
+
+class Transitions:
+    """The transitions of a buffer: obs and next_obs uint8 [N, C, H, W], action float32 [N, nu],
+    reward float32 [N], and the true states [N, ns] when the buffer has states.npy."""
+
+    def __init__(self, obs, action, reward, next_obs, state, next_state, path):
+        self.obs, self.action, self.reward, self.next_obs = obs, action, reward, next_obs
+        self.state, self.next_state, self.path = state, next_state, path
+
+    def __len__(self):
+        return len(self.action)
+
+    def split(self, held_out_fraction, seed):
+        """(train, held_out) index arrays, shuffled by `seed`."""
+        order = np.random.default_rng(seed).permutation(len(self))
+        cut = max(1, int(round(len(self) * held_out_fraction)))
+        return order[cut:], order[:cut]
+
+
+def read_buffer(path):
+    """All committed transitions of the buffer in `path`."""
+    meta_path = os.path.join(path, "meta.json")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+        n = int(meta["len"])
+    except FileNotFoundError:
+        raise BufferError(f"{meta_path}: no buffer here (meta.json is missing)") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise BufferError(f"{meta_path}: not a buffer meta file ({e})") from None
+    fields = {}
+    for name in FIELDS:
+        file = os.path.join(path, f"{name}.npy")
+        try:
+            array = np.load(file, mmap_mode="r")
+        except FileNotFoundError:
+            raise BufferError(f"{file}: missing") from None
+        except ValueError as e:
+            raise BufferError(f"{file}: not a readable .npy file ({e})") from None
+        if array.shape[0] < n:
+            raise BufferError(f"{file}: holds {array.shape[0]} rows, meta.json says {n}")
+        fields[name] = array[:n]
+    rows = np.flatnonzero(fields["valid"])
+    if len(rows) == 0:
+        raise BufferError(f"{path}: the buffer holds no transition")
+    states = None
+    states_file = os.path.join(path, "states.npy")
+    if os.path.exists(states_file):
+        states = np.load(states_file)
+        if len(states) < n:
+            raise BufferError(f"{states_file}: {len(states)} rows for a buffer of {n}")
+    return Transitions(
+        obs=np.ascontiguousarray(fields["obs"][rows]),
+        action=np.ascontiguousarray(fields["action"][rows], dtype=np.float32),
+        reward=np.ascontiguousarray(fields["reward"][rows], dtype=np.float32),
+        next_obs=np.ascontiguousarray(fields["obs"][rows + 1]),
+        state=None if states is None else states[rows],
+        next_state=None if states is None else states[rows + 1],
+        path=path,
+    )

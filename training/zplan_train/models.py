@@ -1,0 +1,155 @@
+"""Networks of the latent models, per task.
+
+Two model kinds:
+- ``deterministic``: encoder g(o) = z, residual dynamics z' = z + f([z, u]), decoder, reward;
+- ``e2c``: a Gaussian (VAE) encoder q(z | o) = N(mu(o), diag sigma^2(o)) and Embed to Control's
+  locally linear dynamics z' = A(z) z + B(z) u + o(z), A = I + v r', whose A and B are exported
+  as the planner's Jacobians.
+Per-task sizes follow PCC / PC3: latent 2 / 3 / 3 / 8 / 8, MLP encoders for planar and the
+pendulum, convolutional ones for cartpole and threepole (kept small enough that a bundle stays
+under 5 MB).
+"""
+
+import torch
+from torch import nn
+
+# latent size, encoder kind, MLP width, seconds per step, planner action limits (per action).
+TASKS = {
+    "planar": dict(latent=2, encoder="mlp", hidden=128, time_step=1.0, low=-3.0, high=3.0),
+    "swing": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65),
+    "balance": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65),
+    "cartpole": dict(latent=8, encoder="conv", hidden=256, time_step=0.02, low=-10.0, high=10.0),
+    "threepole": dict(latent=8, encoder="conv", hidden=256, time_step=0.02, low=-1.0, high=1.0),
+}
+
+KINDS = ("deterministic", "e2c")
+
+
+def _conv_out(size):
+    for _ in range(3):
+        size = (size - 5) // 2 + 1
+    return size
+
+
+class Encoder(nn.Module):
+    """obs [B, C, H, W] in [0, 1] -> mean [B, nz] (and log-variance for e2c)."""
+
+    def __init__(self, shape, latent, kind, hidden, gaussian):
+        super().__init__()
+        c, h, w = shape
+        out = latent * (2 if gaussian else 1)
+        if kind == "mlp":
+            self.net = nn.Sequential(
+                nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out)
+            )
+        else:
+            k = _conv_out(h) * _conv_out(w)
+            self.net = nn.Sequential(
+                nn.Conv2d(c, 32, 5, 2), nn.ReLU(), nn.Conv2d(32, 32, 5, 2), nn.ReLU(), nn.Conv2d(32, 32, 5, 2), nn.ReLU(),
+                nn.Flatten(), nn.Linear(32 * k, hidden), nn.ReLU(), nn.Linear(hidden, out),
+            )
+        self.latent, self.gaussian = latent, gaussian
+
+    def forward(self, obs):
+        out = self.net(obs)
+        if not self.gaussian:
+            return out, None
+        return out[:, : self.latent], out[:, self.latent :].clamp(-8.0, 4.0)
+
+
+class Decoder(nn.Module):
+    """z [B, nz] -> logits [B, C, H, W]."""
+
+    def __init__(self, shape, latent, kind, hidden):
+        super().__init__()
+        c, h, w = shape
+        self.shape = shape
+        if kind == "mlp":
+            self.net = nn.Sequential(
+                nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, c * h * w)
+            )
+            self.deconv = None
+        else:
+            self.base = (h // 8, w // 8)
+            self.net = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, 32 * self.base[0] * self.base[1]), nn.ReLU())
+            self.deconv = nn.Sequential(
+                nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
+                nn.ConvTranspose2d(32, c, 4, 2, 1),
+            )
+
+    def forward(self, z):
+        c, h, w = self.shape
+        out = self.net(z)
+        if self.deconv is None:
+            return out.reshape(-1, c, h, w)
+        return self.deconv(out.reshape(-1, 32, self.base[0], self.base[1]))
+
+
+class ResidualDynamics(nn.Module):
+    """z' = z + f([z, u])."""
+
+    def __init__(self, latent, actions, hidden=64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent + actions, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, latent))
+
+    def forward(self, z, u):
+        return z + self.net(torch.cat([z, u], dim=1))
+
+
+class LocallyLinearDynamics(nn.Module):
+    """z' = A(z) z + B(z) u + o(z), A = I + v r' (Embed to Control); returns (z', A, B)."""
+
+    def __init__(self, latent, actions, hidden=64):
+        super().__init__()
+        self.latent, self.actions = latent, actions
+        self.trunk = nn.Sequential(nn.Linear(latent, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
+        self.v = nn.Linear(hidden, latent)
+        self.r = nn.Linear(hidden, latent)
+        self.b = nn.Linear(hidden, latent * actions)
+        self.o = nn.Linear(hidden, latent)
+        for head in (self.v, self.r, self.b, self.o):
+            nn.init.normal_(head.weight, std=0.01)
+            nn.init.zeros_(head.bias)
+
+    def forward(self, z, u):
+        h = self.trunk(z)
+        eye = torch.eye(self.latent, dtype=z.dtype, device=z.device)
+        a = eye + self.v(h).unsqueeze(2) * self.r(h).unsqueeze(1)
+        b = self.b(h).reshape(-1, self.latent, self.actions)
+        z_next = (a @ z.unsqueeze(2)).squeeze(2) + (b @ u.unsqueeze(2)).squeeze(2) + self.o(h)
+        return z_next, a, b
+
+
+class Reward(nn.Module):
+    """r(z, u) -> [B]."""
+
+    def __init__(self, latent, actions, hidden=64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent + actions, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, z, u):
+        return self.net(torch.cat([z, u], dim=1)).squeeze(1)
+
+
+class LatentModel(nn.Module):
+    """Encoder, dynamics, decoder and reward of one task."""
+
+    def __init__(self, task, kind, shape, actions):
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown model kind {kind!r}; kinds are {', '.join(KINDS)}")
+        spec = TASKS[task]
+        self.task, self.kind, self.shape, self.actions = task, kind, tuple(shape), actions
+        self.latent = spec["latent"]
+        gaussian = kind == "e2c"
+        self.encoder = Encoder(self.shape, self.latent, spec["encoder"], spec["hidden"], gaussian)
+        self.decoder = Decoder(self.shape, self.latent, spec["encoder"], spec["hidden"])
+        self.dynamics = LocallyLinearDynamics(self.latent, actions) if gaussian else ResidualDynamics(self.latent, actions)
+        self.reward = Reward(self.latent, actions)
+
+    def step(self, z, u):
+        """z' (and A, B for the locally linear model)."""
+        out = self.dynamics(z, u)
+        return out if isinstance(out, tuple) else (out, None, None)

@@ -1,0 +1,51 @@
+"""The training loop."""
+
+import time
+
+import numpy as np
+import torch
+
+from .models import LatentModel
+from .objectives import losses
+
+
+def to_tensors(data, index, device):
+    """A batch of transitions as float tensors, images scaled to [0, 1]."""
+    obs = torch.from_numpy(data.obs[index].astype(np.float32) / 255.0).to(device)
+    next_obs = torch.from_numpy(data.next_obs[index].astype(np.float32) / 255.0).to(device)
+    action = torch.from_numpy(data.action[index]).to(device)
+    reward = torch.from_numpy(data.reward[index]).to(device)
+    return obs, action, reward, next_obs
+
+
+def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=print):
+    """Trains a model on `data`; returns (model, history, held-out indices, seconds).
+
+    `history` holds, per epoch, the mean of every loss term over the training batches."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    train_rows, test_rows = data.split(held_out, seed)
+    model = LatentModel(task, kind, data.obs.shape[1:], data.action.shape[1]).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    history = []
+    start = time.time()
+    for epoch in range(epochs):
+        model.train()
+        order = rng.permutation(train_rows)
+        sums, batches = {}, 0
+        for begin in range(0, len(order), batch_size):
+            batch = to_tensors(data, order[begin : begin + batch_size], device)
+            terms, total = losses(model, *batch)
+            optimiser.zero_grad()
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
+            optimiser.step()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            sums["total"] = sums.get("total", 0.0) + float(total.detach())
+            batches += 1
+        means = {name: value / batches for name, value in sums.items()}
+        history.append(means)
+        log(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in means.items()))
+    return model.eval(), history, test_rows, time.time() - start
