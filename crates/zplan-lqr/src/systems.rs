@@ -68,6 +68,42 @@ fn assign_rows<const R: usize, const C: usize>(
     }
 }
 
+/// Implements [`Dynamics`] for an example system from its per-point `next` and `jacobian`.
+macro_rules! point_dynamics {
+    ($system:ty, $n:expr, $m:expr) => {
+        impl Dynamics for $system {
+            fn state_dim(&self) -> usize {
+                $n
+            }
+
+            fn control_dim(&self) -> usize {
+                $m
+            }
+
+            fn step(
+                &mut self,
+                _t: usize,
+                states: ArrayView2<'_, f64>,
+                controls: ArrayView2<'_, f64>,
+                next: ArrayViewMut2<'_, f64>,
+            ) -> Result<(), ModelError> {
+                step_rows(states, controls, next, |x, u, out| self.next(x, u, out))
+            }
+
+            fn linearize(
+                &mut self,
+                states: ArrayView2<'_, f64>,
+                controls: ArrayView2<'_, f64>,
+                jacobians: ArrayViewMut3<'_, f64>,
+            ) -> Result<(), ModelError> {
+                linearize_rows(states, controls, jacobians, |x, u, jac| {
+                    self.jacobian(x, u, jac)
+                })
+            }
+        }
+    };
+}
+
 /// x_{t+1} = A x_t + B u_t + c.
 #[derive(Clone, Debug)]
 pub struct LinearSystem {
@@ -192,36 +228,7 @@ impl Pendulum {
     }
 }
 
-impl Dynamics for Pendulum {
-    fn state_dim(&self) -> usize {
-        2
-    }
-
-    fn control_dim(&self) -> usize {
-        1
-    }
-
-    fn step(
-        &mut self,
-        _t: usize,
-        states: ArrayView2<'_, f64>,
-        controls: ArrayView2<'_, f64>,
-        next: ArrayViewMut2<'_, f64>,
-    ) -> Result<(), ModelError> {
-        step_rows(states, controls, next, |x, u, out| self.next(x, u, out))
-    }
-
-    fn linearize(
-        &mut self,
-        states: ArrayView2<'_, f64>,
-        controls: ArrayView2<'_, f64>,
-        jacobians: ArrayViewMut3<'_, f64>,
-    ) -> Result<(), ModelError> {
-        linearize_rows(states, controls, jacobians, |x, u, jac| {
-            self.jacobian(x, u, jac)
-        })
-    }
-}
+point_dynamics!(Pendulum, 2, 1);
 
 /// The classic cart-pole, state (theta, theta_dot, x, x_dot) with theta = 0 upright, force F on
 /// the cart (Barto, Sutton, Anderson 1983; `length` is the pole's half length):
@@ -327,33 +334,4 @@ impl CartPole {
     }
 }
 
-impl Dynamics for CartPole {
-    fn state_dim(&self) -> usize {
-        4
-    }
-
-    fn control_dim(&self) -> usize {
-        1
-    }
-
-    fn step(
-        &mut self,
-        _t: usize,
-        states: ArrayView2<'_, f64>,
-        controls: ArrayView2<'_, f64>,
-        next: ArrayViewMut2<'_, f64>,
-    ) -> Result<(), ModelError> {
-        step_rows(states, controls, next, |x, u, out| self.next(x, u, out))
-    }
-
-    fn linearize(
-        &mut self,
-        states: ArrayView2<'_, f64>,
-        controls: ArrayView2<'_, f64>,
-        jacobians: ArrayViewMut3<'_, f64>,
-    ) -> Result<(), ModelError> {
-        linearize_rows(states, controls, jacobians, |x, u, jac| {
-            self.jacobian(x, u, jac)
-        })
-    }
-}
+point_dynamics!(CartPole, 4, 1);

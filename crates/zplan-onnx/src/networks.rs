@@ -35,6 +35,21 @@ fn check_shape(
     }
 }
 
+/// Checks a batch of (z [B, nz], u [B, nu]) inputs; returns B.
+fn check_state_action(
+    network: &'static str,
+    z: &ArrayView2<'_, f32>,
+    u: &ArrayView2<'_, f32>,
+    (nz, nu): (usize, usize),
+) -> Result<usize, BundleError> {
+    let batch = z.nrows();
+    check_shape(network, "z", z.shape(), &[batch, nz])?;
+    check_shape(network, "u", u.shape(), &[batch, nu])?;
+    check_finite(network, "z", z.iter())?;
+    check_finite(network, "u", u.iter())?;
+    Ok(batch)
+}
+
 fn check_finite<'a>(
     network: &'static str,
     input: &'static str,
@@ -159,19 +174,6 @@ impl Dynamics {
         self.jacobians
     }
 
-    fn check_inputs(
-        &self,
-        z: &ArrayView2<'_, f32>,
-        u: &ArrayView2<'_, f32>,
-    ) -> Result<usize, BundleError> {
-        let batch = z.nrows();
-        check_shape("dynamics", "z", z.shape(), &[batch, self.latent_dim])?;
-        check_shape("dynamics", "u", u.shape(), &[batch, self.action_dim])?;
-        check_finite("dynamics", "z", z.iter())?;
-        check_finite("dynamics", "u", u.iter())?;
-        Ok(batch)
-    }
-
     /// z_next [B, nz] = f(z [B, nz], u [B, nu]).
     pub fn step(
         &mut self,
@@ -179,7 +181,7 @@ impl Dynamics {
         u: ArrayView2<'_, f32>,
         mut z_next: ArrayViewMut2<'_, f32>,
     ) -> Result<(), BundleError> {
-        let batch = self.check_inputs(&z, &u)?;
+        let batch = check_state_action("dynamics", &z, &u, (self.latent_dim, self.action_dim))?;
         check_shape(
             "dynamics",
             "z_next (output)",
@@ -206,7 +208,7 @@ impl Dynamics {
         mut a: ArrayViewMut3<'_, f32>,
         mut b: ArrayViewMut3<'_, f32>,
     ) -> Result<(), BundleError> {
-        let points = self.check_inputs(&z, &u)?;
+        let points = check_state_action("dynamics", &z, &u, (self.latent_dim, self.action_dim))?;
         let (nz, nu) = (self.latent_dim, self.action_dim);
         check_shape("dynamics", "A (output)", a.shape(), &[points, nz, nz])?;
         check_shape("dynamics", "B (output)", b.shape(), &[points, nz, nu])?;
@@ -342,12 +344,8 @@ impl Reward {
         u: ArrayView2<'_, f32>,
         mut r: ArrayViewMut1<'_, f32>,
     ) -> Result<(), BundleError> {
-        let batch = z.nrows();
-        check_shape("reward", "z", z.shape(), &[batch, self.latent_dim])?;
-        check_shape("reward", "u", u.shape(), &[batch, self.action_dim])?;
+        let batch = check_state_action("reward", &z, &u, (self.latent_dim, self.action_dim))?;
         check_shape("reward", "r (output)", r.shape(), &[batch])?;
-        check_finite("reward", "z", z.iter())?;
-        check_finite("reward", "u", u.iter())?;
         let (z, u) = (z.as_standard_layout(), u.as_standard_layout());
         let inputs = [
             (self.state_input.as_str(), z.view().into_dyn()),
