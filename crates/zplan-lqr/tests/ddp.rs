@@ -501,10 +501,13 @@ fn the_time_budget_and_iteration_limit_end_a_solve_with_a_status() {
     assert!(sol.times().backward > Duration::ZERO);
 }
 
-/// Dynamics whose state turns NaN at the third step.
-struct Exploding;
+/// x' = x, except that at step `at` it yields NaN (`nan`) or fails (otherwise).
+struct Faulty {
+    at: usize,
+    nan: bool,
+}
 
-impl Dynamics for Exploding {
+impl Dynamics for Faulty {
     fn state_dim(&self) -> usize {
         1
     }
@@ -518,7 +521,10 @@ impl Dynamics for Exploding {
         _u: ArrayView2<f64>,
         mut next: ArrayViewMut2<f64>,
     ) -> Result<(), ModelError> {
-        next.assign(&x.mapv(|v| if t == 2 { f64::NAN } else { v }));
+        if t == self.at && !self.nan {
+            return Err("network output has the wrong shape".into());
+        }
+        next.assign(&x.mapv(|v| if t == self.at { f64::NAN } else { v }));
         Ok(())
     }
     fn linearize(
@@ -539,7 +545,7 @@ fn bad_inputs_and_failing_models_are_errors_that_say_where() {
     let mut sol = Solution::new(1, 1, 10);
     let problem = Problem::new(arr1(&[1.0]), 5).unwrap();
     let err = solve(
-        &mut Exploding,
+        &mut Faulty { at: 2, nan: true },
         &cost,
         &problem,
         &Settings::default(),
@@ -605,38 +611,8 @@ fn bad_inputs_and_failing_models_are_errors_that_say_where() {
         })
     ));
     let fails_at_3 = Problem::new(arr1(&[1.0]), 5).unwrap();
-    struct Failing;
-    impl Dynamics for Failing {
-        fn state_dim(&self) -> usize {
-            1
-        }
-        fn control_dim(&self) -> usize {
-            1
-        }
-        fn step(
-            &mut self,
-            t: usize,
-            x: ArrayView2<f64>,
-            _u: ArrayView2<f64>,
-            mut next: ArrayViewMut2<f64>,
-        ) -> Result<(), ModelError> {
-            if t == 3 {
-                return Err("network output has the wrong shape".into());
-            }
-            next.assign(&x);
-            Ok(())
-        }
-        fn linearize(
-            &mut self,
-            _x: ArrayView2<f64>,
-            _u: ArrayView2<f64>,
-            _j: ArrayViewMut3<f64>,
-        ) -> Result<(), ModelError> {
-            Ok(())
-        }
-    }
     let err = solve(
-        &mut Failing,
+        &mut Faulty { at: 3, nan: false },
         &cost,
         &fails_at_3,
         &Settings::default(),

@@ -69,6 +69,15 @@ impl<'a> Mat<'a> {
         self.data[i * self.stride + j]
     }
 
+    /// Rows and columns of op(A): A' when `transpose`.
+    pub fn op_dims(&self, transpose: bool) -> (usize, usize) {
+        if transpose {
+            (self.cols, self.rows)
+        } else {
+            (self.rows, self.cols)
+        }
+    }
+
     /// The slice holds every row at the stride.
     pub fn is_valid(&self) -> bool {
         self.rows == 0
@@ -165,11 +174,7 @@ pub(crate) fn gemm(
     transpose_a: bool,
     b: Mat<'_>,
 ) {
-    let (p, q) = if transpose_a {
-        (a.cols, a.rows)
-    } else {
-        (a.rows, a.cols)
-    };
+    let (p, q) = a.op_dims(transpose_a);
     let r = b.cols;
     assert!(
         b.rows == q && c.rows == p && c.cols == r,
@@ -222,11 +227,7 @@ const BLAS_MIN_GEMV: usize = 32 * 32;
 
 /// y <- beta y + alpha op(A) x.
 pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a: bool, x: &[f64]) {
-    let (rows, cols) = if transpose_a {
-        (a.cols, a.rows)
-    } else {
-        (a.rows, a.cols)
-    };
+    let (rows, cols) = a.op_dims(transpose_a);
     assert!(
         y.len() == rows && x.len() == cols && a.is_valid(),
         "gemv shape mismatch"

@@ -73,11 +73,7 @@ fn fixed_body<const R: usize, const FMA: bool>(
     transpose_a: bool,
     b: Mat<'_>,
 ) {
-    let (p, q) = if transpose_a {
-        (a.cols, a.rows)
-    } else {
-        (a.rows, a.cols)
-    };
+    let (p, q) = a.op_dims(transpose_a);
     let at = |i: usize, k: usize| if transpose_a { a.at(k, i) } else { a.at(i, k) };
     // Two rows of C at a time: each row of B loaded once feeds 2 R multiply-adds.
     let mut i = 0;
@@ -147,11 +143,7 @@ pub(super) fn any_width(
     transpose_a: bool,
     b: Mat<'_>,
 ) {
-    let (p, q) = if transpose_a {
-        (a.cols, a.rows)
-    } else {
-        (a.rows, a.cols)
-    };
+    let (p, q) = a.op_dims(transpose_a);
     let r = b.cols;
     for i in 0..p {
         let row = c.row_mut(i);
