@@ -18,7 +18,11 @@ def to_tensors(data, index, device):
     return obs, action, reward, next_obs
 
 
-def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=print):
+def _log(message):
+    print(message, flush=True)
+
+
+def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=_log):
     """Trains a model on `data`; returns (model, history, held-out indices, seconds).
 
     `history` holds, per epoch, the mean of every loss term over the training batches."""
