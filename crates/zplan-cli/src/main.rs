@@ -2,6 +2,7 @@
 
 mod collect;
 mod doctor;
+mod eval;
 mod inspect;
 mod train;
 
@@ -76,6 +77,24 @@ enum Command {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// Score models on the true task: percent of steps in goal under the latent MPC planner.
+    Eval {
+        /// planar, swing, balance, cartpole or threepole.
+        #[arg(long)]
+        task: String,
+        /// The bundle(s) to score; several give "all" (mean) and "top 1".
+        #[arg(long = "model", alias = "models", num_args = 1.., required = true)]
+        models: Vec<PathBuf>,
+        /// Start/goal draws, one episode each.
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// Seed of the first draw (episode k uses seed + k).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also write the first model's results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Load and validate a model bundle, describe its networks, shapes, action bounds and
     /// Jacobian mode, and time one call of each network; exit 1 with the error otherwise.
     Inspect {
@@ -100,6 +119,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Doctor { ort } => doctor::run(ort.as_deref()),
         Command::Inspect { bundle } => inspect::run(&bundle),
+        Command::Eval {
+            task,
+            models,
+            episodes,
+            seed,
+            json,
+        } => {
+            let Some(task) = task_named("eval", &task) else {
+                return ExitCode::FAILURE;
+            };
+            eval::run(&eval::EvalArgs {
+                task,
+                models,
+                episodes,
+                seed,
+                json,
+            })
+        }
         Command::Train {
             task,
             data,

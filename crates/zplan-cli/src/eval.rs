@@ -1,0 +1,131 @@
+//! `zplan eval`: a model's score on the true task, as ../shared/TASKS.md scores it: the percent
+//! of steps whose true state is in goal, per episode and averaged over fixed random start/goal
+//! draws, with the MPC step latency.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use ndarray::ArrayView4;
+use zplan_envs::{Env, TaskKind};
+use zplan_mpc::{Planner, PlannerSettings};
+use zplan_onnx::Bundle;
+
+/// What to evaluate.
+pub struct EvalArgs {
+    pub task: TaskKind,
+    pub models: Vec<PathBuf>,
+    pub episodes: usize,
+    pub seed: u64,
+    pub json: Option<PathBuf>,
+}
+
+/// One model's results.
+struct Score {
+    percent: f64,
+    episodes: Vec<f64>,
+    step_ms: Vec<f64>,
+}
+
+pub fn run(args: &EvalArgs) -> ExitCode {
+    let mut scores = Vec::new();
+    for model in &args.models {
+        match evaluate(args, model) {
+            Ok(score) => scores.push(score),
+            Err(message) => {
+                eprintln!("zplan eval: {}: {message}", model.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if scores.len() > 1 {
+        let all = scores.iter().map(|s| s.percent).sum::<f64>() / scores.len() as f64;
+        let top = scores
+            .iter()
+            .map(|s| s.percent)
+            .fold(f64::NEG_INFINITY, f64::max);
+        println!(
+            "{}: all {all:.2} %, top 1 {top:.2} % over {} models",
+            args.task.name(),
+            scores.len()
+        );
+    }
+    if let Some(path) = &args.json {
+        let score = &scores[0];
+        let mut times = score.step_ms.clone();
+        times.sort_by(f64::total_cmp);
+        let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        let episodes: Vec<String> = score.episodes.iter().map(|p| format!("{p:.4}")).collect();
+        let json = format!(
+            "{{\"task\": \"{}\", \"percent_in_goal\": {:.4}, \"episodes\": [{}], \"step_ms_median\": {:.4}, \"step_ms_p99\": {:.4}}}\n",
+            args.task.name(),
+            score.percent,
+            episodes.join(", "),
+            pick(0.5),
+            pick(0.99)
+        );
+        if let Err(e) = std::fs::write(path, json) {
+            eprintln!("zplan eval: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
+    let bundle = Bundle::load(model).map_err(|e| e.to_string())?;
+    let settings =
+        PlannerSettings::reference(args.task.name()).expect("every task has reference settings");
+    let mut planner = Planner::new(bundle, settings).map_err(|e| e.to_string())?;
+    let mut env = Env::new(args.task, args.seed);
+    let image = env.image();
+    let shape = (1, image.frames, image.height, image.width);
+    let (mut obs, mut goal) = (vec![0u8; image.len()], vec![0u8; image.len()]);
+    let mut episodes = Vec::new();
+    let mut step_ms = Vec::new();
+    println!(
+        "{} on {} ({} episodes, seed {}):",
+        model.display(),
+        args.task.name(),
+        args.episodes,
+        args.seed
+    );
+    for episode in 0..args.episodes {
+        env.reset_seeded(args.seed + episode as u64);
+        env.goal_observation(&mut goal);
+        planner
+            .set_goal(ArrayView4::from_shape(shape, &goal).expect("image shape"))
+            .map_err(|e| e.to_string())?;
+        planner.reset();
+        let length = env.task().episode_length();
+        let mut in_goal = 0;
+        for _ in 0..length {
+            env.observation(&mut obs);
+            let start = Instant::now();
+            let action = planner
+                .plan(ArrayView4::from_shape(shape, &obs).expect("image shape"))
+                .map_err(|e| e.to_string())?
+                .to_vec();
+            step_ms.push(start.elapsed().as_secs_f64() * 1e3);
+            env.step(&action);
+            in_goal += usize::from(env.in_goal());
+        }
+        let percent = 100.0 * in_goal as f64 / length as f64;
+        println!("  episode {episode:>2}: {percent:6.2} % of steps in goal");
+        episodes.push(percent);
+    }
+    let percent = episodes.iter().sum::<f64>() / episodes.len().max(1) as f64;
+    let mut sorted = step_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "  mean {percent:.2} % in goal; MPC step median {:.2} ms, p99 {:.2} ms",
+        pick(0.5),
+        pick(0.99)
+    );
+    Ok(Score {
+        percent,
+        episodes,
+        step_ms,
+    })
+}

@@ -1,0 +1,12 @@
+//! zplan-mpc: plans robot actions from camera images in the latent space of a learned model.
+//!
+//! [`Planner`] encodes the current (stacked) observation and the goal image with the bundle's
+//! encoder and runs box-constrained DDP ([`zplan_lqr`]) over the bundle's latent dynamics
+//! ([`LatentDynamics`], Jacobians from the model's A/B heads or batched finite differences)
+//! from several initial action sequences, in a receding-horizon loop.
+
+mod dynamics;
+mod planner;
+
+pub use dynamics::LatentDynamics;
+pub use planner::{PlanError, PlanTimes, Planner, PlannerSettings};

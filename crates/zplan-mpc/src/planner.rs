@@ -1,0 +1,273 @@
+//! The receding-horizon planner: encode the camera image, plan with box-DDP over the learned
+//! latent dynamics from several initial action sequences, keep the best, apply its first action.
+//!
+//! ```text
+//! z_0 = g(o_t), z_g = g(o_goal)
+//! minimise  sum_t 1/2 (z_t - z_g)' Q (z_t - z_g) + 1/2 u_t' R u_t + 1/2 (z_T - z_g)' Q (z_T - z_g)
+//! subject to z_{t+1} = f(z_t, u_t), low <= u_t <= high
+//! ```
+//!
+//! Candidates (as the reference planner of PC3): uniform random and random bang-bang sequences,
+//! plus the previous plan shifted by one step (warm start).
+
+use std::time::{Duration, Instant};
+
+use ndarray::{Array1, Array2, ArrayView4};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64;
+use zplan_lqr::{Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve};
+use zplan_onnx::{Bundle, BundleError, Encoder};
+
+use crate::dynamics::LatentDynamics;
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A network refused its input or failed.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The solver refused its input.
+    #[error(transparent)]
+    Solve(#[from] zplan_lqr::SolveError),
+    /// `plan` before `set_goal`.
+    #[error("no goal: call set_goal with a goal image first")]
+    NoGoal,
+    /// Settings that cannot work.
+    #[error("invalid planner setting: {0}")]
+    Settings(&'static str),
+}
+
+/// How the planner plans. `reference(task)` gives the settings of ../shared/TASKS.md.
+#[derive(Clone, Debug)]
+pub struct PlannerSettings {
+    /// Steps planned ahead, T.
+    pub horizon: usize,
+    /// Latent state weight, Q = q I (also at the end of the horizon).
+    pub q: f64,
+    /// Action weight, R = r I.
+    pub r: f64,
+    /// Uniformly random initial sequences per plan.
+    pub random_candidates: usize,
+    /// Random bang-bang initial sequences per plan.
+    pub bang_bang_candidates: usize,
+    /// Also start from the previous plan shifted by one step.
+    pub warm_start: bool,
+    /// The box-DDP solver's settings (per candidate).
+    pub solver: Settings,
+    /// Seed of the candidates' random draws.
+    pub seed: u64,
+}
+
+impl PlannerSettings {
+    /// The reference planner's settings for a task: horizon and q of TASKS.md, R = I, 3 random
+    /// and 3 bang-bang candidates, up to 4 iterations, mu from 1e-5 doubled up to 10, steps
+    /// halved down to 1e-4.
+    pub fn reference(task: &str) -> Option<Self> {
+        let (horizon, q) = match task {
+            "planar" => (10, 10.0),
+            "swing" | "balance" => (10, 50.0),
+            "cartpole" => (5, 100.0),
+            "threepole" => (20, 50.0),
+            _ => return None,
+        };
+        let solver = Settings {
+            max_iterations: 4,
+            mu_init: 1e-5,
+            mu_min: 1e-6,
+            mu_max: 10.0,
+            mu_factor: 2.0,
+            alpha_decrease: 0.5,
+            alpha_min: 1e-4,
+            ..Settings::default()
+        };
+        Some(Self {
+            horizon,
+            q,
+            r: 1.0,
+            random_candidates: 3,
+            bang_bang_candidates: 3,
+            warm_start: true,
+            solver,
+            seed: 0,
+        })
+    }
+}
+
+/// Time spent in the last plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PlanTimes {
+    /// Encoding the observation.
+    pub encode: Duration,
+    /// All candidate solves.
+    pub solve: Duration,
+    /// Of which: linearisation, backward passes, line searches.
+    pub phases: zplan_lqr::PhaseTimes,
+}
+
+/// A planner over one bundle.
+pub struct Planner {
+    encoder: Encoder,
+    dynamics: LatentDynamics,
+    settings: PlannerSettings,
+    low: Vec<f64>,
+    high: Vec<f64>,
+    cost: QuadraticCost,
+    problem: Problem,
+    workspace: Workspace,
+    best: Solution,
+    trial: Solution,
+    /// The previous plan shifted by one step, T x m.
+    previous: Vec<f64>,
+    has_previous: bool,
+    has_goal: bool,
+    /// The first action of the last plan.
+    action: Vec<f64>,
+    z: Array2<f32>,
+    rng: Pcg64,
+    times: PlanTimes,
+}
+
+impl Planner {
+    /// A planner over `bundle`'s encoder and dynamics, action limits from its manifest.
+    pub fn new(bundle: Bundle, settings: PlannerSettings) -> Result<Self, PlanError> {
+        if settings.horizon == 0 {
+            return Err(PlanError::Settings("horizon must be at least 1"));
+        }
+        if settings.random_candidates + settings.bang_bang_candidates == 0 && !settings.warm_start {
+            return Err(PlanError::Settings("at least one candidate is needed"));
+        }
+        let (manifest, encoder, dynamics, _, _) = bundle.into_parts();
+        let (nz, nu, t) = (manifest.latent_dim, manifest.action.dim, settings.horizon);
+        let (low, high) = (manifest.action.low.clone(), manifest.action.high.clone());
+        let cost = QuadraticCost::diagonal(nz, nu, settings.q, settings.r, settings.q);
+        let problem = Problem::new(Array1::zeros(nz), t)?
+            .with_control_bounds(Array1::from(low.clone()), Array1::from(high.clone()))?;
+        Ok(Self {
+            encoder,
+            dynamics: LatentDynamics::new(dynamics),
+            workspace: Workspace::new(nz, nu, t, settings.solver.line_search_batch),
+            best: Solution::new(nz, nu, t),
+            trial: Solution::new(nz, nu, t),
+            previous: vec![0.0; t * nu],
+            has_previous: false,
+            has_goal: false,
+            action: vec![0.0; nu],
+            z: Array2::zeros((1, nz)),
+            rng: Pcg64::seed_from_u64(settings.seed),
+            times: PlanTimes::default(),
+            settings,
+            low,
+            high,
+            cost,
+            problem,
+        })
+    }
+
+    /// Encodes the goal image [1, C, H, W] (u8) once; plans then steer towards it.
+    pub fn set_goal(&mut self, goal: ArrayView4<'_, u8>) -> Result<(), PlanError> {
+        self.encoder.encode_u8(goal, self.z.view_mut())?;
+        let goal = self.z.row(0).mapv(f64::from);
+        self.cost.set_goal(goal.view())?;
+        self.has_goal = true;
+        Ok(())
+    }
+
+    /// Forgets the previous plan (a new episode).
+    pub fn reset(&mut self) {
+        self.has_previous = false;
+    }
+
+    /// Plans from the observation [1, C, H, W] (u8) and returns the first action. The whole
+    /// plan is in [`Planner::solution`].
+    pub fn plan(&mut self, obs: ArrayView4<'_, u8>) -> Result<&[f64], PlanError> {
+        if !self.has_goal {
+            return Err(PlanError::NoGoal);
+        }
+        let start = Instant::now();
+        self.encoder.encode_u8(obs, self.z.view_mut())?;
+        let z0 = self.z.row(0).mapv(f64::from);
+        self.problem.set_initial_state(z0.view())?;
+        self.times.encode = start.elapsed();
+
+        let solving = Instant::now();
+        let (t, m) = (self.settings.horizon, self.low.len());
+        let candidates = usize::from(self.settings.warm_start && self.has_previous)
+            + self.settings.random_candidates
+            + self.settings.bang_bang_candidates;
+        let mut best_cost = f64::INFINITY;
+        let mut phases = zplan_lqr::PhaseTimes::default();
+        for c in 0..candidates {
+            let warm = self.settings.warm_start && self.has_previous;
+            {
+                let mut controls = self.trial.controls_mut();
+                for k in 0..t {
+                    for i in 0..m {
+                        let (lo, hi) = (self.low[i], self.high[i]);
+                        controls[[k, i]] = if warm && c == 0 {
+                            self.previous[k * m + i]
+                        } else if (c - usize::from(warm)) < self.settings.random_candidates {
+                            self.rng.random_range(lo..hi)
+                        } else if self.rng.random_bool(0.5) {
+                            lo
+                        } else {
+                            hi
+                        };
+                    }
+                }
+            }
+            solve(
+                &mut self.dynamics,
+                &self.cost,
+                &self.problem,
+                &self.settings.solver,
+                &mut self.workspace,
+                &mut self.trial,
+            )?;
+            let times = self.trial.times();
+            phases.linearize += times.linearize;
+            phases.backward += times.backward;
+            phases.forward += times.forward;
+            if self.trial.cost() < best_cost {
+                best_cost = self.trial.cost();
+                std::mem::swap(&mut self.best, &mut self.trial);
+            }
+        }
+        self.times.solve = solving.elapsed();
+        self.times.phases = phases;
+
+        // Warm start of the next plan: this plan shifted by one step.
+        let controls = self.best.controls();
+        for k in 0..t {
+            let from = (k + 1).min(t - 1);
+            for i in 0..m {
+                self.previous[k * m + i] = controls[[from, i]];
+            }
+        }
+        self.has_previous = true;
+        for (a, u) in self.action.iter_mut().zip(controls.row(0)) {
+            *a = *u;
+        }
+        Ok(&self.action)
+    }
+
+    /// The best plan of the last call: latent trajectory, actions, gains, cost, status.
+    pub fn solution(&self) -> &Solution {
+        &self.best
+    }
+
+    /// How the last plan's best candidate ended.
+    pub fn status(&self) -> Status {
+        self.best.status()
+    }
+
+    /// Time per phase of the last plan.
+    pub fn times(&self) -> PlanTimes {
+        self.times
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &PlannerSettings {
+        &self.settings
+    }
+}
