@@ -207,3 +207,59 @@ fn train_collects_trains_and_validates_a_bundle() {
     }
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn eval_scores_a_shipped_model_and_writes_json() {
+    let model = format!("{}/../../models/balance", env!("CARGO_MANIFEST_DIR"));
+    let json = std::env::temp_dir().join(format!("zplan-eval-{}.json", std::process::id()));
+    let args = [
+        "eval",
+        "--task",
+        "balance",
+        "--model",
+        &model,
+        "--episodes",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let output = zplan(&args, &[]);
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("% of steps in goal") && text.contains("MPC step median"),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["task"], "balance");
+    let percent = report["percent_in_goal"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&percent));
+    assert_eq!(report["episodes"].as_array().unwrap().len(), 1);
+    assert!(report["step_ms_median"].as_f64().unwrap() > 0.0);
+    std::fs::remove_file(json).unwrap();
+
+    // A model for other images is refused with the reason.
+    let planar = format!(
+        "{}/../zplan-onnx/tests/fixtures/mlp",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = zplan(
+        &[
+            "eval",
+            "--task",
+            "balance",
+            "--model",
+            &planar,
+            "--episodes",
+            "1",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("observation"));
+}
