@@ -14,6 +14,9 @@ use crate::bundle::onnx_header::OnnxHeader;
 use crate::error::BundleError;
 use crate::runtime::Runtime;
 
+/// Batch sizes whose preallocated outputs a network keeps.
+const MAX_BATCH_SIZES: usize = 8;
+
 /// How sessions are created.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkOptions {
@@ -195,6 +198,10 @@ impl Net {
                 let options = RunOptions::new()
                     .map_err(|e| inference_error(&self.path, e))?
                     .with_outputs(selector);
+                if self.by_batch.len() == MAX_BATCH_SIZES {
+                    // The planner uses a few fixed batch sizes; drop the oldest of any others.
+                    self.by_batch.remove(0);
+                }
                 self.by_batch.push((batch, options));
                 self.by_batch.len() - 1
             }
