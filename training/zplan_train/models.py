@@ -18,8 +18,8 @@ TASKS = {
     "planar": dict(latent=2, encoder="mlp", hidden=128, time_step=1.0, low=-3.0, high=3.0),
     "swing": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65),
     "balance": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65),
-    "cartpole": dict(latent=8, encoder="conv", hidden=256, time_step=0.02, low=-10.0, high=10.0),
-    "threepole": dict(latent=8, encoder="conv", hidden=256, time_step=0.02, low=-1.0, high=1.0),
+    "cartpole": dict(latent=8, encoder="conv", hidden=128, time_step=0.02, low=-10.0, high=10.0),
+    "threepole": dict(latent=8, encoder="conv", hidden=128, time_step=0.02, low=-1.0, high=1.0),
 }
 
 KINDS = ("deterministic", "e2c")
