@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use zplan_envs::TaskKind;
 
 #[derive(Parser)]
 #[command(name = "zplan", version, about, propagate_version = true)]
@@ -31,8 +32,8 @@ enum Command {
     /// Collect training data for a task into a transition buffer (docs/buffer-format.md).
     Collect {
         /// planar, swing, balance, cartpole or threepole.
-        #[arg(long)]
-        task: String,
+        #[arg(long, value_parser = parse_task)]
+        task: TaskKind,
         /// Independent transitions drawn as the reference samples its data.
         #[arg(long, default_value_t = 10_000)]
         samples: usize,
@@ -53,8 +54,8 @@ enum Command {
     /// data directory holds no buffer), then validate it.
     Train {
         /// planar, swing, balance, cartpole or threepole.
-        #[arg(long)]
-        task: String,
+        #[arg(long, value_parser = parse_task)]
+        task: TaskKind,
         /// Buffer directory [default: data/TASK].
         #[arg(long)]
         data: Option<PathBuf>,
@@ -80,8 +81,8 @@ enum Command {
     /// Score models on the true task: percent of steps in goal under the latent MPC planner.
     Eval {
         /// planar, swing, balance, cartpole or threepole.
-        #[arg(long)]
-        task: String,
+        #[arg(long, value_parser = parse_task)]
+        task: TaskKind,
         /// The bundle(s) to score; several give "all" (mean) and "top 1".
         #[arg(long = "model", alias = "models", num_args = 1.., required = true)]
         models: Vec<PathBuf>,
@@ -103,15 +104,11 @@ enum Command {
     },
 }
 
-/// The task called `name`, or a message naming the valid ones.
-fn task_named(command: &str, name: &str) -> Option<zplan_envs::TaskKind> {
-    let task = zplan_envs::TaskKind::from_name(name);
-    if task.is_none() {
-        eprintln!(
-            "zplan {command}: unknown task {name:?}; tasks are planar, swing, balance, cartpole, threepole"
-        );
-    }
-    task
+/// `--task`: one of the five task names.
+fn parse_task(name: &str) -> Result<TaskKind, String> {
+    TaskKind::from_name(name).ok_or_else(|| {
+        format!("unknown task {name:?}; tasks are planar, swing, balance, cartpole, threepole")
+    })
 }
 
 fn main() -> ExitCode {
@@ -125,18 +122,13 @@ fn main() -> ExitCode {
             episodes,
             seed,
             json,
-        } => {
-            let Some(task) = task_named("eval", &task) else {
-                return ExitCode::FAILURE;
-            };
-            eval::run(&eval::EvalArgs {
-                task,
-                models,
-                episodes,
-                seed,
-                json,
-            })
-        }
+        } => eval::run(&eval::EvalArgs {
+            task,
+            models,
+            episodes,
+            seed,
+            json,
+        }),
         Command::Train {
             task,
             data,
@@ -146,21 +138,16 @@ fn main() -> ExitCode {
             model,
             seed,
             python,
-        } => {
-            let Some(task) = task_named("train", &task) else {
-                return ExitCode::FAILURE;
-            };
-            train::run(&train::TrainArgs {
-                task,
-                data,
-                out,
-                samples,
-                epochs,
-                model,
-                seed,
-                python,
-            })
-        }
+        } => train::run(&train::TrainArgs {
+            task,
+            data,
+            out,
+            samples,
+            epochs,
+            model,
+            seed,
+            python,
+        }),
         Command::Collect {
             task,
             samples,
@@ -169,9 +156,6 @@ fn main() -> ExitCode {
             seed,
             out,
         } => {
-            let Some(task) = task_named("collect", &task) else {
-                return ExitCode::FAILURE;
-            };
             if let Some(policy) = policy.as_deref()
                 && policy != "random"
             {
