@@ -232,27 +232,31 @@ pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a
         y.len() == rows && x.len() == cols && a.is_valid(),
         "gemv shape mismatch"
     );
-    if transpose_a && rows <= SMALL_MAX_COLUMNS {
-        // y' = x' A is the 1-row product C = X A, which has register-blocked kernels.
-        let c = MatMut {
-            data: y,
-            rows: 1,
-            cols: rows,
-            stride: rows,
-        };
-        small::gemm(
-            c,
-            beta,
-            alpha,
-            Mat {
-                data: x,
+    // y' = x' A is the 1-row product C = X A: the register-blocked kernels when narrow enough.
+    let as_row_product =
+        |y: &mut [f64], x: &[f64], product: fn(MatMut<'_>, f64, f64, Mat<'_>, bool, Mat<'_>)| {
+            let c = MatMut {
+                data: y,
                 rows: 1,
-                cols,
-                stride: cols,
-            },
-            false,
-            a,
-        );
+                cols: rows,
+                stride: rows,
+            };
+            product(
+                c,
+                beta,
+                alpha,
+                Mat {
+                    data: x,
+                    rows: 1,
+                    cols,
+                    stride: cols,
+                },
+                false,
+                a,
+            );
+        };
+    if transpose_a && rows <= SMALL_MAX_COLUMNS {
+        as_row_product(y, x, small::gemm);
         return;
     }
     if rows * cols >= BLAS_MIN_GEMV {
@@ -281,23 +285,16 @@ pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a
         }
         return;
     }
+    if transpose_a {
+        as_row_product(y, x, small::any_width);
+        return;
+    }
     if beta != 1.0 {
         y.iter_mut().for_each(|v| *v *= beta);
     }
-    if transpose_a {
-        // y_j += alpha sum_i A_ij x_i: accumulate rows of A, contiguous.
-        for (i, &xi) in x.iter().enumerate() {
-            let axi = alpha * xi;
-            let row = &a.data[i * a.stride..i * a.stride + a.cols];
-            for (yj, aij) in y.iter_mut().zip(row) {
-                *yj += axi * aij;
-            }
-        }
-    } else {
-        for (i, yi) in y.iter_mut().enumerate() {
-            let row = &a.data[i * a.stride..i * a.stride + a.cols];
-            *yi += alpha * dot(row, x);
-        }
+    for (i, yi) in y.iter_mut().enumerate() {
+        let row = &a.data[i * a.stride..i * a.stride + a.cols];
+        *yi += alpha * dot(row, x);
     }
 }
 
@@ -420,7 +417,7 @@ pub(crate) fn first_non_finite(data: &[f64]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn naive(a: &[f64], ar: usize, ac: usize, ta: bool, b: &[f64], bc: usize) -> Vec<f64> {
@@ -437,7 +434,8 @@ mod tests {
         c
     }
 
-    fn filled(len: usize, seed: u64) -> Vec<f64> {
+    /// `len` deterministic values in [-0.5, 0.5) for the kernels' tests.
+    pub(crate) fn filled(len: usize, seed: u64) -> Vec<f64> {
         let mut s = seed;
         (0..len)
             .map(|_| {
@@ -471,6 +469,28 @@ mod tests {
                     assert!(
                         (c[i] - (0.5 * c0[i] + 2.0 * ab[i])).abs() < 1e-12,
                         "({p},{q},{r}) ta={ta}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemv_matches_naive_on_every_path() {
+        // (rows, cols) of A: the blocked 1-row kernel, the plain loop, and dgemv.
+        for &(ar, ac) in &[(5, 7), (20, 30), (24, 33), (48, 40)] {
+            for ta in [false, true] {
+                let a = filled(ar * ac, 5);
+                let (n_out, n_in) = if ta { (ac, ar) } else { (ar, ac) };
+                let x = filled(n_in, 6);
+                let y0 = filled(n_out, 7);
+                let mut y = y0.clone();
+                gemv(&mut y, 0.5, -2.0, Mat::new(&a, ar, ac), ta, &x);
+                let ax = naive(&a, ar, ac, ta, &x, 1);
+                for i in 0..n_out {
+                    assert!(
+                        (y[i] - (0.5 * y0[i] - 2.0 * ax[i])).abs() < 1e-12,
+                        "({ar},{ac}) ta={ta}"
                     );
                 }
             }

@@ -341,18 +341,7 @@ fn backward_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn filled(len: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-            })
-            .collect()
-    }
+    use crate::dense::tests::filled;
 
     /// A positive definite n x n matrix, row-major.
     fn spd(n: usize, seed: u64) -> Vec<f64> {
