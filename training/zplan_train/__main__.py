@@ -20,9 +20,14 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, help="default 256 for pc3, else 128")
+    parser.add_argument("--lr", type=float, help="default 5e-4 for pc3, else 1e-3")
+    parser.add_argument("--weight-decay", type=float, help="default 1e-3 for pc3, else 0")
     args = parser.parse_args(argv)
+    pc3 = args.model == "pc3"
+    batch_size = args.batch_size or (256 if pc3 else 128)
+    lr = args.lr or (5e-4 if pc3 else 1e-3)
+    weight_decay = args.weight_decay if args.weight_decay is not None else (1e-3 if pc3 else 0.0)
 
     try:
         data = read_buffer(args.data)
@@ -31,7 +36,7 @@ def main(argv=None):
         return 2
     print(f"zplan_train: {len(data)} transitions of {args.task} from {args.data}, model {args.model}, seed {args.seed}")
     model, history, held_out, seconds = train(
-        data, args.task, args.model, args.epochs, args.seed, args.device, args.batch_size, args.lr
+        data, args.task, args.model, args.epochs, args.seed, args.device, batch_size, lr, weight_decay=weight_decay
     )
     try:
         errors = export_bundle(model, data, held_out, args.out, history, args.seed, seconds)

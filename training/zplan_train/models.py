@@ -1,10 +1,14 @@
 """Networks of the latent models, per task.
 
-Two model kinds:
+Three model kinds:
 - ``deterministic``: encoder g(o) = z, residual dynamics z' = z + f([z, u]), decoder, reward;
 - ``e2c``: a Gaussian (VAE) encoder q(z | o) = N(mu(o), diag sigma^2(o)) and Embed to Control's
   locally linear dynamics z' = A(z) z + B(z) u + o(z), A = I + v r', whose A and B are exported
-  as the planner's Jacobians.
+  as the planner's Jacobians;
+- ``pc3``: PC3's deterministic encoder and Gaussian residual transition
+  p(z' | z, u) = N(z + f_mu([z, u]), diag exp(2 f_logstd([z, u]))), trained without a decoder
+  (prediction by contrastive estimation); the decoder and reward are fitted on the frozen latent
+  so that the bundle still carries them. The planner uses the transition's mean.
 Per-task sizes follow PCC / PC3: latent 2 / 3 / 3 / 8 / 8, MLP encoders for planar and the
 pendulum, convolutional ones for cartpole and threepole (kept small enough that a bundle stays
 under 5 MB).
@@ -22,7 +26,7 @@ TASKS = {
     "threepole": dict(latent=8, encoder="conv", hidden=128, time_step=0.02, low=-1.0, high=1.0),
 }
 
-KINDS = ("deterministic", "e2c")
+KINDS = ("deterministic", "e2c", "pc3")
 
 
 def _conv_out(size):
@@ -96,6 +100,20 @@ class ResidualDynamics(nn.Module):
         return z + self.net(torch.cat([z, u], dim=1))
 
 
+class GaussianResidualDynamics(nn.Module):
+    """p(z' | z, u) = N(z + mean([z, u]), diag std^2([z, u])); forward returns (mean, log std)."""
+
+    def __init__(self, latent, actions, hidden=64):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(latent + actions, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
+        self.mean = nn.Linear(hidden, latent)
+        self.logstd = nn.Linear(hidden, latent)
+
+    def forward(self, z, u):
+        h = self.hidden(torch.cat([z, u], dim=1))
+        return z + self.mean(h), self.logstd(h).clamp(-6.0, 2.0)
+
+
 class LocallyLinearDynamics(nn.Module):
     """z' = A(z) z + B(z) u + o(z), A = I + v r' (Embed to Control); returns (z', A, B)."""
 
@@ -146,10 +164,19 @@ class LatentModel(nn.Module):
         gaussian = kind == "e2c"
         self.encoder = Encoder(self.shape, self.latent, spec["encoder"], spec["hidden"], gaussian)
         self.decoder = Decoder(self.shape, self.latent, spec["encoder"], spec["hidden"])
-        self.dynamics = LocallyLinearDynamics(self.latent, actions) if gaussian else ResidualDynamics(self.latent, actions)
+        if kind == "e2c":
+            self.dynamics = LocallyLinearDynamics(self.latent, actions)
+        elif kind == "pc3":
+            self.dynamics = GaussianResidualDynamics(self.latent, actions)
+        else:
+            self.dynamics = ResidualDynamics(self.latent, actions)
         self.reward = Reward(self.latent, actions)
 
     def step(self, z, u):
-        """z' (and A, B for the locally linear model)."""
+        """z' (the mean for pc3), and A, B for the locally linear model (else None)."""
         out = self.dynamics(z, u)
-        return out if isinstance(out, tuple) else (out, None, None)
+        if self.kind == "e2c":
+            return out
+        if self.kind == "pc3":
+            return out[0], None, None
+        return out, None, None

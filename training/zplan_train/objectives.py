@@ -11,7 +11,22 @@ as losses, summed over pixels / latent dimensions and averaged over the batch:
   Mahalanobis distance of the predicted mean under q(z_{t+1} | o_{t+1});
 - reward: squared error of r(z_t, u_t);
 - e2c only: KL(q(z_t | o_t) || N(0, I)), weighted by `beta`.
+
+The ``pc3`` kind (`pc3_losses`) replaces reconstruction by PC3's objective (Shu, Nguyen et al.
+2020), with z = g(o_t), z' = g(o_{t+1}) + 0.1 N(0, I) and p = p(. | z, u) the Gaussian
+transition:
+
+- NCE: -mean_i log[ p(z'_i | z_i, u_i) / (1/B sum_j p(z'_i | z_j, u_j)) ], the batch's other
+  transitions as negatives;
+- consistency: -mean_i log p(z'_i | z_i, u_i);
+- curvature: E || f(z + e_z, u + e_u) - f(z, u) - J_z e_z - J_u e_u ||^2, e ~ N(0, 0.1^2 I),
+  with z held fixed (it shapes the transition towards local linearity, not the encoder);
+- centre: || mean_i z_i ||^2;
+weighted 1 / 1 / 7 / 0.1 as in the reference. The decoder and reward are fitted on the detached
+latent with the Bernoulli and squared-error terms above, so they never move the encoder.
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -47,4 +62,40 @@ def losses(model, obs, action, reward, next_obs, beta=1.0, prediction_weight=10.
         terms["reconstruction"] + terms["next_reconstruction"] + prediction_weight * terms["prediction"]
         + terms["reward"] + beta * terms["kl"]
     )
+    return terms, total
+
+
+def pc3_losses(model, obs, action, reward, next_obs, latent_noise=0.1, delta=0.1, curvature_weight=7.0, centre_weight=0.1):
+    """PC3's loss terms of one batch (a dict of scalars) and their weighted total."""
+    z = model.encoder(obs)[0]
+    z_next = model.encoder(next_obs)[0]
+    z_next = z_next + latent_noise * torch.randn_like(z_next)
+    mean, logstd = model.dynamics(z, action)
+    # log p(z'_i | z_j, u_j) for every pair (i, j): [B, B].
+    scaled = (z_next[:, None, :] - mean[None, :, :]) * torch.exp(-logstd)[None, :, :]
+    log_p = (-0.5 * scaled**2 - logstd[None, :, :] - 0.5 * math.log(2.0 * math.pi)).sum(2)
+    positive = log_p.diagonal()
+    nce = -(positive - torch.logsumexp(log_p, dim=1) + math.log(len(z))).mean()
+    consistency = -positive.mean()
+
+    z_fixed, u_fixed = z.detach().requires_grad_(True), action.detach().requires_grad_(True)
+    e_z, e_u = delta * torch.randn_like(z_fixed), delta * torch.randn_like(u_fixed)
+
+    def transition_mean(z_in, u_in):
+        return model.dynamics(z_in, u_in)[0]
+
+    f, linear = torch.autograd.functional.jvp(transition_mean, (z_fixed, u_fixed), (e_z, e_u), create_graph=True)
+    curvature = ((transition_mean(z_fixed + e_z, u_fixed + e_u) - f - linear) ** 2).sum(1).mean()
+    centre = (z.mean(0) ** 2).sum()
+
+    z_frozen = z.detach()
+    terms = {
+        "nce": nce,
+        "consistency": consistency,
+        "curvature": curvature,
+        "centre": centre,
+        "reconstruction": bernoulli_nll(model.decoder(z_frozen), obs),
+        "reward": ((model.reward(z_frozen, action) - reward) ** 2).mean(),
+    }
+    total = nce + consistency + curvature_weight * curvature + centre_weight * centre + terms["reconstruction"] + terms["reward"]
     return terms, total

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .models import LatentModel
-from .objectives import losses
+from .objectives import losses, pc3_losses
 
 
 def to_tensors(data, index, device):
@@ -22,7 +22,7 @@ def _log(message):
     print(message, flush=True)
 
 
-def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=_log):
+def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=_log, weight_decay=0.0):
     """Trains a model on `data`; returns (model, history, held-out indices, seconds).
 
     `history` holds, per epoch, the mean of every loss term over the training batches."""
@@ -30,7 +30,8 @@ def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3,
     np.random.seed(seed)
     train_rows, test_rows = data.split(held_out, seed)
     model = LatentModel(task, kind, data.obs.shape[1:], data.action.shape[1]).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    objective = pc3_losses if kind == "pc3" else losses
     rng = np.random.default_rng(seed)
     history = []
     start = time.time()
@@ -40,7 +41,7 @@ def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3,
         sums, batches = {}, 0
         for begin in range(0, len(order), batch_size):
             batch = to_tensors(data, order[begin : begin + batch_size], device)
-            terms, total = losses(model, *batch)
+            terms, total = objective(model, *batch)
             optimiser.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
@@ -51,5 +52,6 @@ def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3,
             batches += 1
         means = {name: value / batches for name, value in sums.items()}
         history.append(means)
-        log(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in means.items()))
+        if (epoch + 1) % max(1, epochs // 100) == 0 or epoch + 1 == epochs:
+            log(f"epoch {epoch + 1}/{epochs} ({time.time() - start:.0f} s): " + ", ".join(f"{k} {v:.4g}" for k, v in means.items()))
     return model.eval(), history, test_rows, time.time() - start

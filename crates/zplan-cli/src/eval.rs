@@ -25,6 +25,15 @@ struct Score {
     percent: f64,
     episodes: Vec<f64>,
     step_ms: Vec<f64>,
+    /// Per MPC step: encoding, linearisation, backward passes, line searches (ms).
+    phase_ms: [Vec<f64>; 4],
+}
+
+/// The q-quantile (nearest rank) of unsorted values.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 pub fn run(args: &EvalArgs) -> ExitCode {
@@ -52,17 +61,15 @@ pub fn run(args: &EvalArgs) -> ExitCode {
     }
     if let Some(path) = &args.json {
         let score = &scores[0];
-        let mut times = score.step_ms.clone();
-        times.sort_by(f64::total_cmp);
-        let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
         let episodes: Vec<String> = score.episodes.iter().map(|p| format!("{p:.4}")).collect();
         let json = format!(
-            "{{\"task\": \"{}\", \"percent_in_goal\": {:.4}, \"episodes\": [{}], \"step_ms_median\": {:.4}, \"step_ms_p99\": {:.4}}}\n",
+            "{{\"task\": \"{}\", \"percent_in_goal\": {:.4}, \"episodes\": [{}], \"step_ms_median\": {:.4}, \"step_ms_p99\": {:.4}, \"encode_ms_median\": {:.4}}}\n",
             args.task.name(),
             score.percent,
             episodes.join(", "),
-            pick(0.5),
-            pick(0.99)
+            quantile(&score.step_ms, 0.5),
+            quantile(&score.step_ms, 0.99),
+            quantile(&score.phase_ms[0], 0.5),
         );
         if let Err(e) = std::fs::write(path, json) {
             eprintln!("zplan eval: {}: {e}", path.display());
@@ -83,6 +90,7 @@ fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     let (mut obs, mut goal) = (vec![0u8; image.len()], vec![0u8; image.len()]);
     let mut episodes = Vec::new();
     let mut step_ms = Vec::new();
+    let mut phase_ms: [Vec<f64>; 4] = Default::default();
     println!(
         "{} on {} ({} episodes, seed {}):",
         model.display(),
@@ -107,6 +115,15 @@ fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
                 .map_err(|e| e.to_string())?
                 .to_vec();
             step_ms.push(start.elapsed().as_secs_f64() * 1e3);
+            let times = planner.times();
+            for (phase, time) in phase_ms.iter_mut().zip([
+                times.encode,
+                times.phases.linearize,
+                times.phases.backward,
+                times.phases.forward,
+            ]) {
+                phase.push(time.as_secs_f64() * 1e3);
+            }
             env.step(&action);
             in_goal += usize::from(env.in_goal());
         }
@@ -115,17 +132,20 @@ fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
         episodes.push(percent);
     }
     let percent = episodes.iter().sum::<f64>() / episodes.len().max(1) as f64;
-    let mut sorted = step_ms.clone();
-    sorted.sort_by(f64::total_cmp);
-    let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    let [encode, linearize, backward, forward] = phase_ms.each_ref().map(|v| quantile(v, 0.5));
     println!(
-        "  mean {percent:.2} % in goal; MPC step median {:.2} ms, p99 {:.2} ms",
-        pick(0.5),
-        pick(0.99)
+        "  mean {percent:.2} % in goal; MPC step median {:.3} ms, p99 {:.3} ms",
+        quantile(&step_ms, 0.5),
+        quantile(&step_ms, 0.99)
+    );
+    println!(
+        "  phase medians: encode {encode:.3} ms ({:.0} % of the step), linearise {linearize:.3} ms, backward {backward:.3} ms, line search {forward:.3} ms",
+        100.0 * encode / quantile(&step_ms, 0.5)
     );
     Ok(Score {
         percent,
         episodes,
         step_ms,
+        phase_ms,
     })
 }

@@ -25,8 +25,8 @@ pub mod systems;
 
 pub use boxqp::BoxQpSettings;
 pub use ddp::{
-    IterationRecord, LOG_CAPACITY, PhaseTimes, Problem, Settings, Solution, Status, Workspace,
-    solve,
+    BatchReport, IterationRecord, LOG_CAPACITY, PhaseTimes, Problem, Settings, Solution, Status,
+    Workspace, solve, solve_batch,
 };
 pub use error::{ModelError, SolveError};
 pub use lqr::{LqrProblem, LqrSolution, LqrWorkspace, lqr_backward, solve_lqr};

@@ -1,7 +1,7 @@
 //! What a user brings to the DDP solver: the dynamics and the cost, behind two small traits.
 
 use ndarray::{
-    Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3,
+    Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, s,
 };
 
 use crate::error::{ModelError, SolveError};
@@ -37,6 +37,29 @@ pub trait Dynamics {
         controls: ArrayView2<'_, f64>,
         jacobians: ArrayViewMut3<'_, f64>,
     ) -> Result<(), ModelError>;
+
+    /// The Jacobians along K trajectories of `horizon` stages each, stacked: row r of
+    /// `states` (K T x n), `controls` (K T x m) and `jacobians` (K T x n x (n+m)) is stage
+    /// r % T of trajectory r / T. The default calls [`Dynamics::linearize`] once per
+    /// trajectory; a model with a per-call overhead overrides it with one call for all.
+    fn linearize_trajectories(
+        &mut self,
+        horizon: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        mut jacobians: ArrayViewMut3<'_, f64>,
+    ) -> Result<(), ModelError> {
+        let rows = states.nrows();
+        for start in (0..rows).step_by(horizon.max(1)) {
+            let end = (start + horizon).min(rows);
+            self.linearize(
+                states.slice(s![start..end, ..]),
+                controls.slice(s![start..end, ..]),
+                jacobians.slice_mut(s![start..end, .., ..]),
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Stage costs l_t(x, u) and a terminal cost l_T(x), with their first and second derivatives.

@@ -12,7 +12,7 @@ use ndarray::{
 use zplan_lqr::systems::{CartPole, LinearSystem, Pendulum};
 use zplan_lqr::{
     Cost, Dynamics, LqrProblem, LqrSolution, LqrWorkspace, ModelError, Problem, QuadraticCost,
-    Settings, Solution, SolveError, Status, Workspace, solve, solve_lqr,
+    Settings, Solution, SolveError, Status, Workspace, solve, solve_batch, solve_lqr,
 };
 
 fn step_one<D: Dynamics>(d: &mut D, x: &Array1<f64>, u: &Array1<f64>) -> Array1<f64> {
@@ -454,6 +454,134 @@ fn a_batched_line_search_gives_the_sequential_result() {
         assert_eq!(sol.iterations(), sequential.iterations(), "batch {batch}");
         assert_eq!(sol.controls(), sequential.controls(), "batch {batch}");
     }
+}
+
+/// Counts the calls into the wrapped dynamics.
+struct Counted<D> {
+    inner: D,
+    steps: usize,
+    linearizations: usize,
+}
+
+impl<D: Dynamics> Dynamics for Counted<D> {
+    fn state_dim(&self) -> usize {
+        self.inner.state_dim()
+    }
+    fn control_dim(&self) -> usize {
+        self.inner.control_dim()
+    }
+    fn step(
+        &mut self,
+        t: usize,
+        x: ArrayView2<f64>,
+        u: ArrayView2<f64>,
+        next: ArrayViewMut2<f64>,
+    ) -> Result<(), ModelError> {
+        self.steps += 1;
+        self.inner.step(t, x, u, next)
+    }
+    fn linearize(
+        &mut self,
+        x: ArrayView2<f64>,
+        u: ArrayView2<f64>,
+        jac: ArrayViewMut3<f64>,
+    ) -> Result<(), ModelError> {
+        self.linearizations += 1;
+        self.inner.linearize(x, u, jac)
+    }
+    fn linearize_trajectories(
+        &mut self,
+        _horizon: usize,
+        x: ArrayView2<f64>,
+        u: ArrayView2<f64>,
+        jac: ArrayViewMut3<f64>,
+    ) -> Result<(), ModelError> {
+        // The example systems are time-invariant: every row in one call.
+        self.linearizations += 1;
+        self.inner.linearize(x, u, jac)
+    }
+}
+
+#[test]
+fn candidates_solved_together_end_as_each_alone_with_fewer_model_calls() {
+    let horizon = 40;
+    let mut cost = QuadraticCost::new(
+        Array2::from_diag(&arr1(&[1.0, 0.1])),
+        Array2::from_elem((1, 1), 0.1),
+        Array2::from_diag(&arr1(&[100.0, 10.0])),
+        Array1::zeros(2),
+    )
+    .unwrap();
+    cost.set_goal(arr1(&[0.0, 0.0]).view()).unwrap();
+    let problem = Problem::new(arr1(&[std::f64::consts::PI - 0.3, 0.0]), horizon)
+        .unwrap()
+        .with_control_bounds(arr1(&[-1.0]), arr1(&[1.0]))
+        .unwrap();
+    let settings = Settings {
+        max_iterations: 6,
+        line_search_batch: 4,
+        ..Settings::default()
+    };
+    let mut rng = Rng::new(11);
+    let guesses: Vec<Vec<f64>> = (0..5)
+        .map(|_| (0..horizon).map(|_| 2.0 * rng.next()).collect())
+        .collect();
+    let start = |guess: &[f64]| {
+        let mut sol = Solution::new(2, 1, horizon);
+        for (u, g) in sol.controls_mut().iter_mut().zip(guess) {
+            *u = *g;
+        }
+        sol
+    };
+
+    let mut alone = Counted {
+        inner: Pendulum::default(),
+        steps: 0,
+        linearizations: 0,
+    };
+    let mut ws = Workspace::new(2, 1, horizon, 4);
+    let singles: Vec<Solution> = guesses
+        .iter()
+        .map(|g| {
+            let mut sol = start(g);
+            solve(&mut alone, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+            sol
+        })
+        .collect();
+
+    let mut together = Counted {
+        inner: Pendulum::default(),
+        steps: 0,
+        linearizations: 0,
+    };
+    let mut ws = Workspace::with_candidates(2, 1, horizon, 4, guesses.len());
+    let mut batch: Vec<Solution> = guesses.iter().map(|g| start(g)).collect();
+    let report = solve_batch(&mut together, &cost, &problem, &settings, &mut ws, &mut batch).unwrap();
+
+    for (c, (single, batched)) in singles.iter().zip(&batch).enumerate() {
+        assert_eq!(batched.status(), single.status(), "candidate {c}");
+        assert_eq!(batched.iterations(), single.iterations(), "candidate {c}");
+        assert_eq!(batched.controls(), single.controls(), "candidate {c}");
+        assert_eq!(batched.gains(), single.gains(), "candidate {c}");
+        assert_eq!(batched.cost(), single.cost(), "candidate {c}");
+    }
+    let best = (0..batch.len())
+        .min_by(|&a, &b| batch[a].cost().total_cmp(&batch[b].cost()))
+        .unwrap();
+    assert_eq!(report.best, best);
+    assert!(
+        together.steps * 3 < alone.steps && together.linearizations * 3 < alone.linearizations,
+        "together {} steps / {} linearisations, alone {} / {}",
+        together.steps,
+        together.linearizations,
+        alone.steps,
+        alone.linearizations
+    );
+
+    // More candidates than the workspace holds is refused.
+    let mut six: Vec<Solution> = (0..6).map(|_| Solution::new(2, 1, horizon)).collect();
+    let err = solve_batch(&mut together, &cost, &problem, &settings, &mut ws, &mut six).unwrap_err();
+    assert!(matches!(err, SolveError::InvalidSettings { name: "candidates", .. }), "{err}");
 }
 
 #[test]

@@ -76,6 +76,17 @@ impl zplan_lqr::Dynamics for LatentDynamics {
         Ok(())
     }
 
+    /// The network is time-invariant: all trajectories' points go through one call.
+    fn linearize_trajectories(
+        &mut self,
+        _horizon: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        jacobians: ArrayViewMut3<'_, f64>,
+    ) -> Result<(), ModelError> {
+        self.linearize(states, controls, jacobians)
+    }
+
     fn linearize(
         &mut self,
         states: ArrayView2<'_, f64>,

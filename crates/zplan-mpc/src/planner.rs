@@ -8,14 +8,17 @@
 //! ```
 //!
 //! Candidates (as the reference planner of PC3): uniform random and random bang-bang sequences,
-//! plus the previous plan shifted by one step (warm start).
+//! plus the previous plan shifted by one step (warm start). They are solved together
+//! ([`zplan_lqr::solve_batch`]), so that each network call serves all of them: one encoder
+//! call, then per iteration one linearisation call and one call per time step of each
+//! line-search round.
 
 use std::time::{Duration, Instant};
 
 use ndarray::{Array1, Array2, ArrayView4};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
-use zplan_lqr::{Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve};
+use zplan_lqr::{Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
 use zplan_onnx::{Bundle, BundleError, Encoder};
 
 use crate::dynamics::LatentDynamics;
@@ -79,6 +82,9 @@ impl PlannerSettings {
             mu_factor: 2.0,
             alpha_decrease: 0.5,
             alpha_min: 1e-4,
+            // Four step sizes per rollout: alpha = 1 is usually accepted, and every candidate's
+            // four trials share one network call per time step.
+            line_search_batch: 4,
             ..Settings::default()
         };
         Some(Self {
@@ -115,10 +121,14 @@ pub struct Planner {
     cost: QuadraticCost,
     problem: Problem,
     workspace: Workspace,
+    /// The best plan of the last successful call.
     best: Solution,
-    trial: Solution,
+    /// One per candidate.
+    candidates: Vec<Solution>,
     /// The previous plan shifted by one step, T x m.
     previous: Vec<f64>,
+    /// The latent state being planned from and the goal's, as f64.
+    z0: Array1<f64>,
     has_previous: bool,
     has_goal: bool,
     /// The first action of the last plan.
@@ -141,15 +151,25 @@ impl Planner {
         let (nz, nu, t) = (manifest.latent_dim, manifest.action.dim, settings.horizon);
         let (low, high) = (manifest.action.low.clone(), manifest.action.high.clone());
         let cost = QuadraticCost::diagonal(nz, nu, settings.q, settings.r, settings.q);
+        let candidates = usize::from(settings.warm_start)
+            + settings.random_candidates
+            + settings.bang_bang_candidates;
         let problem = Problem::new(Array1::zeros(nz), t)?
             .with_control_bounds(Array1::from(low.clone()), Array1::from(high.clone()))?;
         Ok(Self {
             encoder,
             dynamics: LatentDynamics::new(dynamics),
-            workspace: Workspace::new(nz, nu, t, settings.solver.line_search_batch),
+            workspace: Workspace::with_candidates(
+                nz,
+                nu,
+                t,
+                settings.solver.line_search_batch,
+                candidates,
+            ),
             best: Solution::new(nz, nu, t),
-            trial: Solution::new(nz, nu, t),
+            candidates: (0..candidates).map(|_| Solution::new(nz, nu, t)).collect(),
             previous: vec![0.0; t * nu],
+            z0: Array1::zeros(nz),
             has_previous: false,
             has_goal: false,
             action: vec![0.0; nu],
@@ -186,55 +206,46 @@ impl Planner {
         }
         let start = Instant::now();
         self.encoder.encode_u8(obs, self.z.view_mut())?;
-        let z0 = self.z.row(0).mapv(f64::from);
-        self.problem.set_initial_state(z0.view())?;
+        for (z0, z) in self.z0.iter_mut().zip(self.z.row(0)) {
+            *z0 = f64::from(*z);
+        }
+        self.problem.set_initial_state(self.z0.view())?;
         self.times.encode = start.elapsed();
 
         let solving = Instant::now();
         let (t, m) = (self.settings.horizon, self.low.len());
-        let candidates = usize::from(self.settings.warm_start && self.has_previous)
+        let warm = self.settings.warm_start && self.has_previous;
+        let count = usize::from(warm)
             + self.settings.random_candidates
             + self.settings.bang_bang_candidates;
-        let mut best_cost = f64::INFINITY;
-        let mut phases = zplan_lqr::PhaseTimes::default();
-        for c in 0..candidates {
-            let warm = self.settings.warm_start && self.has_previous;
-            {
-                let mut controls = self.trial.controls_mut();
-                for k in 0..t {
-                    for i in 0..m {
-                        let (lo, hi) = (self.low[i], self.high[i]);
-                        controls[[k, i]] = if warm && c == 0 {
-                            self.previous[k * m + i]
-                        } else if (c - usize::from(warm)) < self.settings.random_candidates {
-                            self.rng.random_range(lo..hi)
-                        } else if self.rng.random_bool(0.5) {
-                            lo
-                        } else {
-                            hi
-                        };
-                    }
+        for c in 0..count {
+            let mut controls = self.candidates[c].controls_mut();
+            for k in 0..t {
+                for i in 0..m {
+                    let (lo, hi) = (self.low[i], self.high[i]);
+                    controls[[k, i]] = if warm && c == 0 {
+                        self.previous[k * m + i]
+                    } else if (c - usize::from(warm)) < self.settings.random_candidates {
+                        self.rng.random_range(lo..hi)
+                    } else if self.rng.random_bool(0.5) {
+                        lo
+                    } else {
+                        hi
+                    };
                 }
             }
-            solve(
-                &mut self.dynamics,
-                &self.cost,
-                &self.problem,
-                &self.settings.solver,
-                &mut self.workspace,
-                &mut self.trial,
-            )?;
-            let times = self.trial.times();
-            phases.linearize += times.linearize;
-            phases.backward += times.backward;
-            phases.forward += times.forward;
-            if self.trial.cost() < best_cost {
-                best_cost = self.trial.cost();
-                std::mem::swap(&mut self.best, &mut self.trial);
-            }
         }
+        let report = solve_batch(
+            &mut self.dynamics,
+            &self.cost,
+            &self.problem,
+            &self.settings.solver,
+            &mut self.workspace,
+            &mut self.candidates[..count],
+        )?;
+        self.best.copy_from(&self.candidates[report.best]);
         self.times.solve = solving.elapsed();
-        self.times.phases = phases;
+        self.times.phases = report.times;
 
         // Warm start of the next plan: this plan shifted by one step.
         let controls = self.best.controls();

@@ -15,7 +15,7 @@ use crate::error::BundleError;
 use crate::runtime::Runtime;
 
 /// Batch sizes whose preallocated outputs a network keeps.
-const MAX_BATCH_SIZES: usize = 8;
+const MAX_BATCH_SIZES: usize = 32;
 
 /// How sessions are created.
 #[derive(Clone, Debug, PartialEq, Eq)]

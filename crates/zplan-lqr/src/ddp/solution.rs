@@ -103,6 +103,24 @@ impl Solution {
         }
     }
 
+    /// Makes this solution a copy of `other`, reusing its buffers: no allocation when both were
+    /// built with the same dimensions.
+    pub fn copy_from(&mut self, other: &Solution) {
+        self.n = other.n;
+        self.m = other.m;
+        self.max_horizon = other.max_horizon;
+        self.horizon = other.horizon;
+        self.states.clone_from(&other.states);
+        self.controls.clone_from(&other.controls);
+        self.gains.clone_from(&other.gains);
+        self.feedforward.clone_from(&other.feedforward);
+        self.status = other.status;
+        self.iterations = other.iterations;
+        self.cost = other.cost;
+        self.times = other.times;
+        self.log.clone_from(&other.log);
+    }
+
     /// How the last solve ended.
     pub fn status(&self) -> Status {
         self.status

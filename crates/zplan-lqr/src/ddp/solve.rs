@@ -48,151 +48,258 @@ where
     D: Dynamics + ?Sized,
     C: Cost + ?Sized,
 {
+    solve_batch(
+        dynamics,
+        cost,
+        problem,
+        settings,
+        workspace,
+        std::slice::from_mut(solution),
+    )?;
+    Ok(solution.status)
+}
+
+/// What a batched solve did as a whole.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchReport {
+    /// The candidate with the lowest cost.
+    pub best: usize,
+    /// Wall-clock time per phase, over all candidates.
+    pub times: PhaseTimes,
+}
+
+/// Solves the same problem from several initial guesses at once, one [`Solution`] per
+/// candidate (each holding its warm start), and reports the best.
+///
+/// The candidates iterate in lockstep, each with its own regularisation and stopping test, and
+/// every call to the dynamics serves all of them: one [`Dynamics::step`] per time step of the
+/// initial rollout and of each line-search round (candidates x step sizes rows), one
+/// [`Dynamics::linearize_trajectories`] per iteration. Each candidate ends exactly as
+/// [`solve`] would end it alone; in its iteration log the linearisation and line-search times
+/// are those of the shared calls. Allocates nothing (unless the models do).
+pub fn solve_batch<D, C>(
+    dynamics: &mut D,
+    cost: &C,
+    problem: &Problem,
+    settings: &Settings,
+    workspace: &mut Workspace,
+    solutions: &mut [Solution],
+) -> Result<BatchReport, SolveError>
+where
+    D: Dynamics + ?Sized,
+    C: Cost + ?Sized,
+{
     let start = Instant::now();
-    let (n, m, horizon) = (problem.x0.len(), workspace.m, problem.horizon);
+    let ws = workspace;
+    let (n, m, horizon) = (problem.x0.len(), ws.m, problem.horizon);
     settings.validate()?;
     check_dims(dynamics, n, m)?;
-    SolveError::check_dim("workspace state dimension", n, workspace.n)?;
-    SolveError::check_dim("solution state dimension", n, solution.n)?;
-    SolveError::check_dim("solution control dimension", m, solution.m)?;
+    SolveError::check_dim("workspace state dimension", n, ws.n)?;
+    if solutions.is_empty() || solutions.len() > ws.candidates {
+        return Err(SolveError::InvalidSettings {
+            name: "candidates",
+            reason: "need between 1 and the workspace's number of candidates",
+        });
+    }
+    for solution in solutions.iter() {
+        SolveError::check_dim("solution state dimension", n, solution.n)?;
+        SolveError::check_dim("solution control dimension", m, solution.m)?;
+        let max = ws.max_horizon.min(solution.max_horizon);
+        if horizon > max {
+            return Err(SolveError::HorizonTooLong { horizon, max });
+        }
+    }
     if let Some((lower, _)) = &problem.bounds {
         SolveError::check_dim("control bounds", m, lower.len())?;
     }
-    let max = workspace.max_horizon.min(solution.max_horizon);
-    if horizon > max {
-        return Err(SolveError::HorizonTooLong { horizon, max });
-    }
-    if settings.line_search_batch > workspace.batch {
+    if settings.line_search_batch > ws.batch {
         return Err(SolveError::InvalidSettings {
             name: "line_search_batch",
             reason: "exceeds the batch the workspace was built for",
         });
     }
-    solution.begin(horizon);
 
-    // Initial rollout of the (clamped) warm-start controls.
-    if let Some((lower, upper)) = &problem.bounds {
-        for u in solution.controls[..horizon * m].chunks_exact_mut(m.max(1)) {
-            for ((ui, lo), hi) in u.iter_mut().zip(lower).zip(upper) {
-                *ui = ui.clamp(*lo, *hi);
+    // Initial rollout of the (clamped) warm-start controls, all candidates together.
+    for solution in solutions.iter_mut() {
+        solution.begin(horizon);
+        if let Some((lower, upper)) = &problem.bounds {
+            for u in solution.controls[..horizon * m].chunks_exact_mut(m.max(1)) {
+                for ((ui, lo), hi) in u.iter_mut().zip(lower).zip(upper) {
+                    *ui = ui.clamp(*lo, *hi);
+                }
             }
         }
+        if let Some(t) = (0..horizon * m).find(|&i| !solution.controls[i].is_finite()) {
+            return Err(SolveError::NonFinite {
+                what: "initial control guess",
+                stage: t / m.max(1),
+            });
+        }
     }
-    if let Some(t) = (0..horizon * m).find(|&i| !solution.controls[i].is_finite()) {
-        return Err(SolveError::NonFinite {
-            what: "initial control guess",
-            stage: t / m.max(1),
-        });
+    rollout(dynamics, problem, ws, solutions)?;
+    for (c, solution) in solutions.iter_mut().enumerate() {
+        let total = trajectory_cost(
+            cost,
+            horizon,
+            n,
+            m,
+            &solution.states,
+            n,
+            &solution.controls,
+            m,
+        );
+        if !total.is_finite() {
+            return Err(SolveError::NonFinite {
+                what: "cost of the initial rollout",
+                stage: 0,
+            });
+        }
+        solution.cost = total;
+        solution.status = Status::MaxIterations;
+        let progress = &mut ws.progress[c];
+        progress.mu = settings.mu_init;
+        progress.dmu = 1.0;
+        progress.cost = total;
+        progress.running = true;
     }
-    rollout(dynamics, problem, solution)?;
-    let mut total = trajectory_cost(
-        cost,
-        horizon,
-        n,
-        m,
-        &solution.states,
-        n,
-        &solution.controls,
-        m,
-    );
-    if !total.is_finite() {
-        return Err(SolveError::NonFinite {
-            what: "cost of the initial rollout",
-            stage: 0,
-        });
-    }
-    solution.cost = total;
 
-    let mut mu = settings.mu_init;
-    let mut dmu = 1.0;
-    let mut status = Status::MaxIterations;
+    let mut report = BatchReport {
+        best: 0,
+        times: PhaseTimes::default(),
+    };
     for _ in 0..settings.max_iterations {
+        ws.slots.clear();
+        ws.slots
+            .extend((0..solutions.len()).filter(|&c| ws.progress[c].running));
+        if ws.slots.is_empty() {
+            break;
+        }
         if settings
             .time_budget
             .is_some_and(|budget| start.elapsed() >= budget)
         {
-            status = Status::TimeBudget;
+            for &c in &ws.slots {
+                solutions[c].status = Status::TimeBudget;
+            }
             break;
         }
-        let mut times = PhaseTimes::default();
         let mut clock = Instant::now();
+        linearize_dynamics(dynamics, horizon, ws, solutions)?;
+        let linearize_time = lap(&mut clock);
+        report.times.linearize += linearize_time;
 
-        linearize(dynamics, cost, horizon, n, m, workspace, solution)?;
-        times.linearize = lap(&mut clock);
-
-        let expected = loop {
-            match backward(problem, horizon, mu, settings, workspace, solution) {
-                Ok(expected) => break Some(expected),
-                Err(_) => {
-                    increase_mu(&mut mu, &mut dmu, settings);
-                    if mu > settings.mu_max {
-                        break None;
+        // Per candidate: cost derivatives, backward pass (raising mu until it succeeds),
+        // stopping tests. Candidates that go on to a line search stay in `slots`.
+        let mut searching = 0;
+        for slot in 0..ws.slots.len() {
+            let c = ws.slots[slot];
+            let solution = &mut solutions[c];
+            let mut clock = Instant::now();
+            cost_derivatives(cost, horizon, n, m, ws, solution)?;
+            let mut progress = ws.progress[c];
+            let expected = loop {
+                match backward(problem, horizon, progress.mu, settings, slot, ws, solution) {
+                    Ok(expected) => break Some(expected),
+                    Err(_) => {
+                        increase_mu(&mut progress.mu, &mut progress.dmu, settings);
+                        if progress.mu > settings.mu_max {
+                            break None;
+                        }
                     }
                 }
+            };
+            let backward_time = lap(&mut clock);
+            report.times.backward += backward_time;
+            let times = PhaseTimes {
+                linearize: linearize_time,
+                backward: backward_time,
+                forward: Duration::ZERO,
+            };
+            let Some(expected) = expected else {
+                solution.status = Status::RegularizationLimit;
+                progress.running = false;
+                ws.progress[c] = progress;
+                continue;
+            };
+            let gradient_norm = feedforward_norm(
+                &solution.feedforward[..horizon * m],
+                &solution.controls[..horizon * m],
+                m,
+            );
+            let record = IterationRecord {
+                cost: progress.cost,
+                mu: progress.mu,
+                alpha: 0.0,
+                expected_improvement: -(expected[0] + expected[1]),
+                gradient_norm,
+                times,
+            };
+            // Converged when the feedforward step is negligible, or when the quadratic model
+            // predicts less improvement than the cost tolerance (near the optimum the actual
+            // change is rounding noise and a line search would only fail).
+            let negligible_step =
+                gradient_norm < settings.gradient_tolerance && progress.mu < MU_CONVERGED;
+            let nothing_to_gain = record.expected_improvement
+                < settings.cost_tolerance * progress.cost.abs().max(1.0);
+            if negligible_step || nothing_to_gain {
+                decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
+                solution.record(record);
+                solution.status = Status::Converged;
+                progress.running = false;
+            } else {
+                progress.expected = expected;
+                progress.record = record;
+                progress.accepted = None;
+                ws.slots[searching] = c;
+                searching += 1;
             }
-        };
-        times.backward = lap(&mut clock);
-        let Some(expected) = expected else {
-            status = Status::RegularizationLimit;
-            break;
-        };
-
-        let gradient_norm = feedforward_norm(
-            &solution.feedforward[..horizon * m],
-            &solution.controls[..horizon * m],
-            m,
-        );
-        let mut record = IterationRecord {
-            cost: total,
-            mu,
-            alpha: 0.0,
-            expected_improvement: -(expected[0] + expected[1]),
-            gradient_norm,
-            times,
-        };
-        // Converged when the feedforward step is negligible, or when the quadratic model
-        // predicts less improvement than the cost tolerance (near the optimum the actual change
-        // is rounding noise and a line search would only fail).
-        let negligible_step = gradient_norm < settings.gradient_tolerance && mu < MU_CONVERGED;
-        let nothing_to_gain =
-            record.expected_improvement < settings.cost_tolerance * total.abs().max(1.0);
-        if negligible_step || nothing_to_gain {
-            decrease_mu(&mut mu, &mut dmu, settings);
-            solution.record(record);
-            status = Status::Converged;
-            break;
+            ws.progress[c] = progress;
+        }
+        ws.slots.truncate(searching);
+        if ws.slots.is_empty() {
+            continue;
         }
 
-        let accepted = line_search(
-            dynamics, cost, problem, settings, expected, total, workspace, solution,
-        )?;
-        record.times.forward = lap(&mut clock);
-        match accepted {
-            Some((alpha, new_total)) => {
-                let improvement = total - new_total;
-                total = new_total;
-                solution.cost = total;
-                record.cost = total;
-                record.alpha = alpha;
-                decrease_mu(&mut mu, &mut dmu, settings);
-                solution.record(record);
-                if improvement < settings.cost_tolerance * total.abs().max(1.0) {
-                    status = Status::Converged;
-                    break;
+        let mut clock = Instant::now();
+        line_search(dynamics, cost, problem, settings, ws, solutions)?;
+        let forward_time = lap(&mut clock);
+        report.times.forward += forward_time;
+        for slot in 0..ws.slots.len() {
+            let c = ws.slots[slot];
+            let (progress, solution) = (&mut ws.progress[c], &mut solutions[c]);
+            let mut record = progress.record;
+            record.times.forward = forward_time;
+            match progress.accepted {
+                Some((alpha, new_total)) => {
+                    let improvement = progress.cost - new_total;
+                    progress.cost = new_total;
+                    solution.cost = new_total;
+                    record.cost = new_total;
+                    record.alpha = alpha;
+                    decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
+                    solution.record(record);
+                    if improvement < settings.cost_tolerance * new_total.abs().max(1.0) {
+                        solution.status = Status::Converged;
+                        progress.running = false;
+                    }
                 }
-            }
-            None => {
-                solution.record(record);
-                increase_mu(&mut mu, &mut dmu, settings);
-                if mu > settings.mu_max {
-                    status = Status::RegularizationLimit;
-                    break;
+                None => {
+                    solution.record(record);
+                    increase_mu(&mut progress.mu, &mut progress.dmu, settings);
+                    if progress.mu > settings.mu_max {
+                        solution.status = Status::RegularizationLimit;
+                        progress.running = false;
+                    }
                 }
             }
         }
     }
-    solution.status = status;
-    Ok(status)
+    for (c, solution) in solutions.iter().enumerate() {
+        if solution.cost < solutions[report.best].cost {
+            report.best = c;
+        }
+    }
+    Ok(report)
 }
 
 fn lap(clock: &mut Instant) -> Duration {
@@ -215,33 +322,61 @@ fn decrease_mu(mu: &mut f64, dmu: &mut f64, s: &Settings) {
     *mu = if next > s.mu_min { next } else { 0.0 };
 }
 
-/// x_{t+1} = f(x_t, u_t) from x_0, one point per call.
+/// x_{t+1} = f(x_t, u_t) from x_0 for every candidate: one batched step per time step, with
+/// candidate c in row c of the workspace's trial buffers.
 fn rollout<D: Dynamics + ?Sized>(
     dynamics: &mut D,
     problem: &Problem,
-    solution: &mut Solution,
+    ws: &mut Workspace,
+    solutions: &mut [Solution],
 ) -> Result<(), SolveError> {
-    let (n, m) = (solution.n, solution.m);
-    for (x, v) in solution.states[..n].iter_mut().zip(&problem.x0) {
-        *x = *v;
+    let (n, m, count) = (ws.n, ws.m, solutions.len());
+    let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
+    for (c, solution) in solutions.iter_mut().enumerate() {
+        solution.states[..n].copy_from_slice(problem.x0.as_slice().expect("contiguous x0"));
+        ws.trial_states[c * n..(c + 1) * n].copy_from_slice(&solution.states[..n]);
     }
     for t in 0..problem.horizon {
-        let (done, rest) = solution.states.split_at_mut((t + 1) * n);
-        let x = ArrayView2::from_shape((1, n), &done[t * n..]).expect("1 x n");
-        let u =
-            ArrayView2::from_shape((1, m), &solution.controls[t * m..(t + 1) * m]).expect("1 x m");
-        let next = ArrayViewMut2::from_shape((1, n), &mut rest[..n]).expect("1 x n");
-        dynamics
-            .step(t, x, u, next)
-            .map_err(|source| SolveError::Dynamics { stage: t, source })?;
-        if rest[..n].iter().any(|v| !v.is_finite()) {
+        for (c, solution) in solutions.iter().enumerate() {
+            ws.trial_controls[t * stride_u + c * m..t * stride_u + (c + 1) * m]
+                .copy_from_slice(&solution.controls[t * m..(t + 1) * m]);
+        }
+        step_rows(dynamics, t, count, ws)?;
+        let next = &ws.trial_states[(t + 1) * stride_x..(t + 1) * stride_x + count * n];
+        if next.iter().any(|v| !v.is_finite()) {
             return Err(SolveError::NonFinite {
                 what: "state of the initial rollout",
                 stage: t + 1,
             });
         }
+        for (c, solution) in solutions.iter_mut().enumerate() {
+            solution.states[(t + 1) * n..(t + 2) * n].copy_from_slice(&next[c * n..(c + 1) * n]);
+        }
     }
     Ok(())
+}
+
+/// One batched step of the first `rows` rows of the trial buffers at time step t.
+fn step_rows<D: Dynamics + ?Sized>(
+    dynamics: &mut D,
+    t: usize,
+    rows: usize,
+    ws: &mut Workspace,
+) -> Result<(), SolveError> {
+    let (n, m) = (ws.n, ws.m);
+    let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
+    let (done, rest) = ws.trial_states.split_at_mut((t + 1) * stride_x);
+    let x = ArrayView2::from_shape((rows, n), &done[t * stride_x..t * stride_x + rows * n])
+        .expect("rows x n");
+    let u = ArrayView2::from_shape(
+        (rows, m),
+        &ws.trial_controls[t * stride_u..t * stride_u + rows * m],
+    )
+    .expect("rows x m");
+    let next = ArrayViewMut2::from_shape((rows, n), &mut rest[..rows * n]).expect("rows x n");
+    dynamics
+        .step(t, x, u, next)
+        .map_err(|source| SolveError::Dynamics { stage: t, source })
 }
 
 /// Sum of stage and terminal costs of a trajectory whose state rows are `x_stride` apart and
@@ -268,9 +403,41 @@ fn trajectory_cost<C: Cost + ?Sized>(
     if total.is_nan() { f64::INFINITY } else { total }
 }
 
-/// Dynamics Jacobians and cost derivatives along the current trajectory.
-fn linearize<D: Dynamics + ?Sized, C: Cost + ?Sized>(
+/// The dynamics Jacobians along the trajectories of the candidates in `ws.slots`, in one call;
+/// slot s's Jacobians land in block s of `ws.jacobians`.
+fn linearize_dynamics<D: Dynamics + ?Sized>(
     dynamics: &mut D,
+    horizon: usize,
+    ws: &mut Workspace,
+    solutions: &[Solution],
+) -> Result<(), SolveError> {
+    let (n, m, nm) = (ws.n, ws.m, ws.n + ws.m);
+    let rows = ws.slots.len() * horizon;
+    for (slot, &c) in ws.slots.iter().enumerate() {
+        let at = slot * horizon;
+        ws.points_x[at * n..(at + horizon) * n].copy_from_slice(&solutions[c].states[..horizon * n]);
+        ws.points_u[at * m..(at + horizon) * m]
+            .copy_from_slice(&solutions[c].controls[..horizon * m]);
+    }
+    let states = ArrayView2::from_shape((rows, n), &ws.points_x[..rows * n]).expect("KT x n");
+    let controls = ArrayView2::from_shape((rows, m), &ws.points_u[..rows * m]).expect("KT x m");
+    let jacobians =
+        ArrayViewMut3::from_shape((rows, n, nm), &mut ws.jacobians[..rows * n * nm])
+            .expect("KT x n x (n+m)");
+    dynamics
+        .linearize_trajectories(horizon, states, controls, jacobians)
+        .map_err(|source| SolveError::Dynamics { stage: 0, source })?;
+    if let Some(i) = first_non_finite(&ws.jacobians[..rows * n * nm]) {
+        return Err(SolveError::NonFinite {
+            what: "dynamics Jacobian",
+            stage: (i / (n * nm)) % horizon.max(1),
+        });
+    }
+    Ok(())
+}
+
+/// Cost gradients and Hessians along one candidate's trajectory.
+fn cost_derivatives<C: Cost + ?Sized>(
     cost: &C,
     horizon: usize,
     n: usize,
@@ -279,21 +446,6 @@ fn linearize<D: Dynamics + ?Sized, C: Cost + ?Sized>(
     sol: &Solution,
 ) -> Result<(), SolveError> {
     let nm = n + m;
-    let states = ArrayView2::from_shape((horizon, n), &sol.states[..horizon * n]).expect("T x n");
-    let controls =
-        ArrayView2::from_shape((horizon, m), &sol.controls[..horizon * m]).expect("T x m");
-    let jacobians =
-        ArrayViewMut3::from_shape((horizon, n, nm), &mut ws.jacobians[..horizon * n * nm])
-            .expect("T x n x (n+m)");
-    dynamics
-        .linearize(states, controls, jacobians)
-        .map_err(|source| SolveError::Dynamics { stage: 0, source })?;
-    if let Some(i) = first_non_finite(&ws.jacobians[..horizon * n * nm]) {
-        return Err(SolveError::NonFinite {
-            what: "dynamics Jacobian",
-            stage: i / (n * nm),
-        });
-    }
     for t in 0..horizon {
         let x = ArrayView1::from(&sol.states[t * n..(t + 1) * n]);
         let u = ArrayView1::from(&sol.controls[t * m..(t + 1) * m]);
@@ -336,15 +488,17 @@ fn backward(
     horizon: usize,
     mu: f64,
     settings: &Settings,
+    slot: usize,
     ws: &mut Workspace,
     sol: &mut Solution,
 ) -> Result<[f64; 2], usize> {
     let (n, m) = (ws.n, ws.m);
+    let block = horizon * n * (n + m);
     let model = QuadraticModel {
         n,
         m,
         horizon,
-        jacobians: &ws.jacobians,
+        jacobians: &ws.jacobians[slot * block..(slot + 1) * block],
         defects: None,
         cost_gradients: &ws.cost_gradients,
         cost_hessians: &ws.cost_hessians,
@@ -391,114 +545,154 @@ fn feedforward_norm(feedforward: &[f64], controls: &[f64], m: usize) -> f64 {
     sum / stages as f64
 }
 
-/// Tries step sizes in batches of `line_search_batch`; on acceptance copies the trial into
-/// `sol` and returns (alpha, cost).
-#[allow(clippy::too_many_arguments)]
+/// The line search of every candidate in `ws.slots`, in rounds of `line_search_batch` step
+/// sizes: each round rolls out all pending candidates x step sizes together, and a candidate
+/// leaves at the first step (in order) whose actual / expected improvement passes; its trial
+/// is copied into its solution and `progress.accepted` set.
 fn line_search<D: Dynamics + ?Sized, C: Cost + ?Sized>(
     dynamics: &mut D,
     cost: &C,
     problem: &Problem,
     settings: &Settings,
-    expected: [f64; 2],
-    current: f64,
     ws: &mut Workspace,
-    sol: &mut Solution,
-) -> Result<Option<(f64, f64)>, SolveError> {
+    solutions: &mut [Solution],
+) -> Result<(), SolveError> {
     let (n, m, horizon) = (ws.n, ws.m, problem.horizon);
-    let batch = ws.batch;
+    let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
+    // `pending` is a prefix of `slots`; the searching candidates stay in `slots` after it
+    // for the caller, in some order.
+    let mut pending = ws.slots.len();
     let mut alphas = settings.alphas().peekable();
-    while alphas.peek().is_some() {
+    while pending > 0 && alphas.peek().is_some() {
         let mut count = 0;
         for alpha in alphas.by_ref().take(settings.line_search_batch) {
             ws.trial_alphas[count] = alpha;
             count += 1;
         }
-        trial_rollout(dynamics, problem, count, ws, sol)?;
-        for b in 0..count {
-            let states = &ws.trial_states[b * n..];
-            let controls = &ws.trial_controls[b * m..];
-            ws.trial_costs[b] =
-                trajectory_cost(cost, horizon, n, m, states, batch * n, controls, batch * m);
-        }
-        for b in 0..count {
-            let alpha = ws.trial_alphas[b];
-            let new_total = ws.trial_costs[b];
-            let predicted = -(alpha * expected[0] + alpha * alpha * expected[1]);
-            let improvement = current - new_total;
-            let accept = if predicted > 0.0 {
-                improvement / predicted > settings.min_improvement_ratio && improvement > 0.0
+        trial_rollout(dynamics, problem, pending, count, ws, solutions)?;
+        let mut slot = 0;
+        while slot < pending {
+            let c = ws.slots[slot];
+            let progress = &mut ws.progress[c];
+            let current = progress.cost;
+            for b in 0..count {
+                let row = slot * count + b;
+                let new_total = trajectory_cost(
+                    cost,
+                    horizon,
+                    n,
+                    m,
+                    &ws.trial_states[row * n..],
+                    stride_x,
+                    &ws.trial_controls[row * m..],
+                    stride_u,
+                );
+                let alpha = ws.trial_alphas[b];
+                let [d1, d2] = progress.expected;
+                let predicted = -(alpha * d1 + alpha * alpha * d2);
+                let improvement = current - new_total;
+                let accept = if predicted > 0.0 {
+                    improvement / predicted > settings.min_improvement_ratio && improvement > 0.0
+                } else {
+                    improvement > 0.0
+                };
+                if accept {
+                    let sol = &mut solutions[c];
+                    for t in 0..=horizon {
+                        let src = &ws.trial_states[t * stride_x + row * n..][..n];
+                        sol.states[t * n..(t + 1) * n].copy_from_slice(src);
+                    }
+                    for t in 0..horizon {
+                        let src = &ws.trial_controls[t * stride_u + row * m..][..m];
+                        sol.controls[t * m..(t + 1) * m].copy_from_slice(src);
+                    }
+                    progress.accepted = Some((alpha, new_total));
+                    break;
+                }
+            }
+            if progress.accepted.is_some() {
+                // Done: move it behind the pending prefix. The rows of this round's rollout
+                // are not read again, so the reorder is safe.
+                pending -= 1;
+                ws.slots.swap(slot, pending);
+                move_rows(ws, slot, pending, count, horizon);
             } else {
-                improvement > 0.0
-            };
-            if accept {
-                for t in 0..=horizon {
-                    let src = &ws.trial_states[(t * batch + b) * n..(t * batch + b + 1) * n];
-                    sol.states[t * n..(t + 1) * n].copy_from_slice(src);
-                }
-                for t in 0..horizon {
-                    let src = &ws.trial_controls[(t * batch + b) * m..(t * batch + b + 1) * m];
-                    sol.controls[t * m..(t + 1) * m].copy_from_slice(src);
-                }
-                return Ok(Some((alpha, new_total)));
+                slot += 1;
             }
         }
     }
-    Ok(None)
+    Ok(())
 }
 
-/// Rolls out `count` step sizes at once: u^_t = clamp(u_t + alpha k_t + K_t (x^_t - x_t)).
+/// After `slots[a]` and `slots[b]` swapped, swaps their rows in the current round's rollout so
+/// that row blocks still follow `slots`.
+fn move_rows(ws: &mut Workspace, a: usize, b: usize, count: usize, horizon: usize) {
+    if a == b {
+        return;
+    }
+    let (n, m) = (ws.n, ws.m);
+    let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
+    for t in 0..=horizon {
+        let block = &mut ws.trial_states[t * stride_x..(t + 1) * stride_x];
+        swap_chunks(block, a * count * n, b * count * n, count * n);
+    }
+    for t in 0..horizon {
+        let block = &mut ws.trial_controls[t * stride_u..(t + 1) * stride_u];
+        swap_chunks(block, a * count * m, b * count * m, count * m);
+    }
+}
+
+fn swap_chunks(data: &mut [f64], a: usize, b: usize, len: usize) {
+    let (low, high) = (a.min(b), a.max(b));
+    let (first, second) = data.split_at_mut(high);
+    first[low..low + len].swap_with_slice(&mut second[..len]);
+}
+
+/// Rolls out `count` step sizes for each of the first `pending` candidates in `ws.slots`, row
+/// slot * count + b: u^_t = clamp(u_t + alpha_b k_t + K_t (x^_t - x_t)).
 fn trial_rollout<D: Dynamics + ?Sized>(
     dynamics: &mut D,
     problem: &Problem,
+    pending: usize,
     count: usize,
     ws: &mut Workspace,
-    sol: &Solution,
+    solutions: &[Solution],
 ) -> Result<(), SolveError> {
     let (n, m) = (ws.n, ws.m);
-    let (stride_x, stride_u) = (ws.batch * n, ws.batch * m);
-    for b in 0..count {
-        for (x, v) in ws.trial_states[b * n..(b + 1) * n]
-            .iter_mut()
-            .zip(&problem.x0)
-        {
-            *x = *v;
-        }
+    let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
+    let rows = pending * count;
+    for row in 0..rows {
+        ws.trial_states[row * n..(row + 1) * n]
+            .copy_from_slice(problem.x0.as_slice().expect("contiguous x0"));
     }
     for t in 0..problem.horizon {
-        let x_nominal = &sol.states[t * n..(t + 1) * n];
-        let u_nominal = &sol.controls[t * m..(t + 1) * m];
-        let k = &sol.feedforward[t * m..(t + 1) * m];
-        let gains = &sol.gains[t * m * n..(t + 1) * m * n];
-        for b in 0..count {
-            let alpha = ws.trial_alphas[b];
-            let x = &ws.trial_states[t * stride_x + b * n..t * stride_x + (b + 1) * n];
-            let u = &mut ws.trial_controls[t * stride_u + b * m..t * stride_u + (b + 1) * m];
-            for i in 0..m {
-                let row = &gains[i * n..(i + 1) * n];
-                let mut value = u_nominal[i] + alpha * k[i];
-                for j in 0..n {
-                    value += row[j] * (x[j] - x_nominal[j]);
-                }
-                u[i] = value;
-            }
-            if let Some((lower, upper)) = &problem.bounds {
+        for slot in 0..pending {
+            let sol = &solutions[ws.slots[slot]];
+            let x_nominal = &sol.states[t * n..(t + 1) * n];
+            let u_nominal = &sol.controls[t * m..(t + 1) * m];
+            let k = &sol.feedforward[t * m..(t + 1) * m];
+            let gains = &sol.gains[t * m * n..(t + 1) * m * n];
+            for b in 0..count {
+                let row = slot * count + b;
+                let alpha = ws.trial_alphas[b];
+                let x = &ws.trial_states[t * stride_x + row * n..][..n];
+                let u = &mut ws.trial_controls[t * stride_u + row * m..][..m];
                 for i in 0..m {
-                    u[i] = u[i].clamp(lower[i], upper[i]);
+                    let gain = &gains[i * n..(i + 1) * n];
+                    let mut value = u_nominal[i] + alpha * k[i];
+                    for j in 0..n {
+                        value += gain[j] * (x[j] - x_nominal[j]);
+                    }
+                    u[i] = value;
+                }
+                if let Some((lower, upper)) = &problem.bounds {
+                    for i in 0..m {
+                        u[i] = u[i].clamp(lower[i], upper[i]);
+                    }
                 }
             }
         }
-        let (done, rest) = ws.trial_states.split_at_mut((t + 1) * stride_x);
-        let x = ArrayView2::from_shape((count, n), &done[t * stride_x..t * stride_x + count * n])
-            .expect("B x n");
-        let u = ArrayView2::from_shape(
-            (count, m),
-            &ws.trial_controls[t * stride_u..t * stride_u + count * m],
-        )
-        .expect("B x m");
-        let next = ArrayViewMut2::from_shape((count, n), &mut rest[..count * n]).expect("B x n");
-        dynamics
-            .step(t, x, u, next)
-            .map_err(|source| SolveError::Dynamics { stage: t, source })?;
+        step_rows(dynamics, t, rows, ws)?;
     }
     Ok(())
 }

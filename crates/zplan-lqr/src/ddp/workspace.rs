@@ -1,17 +1,26 @@
 //! Every buffer a DDP solve uses, sized once.
 
+use super::solution::IterationRecord;
 use crate::riccati::RiccatiWork;
 
-/// Buffers for DDP solves of `n` states, `m` controls, horizons up to `max_horizon` and line
-/// searches of up to `line_search_batch` steps at once. A solve allocates nothing.
+/// Buffers for DDP solves of `n` states, `m` controls, horizons up to `max_horizon`, line
+/// searches of up to `line_search_batch` steps at once, and up to `candidates` initial guesses
+/// solved together by [`crate::solve_batch`]. A solve allocates nothing.
 pub struct Workspace {
     pub(crate) n: usize,
     pub(crate) m: usize,
     pub(crate) max_horizon: usize,
+    /// Line-search steps per rollout, B.
     pub(crate) batch: usize,
-    /// T x n x (n+m): [f_x f_u].
+    /// Initial guesses solved together, C.
+    pub(crate) candidates: usize,
+    /// C x T x (n + m): the trajectories of the candidates linearised in one call, stage-major
+    /// per candidate ([x u] rows, split into `points_x` / `points_u`).
+    pub(crate) points_x: Vec<f64>,
+    pub(crate) points_u: Vec<f64>,
+    /// C x T x n x (n+m): [f_x f_u] along each of those trajectories.
     pub(crate) jacobians: Vec<f64>,
-    /// T x (n+m).
+    /// T x (n+m), for the candidate whose backward pass runs.
     pub(crate) cost_gradients: Vec<f64>,
     /// T x (n+m) x (n+m).
     pub(crate) cost_hessians: Vec<f64>,
@@ -20,37 +29,89 @@ pub struct Workspace {
     /// (T+1) x n x n and (T+1) x n: the value function.
     pub(crate) value_hessians: Vec<f64>,
     pub(crate) value_gradients: Vec<f64>,
-    /// (T+1) x B x n: line-search rollouts, one row per step size, time-major so that a time
-    /// step of the whole batch is one contiguous B x n block.
+    /// (T+1) x (C B) x n: line-search rollouts, time-major so that one time step of every
+    /// candidate and step size is one contiguous block for one batched `step` call.
     pub(crate) trial_states: Vec<f64>,
-    /// T x B x m.
+    /// T x (C B) x m.
     pub(crate) trial_controls: Vec<f64>,
-    pub(crate) trial_costs: Vec<f64>,
+    /// B.
     pub(crate) trial_alphas: Vec<f64>,
+    /// Indices of the candidates taking part in the current batched call (at most C).
+    pub(crate) slots: Vec<usize>,
+    /// Per candidate: where its iteration stands.
+    pub(crate) progress: Vec<Progress>,
     pub(crate) riccati: RiccatiWork,
+}
+
+/// Where one candidate's iteration stands inside a batched solve.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Progress {
+    pub mu: f64,
+    pub dmu: f64,
+    pub cost: f64,
+    pub running: bool,
+    /// The backward pass's [dV_1, dV_2] for the line search.
+    pub expected: [f64; 2],
+    /// The iteration being recorded.
+    pub record: IterationRecord,
+    /// The accepted (alpha, cost) of this iteration's line search.
+    pub accepted: Option<(f64, f64)>,
 }
 
 impl Workspace {
     /// Buffers for `n` states, `m` controls, horizons up to `max_horizon`, and line searches
-    /// of up to `line_search_batch` steps at once (see [`crate::Settings::line_search_batch`]).
+    /// of up to `line_search_batch` steps at once (see [`crate::Settings::line_search_batch`]),
+    /// for one initial guess at a time.
     pub fn new(n: usize, m: usize, max_horizon: usize, line_search_batch: usize) -> Self {
-        let (t, nm, b) = (max_horizon, n + m, line_search_batch.max(1));
+        Self::with_candidates(n, m, max_horizon, line_search_batch, 1)
+    }
+
+    /// As [`Workspace::new`], for up to `candidates` initial guesses solved together.
+    pub fn with_candidates(
+        n: usize,
+        m: usize,
+        max_horizon: usize,
+        line_search_batch: usize,
+        candidates: usize,
+    ) -> Self {
+        let (t, nm) = (max_horizon, n + m);
+        let (b, c) = (line_search_batch.max(1), candidates.max(1));
+        let idle = Progress {
+            mu: 0.0,
+            dmu: 1.0,
+            cost: f64::INFINITY,
+            running: false,
+            expected: [0.0; 2],
+            record: IterationRecord {
+                cost: 0.0,
+                mu: 0.0,
+                alpha: 0.0,
+                expected_improvement: 0.0,
+                gradient_norm: 0.0,
+                times: Default::default(),
+            },
+            accepted: None,
+        };
         Self {
             n,
             m,
             max_horizon,
             batch: b,
-            jacobians: vec![0.0; t * n * nm],
+            candidates: c,
+            points_x: vec![0.0; c * t * n],
+            points_u: vec![0.0; c * t * m],
+            jacobians: vec![0.0; c * t * n * nm],
             cost_gradients: vec![0.0; t * nm],
             cost_hessians: vec![0.0; t * nm * nm],
             terminal_gradient: vec![0.0; n],
             terminal_hessian: vec![0.0; n * n],
             value_hessians: vec![0.0; (t + 1) * n * n],
             value_gradients: vec![0.0; (t + 1) * n],
-            trial_states: vec![0.0; (t + 1) * b * n],
-            trial_controls: vec![0.0; t * b * m],
-            trial_costs: vec![0.0; b],
+            trial_states: vec![0.0; (t + 1) * c * b * n],
+            trial_controls: vec![0.0; t * c * b * m],
             trial_alphas: vec![0.0; b],
+            slots: Vec::with_capacity(c),
+            progress: vec![idle; c],
             riccati: RiccatiWork::new(n, m),
         }
     }
@@ -58,5 +119,10 @@ impl Workspace {
     /// The largest horizon this workspace holds.
     pub fn max_horizon(&self) -> usize {
         self.max_horizon
+    }
+
+    /// The most initial guesses this workspace solves together.
+    pub fn candidates(&self) -> usize {
+        self.candidates
     }
 }
