@@ -24,12 +24,11 @@ rust-test:
 python-test:
 	.venv/bin/python -m pytest training/tests -q -p no:cacheprovider
 
-## demo: the main job on the shipped models (the full `zplan demo` comes with the planner's demo)
+## demo: the main job on the shipped models: the pendulum swing-up planned from images, pictures in demo/
 demo: deps
 	$(CARGO) build --release --locked -p zplan-cli
 	./target/release/zplan doctor
-	./target/release/zplan inspect models/swing
-	./target/release/zplan eval --task swing --model models/swing --episodes 3
+	./target/release/zplan demo
 
 ## bench: the criterion benches (single thread)
 bench: deps

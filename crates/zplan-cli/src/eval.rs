@@ -30,7 +30,7 @@ struct Score {
 }
 
 /// The q-quantile (nearest rank) of unsorted values.
-fn quantile(values: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(values: &[f64], q: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
@@ -85,9 +85,6 @@ fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
         PlannerSettings::reference(args.task.name()).expect("every task has reference settings");
     let mut planner = Planner::new(bundle, settings).map_err(|e| e.to_string())?;
     let mut env = Env::new(args.task, args.seed);
-    let image = env.image();
-    let shape = (1, image.frames, image.height, image.width);
-    let (mut obs, mut goal) = (vec![0u8; image.len()], vec![0u8; image.len()]);
     let mut episodes = Vec::new();
     let mut step_ms = Vec::new();
     let mut phase_ms: [Vec<f64>; 4] = Default::default();
@@ -99,35 +96,23 @@ fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
         args.seed
     );
     for episode in 0..args.episodes {
-        env.reset_seeded(args.seed + episode as u64);
-        env.goal_observation(&mut goal);
-        planner
-            .set_goal(ArrayView4::from_shape(shape, &goal).expect("image shape"))
-            .map_err(|e| e.to_string())?;
-        planner.reset();
-        let length = env.task().episode_length();
-        let mut in_goal = 0;
-        for _ in 0..length {
-            env.observation(&mut obs);
-            let start = Instant::now();
-            let action = planner
-                .plan(ArrayView4::from_shape(shape, &obs).expect("image shape"))
-                .map_err(|e| e.to_string())?
-                .to_vec();
-            step_ms.push(start.elapsed().as_secs_f64() * 1e3);
-            let times = planner.times();
-            for (phase, time) in phase_ms.iter_mut().zip([
-                times.encode,
-                times.phases.linearize,
-                times.phases.backward,
-                times.phases.forward,
-            ]) {
-                phase.push(time.as_secs_f64() * 1e3);
-            }
-            env.step(&action);
-            in_goal += usize::from(env.in_goal());
-        }
-        let percent = 100.0 * in_goal as f64 / length as f64;
+        let percent = run_episode(
+            &mut env,
+            &mut planner,
+            args.seed + episode as u64,
+            |_, planner, _, ms| {
+                step_ms.push(ms);
+                let times = planner.times();
+                for (phase, time) in phase_ms.iter_mut().zip([
+                    times.encode,
+                    times.phases.linearize,
+                    times.phases.backward,
+                    times.phases.forward,
+                ]) {
+                    phase.push(time.as_secs_f64() * 1e3);
+                }
+            },
+        )?;
         println!("  episode {episode:>2}: {percent:6.2} % of steps in goal");
         episodes.push(percent);
     }
@@ -148,4 +133,42 @@ fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
         step_ms,
         phase_ms,
     })
+}
+
+/// Runs one episode from the start/goal draw of `seed` under the planner and returns its
+/// percent of steps in goal. After every step `observe` sees the environment (already
+/// stepped), the planner (holding that step's plan), the observation planned from and the
+/// plan call's wall-clock time in ms.
+pub fn run_episode(
+    env: &mut Env,
+    planner: &mut Planner,
+    seed: u64,
+    mut observe: impl FnMut(&Env, &Planner, &[u8], f64),
+) -> Result<f64, String> {
+    let image = env.image();
+    let shape = (1, image.frames, image.height, image.width);
+    let (mut obs, mut goal) = (vec![0u8; image.len()], vec![0u8; image.len()]);
+    env.reset_seeded(seed);
+    env.goal_observation(&mut goal);
+    planner
+        .set_goal(ArrayView4::from_shape(shape, &goal).expect("image shape"))
+        .map_err(|e| e.to_string())?;
+    planner.reset();
+    let length = env.task().episode_length();
+    let mut action = Vec::new();
+    let mut in_goal = 0;
+    for _ in 0..length {
+        env.observation(&mut obs);
+        let start = Instant::now();
+        let planned = planner
+            .plan(ArrayView4::from_shape(shape, &obs).expect("image shape"))
+            .map_err(|e| e.to_string())?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        action.clear();
+        action.extend_from_slice(planned);
+        env.step(&action);
+        in_goal += usize::from(env.in_goal());
+        observe(env, planner, &obs, ms);
+    }
+    Ok(100.0 * in_goal as f64 / length as f64)
 }

@@ -1,9 +1,11 @@
 //! `zplan`: plan robot actions in the latent space of a learned image model.
 
 mod collect;
+mod demo;
 mod doctor;
 mod eval;
 mod inspect;
+mod picture;
 mod train;
 
 use std::path::PathBuf;
@@ -96,6 +98,23 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Run one episode of a task on a shipped model and write DIR/TASK.gif (camera frames beside
+    /// the decoder's images of the planned latent states) and DIR/TASK.png (angle and action
+    /// over time); print the score and the MPC step latency.
+    Demo {
+        /// planar, swing, balance, cartpole or threepole.
+        #[arg(long, value_parser = parse_task, default_value = "swing")]
+        task: TaskKind,
+        /// The bundle [default: models/TASK].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Directory for the pictures.
+        #[arg(long, default_value = "demo")]
+        out: PathBuf,
+        /// Start/goal draw of the episode.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Load and validate a model bundle, describe its networks, shapes, action bounds and
     /// Jacobian mode, and time one call of each network; exit 1 with the error otherwise.
     Inspect {
@@ -116,6 +135,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Doctor { ort } => doctor::run(ort.as_deref()),
         Command::Inspect { bundle } => inspect::run(&bundle),
+        Command::Demo {
+            task,
+            model,
+            out,
+            seed,
+        } => demo::run(&demo::DemoArgs {
+            task,
+            model,
+            out,
+            seed,
+        }),
         Command::Eval {
             task,
             models,

@@ -264,3 +264,48 @@ fn eval_scores_a_shipped_model_and_writes_json() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("observation"));
 }
+
+#[test]
+fn demo_writes_an_animation_and_a_plot_of_one_episode() {
+    let model = format!("{}/../../models/swing", env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("zplan-demo-{}", std::process::id()));
+    let output = zplan(
+        &["demo", "--model", &model, "--out", out.to_str().unwrap()],
+        &[],
+    );
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("% of 100 steps in goal") && text.contains("encoder"),
+        "{text}"
+    );
+    // One frame per step of the episode, all the same size.
+    let file = std::fs::File::open(out.join("swing.gif")).unwrap();
+    let mut decoder = gif::DecodeOptions::new().read_info(file).unwrap();
+    let (width, height) = (decoder.width(), decoder.height());
+    let mut frames = 0;
+    while let Some(frame) = decoder.read_next_frame().unwrap() {
+        assert_eq!((frame.width, frame.height), (width, height));
+        frames += 1;
+    }
+    assert_eq!(frames, 100);
+    let png = std::fs::read(out.join("swing.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    std::fs::remove_dir_all(&out).unwrap();
+
+    // A bundle without the task's images is refused, naming the field.
+    let planar = format!(
+        "{}/../zplan-onnx/tests/fixtures/mlp",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = zplan(
+        &["demo", "--model", &planar, "--out", out.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("observation"));
+}

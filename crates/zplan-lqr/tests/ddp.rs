@@ -556,7 +556,15 @@ fn candidates_solved_together_end_as_each_alone_with_fewer_model_calls() {
     };
     let mut ws = Workspace::with_candidates(2, 1, horizon, 4, guesses.len());
     let mut batch: Vec<Solution> = guesses.iter().map(|g| start(g)).collect();
-    let report = solve_batch(&mut together, &cost, &problem, &settings, &mut ws, &mut batch).unwrap();
+    let report = solve_batch(
+        &mut together,
+        &cost,
+        &problem,
+        &settings,
+        &mut ws,
+        &mut batch,
+    )
+    .unwrap();
 
     for (c, (single, batched)) in singles.iter().zip(&batch).enumerate() {
         assert_eq!(batched.status(), single.status(), "candidate {c}");
@@ -580,8 +588,18 @@ fn candidates_solved_together_end_as_each_alone_with_fewer_model_calls() {
 
     // More candidates than the workspace holds is refused.
     let mut six: Vec<Solution> = (0..6).map(|_| Solution::new(2, 1, horizon)).collect();
-    let err = solve_batch(&mut together, &cost, &problem, &settings, &mut ws, &mut six).unwrap_err();
-    assert!(matches!(err, SolveError::InvalidSettings { name: "candidates", .. }), "{err}");
+    let err =
+        solve_batch(&mut together, &cost, &problem, &settings, &mut ws, &mut six).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SolveError::InvalidSettings {
+                name: "candidates",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]

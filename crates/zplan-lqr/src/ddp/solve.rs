@@ -415,15 +415,15 @@ fn linearize_dynamics<D: Dynamics + ?Sized>(
     let rows = ws.slots.len() * horizon;
     for (slot, &c) in ws.slots.iter().enumerate() {
         let at = slot * horizon;
-        ws.points_x[at * n..(at + horizon) * n].copy_from_slice(&solutions[c].states[..horizon * n]);
+        ws.points_x[at * n..(at + horizon) * n]
+            .copy_from_slice(&solutions[c].states[..horizon * n]);
         ws.points_u[at * m..(at + horizon) * m]
             .copy_from_slice(&solutions[c].controls[..horizon * m]);
     }
     let states = ArrayView2::from_shape((rows, n), &ws.points_x[..rows * n]).expect("KT x n");
     let controls = ArrayView2::from_shape((rows, m), &ws.points_u[..rows * m]).expect("KT x m");
-    let jacobians =
-        ArrayViewMut3::from_shape((rows, n, nm), &mut ws.jacobians[..rows * n * nm])
-            .expect("KT x n x (n+m)");
+    let jacobians = ArrayViewMut3::from_shape((rows, n, nm), &mut ws.jacobians[..rows * n * nm])
+        .expect("KT x n x (n+m)");
     dynamics
         .linearize_trajectories(horizon, states, controls, jacobians)
         .map_err(|source| SolveError::Dynamics { stage: 0, source })?;
