@@ -123,11 +123,12 @@ pub struct Planner {
     workspace: Workspace,
     /// The best plan of the last successful call.
     best: Solution,
-    /// One per candidate.
+    /// One per candidate; the first `used` took part in the last plan.
     candidates: Vec<Solution>,
+    used: usize,
     /// The previous plan shifted by one step, T x m.
     previous: Vec<f64>,
-    /// The latent state being planned from and the goal's, as f64.
+    /// The latent state being planned from (or the goal's, while it is set), as f64.
     z0: Array1<f64>,
     has_previous: bool,
     has_goal: bool,
@@ -168,6 +169,7 @@ impl Planner {
             ),
             best: Solution::new(nz, nu, t),
             candidates: (0..candidates).map(|_| Solution::new(nz, nu, t)).collect(),
+            used: 0,
             previous: vec![0.0; t * nu],
             z0: Array1::zeros(nz),
             has_previous: false,
@@ -187,8 +189,20 @@ impl Planner {
     /// Encodes the goal image [1, C, H, W] (u8) once; plans then steer towards it.
     pub fn set_goal(&mut self, goal: ArrayView4<'_, u8>) -> Result<(), PlanError> {
         self.encoder.encode_u8(goal, self.z.view_mut())?;
-        let goal = self.z.row(0).mapv(f64::from);
-        self.cost.set_goal(goal.view())?;
+        self.set_goal_latent()
+    }
+
+    /// As [`Planner::set_goal`], for an f32 image with values in [0, 1] (NaN is refused).
+    pub fn set_goal_f32(&mut self, goal: ArrayView4<'_, f32>) -> Result<(), PlanError> {
+        self.encoder.encode(goal, self.z.view_mut())?;
+        self.set_goal_latent()
+    }
+
+    fn set_goal_latent(&mut self) -> Result<(), PlanError> {
+        for (z0, z) in self.z0.iter_mut().zip(self.z.row(0)) {
+            *z0 = f64::from(*z);
+        }
+        self.cost.set_goal(self.z0.view())?;
         self.has_goal = true;
         Ok(())
     }
@@ -199,13 +213,29 @@ impl Planner {
     }
 
     /// Plans from the observation [1, C, H, W] (u8) and returns the first action. The whole
-    /// plan is in [`Planner::solution`].
+    /// plan is in [`Planner::solution`]. On an error the planner stays usable and keeps the
+    /// last good plan.
     pub fn plan(&mut self, obs: ArrayView4<'_, u8>) -> Result<&[f64], PlanError> {
         if !self.has_goal {
             return Err(PlanError::NoGoal);
         }
         let start = Instant::now();
         self.encoder.encode_u8(obs, self.z.view_mut())?;
+        self.plan_encoded(start)
+    }
+
+    /// As [`Planner::plan`], for an f32 observation with values in [0, 1] (NaN is refused).
+    pub fn plan_f32(&mut self, obs: ArrayView4<'_, f32>) -> Result<&[f64], PlanError> {
+        if !self.has_goal {
+            return Err(PlanError::NoGoal);
+        }
+        let start = Instant::now();
+        self.encoder.encode(obs, self.z.view_mut())?;
+        self.plan_encoded(start)
+    }
+
+    /// Plans from the latent state in `self.z`, encoded since `start`.
+    fn plan_encoded(&mut self, start: Instant) -> Result<&[f64], PlanError> {
         for (z0, z) in self.z0.iter_mut().zip(self.z.row(0)) {
             *z0 = f64::from(*z);
         }
@@ -243,6 +273,7 @@ impl Planner {
             &mut self.workspace,
             &mut self.candidates[..count],
         )?;
+        self.used = count;
         self.best.copy_from(&self.candidates[report.best]);
         self.times.solve = solving.elapsed();
         self.times.phases = report.times;
@@ -262,9 +293,15 @@ impl Planner {
         Ok(&self.action)
     }
 
-    /// The best plan of the last call: latent trajectory, actions, gains, cost, status.
+    /// The best plan of the last successful call: latent trajectory, actions, gains, cost,
+    /// status.
     pub fn solution(&self) -> &Solution {
         &self.best
+    }
+
+    /// Every candidate of the last plan call, the warm start first when there was one.
+    pub fn candidates(&self) -> &[Solution] {
+        &self.candidates[..self.used]
     }
 
     /// How the last plan's best candidate ended.

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use ndarray::{Array2, Array3, Array4};
+use ndarray::{Array1, Array2, Array3, Array4, s};
 use zplan_lqr::Dynamics as _;
+use zplan_lqr::{LqrProblem, LqrSolution, LqrWorkspace, solve_lqr};
 use zplan_mpc::{LatentDynamics, PlanError, Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
@@ -110,4 +111,159 @@ fn a_wrong_image_is_an_error_and_the_planner_keeps_working() {
     planner
         .plan(good.view())
         .expect("plans after a refused input");
+}
+
+/// The linear fixture's W (64 x 3), A (3 x 3) and B (3 x 2).
+fn linear_reference() -> (Array2<f64>, Array2<f64>, Array2<f64>) {
+    let text = std::fs::read_to_string(fixture("linear").join("reference.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let matrix = |name: &str| {
+        let rows = json[name].as_array().unwrap();
+        let cols = rows[0].as_array().unwrap().len();
+        Array2::from_shape_fn((rows.len(), cols), |(i, j)| rows[i][j].as_f64().unwrap())
+    };
+    (matrix("w"), matrix("a"), matrix("b"))
+}
+
+/// A test image and its exact encoding z = W' vec(obs / 255).
+fn image(seed: usize, w: &Array2<f64>) -> (Array4<u8>, Array1<f64>) {
+    let obs = Array4::from_shape_fn((1, 1, 8, 8), |(_, _, i, j)| {
+        ((i * 8 + j) * (seed + 3) * 37 % 256) as u8
+    });
+    let flat = Array1::from_iter(obs.iter().map(|&p| f64::from(p) / 255.0));
+    (obs, w.t().dot(&flat))
+}
+
+#[test]
+fn on_an_exactly_linear_bundle_the_planner_reproduces_lqr() {
+    let (w, a, b) = linear_reference();
+    let (goal, z_goal) = image(1, &w);
+    let (obs, z0) = image(2, &w);
+    let (q, r, horizon) = (10.0, 1.0, 8);
+    let mut settings = PlannerSettings {
+        horizon,
+        q,
+        r,
+        random_candidates: 2,
+        bang_bang_candidates: 1,
+        warm_start: false,
+        ..PlannerSettings::reference("planar").unwrap()
+    };
+    settings.solver.max_iterations = 10;
+    let mut planner = Planner::new(Bundle::load(&fixture("linear")).unwrap(), settings).unwrap();
+    planner.set_goal(goal.view()).unwrap();
+    let action = planner.plan(obs.view()).unwrap().to_vec();
+
+    // LQR of sum_t 1/2 (z_t - g)' q I (z_t - g) + 1/2 u_t' r I u_t + 1/2 (z_T - g)' q I (z_T - g).
+    let (n, m) = (3, 2);
+    let mut lqr = LqrProblem::new(n, m, horizon);
+    for t in 0..horizon {
+        lqr.a_mut(t).assign(&a);
+        lqr.b_mut(t).assign(&b);
+        lqr.q_mut(t).assign(&(Array2::eye(n) * q));
+        lqr.r_mut(t).assign(&(Array2::eye(m) * r));
+        lqr.q_lin_mut(t).assign(&(&z_goal * -q));
+    }
+    lqr.q_terminal_mut().assign(&(Array2::eye(n) * q));
+    lqr.q_lin_terminal_mut().assign(&(&z_goal * -q));
+    let mut want = LqrSolution::new(n, m, horizon);
+    solve_lqr(&lqr, z0.view(), &mut LqrWorkspace::new(n, m), &mut want).unwrap();
+
+    // f32 networks and finite-difference Jacobians: agreement to single precision.
+    let plan = planner.solution();
+    let controls = (&plan.controls().slice(s![..horizon, ..]) - &want.controls())
+        .iter()
+        .fold(0.0f64, |acc, v| acc.max(v.abs()));
+    let scale = want
+        .controls()
+        .iter()
+        .fold(0.0f64, |acc, v| acc.max(v.abs()));
+    assert!(scale > 0.1, "a problem where the controls matter: {scale}");
+    assert!(
+        controls < 1e-3 * scale,
+        "controls differ by {controls} (scale {scale})"
+    );
+    let gains = (&plan.gains().slice(s![..horizon, .., ..]) - &want.gains())
+        .iter()
+        .fold(0.0f64, |acc, v| acc.max(v.abs()));
+    assert!(gains < 1e-3, "gains differ by {gains}");
+    assert!((action[0] - want.controls()[[0, 0]]).abs() < 1e-3 * scale);
+    // Every candidate lands on the same optimum.
+    for candidate in planner.candidates() {
+        assert!((candidate.cost() - plan.cost()).abs() < 1e-6 * plan.cost().abs().max(1.0));
+    }
+}
+
+#[test]
+fn a_warm_start_from_the_previous_plan_needs_fewer_iterations() {
+    let mut settings = PlannerSettings {
+        random_candidates: 1,
+        bang_bang_candidates: 0,
+        warm_start: true,
+        ..settings()
+    };
+    settings.solver.max_iterations = 100;
+    let mut planner = Planner::new(Bundle::load(&fixture("mlp")).unwrap(), settings).unwrap();
+    let goal = Array4::from_shape_fn((1, 1, 8, 8), |(_, _, i, j)| if i == j { 255u8 } else { 0 });
+    let obs = Array4::from_shape_fn((1, 1, 8, 8), |(_, _, i, j)| ((i * 8 + j) * 3) as u8);
+    planner.set_goal(goal.view()).unwrap();
+    planner.plan(obs.view()).unwrap();
+    assert_eq!(planner.candidates().len(), 1, "no previous plan yet");
+    let (mut warm_total, mut cold_total) = (0, 0);
+    for _ in 0..4 {
+        planner.plan(obs.view()).unwrap();
+        let [warm, cold] = planner.candidates() else {
+            panic!("the warm start and one random candidate")
+        };
+        assert!(
+            warm.iterations() <= cold.iterations(),
+            "warm {} vs cold {}",
+            warm.iterations(),
+            cold.iterations()
+        );
+        warm_total += warm.iterations();
+        cold_total += cold.iterations();
+    }
+    assert!(
+        warm_total < cold_total,
+        "warm {warm_total} vs cold {cold_total}"
+    );
+}
+
+#[test]
+fn a_nan_observation_is_an_error_and_a_solver_failure_keeps_the_last_plan() {
+    let (w, _, _) = linear_reference();
+    let mut planner = Planner::new(Bundle::load(&fixture("linear")).unwrap(), settings()).unwrap();
+    let (goal, _) = image(1, &w);
+    let (obs, _) = image(2, &w);
+    planner.set_goal(goal.view()).unwrap();
+    planner.plan(obs.view()).unwrap();
+    let good = planner.solution().controls().to_owned();
+    let status = planner.status();
+
+    let mut bad = obs.mapv(|p| f32::from(p) / 255.0);
+    bad[[0, 0, 3, 4]] = f32::NAN;
+    let err = planner.plan_f32(bad.view()).unwrap_err();
+    assert!(err.to_string().contains("observation"), "{err}");
+    let err = planner.set_goal_f32(bad.view()).unwrap_err();
+    assert!(
+        err.to_string().contains("NaN") || err.to_string().contains("finite"),
+        "{err}"
+    );
+
+    // Pixels near f32::MAX overflow the linear encoder: the solver refuses the non-finite
+    // initial state.
+    let huge = obs.mapv(|_| f32::MAX / 4.0);
+    let err = planner.plan_f32(huge.view()).unwrap_err();
+    assert!(err.to_string().contains("not finite"), "{err}");
+    assert!(matches!(err, PlanError::Solve(_)), "{err}");
+    assert_eq!(
+        planner.solution().controls(),
+        good,
+        "the last good plan is kept"
+    );
+    assert_eq!(planner.status(), status);
+    planner
+        .plan(obs.view())
+        .expect("plans again after a failure");
 }
