@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use ndarray::ArrayView4;
 use zplan_envs::{Env, TaskKind};
-use zplan_mpc::{Planner, PlannerSettings};
+use zplan_mpc::{Objective, Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
 /// What to evaluate.
@@ -18,6 +18,8 @@ pub struct EvalArgs {
     pub episodes: usize,
     pub seed: u64,
     pub json: Option<PathBuf>,
+    /// Plan on the bundle's reward model instead of the distance to the goal image.
+    pub reward_objective: bool,
 }
 
 /// One model's results.
@@ -81,8 +83,11 @@ pub fn run(args: &EvalArgs) -> ExitCode {
 
 fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     let bundle = Bundle::load(model).map_err(|e| e.to_string())?;
-    let settings =
+    let mut settings =
         PlannerSettings::reference(args.task.name()).expect("every task has reference settings");
+    if args.reward_objective {
+        settings.objective = Objective::Reward { weight: settings.q };
+    }
     let mut planner = Planner::new(bundle, settings).map_err(|e| e.to_string())?;
     let mut env = Env::new(args.task, args.seed);
     let mut episodes = Vec::new();

@@ -97,6 +97,10 @@ enum Command {
         /// Also write the first model's results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// What the planner minimises: `goal` (quadratic in latent space to the goal image) or
+        /// `reward` (the bundle's reward model, weighted by the task's q).
+        #[arg(long, default_value = "goal", value_parser = ["goal", "reward"])]
+        objective: String,
     },
     /// Run one episode of a task on a shipped model and write DIR/TASK.gif (camera frames beside
     /// the decoder's images of the planned latent states) and DIR/TASK.png (angle and action
@@ -152,12 +156,14 @@ fn main() -> ExitCode {
             episodes,
             seed,
             json,
+            objective,
         } => eval::run(&eval::EvalArgs {
             task,
             models,
             episodes,
             seed,
             json,
+            reward_objective: objective == "reward",
         }),
         Command::Train {
             task,

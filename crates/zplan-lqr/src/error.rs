@@ -67,6 +67,14 @@ pub enum SolveError {
         /// The model's error.
         source: ModelError,
     },
+    /// The cost model failed.
+    #[error("cost failed at stage {stage}: {source}")]
+    Cost {
+        /// The stage being evaluated (the first stage for a whole-trajectory call).
+        stage: usize,
+        /// The model's error.
+        source: ModelError,
+    },
 }
 
 impl SolveError {

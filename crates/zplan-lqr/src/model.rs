@@ -89,6 +89,64 @@ pub trait Cost {
         gradient: ArrayViewMut1<'_, f64>,
         hessian: ArrayViewMut2<'_, f64>,
     );
+
+    // The batched forms below are what the solver calls. Their defaults loop over the
+    // per-point methods above; a cost behind a per-call overhead (a neural network) overrides
+    // them with one call per batch, and reports its failures through the `Result`.
+
+    /// Stage costs of B points at stage t: `out[b]` = l_t(row b of `states` (B x n), row b of
+    /// `controls` (B x m)).
+    fn stage_batch(
+        &self,
+        t: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        mut out: ArrayViewMut1<'_, f64>,
+    ) -> Result<(), ModelError> {
+        for ((x, u), out) in states
+            .outer_iter()
+            .zip(controls.outer_iter())
+            .zip(out.iter_mut())
+        {
+            *out = self.stage(t, x, u);
+        }
+        Ok(())
+    }
+
+    /// Terminal costs of B points: `out[b]` = l_T(row b of `states`).
+    fn terminal_batch(
+        &self,
+        states: ArrayView2<'_, f64>,
+        mut out: ArrayViewMut1<'_, f64>,
+    ) -> Result<(), ModelError> {
+        for (x, out) in states.outer_iter().zip(out.iter_mut()) {
+            *out = self.terminal(x);
+        }
+        Ok(())
+    }
+
+    /// Stage derivatives along K trajectories of `horizon` stages stacked (row r is stage
+    /// r % horizon): `gradients` K T x (n+m), `hessians` K T x (n+m) x (n+m), as
+    /// [`Cost::stage_derivatives`] writes them.
+    fn stage_derivatives_along(
+        &self,
+        horizon: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        mut gradients: ArrayViewMut2<'_, f64>,
+        mut hessians: ArrayViewMut3<'_, f64>,
+    ) -> Result<(), ModelError> {
+        for (r, (x, u)) in states.outer_iter().zip(controls.outer_iter()).enumerate() {
+            self.stage_derivatives(
+                r % horizon.max(1),
+                x,
+                u,
+                gradients.row_mut(r),
+                hessians.index_axis_mut(ndarray::Axis(0), r),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Tracking cost to a goal state:

@@ -7,6 +7,8 @@
 
 mod dynamics;
 mod planner;
+mod reward;
 
 pub use dynamics::LatentDynamics;
-pub use planner::{PlanError, PlanTimes, Planner, PlannerSettings};
+pub use planner::{Objective, PlanError, PlanTimes, Planner, PlannerSettings};
+pub use reward::RewardCost;

@@ -7,6 +7,9 @@
 //! subject to z_{t+1} = f(z_t, u_t), low <= u_t <= high
 //! ```
 //!
+//! or, with [`Objective::Reward`], the bundle's reward model in place of the goal
+//! ([`RewardCost`]).
+//!
 //! Candidates (as the reference planner of PC3): uniform random and random bang-bang sequences,
 //! plus the previous plan shifted by one step (warm start). They are solved together
 //! ([`zplan_lqr::solve_batch`]), so that each network call serves all of them: one encoder
@@ -18,10 +21,14 @@ use std::time::{Duration, Instant};
 use ndarray::{Array1, Array2, ArrayView4};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
-use zplan_lqr::{Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
+use zplan_lqr::{Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
 use zplan_onnx::{Bundle, BundleError, Encoder};
 
 use crate::dynamics::LatentDynamics;
+use crate::reward::RewardCost;
+
+/// Finite-difference step of the reward model's derivatives, in latent units.
+const REWARD_STEP: f64 = 1e-2;
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +48,24 @@ pub enum PlanError {
     Settings(&'static str),
 }
 
+/// What the planner minimises.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Objective {
+    /// Quadratic in latent space to the goal image's encoding (Q = q I, R = r I); needs
+    /// [`Planner::set_goal`].
+    LatentGoal,
+    /// -`weight` r(z, u) + 1/2 r |u|^2 from the bundle's reward model (R = r I); no goal image.
+    Reward {
+        /// Weight w of the predicted reward.
+        weight: f64,
+    },
+}
+
 /// How the planner plans. `reference(task)` gives the settings of ../shared/TASKS.md.
 #[derive(Clone, Debug)]
 pub struct PlannerSettings {
+    /// What is minimised.
+    pub objective: Objective,
     /// Steps planned ahead, T.
     pub horizon: usize,
     /// Latent state weight, Q = q I (also at the end of the horizon).
@@ -88,6 +110,7 @@ impl PlannerSettings {
             ..Settings::default()
         };
         Some(Self {
+            objective: Objective::LatentGoal,
             horizon,
             q,
             r: 1.0,
@@ -118,7 +141,7 @@ pub struct Planner {
     settings: PlannerSettings,
     low: Vec<f64>,
     high: Vec<f64>,
-    cost: QuadraticCost,
+    cost: PlanCost,
     problem: Problem,
     workspace: Workspace,
     /// The best plan of the last successful call.
@@ -148,10 +171,22 @@ impl Planner {
         if settings.random_candidates + settings.bang_bang_candidates == 0 && !settings.warm_start {
             return Err(PlanError::Settings("at least one candidate is needed"));
         }
-        let (manifest, encoder, dynamics, _, _) = bundle.into_parts();
+        let (manifest, encoder, dynamics, _, reward) = bundle.into_parts();
         let (nz, nu, t) = (manifest.latent_dim, manifest.action.dim, settings.horizon);
         let (low, high) = (manifest.action.low.clone(), manifest.action.high.clone());
-        let cost = QuadraticCost::diagonal(nz, nu, settings.q, settings.r, settings.q);
+        let cost = match settings.objective {
+            Objective::LatentGoal => PlanCost::Goal(QuadraticCost::diagonal(
+                nz, nu, settings.q, settings.r, settings.q,
+            )),
+            Objective::Reward { weight } => {
+                let Some(reward) = reward else {
+                    return Err(PlanError::Settings(
+                        "the reward objective needs a bundle with a reward model",
+                    ));
+                };
+                PlanCost::Reward(RewardCost::new(reward, weight, settings.r, REWARD_STEP))
+            }
+        };
         let candidates = usize::from(settings.warm_start)
             + settings.random_candidates
             + settings.bang_bang_candidates;
@@ -202,7 +237,9 @@ impl Planner {
         for (z0, z) in self.z0.iter_mut().zip(self.z.row(0)) {
             *z0 = f64::from(*z);
         }
-        self.cost.set_goal(self.z0.view())?;
+        if let PlanCost::Goal(cost) = &mut self.cost {
+            cost.set_goal(self.z0.view())?;
+        }
         self.has_goal = true;
         Ok(())
     }
@@ -216,7 +253,7 @@ impl Planner {
     /// plan is in [`Planner::solution`]. On an error the planner stays usable and keeps the
     /// last good plan.
     pub fn plan(&mut self, obs: ArrayView4<'_, u8>) -> Result<&[f64], PlanError> {
-        if !self.has_goal {
+        if !self.has_goal && self.settings.objective == Objective::LatentGoal {
             return Err(PlanError::NoGoal);
         }
         let start = Instant::now();
@@ -226,7 +263,7 @@ impl Planner {
 
     /// As [`Planner::plan`], for an f32 observation with values in [0, 1] (NaN is refused).
     pub fn plan_f32(&mut self, obs: ArrayView4<'_, f32>) -> Result<&[f64], PlanError> {
-        if !self.has_goal {
+        if !self.has_goal && self.settings.objective == Objective::LatentGoal {
             return Err(PlanError::NoGoal);
         }
         let start = Instant::now();
@@ -267,7 +304,7 @@ impl Planner {
         }
         let report = solve_batch(
             &mut self.dynamics,
-            &self.cost,
+            self.cost.get(),
             &self.problem,
             &self.settings.solver,
             &mut self.workspace,
@@ -317,5 +354,20 @@ impl Planner {
     /// The settings.
     pub fn settings(&self) -> &PlannerSettings {
         &self.settings
+    }
+}
+
+/// The objective as a solver cost.
+enum PlanCost {
+    Goal(QuadraticCost),
+    Reward(RewardCost),
+}
+
+impl PlanCost {
+    fn get(&self) -> &dyn Cost {
+        match self {
+            PlanCost::Goal(cost) => cost,
+            PlanCost::Reward(cost) => cost,
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use ndarray::{Array1, Array2, Array3, Array4, s};
 use zplan_lqr::Dynamics as _;
 use zplan_lqr::{LqrProblem, LqrSolution, LqrWorkspace, solve_lqr};
-use zplan_mpc::{LatentDynamics, PlanError, Planner, PlannerSettings};
+use zplan_mpc::{LatentDynamics, Objective, PlanError, Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
 fn fixture(name: &str) -> PathBuf {
@@ -266,4 +266,72 @@ fn a_nan_observation_is_an_error_and_a_solver_failure_keeps_the_last_plan() {
     planner
         .plan(obs.view())
         .expect("plans again after a failure");
+}
+
+#[test]
+fn the_reward_objective_plans_without_a_goal_and_lowers_the_predicted_cost() {
+    let settings = PlannerSettings {
+        objective: Objective::Reward { weight: 5.0 },
+        ..settings()
+    };
+    let mut planner =
+        Planner::new(Bundle::load(&fixture("mlp")).unwrap(), settings.clone()).unwrap();
+    let obs = Array4::from_shape_fn((1, 1, 8, 8), |(_, _, i, j)| ((i * 8 + j) * 3) as u8);
+    let action = planner.plan(obs.view()).unwrap().to_vec();
+    assert!(
+        action.iter().all(|u| (-1.0..=1.0).contains(u)),
+        "{action:?}"
+    );
+
+    // The best plan's cost is what the reward network says of its trajectory.
+    let mut bundle = Bundle::load(&fixture("mlp")).unwrap();
+    let plan = planner.solution();
+    let (z, u) = (plan.states(), plan.controls());
+    let horizon = plan.horizon();
+    let zs = z.slice(s![..horizon, ..]).mapv(|v| v as f32);
+    let us = u.slice(s![..horizon, ..]).mapv(|v| v as f32);
+    let mut r = Array1::<f32>::zeros(horizon);
+    bundle
+        .reward()
+        .unwrap()
+        .reward(zs.view(), us.view(), r.view_mut())
+        .unwrap();
+    let mut terminal = Array1::<f32>::zeros(1);
+    let z_end = z.slice(s![horizon..=horizon, ..]).mapv(|v| v as f32);
+    bundle
+        .reward()
+        .unwrap()
+        .reward(
+            z_end.view(),
+            Array2::<f32>::zeros((1, 2)).view(),
+            terminal.view_mut(),
+        )
+        .unwrap();
+    let want: f64 = (0..horizon)
+        .map(|t| -5.0 * f64::from(r[t]) + 0.5 * u.row(t).dot(&u.row(t)))
+        .sum::<f64>()
+        - 5.0 * f64::from(terminal[0]);
+    assert!(
+        (plan.cost() - want).abs() < 1e-4 * want.abs().max(1.0),
+        "{} vs {want}",
+        plan.cost()
+    );
+    for candidate in planner.candidates() {
+        assert!(
+            candidate.cost() >= plan.cost(),
+            "the best candidate is kept"
+        );
+        for pair in candidate.log().windows(2) {
+            assert!(
+                pair[1].cost <= pair[0].cost,
+                "iterations never raise the cost"
+            );
+        }
+    }
+
+    // A bundle without a reward model cannot plan on it.
+    let err = Planner::new(Bundle::load(&fixture("linear")).unwrap(), settings)
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("reward model"), "{err}");
 }

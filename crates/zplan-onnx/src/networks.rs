@@ -337,6 +337,16 @@ pub struct Reward {
 }
 
 impl Reward {
+    /// Latent size nz.
+    pub fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+
+    /// Action size nu.
+    pub fn action_dim(&self) -> usize {
+        self.action_dim
+    }
+
     /// r [B] at (z [B, nz], u [B, nu]).
     pub fn reward(
         &mut self,

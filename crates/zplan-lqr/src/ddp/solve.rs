@@ -137,17 +137,9 @@ where
         }
     }
     rollout(dynamics, problem, ws, solutions)?;
+    rollout_costs(cost, horizon, solutions.len(), ws)?;
     for (c, solution) in solutions.iter_mut().enumerate() {
-        let total = trajectory_cost(
-            cost,
-            horizon,
-            n,
-            m,
-            &solution.states,
-            n,
-            &solution.controls,
-            m,
-        );
+        let total = ws.trial_costs[c];
         if !total.is_finite() {
             return Err(SolveError::NonFinite {
                 what: "cost of the initial rollout",
@@ -184,18 +176,17 @@ where
             break;
         }
         let mut clock = Instant::now();
-        linearize_dynamics(dynamics, horizon, ws, solutions)?;
+        linearize(dynamics, cost, horizon, ws, solutions)?;
         let linearize_time = lap(&mut clock);
         report.times.linearize += linearize_time;
 
-        // Per candidate: cost derivatives, backward pass (raising mu until it succeeds),
-        // stopping tests. Candidates that go on to a line search stay in `slots`.
+        // Per candidate: backward pass (raising mu until it succeeds), stopping tests.
+        // Candidates that go on to a line search stay in `slots`.
         let mut searching = 0;
         for slot in 0..ws.slots.len() {
             let c = ws.slots[slot];
             let solution = &mut solutions[c];
             let mut clock = Instant::now();
-            cost_derivatives(cost, horizon, n, m, ws, solution)?;
             let mut progress = ws.progress[c];
             let expected = loop {
                 match backward(problem, horizon, progress.mu, settings, slot, ws, solution) {
@@ -379,34 +370,49 @@ fn step_rows<D: Dynamics + ?Sized>(
         .map_err(|source| SolveError::Dynamics { stage: t, source })
 }
 
-/// Sum of stage and terminal costs of a trajectory whose state rows are `x_stride` apart and
-/// control rows `u_stride` apart (so that a line-search row of a time-major batch can be read).
-#[allow(clippy::too_many_arguments)]
-fn trajectory_cost<C: Cost + ?Sized>(
+/// Total cost of each of the first `rows` rows of the trial buffers, into `ws.trial_costs`,
+/// one batched cost call per stage; a NaN total becomes infinity (never accepted).
+fn rollout_costs<C: Cost + ?Sized>(
     cost: &C,
     horizon: usize,
-    n: usize,
-    m: usize,
-    states: &[f64],
-    x_stride: usize,
-    controls: &[f64],
-    u_stride: usize,
-) -> f64 {
-    let mut total = 0.0;
-    for t in 0..horizon {
-        let x = ArrayView1::from(&states[t * x_stride..t * x_stride + n]);
-        let u = ArrayView1::from(&controls[t * u_stride..t * u_stride + m]);
-        total += cost.stage(t, x, u);
+    rows: usize,
+    ws: &mut Workspace,
+) -> Result<(), SolveError> {
+    let (n, m) = (ws.n, ws.m);
+    let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
+    let totals = &mut ws.trial_costs[..rows];
+    let stage_costs = &mut ws.stage_costs[..rows];
+    totals.fill(0.0);
+    for t in 0..=horizon {
+        let x = ArrayView2::from_shape((rows, n), &ws.trial_states[t * stride_x..][..rows * n])
+            .expect("rows x n");
+        let out = ArrayViewMut1::from(&mut stage_costs[..]);
+        let result = if t < horizon {
+            let u =
+                ArrayView2::from_shape((rows, m), &ws.trial_controls[t * stride_u..][..rows * m])
+                    .expect("rows x m");
+            cost.stage_batch(t, x, u, out)
+        } else {
+            cost.terminal_batch(x, out)
+        };
+        result.map_err(|source| SolveError::Cost { stage: t, source })?;
+        for (total, value) in totals.iter_mut().zip(stage_costs.iter()) {
+            *total += value;
+        }
     }
-    let x = ArrayView1::from(&states[horizon * x_stride..horizon * x_stride + n]);
-    total += cost.terminal(x);
-    if total.is_nan() { f64::INFINITY } else { total }
+    for total in totals.iter_mut() {
+        if total.is_nan() {
+            *total = f64::INFINITY;
+        }
+    }
+    Ok(())
 }
 
-/// The dynamics Jacobians along the trajectories of the candidates in `ws.slots`, in one call;
-/// slot s's Jacobians land in block s of `ws.jacobians`.
-fn linearize_dynamics<D: Dynamics + ?Sized>(
+/// Dynamics Jacobians and cost derivatives along the trajectories of the candidates in
+/// `ws.slots`, one batched call each; slot s's land in block s of the workspace's buffers.
+fn linearize<D: Dynamics + ?Sized, C: Cost + ?Sized>(
     dynamics: &mut D,
+    cost: &C,
     horizon: usize,
     ws: &mut Workspace,
     solutions: &[Solution],
@@ -433,48 +439,41 @@ fn linearize_dynamics<D: Dynamics + ?Sized>(
             stage: (i / (n * nm)) % horizon.max(1),
         });
     }
-    Ok(())
-}
 
-/// Cost gradients and Hessians along one candidate's trajectory.
-fn cost_derivatives<C: Cost + ?Sized>(
-    cost: &C,
-    horizon: usize,
-    n: usize,
-    m: usize,
-    ws: &mut Workspace,
-    sol: &Solution,
-) -> Result<(), SolveError> {
-    let nm = n + m;
-    for t in 0..horizon {
-        let x = ArrayView1::from(&sol.states[t * n..(t + 1) * n]);
-        let u = ArrayView1::from(&sol.controls[t * m..(t + 1) * m]);
-        let gradient = ArrayViewMut1::from(&mut ws.cost_gradients[t * nm..(t + 1) * nm]);
+    let gradients = ArrayViewMut2::from_shape((rows, nm), &mut ws.cost_gradients[..rows * nm])
+        .expect("KT x nm");
+    let hessians =
+        ArrayViewMut3::from_shape((rows, nm, nm), &mut ws.cost_hessians[..rows * nm * nm])
+            .expect("KT x nm x nm");
+    cost.stage_derivatives_along(horizon, states, controls, gradients, hessians)
+        .map_err(|source| SolveError::Cost { stage: 0, source })?;
+    for (slot, &c) in ws.slots.iter().enumerate() {
+        let x = ArrayView1::from(&solutions[c].states[horizon * n..(horizon + 1) * n]);
+        let gradient = ArrayViewMut1::from(&mut ws.terminal_gradient[slot * n..(slot + 1) * n]);
         let hessian = ArrayViewMut2::from_shape(
-            (nm, nm),
-            &mut ws.cost_hessians[t * nm * nm..(t + 1) * nm * nm],
+            (n, n),
+            &mut ws.terminal_hessian[slot * n * n..(slot + 1) * n * n],
         )
-        .expect("(n+m)^2");
-        cost.stage_derivatives(t, x, u, gradient, hessian);
+        .expect("n x n");
+        cost.terminal_derivatives(x, gradient, hessian);
     }
-    let x = ArrayView1::from(&sol.states[horizon * n..(horizon + 1) * n]);
-    let gradient = ArrayViewMut1::from(&mut ws.terminal_gradient[..]);
-    let hessian = ArrayViewMut2::from_shape((n, n), &mut ws.terminal_hessian[..]).expect("n x n");
-    cost.terminal_derivatives(x, gradient, hessian);
-    let stage_of = |i: usize, per: usize| i / per.max(1);
-    if let Some(i) = first_non_finite(&ws.cost_gradients[..horizon * nm]) {
+    let stage_of = |i: usize, per: usize| (i / per.max(1)) % horizon.max(1);
+    if let Some(i) = first_non_finite(&ws.cost_gradients[..rows * nm]) {
         return Err(SolveError::NonFinite {
             what: "cost gradient",
             stage: stage_of(i, nm),
         });
     }
-    if let Some(i) = first_non_finite(&ws.cost_hessians[..horizon * nm * nm]) {
+    if let Some(i) = first_non_finite(&ws.cost_hessians[..rows * nm * nm]) {
         return Err(SolveError::NonFinite {
             what: "cost Hessian",
             stage: stage_of(i, nm * nm),
         });
     }
-    if !all_finite(&ws.terminal_gradient) || !all_finite(&ws.terminal_hessian) {
+    let slots = ws.slots.len();
+    if !all_finite(&ws.terminal_gradient[..slots * n])
+        || !all_finite(&ws.terminal_hessian[..slots * n * n])
+    {
         return Err(SolveError::NonFinite {
             what: "terminal cost derivatives",
             stage: horizon,
@@ -493,17 +492,18 @@ fn backward(
     sol: &mut Solution,
 ) -> Result<[f64; 2], usize> {
     let (n, m) = (ws.n, ws.m);
-    let block = horizon * n * (n + m);
+    let nm = n + m;
+    let (jac, grad, hess) = (horizon * n * nm, horizon * nm, horizon * nm * nm);
     let model = QuadraticModel {
         n,
         m,
         horizon,
-        jacobians: &ws.jacobians[slot * block..(slot + 1) * block],
+        jacobians: &ws.jacobians[slot * jac..(slot + 1) * jac],
         defects: None,
-        cost_gradients: &ws.cost_gradients,
-        cost_hessians: &ws.cost_hessians,
-        terminal_gradient: &ws.terminal_gradient,
-        terminal_hessian: &ws.terminal_hessian,
+        cost_gradients: &ws.cost_gradients[slot * grad..(slot + 1) * grad],
+        cost_hessians: &ws.cost_hessians[slot * hess..(slot + 1) * hess],
+        terminal_gradient: &ws.terminal_gradient[slot * n..(slot + 1) * n],
+        terminal_hessian: &ws.terminal_hessian[slot * n * n..(slot + 1) * n * n],
     };
     let control_box = problem.bounds.as_ref().map(|(lower, upper)| ControlBox {
         lower: lower.as_slice().expect("contiguous bounds"),
@@ -570,6 +570,7 @@ fn line_search<D: Dynamics + ?Sized, C: Cost + ?Sized>(
             count += 1;
         }
         trial_rollout(dynamics, problem, pending, count, ws, solutions)?;
+        rollout_costs(cost, horizon, pending * count, ws)?;
         let mut slot = 0;
         while slot < pending {
             let c = ws.slots[slot];
@@ -577,16 +578,7 @@ fn line_search<D: Dynamics + ?Sized, C: Cost + ?Sized>(
             let current = progress.cost;
             for b in 0..count {
                 let row = slot * count + b;
-                let new_total = trajectory_cost(
-                    cost,
-                    horizon,
-                    n,
-                    m,
-                    &ws.trial_states[row * n..],
-                    stride_x,
-                    &ws.trial_controls[row * m..],
-                    stride_u,
-                );
+                let new_total = ws.trial_costs[row];
                 let alpha = ws.trial_alphas[b];
                 let [d1, d2] = progress.expected;
                 let predicted = -(alpha * d1 + alpha * alpha * d2);
@@ -624,8 +616,8 @@ fn line_search<D: Dynamics + ?Sized, C: Cost + ?Sized>(
     Ok(())
 }
 
-/// After `slots[a]` and `slots[b]` swapped, swaps their rows in the current round's rollout so
-/// that row blocks still follow `slots`.
+/// After `slots[a]` and `slots[b]` swapped, swaps their rows (states, controls, costs) in the
+/// current round's rollout so that row blocks still follow `slots`.
 fn move_rows(ws: &mut Workspace, a: usize, b: usize, count: usize, horizon: usize) {
     if a == b {
         return;
@@ -640,6 +632,7 @@ fn move_rows(ws: &mut Workspace, a: usize, b: usize, count: usize, horizon: usiz
         let block = &mut ws.trial_controls[t * stride_u..(t + 1) * stride_u];
         swap_chunks(block, a * count * m, b * count * m, count * m);
     }
+    swap_chunks(&mut ws.trial_costs, a * count, b * count, count);
 }
 
 fn swap_chunks(data: &mut [f64], a: usize, b: usize, len: usize) {

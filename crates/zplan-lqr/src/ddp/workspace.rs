@@ -20,10 +20,11 @@ pub struct Workspace {
     pub(crate) points_u: Vec<f64>,
     /// C x T x n x (n+m): [f_x f_u] along each of those trajectories.
     pub(crate) jacobians: Vec<f64>,
-    /// T x (n+m), for the candidate whose backward pass runs.
+    /// C x T x (n+m): cost gradients along those trajectories.
     pub(crate) cost_gradients: Vec<f64>,
-    /// T x (n+m) x (n+m).
+    /// C x T x (n+m) x (n+m).
     pub(crate) cost_hessians: Vec<f64>,
+    /// C x n and C x n x n: terminal cost derivatives.
     pub(crate) terminal_gradient: Vec<f64>,
     pub(crate) terminal_hessian: Vec<f64>,
     /// (T+1) x n x n and (T+1) x n: the value function.
@@ -34,6 +35,9 @@ pub struct Workspace {
     pub(crate) trial_states: Vec<f64>,
     /// T x (C B) x m.
     pub(crate) trial_controls: Vec<f64>,
+    /// C B: total costs of the rollouts' rows, and one stage's costs while they are summed.
+    pub(crate) trial_costs: Vec<f64>,
+    pub(crate) stage_costs: Vec<f64>,
     /// B.
     pub(crate) trial_alphas: Vec<f64>,
     /// Indices of the candidates taking part in the current batched call (at most C).
@@ -101,14 +105,16 @@ impl Workspace {
             points_x: vec![0.0; c * t * n],
             points_u: vec![0.0; c * t * m],
             jacobians: vec![0.0; c * t * n * nm],
-            cost_gradients: vec![0.0; t * nm],
-            cost_hessians: vec![0.0; t * nm * nm],
-            terminal_gradient: vec![0.0; n],
-            terminal_hessian: vec![0.0; n * n],
+            cost_gradients: vec![0.0; c * t * nm],
+            cost_hessians: vec![0.0; c * t * nm * nm],
+            terminal_gradient: vec![0.0; c * n],
+            terminal_hessian: vec![0.0; c * n * n],
             value_hessians: vec![0.0; (t + 1) * n * n],
             value_gradients: vec![0.0; (t + 1) * n],
             trial_states: vec![0.0; (t + 1) * c * b * n],
             trial_controls: vec![0.0; t * c * b * m],
+            trial_costs: vec![0.0; c * b],
+            stage_costs: vec![0.0; c * b],
             trial_alphas: vec![0.0; b],
             slots: Vec::with_capacity(c),
             progress: vec![idle; c],
