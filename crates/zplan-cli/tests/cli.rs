@@ -241,7 +241,14 @@ fn eval_scores_a_shipped_model_and_writes_json() {
     let percent = report["percent_in_goal"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&percent));
     assert_eq!(report["episodes"].as_array().unwrap().len(), 1);
-    assert!(report["step_ms_median"].as_f64().unwrap() > 0.0);
+    let (step, encode) = (
+        report["step_ms_median"].as_f64().unwrap(),
+        report["encode_ms_median"].as_f64().unwrap(),
+    );
+    assert!(
+        step > 0.0 && encode > 0.0 && encode < step,
+        "{step} {encode}"
+    );
     std::fs::remove_file(json).unwrap();
 
     // A model for other images is refused with the reason.

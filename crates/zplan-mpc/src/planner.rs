@@ -357,7 +357,8 @@ impl Planner {
     }
 }
 
-/// The objective as a solver cost.
+/// The objective as a solver cost (one per planner, so the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
 enum PlanCost {
     Goal(QuadraticCost),
     Reward(RewardCost),

@@ -1,14 +1,23 @@
 //! One ONNX Runtime session per network file: opening with zplan's threading, checking the
 //! declared inputs and outputs, and batched runs with zero-copy inputs and outputs preallocated
 //! once per batch size.
+//!
+//! A run goes through ONNX Runtime's C API (`OrtApi::Run`) with input and output names kept as
+//! C strings from setup, input tensors wrapped around the caller's buffers and output tensors
+//! around buffers owned here: after the first run at a batch size, a run allocates nothing on
+//! the Rust side (ONNX Runtime's own C++ allocations are outside zplan's reach).
 
+use std::ffi::{CStr, CString, c_char};
 use std::path::{Path, PathBuf};
+use std::ptr::{self, NonNull};
 
 use ndarray::{ArrayViewD, ArrayViewMutD};
-use ort::memory::Allocator;
-use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
-
-use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
+use ort::AsPointer;
+use ort::session::{Session, SessionInputValue};
+use ort::sys::{
+    ONNXTensorElementDataType, OrtAllocatorType, OrtMemType, OrtMemoryInfo, OrtStatusPtr, OrtValue,
+};
+use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::bundle::onnx_header::OnnxHeader;
 use crate::error::BundleError;
@@ -35,16 +44,114 @@ impl Default for NetworkOptions {
     }
 }
 
+/// Most inputs a network may have (the bundle's have one or two).
+const MAX_INPUTS: usize = 4;
+/// Highest input rank (images are [B, C, H, W]).
+const MAX_RANK: usize = 6;
+
 /// A session and what zplan knows of it.
 pub(crate) struct Net {
     pub path: PathBuf,
     session: Session,
-    /// Output names, in the order `run` fills them.
+    /// The model's input names, as C strings for `Run`.
+    input_names: Vec<CString>,
+    /// Output names, in the order `run` fills them, and pointers to them for `Run`.
     outputs: Vec<String>,
+    output_names: Vec<CString>,
+    output_name_ptrs: Vec<*const c_char>,
     /// Output shapes without the batch axis.
     output_dims: Vec<Vec<usize>>,
-    /// Run options with preallocated outputs, one per batch size seen.
-    by_batch: Vec<(usize, RunOptions<HasSelectedOutputs>)>,
+    /// CPU memory description of the tensors wrapped around zplan's buffers.
+    memory: CpuMemory,
+    /// Preallocated outputs, one set per batch size seen.
+    by_batch: Vec<BoundOutputs>,
+}
+
+// SAFETY: the raw pointers point into this struct's own C strings and ONNX Runtime objects,
+// which move with it and are used by one thread at a time (`run` takes `&mut self`).
+unsafe impl Send for Net {}
+
+/// `OrtMemoryInfo` for CPU tensors, released on drop.
+struct CpuMemory(NonNull<OrtMemoryInfo>);
+
+impl CpuMemory {
+    fn new() -> Result<Self, String> {
+        let mut info = ptr::null_mut();
+        // SAFETY: a plain constructor call; `info` receives the new object.
+        let status = unsafe {
+            (ort::api().CreateCpuMemoryInfo)(
+                OrtAllocatorType::OrtDeviceAllocator,
+                OrtMemType::OrtMemTypeDefault,
+                &mut info,
+            )
+        };
+        check(status)?;
+        NonNull::new(info)
+            .map(Self)
+            .ok_or_else(|| "CreateCpuMemoryInfo returned null".into())
+    }
+
+    /// An f32 tensor of `shape` over `data` (which must outlive the value).
+    fn tensor(&self, data: *mut f32, len: usize, shape: &[i64]) -> Result<OwnedValue, String> {
+        let mut value = ptr::null_mut();
+        // SAFETY: `data` holds `len` f32 and outlives the value (the callers guarantee it).
+        let status = unsafe {
+            (ort::api().CreateTensorWithDataAsOrtValue)(
+                self.0.as_ptr(),
+                data.cast(),
+                len * size_of::<f32>(),
+                shape.as_ptr(),
+                shape.len(),
+                ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
+                &mut value,
+            )
+        };
+        check(status)?;
+        NonNull::new(value)
+            .map(OwnedValue)
+            .ok_or_else(|| "CreateTensorWithDataAsOrtValue returned null".into())
+    }
+}
+
+impl Drop for CpuMemory {
+    fn drop(&mut self) {
+        // SAFETY: created by CreateCpuMemoryInfo, released once.
+        unsafe { (ort::api().ReleaseMemoryInfo)(self.0.as_ptr()) }
+    }
+}
+
+/// An `OrtValue` released on drop.
+struct OwnedValue(NonNull<OrtValue>);
+
+impl Drop for OwnedValue {
+    fn drop(&mut self) {
+        // SAFETY: created by CreateTensorWithDataAsOrtValue, released once.
+        unsafe { (ort::api().ReleaseValue)(self.0.as_ptr()) }
+    }
+}
+
+/// One batch size's outputs: buffers owned here and the tensors `Run` writes into.
+struct BoundOutputs {
+    batch: usize,
+    /// Declared before `buffers` so that the tensors are released before their memory.
+    values: Vec<OwnedValue>,
+    value_ptrs: Vec<*mut OrtValue>,
+    buffers: Vec<Vec<f32>>,
+}
+
+/// Ok for a null status, else its message (and the status released).
+fn check(status: OrtStatusPtr) -> Result<(), String> {
+    if status.0.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null status from the API: read its message, then release it once.
+    unsafe {
+        let message = CStr::from_ptr((ort::api().GetErrorMessage)(status.0))
+            .to_string_lossy()
+            .into_owned();
+        (ort::api().ReleaseStatus)(status.0);
+        Err(message)
+    }
 }
 
 impl Net {
@@ -87,11 +194,22 @@ impl Net {
             .map_err(|e| message(&e))?
             .commit_from_file(&path)
             .map_err(|e| message(&e))?;
+        let input_names = session
+            .inputs()
+            .iter()
+            .map(|input| CString::new(input.name()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| message(&e))?;
+        let memory = CpuMemory::new().map_err(session_error)?;
         Ok(Self {
             path,
             session,
+            input_names,
             outputs: Vec::new(),
+            output_names: Vec::new(),
+            output_name_ptrs: Vec::new(),
             output_dims: Vec::new(),
+            memory,
             by_batch: Vec::new(),
         })
     }
@@ -164,10 +282,55 @@ impl Net {
 
     /// Declares the outputs `run` fills, with their shapes after the batch axis.
     pub fn set_outputs(&mut self, outputs: Vec<(String, Vec<usize>)>) {
-        let (names, dims) = outputs.into_iter().unzip();
+        let (names, dims): (Vec<String>, _) = outputs.into_iter().unzip();
+        self.output_names = names
+            .iter()
+            .map(|name| CString::new(name.as_str()).expect("checked names have no NUL"))
+            .collect();
+        self.output_name_ptrs = self.output_names.iter().map(|n| n.as_ptr()).collect();
         self.outputs = names;
         self.output_dims = dims;
         self.by_batch.clear();
+    }
+
+    /// The preallocated outputs for `batch` rows, made on first use.
+    fn bound_outputs(&mut self, batch: usize) -> Result<usize, BundleError> {
+        if let Some(slot) = self.by_batch.iter().position(|b| b.batch == batch) {
+            return Ok(slot);
+        }
+        let mut bound = BoundOutputs {
+            batch,
+            values: Vec::with_capacity(self.outputs.len()),
+            value_ptrs: Vec::with_capacity(self.outputs.len()),
+            buffers: Vec::with_capacity(self.outputs.len()),
+        };
+        for dims in &self.output_dims {
+            let shape: Vec<i64> = std::iter::once(batch)
+                .chain(dims.iter().copied())
+                .map(|d| d as i64)
+                .collect();
+            let mut buffer = vec![0.0f32; shape.iter().product::<i64>() as usize];
+            let value = self
+                .memory
+                .tensor(buffer.as_mut_ptr(), buffer.len(), &shape)
+                .map_err(|message| self.inference_error(message))?;
+            bound.value_ptrs.push(value.0.as_ptr());
+            bound.values.push(value);
+            bound.buffers.push(buffer);
+        }
+        if self.by_batch.len() == MAX_BATCH_SIZES {
+            // The planner uses a few fixed batch sizes; drop the oldest of any others.
+            self.by_batch.remove(0);
+        }
+        self.by_batch.push(bound);
+        Ok(self.by_batch.len() - 1)
+    }
+
+    fn inference_error(&self, message: String) -> BundleError {
+        BundleError::Inference {
+            path: self.path.clone(),
+            message,
+        }
     }
 
     /// Runs a batch of `batch` rows. `inputs` are (name, contiguous view) pairs; each output
@@ -178,61 +341,78 @@ impl Net {
         inputs: &[(&str, ArrayViewD<'_, f32>)],
         outputs: &mut [Option<ArrayViewMutD<'_, f32>>],
     ) -> Result<(), BundleError> {
-        let inference_error = |path: &Path, e: ort::Error| BundleError::Inference {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        let slot = match self.by_batch.iter().position(|(b, _)| *b == batch) {
-            Some(slot) => slot,
-            None => {
-                let mut selector = OutputSelector::no_default();
-                for (name, dims) in self.outputs.iter().zip(&self.output_dims) {
-                    let shape: Vec<usize> =
-                        std::iter::once(batch).chain(dims.iter().copied()).collect();
-                    let tensor = Tensor::<f32>::new(&Allocator::default(), shape)
-                        .map_err(|e| inference_error(&self.path, e))?;
-                    selector = selector
-                        .with(name.clone())
-                        .preallocate(name.clone(), tensor);
-                }
-                let options = RunOptions::new()
-                    .map_err(|e| inference_error(&self.path, e))?
-                    .with_outputs(selector);
-                if self.by_batch.len() == MAX_BATCH_SIZES {
-                    // The planner uses a few fixed batch sizes; drop the oldest of any others.
-                    self.by_batch.remove(0);
-                }
-                self.by_batch.push((batch, options));
-                self.by_batch.len() - 1
-            }
-        };
-        let mut values: Vec<(&str, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
-        for (name, view) in inputs {
-            let tensor = TensorRef::from_array_view(view.view())
-                .map_err(|e| inference_error(&self.path, e))?;
-            values.push((name, tensor.into()));
+        if inputs.len() > MAX_INPUTS {
+            return Err(self.inference_error(format!("more than {MAX_INPUTS} inputs")));
         }
-        let options = &self.by_batch[slot].1;
-        let result = self
-            .session
-            .run_with_options(values, options)
-            .map_err(|e| inference_error(&self.path, e))?;
-        for (name, out) in self.outputs.iter().zip(outputs.iter_mut()) {
-            let Some(out) = out else { continue };
-            let value = result[name.as_str()]
-                .try_extract_array::<f32>()
-                .map_err(|e| inference_error(&self.path, e))?;
-            if value.shape() != out.shape() {
-                return Err(BundleError::Inference {
-                    path: self.path.clone(),
-                    message: format!(
-                        "output `{name}` has shape {:?}, expected {:?}",
-                        value.shape(),
-                        out.shape()
-                    ),
-                });
+        let slot = self.bound_outputs(batch)?;
+        let mut names = [ptr::null::<c_char>(); MAX_INPUTS];
+        let mut values: [Option<OwnedValue>; MAX_INPUTS] = Default::default();
+        let mut value_ptrs = [ptr::null::<OrtValue>(); MAX_INPUTS];
+        for (i, (name, view)) in inputs.iter().enumerate() {
+            let Some(c_name) = self
+                .input_names
+                .iter()
+                .find(|c| c.to_bytes() == name.as_bytes())
+            else {
+                return Err(self.inference_error(format!("the model has no input `{name}`")));
+            };
+            let Some(data) = view.as_slice() else {
+                return Err(self.inference_error(format!("input `{name}` is not contiguous")));
+            };
+            if view.ndim() > MAX_RANK {
+                return Err(self.inference_error(format!("input `{name}` has rank > {MAX_RANK}")));
             }
-            out.assign(&value);
+            let mut shape = [0i64; MAX_RANK];
+            for (d, &n) in shape.iter_mut().zip(view.shape()) {
+                *d = n as i64;
+            }
+            // ONNX Runtime only reads inputs; the API takes a mutable pointer regardless.
+            let value = self
+                .memory
+                .tensor(data.as_ptr().cast_mut(), data.len(), &shape[..view.ndim()])
+                .map_err(|message| self.inference_error(message))?;
+            names[i] = c_name.as_ptr();
+            value_ptrs[i] = value.0.as_ptr();
+            values[i] = Some(value);
+        }
+        let bound = &mut self.by_batch[slot];
+        // SAFETY: every pointer is live for the call: the names are this struct's C strings,
+        // the inputs wrap the caller's borrowed views (kept alive in `values`), the outputs
+        // wrap `bound.buffers` with their declared shapes.
+        let status = unsafe {
+            (ort::api().Run)(
+                self.session.ptr().cast_mut(),
+                ptr::null(),
+                names.as_ptr(),
+                value_ptrs.as_ptr(),
+                inputs.len(),
+                self.output_name_ptrs.as_ptr(),
+                self.output_name_ptrs.len(),
+                bound.value_ptrs.as_mut_ptr(),
+            )
+        };
+        drop(values);
+        if let Err(message) = check(status) {
+            return Err(self.inference_error(message));
+        }
+        let bound = &self.by_batch[slot];
+        for ((name, buffer), out) in self
+            .outputs
+            .iter()
+            .zip(&bound.buffers)
+            .zip(outputs.iter_mut())
+        {
+            let Some(out) = out else { continue };
+            if out.len() != buffer.len() {
+                return Err(self.inference_error(format!(
+                    "output `{name}` has {} values, expected {:?}",
+                    buffer.len(),
+                    out.shape()
+                )));
+            }
+            for (o, b) in out.iter_mut().zip(buffer) {
+                *o = *b;
+            }
         }
         Ok(())
     }
