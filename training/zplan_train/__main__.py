@@ -16,7 +16,7 @@ def main(argv=None):
     parser.add_argument("--data", required=True, help="a zplan buffer directory (zplan collect)")
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--out", required=True, help="bundle directory to write")
-    parser.add_argument("--model", default="e2c", choices=KINDS)
+    parser.add_argument("--model", default="pc3", choices=KINDS)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))

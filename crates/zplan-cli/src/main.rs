@@ -70,8 +70,8 @@ enum Command {
         /// Training epochs.
         #[arg(long, default_value_t = 50)]
         epochs: usize,
-        /// Model kind: e2c or deterministic.
-        #[arg(long, default_value = "e2c")]
+        /// Model kind: pc3 (prediction, consistency, curvature), deterministic or e2c.
+        #[arg(long, default_value = "pc3", value_parser = ["pc3", "deterministic", "e2c"])]
         model: String,
         /// Seed of the data and the training run.
         #[arg(long, default_value_t = 0)]
