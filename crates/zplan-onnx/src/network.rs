@@ -44,8 +44,10 @@ impl Default for NetworkOptions {
     }
 }
 
-/// Most inputs a network may have (the bundle's have one or two).
+/// Most inputs a network may have, and most outputs one run may ask for (the bundle's networks
+/// have one or two inputs and up to three outputs).
 const MAX_INPUTS: usize = 4;
+const MAX_OUTPUTS: usize = 4;
 /// Highest input rank (images are [B, C, H, W]).
 const MAX_RANK: usize = 6;
 
@@ -375,7 +377,21 @@ impl Net {
             value_ptrs[i] = value.0.as_ptr();
             values[i] = Some(value);
         }
+        // Only the outputs asked for: ONNX Runtime then skips the nodes only the others need.
         let bound = &mut self.by_batch[slot];
+        let mut out_names = [ptr::null::<c_char>(); MAX_OUTPUTS];
+        let mut out_values = [ptr::null_mut::<OrtValue>(); MAX_OUTPUTS];
+        let mut wanted = 0;
+        for (i, out) in outputs.iter().enumerate().take(self.outputs.len()) {
+            if out.is_some() {
+                if wanted == MAX_OUTPUTS {
+                    return Err(self.inference_error(format!("more than {MAX_OUTPUTS} outputs")));
+                }
+                out_names[wanted] = self.output_name_ptrs[i];
+                out_values[wanted] = bound.value_ptrs[i];
+                wanted += 1;
+            }
+        }
         // SAFETY: every pointer is live for the call: the names are this struct's C strings,
         // the inputs wrap the caller's borrowed views (kept alive in `values`), the outputs
         // wrap `bound.buffers` with their declared shapes.
@@ -386,9 +402,9 @@ impl Net {
                 names.as_ptr(),
                 value_ptrs.as_ptr(),
                 inputs.len(),
-                self.output_name_ptrs.as_ptr(),
-                self.output_name_ptrs.len(),
-                bound.value_ptrs.as_mut_ptr(),
+                out_names.as_ptr(),
+                wanted,
+                out_values.as_mut_ptr(),
             )
         };
         drop(values);
