@@ -252,22 +252,17 @@ fn eval_scores_a_shipped_model_and_writes_json() {
     std::fs::remove_file(json).unwrap();
 
     // A model for other images is refused with the reason.
-    let planar = format!(
+    refuses_a_bundle_for_other_images(&["eval", "--task", "balance", "--episodes", "1"]);
+}
+
+/// `args` + `--model` the 8 x 8 mlp fixture: exit 1, naming the observation field.
+fn refuses_a_bundle_for_other_images(args: &[&str]) {
+    let fixture = format!(
         "{}/../zplan-onnx/tests/fixtures/mlp",
         env!("CARGO_MANIFEST_DIR")
     );
-    let output = zplan(
-        &[
-            "eval",
-            "--task",
-            "balance",
-            "--model",
-            &planar,
-            "--episodes",
-            "1",
-        ],
-        &[],
-    );
+    let args: Vec<&str> = args.iter().copied().chain(["--model", &fixture]).collect();
+    let output = zplan(&args, &[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("observation"));
 }
@@ -305,14 +300,5 @@ fn demo_writes_an_animation_and_a_plot_of_one_episode() {
     std::fs::remove_dir_all(&out).unwrap();
 
     // A bundle without the task's images is refused, naming the field.
-    let planar = format!(
-        "{}/../zplan-onnx/tests/fixtures/mlp",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let output = zplan(
-        &["demo", "--model", &planar, "--out", out.to_str().unwrap()],
-        &[],
-    );
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("observation"));
+    refuses_a_bundle_for_other_images(&["demo", "--out", out.to_str().unwrap()]);
 }

@@ -126,22 +126,28 @@ fn ilqr_on_a_linear_system_reproduces_lqr() {
     assert!(gains < 1e-8, "gains differ by {gains}");
 }
 
-fn pendulum_swing_up(limit: Option<f64>, horizon: usize) -> (Solution, Status) {
-    let mut pendulum = Pendulum::default();
-    let mut cost = QuadraticCost::new(
+/// The pendulum from hanging (theta = pi - 0.1) to upright in `horizon` steps, torque limited
+/// to +-`limit` when given.
+fn swing_up_problem(limit: Option<f64>, horizon: usize) -> (QuadraticCost, Problem) {
+    let cost = QuadraticCost::new(
         Array2::from_diag(&arr1(&[0.1, 0.01])),
         Array2::from_elem((1, 1), 1.0),
         Array2::from_diag(&arr1(&[1000.0, 100.0])),
         Array1::zeros(2),
     )
     .unwrap();
-    cost.set_goal(arr1(&[0.0, 0.0]).view()).unwrap();
     let mut problem = Problem::new(arr1(&[std::f64::consts::PI - 0.1, 0.0]), horizon).unwrap();
     if let Some(limit) = limit {
         problem = problem
             .with_control_bounds(arr1(&[-limit]), arr1(&[limit]))
             .unwrap();
     }
+    (cost, problem)
+}
+
+fn pendulum_swing_up(limit: Option<f64>, horizon: usize) -> (Solution, Status) {
+    let mut pendulum = Pendulum::default();
+    let (cost, problem) = swing_up_problem(limit, horizon);
     let mut ws = Workspace::new(2, 1, horizon, 1);
     let mut sol = Solution::new(2, 1, horizon);
     let settings = Settings {
@@ -422,18 +428,7 @@ fn a_warm_start_from_the_shifted_plan_needs_fewer_iterations() {
 fn a_batched_line_search_gives_the_sequential_result() {
     let (sequential, _) = pendulum_swing_up(Some(0.3), 120);
     let horizon = 120;
-    let mut cost = QuadraticCost::new(
-        Array2::from_diag(&arr1(&[0.1, 0.01])),
-        Array2::from_elem((1, 1), 1.0),
-        Array2::from_diag(&arr1(&[1000.0, 100.0])),
-        Array1::zeros(2),
-    )
-    .unwrap();
-    cost.set_goal(arr1(&[0.0, 0.0]).view()).unwrap();
-    let problem = Problem::new(arr1(&[std::f64::consts::PI - 0.1, 0.0]), horizon)
-        .unwrap()
-        .with_control_bounds(arr1(&[-0.3]), arr1(&[0.3]))
-        .unwrap();
+    let (cost, problem) = swing_up_problem(Some(0.3), 120);
     for batch in [3, 4, 14] {
         let mut ws = Workspace::new(2, 1, horizon, batch);
         let mut sol = Solution::new(2, 1, horizon);
@@ -505,18 +500,7 @@ impl<D: Dynamics> Dynamics for Counted<D> {
 #[test]
 fn candidates_solved_together_end_as_each_alone_with_fewer_model_calls() {
     let horizon = 40;
-    let mut cost = QuadraticCost::new(
-        Array2::from_diag(&arr1(&[1.0, 0.1])),
-        Array2::from_elem((1, 1), 0.1),
-        Array2::from_diag(&arr1(&[100.0, 10.0])),
-        Array1::zeros(2),
-    )
-    .unwrap();
-    cost.set_goal(arr1(&[0.0, 0.0]).view()).unwrap();
-    let problem = Problem::new(arr1(&[std::f64::consts::PI - 0.3, 0.0]), horizon)
-        .unwrap()
-        .with_control_bounds(arr1(&[-1.0]), arr1(&[1.0]))
-        .unwrap();
+    let (cost, problem) = swing_up_problem(Some(1.0), horizon);
     let settings = Settings {
         max_iterations: 6,
         line_search_batch: 4,

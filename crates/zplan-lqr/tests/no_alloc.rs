@@ -2,48 +2,16 @@
 //! (the first may not allocate either, but the claim is about the hot path after setup).
 
 mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod counting_alloc;
 
 use common::{Rng, random_lqr};
+use counting_alloc::allocations_during;
 use ndarray::{Array1, Array2, arr1};
 use zplan_lqr::systems::{CartPole, LinearSystem};
 use zplan_lqr::{
     LqrSolution, LqrWorkspace, Problem, QuadraticCost, Settings, Solution, Workspace, solve,
-    solve_lqr,
+    solve_batch, solve_lqr,
 };
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    f();
-    ALLOCATIONS.load(Ordering::SeqCst) - before
-}
 
 /// One test function, so no other test thread allocates while we count.
 #[test]
@@ -103,6 +71,38 @@ fn solves_allocate_nothing() {
     });
     assert_eq!(count, 0, "box-DDP cart-pole");
     assert!(sol.iterations() > 0);
+
+    // Five candidates solved together.
+    let mut ws = Workspace::with_candidates(4, 1, horizon, 4, 5);
+    let mut candidates: Vec<Solution> = (0..5).map(|_| Solution::new(4, 1, horizon)).collect();
+    let mut guesses = |candidates: &mut [Solution]| {
+        for (c, sol) in candidates.iter_mut().enumerate() {
+            sol.controls_mut().fill(c as f64 - 2.0);
+        }
+    };
+    guesses(&mut candidates);
+    solve_batch(
+        &mut cartpole,
+        &cost,
+        &problem,
+        &settings,
+        &mut ws,
+        &mut candidates,
+    )
+    .unwrap();
+    let count = allocations_during(|| {
+        guesses(&mut candidates);
+        solve_batch(
+            &mut cartpole,
+            &cost,
+            &problem,
+            &settings,
+            &mut ws,
+            &mut candidates,
+        )
+        .unwrap();
+    });
+    assert_eq!(count, 0, "batched box-DDP cart-pole");
 
     // Unconstrained iLQR at a BLAS-sized problem.
     let (n, m, horizon) = (32, 8, 20);

@@ -1,38 +1,15 @@
-//! Heap allocations of a plan call (encoder, solver, network runs), counted by a global
-//! allocator that only this test binary uses.
+//! Heap allocations of a plan call (encoder, solver, network runs), counted by zplan-lqr's
+//! counting allocator, installed in this test binary only.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "../../zplan-lqr/tests/counting_alloc/mod.rs"]
+mod counting_alloc;
+
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use counting_alloc::allocations_during;
 use ndarray::Array4;
 use zplan_mpc::{Planner, PlannerSettings};
 use zplan_onnx::Bundle;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract for `alloc`, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through this allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `System` through this allocator; the contract is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn a_plan_call_allocates_nothing_once_its_batch_sizes_have_been_seen() {
@@ -50,9 +27,9 @@ fn a_plan_call_allocates_nothing_once_its_batch_sizes_have_been_seen() {
         planner.plan(obs.view()).unwrap();
     }
     for _ in 0..3 {
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        planner.plan(obs.view()).unwrap();
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = allocations_during(|| {
+            planner.plan(obs.view()).unwrap();
+        });
         let iterations: usize = planner.candidates().iter().map(|c| c.iterations()).sum();
         assert!(
             iterations > planner.candidates().len(),
