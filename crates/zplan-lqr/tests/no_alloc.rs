@@ -75,7 +75,7 @@ fn solves_allocate_nothing() {
     // Five candidates solved together.
     let mut ws = Workspace::with_candidates(4, 1, horizon, 4, 5);
     let mut candidates: Vec<Solution> = (0..5).map(|_| Solution::new(4, 1, horizon)).collect();
-    let mut guesses = |candidates: &mut [Solution]| {
+    let guesses = |candidates: &mut [Solution]| {
         for (c, sol) in candidates.iter_mut().enumerate() {
             sol.controls_mut().fill(c as f64 - 2.0);
         }
