@@ -17,15 +17,13 @@ under 5 MB).
 import torch
 from torch import nn
 
-# latent size, encoder kind, encoder/decoder MLP width, transition MLP width, seconds per step,
-# planner action limits (per action). The conv tasks' transitions are narrower: the planner
-# linearises 7 candidates x 20 stages by finite differences every iteration.
+# latent size, encoder kind, MLP width, seconds per step, planner action limits (per action).
 TASKS = {
-    "planar": dict(transition=64, latent=2, encoder="mlp", hidden=128, time_step=1.0, low=-3.0, high=3.0),
-    "swing": dict(transition=64, latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65),
-    "balance": dict(transition=64, latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65),
-    "cartpole": dict(transition=40, latent=8, encoder="conv", hidden=128, time_step=0.02, low=-10.0, high=10.0),
-    "threepole": dict(transition=40, latent=8, encoder="conv", hidden=128, time_step=0.02, low=-1.0, high=1.0),
+    "planar": dict(latent=2, encoder="mlp", hidden=128, time_step=1.0, low=-3.0, high=3.0),
+    "swing": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65),
+    "balance": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65),
+    "cartpole": dict(latent=8, encoder="conv", hidden=128, time_step=0.02, low=-10.0, high=10.0),
+    "threepole": dict(latent=8, encoder="conv", hidden=128, time_step=0.02, low=-1.0, high=1.0),
 }
 
 KINDS = ("deterministic", "e2c", "pc3")
@@ -167,11 +165,11 @@ class LatentModel(nn.Module):
         self.encoder = Encoder(self.shape, self.latent, spec["encoder"], spec["hidden"], gaussian)
         self.decoder = Decoder(self.shape, self.latent, spec["encoder"], spec["hidden"])
         if kind == "e2c":
-            self.dynamics = LocallyLinearDynamics(self.latent, actions, spec["transition"])
+            self.dynamics = LocallyLinearDynamics(self.latent, actions)
         elif kind == "pc3":
-            self.dynamics = GaussianResidualDynamics(self.latent, actions, spec["transition"])
+            self.dynamics = GaussianResidualDynamics(self.latent, actions)
         else:
-            self.dynamics = ResidualDynamics(self.latent, actions, spec["transition"])
+            self.dynamics = ResidualDynamics(self.latent, actions)
         self.reward = Reward(self.latent, actions)
 
     def step(self, z, u):

@@ -20,6 +20,8 @@ pub struct EvalArgs {
     pub json: Option<PathBuf>,
     /// Plan on the bundle's reward model instead of the distance to the goal image.
     pub reward_objective: bool,
+    /// Latent state weight instead of the reference q.
+    pub q: Option<f64>,
 }
 
 /// One model's results.
@@ -85,6 +87,9 @@ fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     let bundle = Bundle::load(model).map_err(|e| e.to_string())?;
     let mut settings =
         PlannerSettings::reference(args.task.name()).expect("every task has reference settings");
+    if let Some(q) = args.q {
+        settings.q = q;
+    }
     if args.reward_objective {
         settings.objective = Objective::Reward { weight: settings.q };
     }

@@ -101,6 +101,9 @@ enum Command {
         /// `reward` (the bundle's reward model, weighted by the task's q).
         #[arg(long, default_value = "goal", value_parser = ["goal", "reward"])]
         objective: String,
+        /// Latent state weight q instead of the task's reference value (TASKS.md).
+        #[arg(long)]
+        q: Option<f64>,
     },
     /// Run one episode of a task on a shipped model and write DIR/TASK.gif (camera frames beside
     /// the decoder's images of the planned latent states) and DIR/TASK.png (angle and action
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
             seed,
             json,
             objective,
+            q,
         } => eval::run(&eval::EvalArgs {
             task,
             models,
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
             seed,
             json,
             reward_objective: objective == "reward",
+            q,
         }),
         Command::Train {
             task,
