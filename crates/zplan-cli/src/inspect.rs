@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use ndarray::{Array1, Array2, Array3, Array4};
-use zplan_onnx::{Bundle, BundleError, JacobianSpec};
+use zplan_onnx::{Bundle, BundleError, DifferenceScheme, JacobianSpec};
 
 /// Calls per network for the latency median.
 const CALLS: usize = 200;
@@ -67,10 +67,13 @@ fn inspect(dir: &Path) -> Result<(), BundleError> {
     println!("time step     {} s", m.time_step);
     match m.jacobians {
         JacobianSpec::Model => println!("jacobians     from the model's A/B outputs"),
-        JacobianSpec::FiniteDifferences { step } => {
+        JacobianSpec::FiniteDifferences { step, scheme } => {
+            let (name, rows) = match scheme {
+                DifferenceScheme::Central => ("central", 2 * (nz + nu)),
+                DifferenceScheme::Forward => ("forward", 1 + nz + nu),
+            };
             println!(
-                "jacobians     central differences, step {step}, one batched call of T x {} rows",
-                2 * (nz + nu)
+                "jacobians     {name} differences, step {step}, one batched call of T x {rows} rows"
             )
         }
     }

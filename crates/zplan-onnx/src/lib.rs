@@ -12,8 +12,8 @@ mod networks;
 mod runtime;
 
 pub use bundle::manifest::{
-    ActionSpec, DecoderSpec, DynamicsSpec, EncoderSpec, FORMAT_VERSION, JacobianSpec, Manifest,
-    ObservationSpec, Provenance, RewardSpec,
+    ActionSpec, DecoderSpec, DifferenceScheme, DynamicsSpec, EncoderSpec, FORMAT_VERSION,
+    JacobianSpec, Manifest, ObservationSpec, Provenance, RewardSpec,
 };
 pub use bundle::onnx_header::{MAX_IR_VERSION, MAX_OPSET, OnnxHeader};
 pub use bundle::{Bundle, MANIFEST_FILE};

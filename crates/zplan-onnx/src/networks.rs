@@ -6,7 +6,7 @@ use ndarray::{
     Axis, IxDyn,
 };
 
-use crate::bundle::manifest::{JacobianSpec, ObservationSpec};
+use crate::bundle::manifest::{DifferenceScheme, JacobianSpec, ObservationSpec};
 use crate::error::BundleError;
 use crate::network::Net;
 
@@ -226,8 +226,8 @@ impl Dynamics {
                 ];
                 self.net.run(points, &inputs, &mut outputs)
             }
-            JacobianSpec::FiniteDifferences { step } => {
-                self.finite_differences(z, u, step as f32, a, b)
+            JacobianSpec::FiniteDifferences { step, scheme } => {
+                self.finite_differences(z, u, step as f32, scheme, a, b)
             }
         }
     }
@@ -238,28 +238,40 @@ impl Dynamics {
         z: ArrayView2<'_, f32>,
         u: ArrayView2<'_, f32>,
         h: f32,
+        scheme: DifferenceScheme,
         mut a: ArrayViewMut3<'_, f32>,
         mut b: ArrayViewMut3<'_, f32>,
     ) -> Result<(), BundleError> {
         let (nz, nu, points) = (self.latent_dim, self.action_dim, z.nrows());
-        let per_point = 2 * (nz + nu);
+        let d = nz + nu;
+        // Per point: central, rows 2 i (+h) and 2 i + 1 (-h); forward, row 0 unperturbed and
+        // row 1 + i (+h).
+        let per_point = match scheme {
+            DifferenceScheme::Central => 2 * d,
+            DifferenceScheme::Forward => 1 + d,
+        };
         let rows = points * per_point;
         if self.fd_z.nrows() < rows {
             self.fd_z = Array2::zeros((rows, nz));
             self.fd_u = Array2::zeros((rows, nu));
             self.fd_out = Array2::zeros((rows, nz));
         }
-        // Row t * per_point + 2 i (+1): point t with coordinate i moved by +h (-h).
+        let perturbation = |k: usize| -> Option<(usize, f32)> {
+            match scheme {
+                DifferenceScheme::Central => Some((k / 2, if k % 2 == 0 { h } else { -h })),
+                DifferenceScheme::Forward => (k > 0).then(|| (k - 1, h)),
+            }
+        };
         for t in 0..points {
-            for i in 0..nz + nu {
-                for (sign, offset) in [(1.0f32, 0), (-1.0, 1)] {
-                    let row = t * per_point + 2 * i + offset;
-                    self.fd_z.row_mut(row).assign(&z.row(t));
-                    self.fd_u.row_mut(row).assign(&u.row(t));
+            for k in 0..per_point {
+                let row = t * per_point + k;
+                self.fd_z.row_mut(row).assign(&z.row(t));
+                self.fd_u.row_mut(row).assign(&u.row(t));
+                if let Some((i, delta)) = perturbation(k) {
                     if i < nz {
-                        self.fd_z[[row, i]] += sign * h;
+                        self.fd_z[[row, i]] += delta;
                     } else {
-                        self.fd_u[[row, i - nz]] += sign * h;
+                        self.fd_u[[row, i - nz]] += delta;
                     }
                 }
             }
@@ -274,17 +286,19 @@ impl Dynamics {
         let mut outputs = [Some(out.view_mut().into_dyn()), None, None];
         let count = if self.has_model_jacobians { 3 } else { 1 };
         self.net.run(rows, &inputs, &mut outputs[..count])?;
-        let inv = 1.0 / (2.0 * h);
         for t in 0..points {
-            for i in 0..nz + nu {
-                let plus = out.row(t * per_point + 2 * i);
-                let minus = out.row(t * per_point + 2 * i + 1);
+            let row = |k: usize| out.row(t * per_point + k);
+            for i in 0..d {
+                let (plus, minus, inv) = match scheme {
+                    DifferenceScheme::Central => (row(2 * i), row(2 * i + 1), 1.0 / (2.0 * h)),
+                    DifferenceScheme::Forward => (row(1 + i), row(0), 1.0 / h),
+                };
                 for r in 0..nz {
-                    let d = (plus[r] - minus[r]) * inv;
+                    let derivative = (plus[r] - minus[r]) * inv;
                     if i < nz {
-                        a[[t, r, i]] = d;
+                        a[[t, r, i]] = derivative;
                     } else {
-                        b[[t, r, i - nz]] = d;
+                        b[[t, r, i - nz]] = derivative;
                     }
                 }
             }

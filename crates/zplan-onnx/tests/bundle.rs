@@ -156,6 +156,32 @@ fn finite_difference_jacobians_match_the_exact_ones() {
     assert!(max_diff(&a.into_dyn(), &reference("mlp", "a")) < 1e-3);
     assert!(max_diff(&b.into_dyn(), &reference("mlp", "b")) < 1e-3);
 
+    // Forward differences: first-order accurate, so a looser bound, and a step 10x smaller
+    // must shrink the error (what separates O(h) from a wrong formula).
+    let forward_error = |step: f64| {
+        let dir = edited("mlp", &format!("fwd{step}"), |m| {
+            m["jacobians"] = serde_json::json!({
+                "mode": "finite_differences", "step": step, "scheme": "forward"
+            })
+        });
+        let mut bundle = Bundle::load(&dir).unwrap();
+        let (mut a, mut b) = (
+            Array3::<f32>::zeros((3, 3, 3)),
+            Array3::<f32>::zeros((3, 3, 2)),
+        );
+        bundle
+            .dynamics()
+            .jacobians(zin.view(), uin.view(), a.view_mut(), b.view_mut())
+            .unwrap();
+        max_diff(&a.into_dyn(), &reference("mlp", "a"))
+            .max(max_diff(&b.into_dyn(), &reference("mlp", "b")))
+    };
+    let (coarse, fine) = (forward_error(0.05), forward_error(0.005));
+    assert!(
+        coarse < 5e-2 && fine < 5e-3 && fine < coarse / 3.0,
+        "{coarse} {fine}"
+    );
+
     // The conv bundle has no A/B outputs: differences against numpy's exact Jacobians.
     let mut conv = Bundle::load(&fixture("conv")).unwrap();
     let zin: Array2<f32> = reference("conv", "z").into_dimensionality().unwrap();

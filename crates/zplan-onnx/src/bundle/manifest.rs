@@ -155,11 +155,25 @@ pub struct RewardSpec {
 pub enum JacobianSpec {
     /// From the dynamics network's A and B outputs.
     Model,
-    /// Central differences with this step, all points and perturbations in one batched call.
+    /// Finite differences with this step, all points and perturbations in one batched call.
     FiniteDifferences {
-        /// Perturbation size h: (f(x + h e_i) - f(x - h e_i)) / 2h.
+        /// Perturbation size h.
         step: f64,
+        /// Central (default) or forward differences.
+        #[serde(default)]
+        scheme: DifferenceScheme,
     },
+}
+
+/// How finite differences perturb each of the n + m inputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DifferenceScheme {
+    /// (f(x + h e_i) - f(x - h e_i)) / 2h: error O(h^2), 2 (n + m) network rows per point.
+    #[default]
+    Central,
+    /// (f(x + h e_i) - f(x)) / h: error O(h), 1 + n + m rows per point.
+    Forward,
 }
 
 /// Where the model came from.
@@ -283,7 +297,7 @@ impl Manifest {
                     "is \"model\" but the dynamics has no a_output/b_output".into(),
                 );
             }
-            (_, _, JacobianSpec::FiniteDifferences { step })
+            (_, _, JacobianSpec::FiniteDifferences { step, .. })
                 if !(step.is_finite() && step > 0.0) =>
             {
                 return field("jacobians.step", format!("is {step}, must be positive"));
