@@ -258,7 +258,9 @@ impl Dynamics {
         }
         let perturbation = |k: usize| -> Option<(usize, f32)> {
             match scheme {
-                DifferenceScheme::Central => Some((k / 2, if k % 2 == 0 { h } else { -h })),
+                DifferenceScheme::Central => {
+                    Some((k / 2, if k.is_multiple_of(2) { h } else { -h }))
+                }
                 DifferenceScheme::Forward => (k > 0).then(|| (k - 1, h)),
             }
         };
