@@ -23,6 +23,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, help="default 256 for pc3, else 128")
     parser.add_argument("--lr", type=float, help="default 5e-4 for pc3, else 1e-3")
     parser.add_argument("--weight-decay", type=float, help="default 1e-3 for pc3, else 0")
+    parser.add_argument("--differences", default="central", choices=("central", "forward"),
+                        help="finite-difference scheme of the planner's Jacobians (models without A/B heads)")
     args = parser.parse_args(argv)
     pc3 = args.model == "pc3"
     batch_size = args.batch_size or (256 if pc3 else 128)
@@ -39,7 +41,8 @@ def main(argv=None):
         data, args.task, args.model, args.epochs, args.seed, args.device, batch_size, lr, weight_decay=weight_decay
     )
     try:
-        errors = export_bundle(model, data, held_out, args.out, history, args.seed, seconds)
+        errors = export_bundle(model, data, held_out, args.out, history, args.seed, seconds,
+                               differences=args.differences)
     except ExportError as e:
         print(f"zplan_train: refusing to write {args.out}: {e}", file=sys.stderr)
         return 1

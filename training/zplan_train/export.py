@@ -91,8 +91,11 @@ def _parity(module, path, feeds):
     return error
 
 
-def export_bundle(model, data, held_out, out, history, seed, seconds, name=None):
-    """Exports `model` (on the CPU) to the bundle directory `out`; returns the parity errors."""
+def export_bundle(model, data, held_out, out, history, seed, seconds, name=None, differences="central"):
+    """Exports `model` (on the CPU) to the bundle directory `out`; returns the parity errors.
+
+    Models without A/B heads get finite-difference Jacobians of the `differences` scheme
+    (central or forward, docs/model-bundle.md)."""
     model = model.cpu().eval()
     task, kind = model.task, model.kind
     spec = TASKS[task]
@@ -144,7 +147,8 @@ def export_bundle(model, data, held_out, out, history, seed, seconds, name=None)
             "dynamics": dynamics,
             "decoder": {"file": "decoder.onnx", "input": "z", "output": "obs"},
             "reward": {"file": "reward.onnx", "state_input": "z", "action_input": "u", "output": "r"},
-            "jacobians": {"mode": "model"} if kind == "e2c" else {"mode": "finite_differences", "step": 0.01},
+            "jacobians": {"mode": "model"} if kind == "e2c"
+            else {"mode": "finite_differences", "step": 0.01, "scheme": differences},
             "provenance": provenance,
         }
         with open(os.path.join(tmp, "zplan.json"), "w") as f:
