@@ -23,6 +23,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, help="default 256 for pc3, else 128")
     parser.add_argument("--lr", type=float, help="default 5e-4 for pc3, else 1e-3")
     parser.add_argument("--weight-decay", type=float, help="default 1e-3 for pc3, else 0")
+    parser.add_argument("--transition-width", type=int, default=64,
+                        help="hidden width of the latent dynamics (the planner calls it most)")
     parser.add_argument("--differences", default="central", choices=("central", "forward"),
                         help="finite-difference scheme of the planner's Jacobians (models without A/B heads)")
     args = parser.parse_args(argv)
@@ -38,7 +40,8 @@ def main(argv=None):
         return 2
     print(f"zplan_train: {len(data)} transitions of {args.task} from {args.data}, model {args.model}, seed {args.seed}")
     model, history, held_out, seconds = train(
-        data, args.task, args.model, args.epochs, args.seed, args.device, batch_size, lr, weight_decay=weight_decay
+        data, args.task, args.model, args.epochs, args.seed, args.device, batch_size, lr, weight_decay=weight_decay,
+        transition=args.transition_width,
     )
     try:
         errors = export_bundle(model, data, held_out, args.out, history, args.seed, seconds,

@@ -152,7 +152,7 @@ class Reward(nn.Module):
 class LatentModel(nn.Module):
     """Encoder, dynamics, decoder and reward of one task."""
 
-    def __init__(self, task, kind, shape, actions):
+    def __init__(self, task, kind, shape, actions, transition=64):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
@@ -165,11 +165,11 @@ class LatentModel(nn.Module):
         self.encoder = Encoder(self.shape, self.latent, spec["encoder"], spec["hidden"], gaussian)
         self.decoder = Decoder(self.shape, self.latent, spec["encoder"], spec["hidden"])
         if kind == "e2c":
-            self.dynamics = LocallyLinearDynamics(self.latent, actions)
+            self.dynamics = LocallyLinearDynamics(self.latent, actions, transition)
         elif kind == "pc3":
-            self.dynamics = GaussianResidualDynamics(self.latent, actions)
+            self.dynamics = GaussianResidualDynamics(self.latent, actions, transition)
         else:
-            self.dynamics = ResidualDynamics(self.latent, actions)
+            self.dynamics = ResidualDynamics(self.latent, actions, transition)
         self.reward = Reward(self.latent, actions)
 
     def step(self, z, u):

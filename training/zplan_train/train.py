@@ -22,14 +22,16 @@ def _log(message):
     print(message, flush=True)
 
 
-def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=_log, weight_decay=0.0):
+def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=_log, weight_decay=0.0,
+          transition=64):
     """Trains a model on `data`; returns (model, history, held-out indices, seconds).
 
-    `history` holds, per epoch, the mean of every loss term over the training batches."""
+    `history` holds, per epoch, the mean of every loss term over the training batches;
+    `transition` is the width of the latent dynamics' hidden layers."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     train_rows, test_rows = data.split(held_out, seed)
-    model = LatentModel(task, kind, data.obs.shape[1:], data.action.shape[1]).to(device)
+    model = LatentModel(task, kind, data.obs.shape[1:], data.action.shape[1], transition).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     objective = pc3_losses if kind == "pc3" else losses
     rng = np.random.default_rng(seed)
