@@ -4,7 +4,9 @@
 //! - [`solve_lqr`]: time-varying, finite-horizon affine LQR ([`LqrProblem`]);
 //! - [`solve`]: iLQR on user [`Dynamics`] and [`Cost`], with Levenberg-Marquardt regularisation
 //!   (Tassa's schedule), a line search on the ratio of actual to expected improvement, and box
-//!   limits on the controls by box-constrained DDP (Tassa, Mansard, Todorov 2014).
+//!   limits on the controls by box-constrained DDP (Tassa, Mansard, Todorov 2014);
+//!   [`solve_batch`] runs it from several initial guesses in lockstep, so that every call into
+//!   the models serves all of them.
 //!
 //! Each follows one shape: the problem is a description, a workspace holds every buffer and is
 //! sized once for the largest horizon, settings are a plain struct with `Default`, and the
