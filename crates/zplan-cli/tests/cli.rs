@@ -18,6 +18,17 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Standard output of a run that must have succeeded (else both streams in the panic).
+fn succeeded(output: &Output) -> String {
+    let text = stdout(output);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
+
 #[test]
 fn version_matches_the_package() {
     let output = zplan(&["--version"], &[]);
@@ -188,12 +199,7 @@ fn train_collects_trains_and_validates_a_bundle() {
         out.to_str().unwrap(),
     ];
     let output = zplan(&args, &[]);
-    let text = stdout(&output);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = succeeded(&output);
     assert!(text.contains("is valid"), "{text}");
     for file in [
         "zplan.json",
@@ -225,12 +231,7 @@ fn eval_scores_a_shipped_model_and_writes_json() {
         json.to_str().unwrap(),
     ];
     let output = zplan(&args, &[]);
-    let text = stdout(&output);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = succeeded(&output);
     assert!(
         text.contains("% of steps in goal") && text.contains("MPC step median"),
         "{text}"
@@ -275,12 +276,7 @@ fn demo_writes_an_animation_and_a_plot_of_one_episode() {
         &["demo", "--model", &model, "--out", out.to_str().unwrap()],
         &[],
     );
-    let text = stdout(&output);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = succeeded(&output);
     assert!(
         text.contains("% of 100 steps in goal") && text.contains("encoder"),
         "{text}"

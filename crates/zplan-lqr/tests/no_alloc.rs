@@ -75,33 +75,23 @@ fn solves_allocate_nothing() {
     // Five candidates solved together.
     let mut ws = Workspace::with_candidates(4, 1, horizon, 4, 5);
     let mut candidates: Vec<Solution> = (0..5).map(|_| Solution::new(4, 1, horizon)).collect();
-    let guesses = |candidates: &mut [Solution]| {
+    let mut solve_all = || {
         for (c, sol) in candidates.iter_mut().enumerate() {
             sol.controls_mut().fill(c as f64 - 2.0);
         }
-    };
-    guesses(&mut candidates);
-    solve_batch(
-        &mut cartpole,
-        &cost,
-        &problem,
-        &settings,
-        &mut ws,
-        &mut candidates,
-    )
-    .unwrap();
-    let count = allocations_during(|| {
-        guesses(&mut candidates);
+        let solutions = &mut candidates[..];
         solve_batch(
             &mut cartpole,
             &cost,
             &problem,
             &settings,
             &mut ws,
-            &mut candidates,
+            solutions,
         )
         .unwrap();
-    });
+    };
+    solve_all();
+    let count = allocations_during(solve_all);
     assert_eq!(count, 0, "batched box-DDP cart-pole");
 
     // Unconstrained iLQR at a BLAS-sized problem.
