@@ -13,6 +13,9 @@
 //!     exceeds min_improvement_ratio, expected = -(alpha dV_1 + alpha^2 dV_2)
 //!   accepted: lower mu, stop if the cost barely changed; rejected: raise mu
 //! ```
+//!
+//! Several candidates (initial guesses) run this loop in lockstep, each with its own mu and
+//! stopping tests; the model calls of a phase are batched over the candidates still running.
 
 use std::time::{Duration, Instant};
 
