@@ -183,7 +183,12 @@ fn write_gif(
     let canvas_w = 4 * panel_w + 5 * margin;
     let canvas_h = panel_h + 2 * title + 2 * margin;
     let mut gif = GreyGif::create(path, canvas_w, canvas_h)?;
-    let delay = ((time_step * 1000.0).round() as u16).clamp(40, 200);
+    // Real time where there is a time step, 100 ms per frame on kinematic tasks.
+    let delay = if time_step > 0.0 {
+        ((time_step * 1000.0).round() as u16).clamp(40, 200)
+    } else {
+        100
+    };
     for (t, step) in steps.iter().enumerate() {
         let mut canvas = Canvas::new(canvas_w, canvas_h, BLACK);
         let blank = vec![0.0f32; width * height];
@@ -202,9 +207,13 @@ fn write_gif(
             canvas.text(x, margin as i64 / 2, label, 1, WHITE);
             canvas.grey_image(x, title as i64, picture, width, height, scale);
         }
+        let clock = if time_step > 0.0 {
+            format!("t = {:.2} s", t as f64 * time_step)
+        } else {
+            format!("step {t}")
+        };
         let caption = format!(
-            "t = {:.2} s   u = {}   {}",
-            t as f64 * time_step,
+            "{clock}   u = {}   {}",
             step.action
                 .iter()
                 .map(|u| format!("{u:+.2}"))
@@ -284,11 +293,18 @@ fn write_plot(
         bottom.series(&mut canvas, &series, [ORANGE, RED, BLUE][i % 3]);
     }
     bottom.labels(&mut canvas, "action");
-    let end = steps.len() as f64 * time_step;
+    // Kinematic tasks (time step 0) count steps.
+    let (label, axis) = if time_step > 0.0 {
+        (
+            format!("{:.2}", steps.len() as f64 * time_step),
+            "time (s); green: in goal",
+        )
+    } else {
+        (steps.len().to_string(), "step; green: in goal")
+    };
     canvas.text(60, 440, "0", 1, BLACK);
-    let label = format!("{end:.2}");
     canvas.text(700 - 6 * label.len() as i64, 440, &label, 1, BLACK);
-    canvas.text(300, 452, "time (s); green: in goal", 1, BLACK);
+    canvas.text(300, 452, axis, 1, BLACK);
     canvas.write_png(path)
 }
 
