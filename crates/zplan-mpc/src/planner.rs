@@ -253,9 +253,7 @@ impl Planner {
     /// plan is in [`Planner::solution`]. On an error the planner stays usable and keeps the
     /// last good plan.
     pub fn plan(&mut self, obs: ArrayView4<'_, u8>) -> Result<&[f64], PlanError> {
-        if !self.has_goal && self.settings.objective == Objective::LatentGoal {
-            return Err(PlanError::NoGoal);
-        }
+        self.check_goal()?;
         let start = Instant::now();
         self.encoder.encode_u8(obs, self.z.view_mut())?;
         self.plan_encoded(start)
@@ -263,12 +261,18 @@ impl Planner {
 
     /// As [`Planner::plan`], for an f32 observation with values in [0, 1] (NaN is refused).
     pub fn plan_f32(&mut self, obs: ArrayView4<'_, f32>) -> Result<&[f64], PlanError> {
-        if !self.has_goal && self.settings.objective == Objective::LatentGoal {
-            return Err(PlanError::NoGoal);
-        }
+        self.check_goal()?;
         let start = Instant::now();
         self.encoder.encode(obs, self.z.view_mut())?;
         self.plan_encoded(start)
+    }
+
+    /// The goal objective needs a goal image before the first plan.
+    fn check_goal(&self) -> Result<(), PlanError> {
+        if !self.has_goal && self.settings.objective == Objective::LatentGoal {
+            return Err(PlanError::NoGoal);
+        }
+        Ok(())
     }
 
     /// Plans from the latent state in `self.z`, encoded since `start`.

@@ -142,7 +142,7 @@ impl Encoder {
     }
 }
 
-/// Latent dynamics (z, u) -> z_next, with Jacobians from the model or by central differences.
+/// Latent dynamics (z, u) -> z_next, with Jacobians from the model or by finite differences.
 pub struct Dynamics {
     pub(crate) net: Net,
     pub(crate) state_input: String,
@@ -199,8 +199,8 @@ impl Dynamics {
     }
 
     /// The Jacobians at T points: `a[t]` = dz_next/dz [nz, nz], `b[t]` = dz_next/du [nz, nu] at
-    /// (z[t], u[t]). From the model's A and B outputs, or by central differences with all
-    /// T * 2 (nz + nu) perturbed points in one batched call.
+    /// (z[t], u[t]). From the model's A and B outputs, or by finite differences (the manifest's
+    /// scheme) with every perturbed point in one batched call.
     pub fn jacobians(
         &mut self,
         z: ArrayView2<'_, f32>,
@@ -232,7 +232,8 @@ impl Dynamics {
         }
     }
 
-    /// Column i of [A B] at point t is (f(x + h e_i) - f(x - h e_i)) / 2h, x = (z_t, u_t).
+    /// Column i of [A B] at point t, x = (z_t, u_t): (f(x + h e_i) - f(x - h e_i)) / 2h
+    /// (central) or (f(x + h e_i) - f(x)) / h (forward).
     fn finite_differences(
         &mut self,
         z: ArrayView2<'_, f32>,

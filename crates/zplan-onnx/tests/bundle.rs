@@ -197,40 +197,35 @@ fn finite_difference_jacobians_match_the_exact_ones() {
     assert!(max_diff(&b.into_dyn(), &reference("conv", "b")) < 1e-3);
 }
 
-#[test]
-fn conv_encoder_with_stacked_frames_matches_numpy() {
-    let mut bundle = Bundle::load(&fixture("conv")).unwrap();
-    assert_eq!(bundle.encoder().observation().stacked_channels(), 2);
-    let obs: Array4<f32> = reference("conv", "obs").into_dimensionality().unwrap();
-    let mut z = Array2::<f32>::zeros((3, 4));
+/// The fixture's encoder on its reference images and its dynamics on its reference (z, u) give
+/// the reference outputs (computed by numpy or torch when the fixture was made).
+fn encoder_and_dynamics_match_the_reference(bundle: &mut Bundle, name: &str, nz: usize) {
+    let obs: Array4<f32> = reference(name, "obs").into_dimensionality().unwrap();
+    let mut z = Array2::<f32>::zeros((3, nz));
     bundle.encoder().encode(obs.view(), z.view_mut()).unwrap();
-    assert!(max_diff(&z.into_dyn(), &reference("conv", "z_of_obs")) < 1e-5);
-    let zin: Array2<f32> = reference("conv", "z").into_dimensionality().unwrap();
-    let uin: Array2<f32> = reference("conv", "u").into_dimensionality().unwrap();
-    let mut z_next = Array2::<f32>::zeros((3, 4));
+    assert!(max_diff(&z.into_dyn(), &reference(name, "z_of_obs")) < 1e-5);
+    let zin: Array2<f32> = reference(name, "z").into_dimensionality().unwrap();
+    let uin: Array2<f32> = reference(name, "u").into_dimensionality().unwrap();
+    let mut z_next = Array2::<f32>::zeros((3, nz));
     bundle
         .dynamics()
         .step(zin.view(), uin.view(), z_next.view_mut())
         .unwrap();
-    assert!(max_diff(&z_next.into_dyn(), &reference("conv", "z_next")) < 1e-5);
+    assert!(max_diff(&z_next.into_dyn(), &reference(name, "z_next")) < 1e-5);
+}
+
+#[test]
+fn conv_encoder_with_stacked_frames_matches_numpy() {
+    let mut bundle = Bundle::load(&fixture("conv")).unwrap();
+    assert_eq!(bundle.encoder().observation().stacked_channels(), 2);
+    encoder_and_dynamics_match_the_reference(&mut bundle, "conv", 4);
 }
 
 #[test]
 fn torch_export_with_external_data_loads_and_matches_torch() {
     assert!(fixture("torch").join("encoder.onnx.data").is_file());
     let mut bundle = Bundle::load(&fixture("torch")).expect("torch.onnx.export defaults load");
-    let obs: Array4<f32> = reference("torch", "obs").into_dimensionality().unwrap();
-    let mut z = Array2::<f32>::zeros((3, 2));
-    bundle.encoder().encode(obs.view(), z.view_mut()).unwrap();
-    assert!(max_diff(&z.into_dyn(), &reference("torch", "z_of_obs")) < 1e-5);
-    let zin: Array2<f32> = reference("torch", "z").into_dimensionality().unwrap();
-    let uin: Array2<f32> = reference("torch", "u").into_dimensionality().unwrap();
-    let mut z_next = Array2::<f32>::zeros((3, 2));
-    bundle
-        .dynamics()
-        .step(zin.view(), uin.view(), z_next.view_mut())
-        .unwrap();
-    assert!(max_diff(&z_next.into_dyn(), &reference("torch", "z_next")) < 1e-5);
+    encoder_and_dynamics_match_the_reference(&mut bundle, "torch", 2);
 }
 
 #[test]
