@@ -31,5 +31,5 @@ pub use ddp::{
     Workspace, solve, solve_batch,
 };
 pub use error::{ModelError, SolveError};
-pub use lqr::{LqrProblem, LqrSolution, LqrWorkspace, lqr_backward, solve_lqr};
+pub use lqr::{LqrDynamics, LqrProblem, LqrSolution, LqrWorkspace, lqr_backward, solve_lqr};
 pub use model::{Cost, Dynamics, QuadraticCost};

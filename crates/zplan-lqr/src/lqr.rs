@@ -8,11 +8,15 @@
 //! The backward Riccati pass gives the optimal affine policy u_t = K_t x_t + k_t and the value
 //! function V_t(x) = 1/2 x'P_t x + p_t'x + const; the forward pass rolls the policy out from x_0.
 
-use ndarray::{ArrayView1, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
+use ndarray::{
+    ArrayView1, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis,
+    ShapeBuilder, s,
+};
 
 use crate::boxqp::BoxQpSettings;
 use crate::dense::{all_finite, first_non_finite};
-use crate::error::SolveError;
+use crate::error::{ModelError, SolveError};
+use crate::model::{Cost, Dynamics};
 use crate::riccati::{PolicyMut, QuadraticModel, RiccatiWork, backward_pass};
 
 /// An LQR problem of `n` states, `m` controls and a horizon of `T` stages, stored stage by stage.
@@ -385,4 +389,151 @@ pub fn solve_lqr(
         }
     }
     Ok(())
+}
+
+// --- The LQ problem as a solver model (box-constrained LQR by box-DDP) --------------------------
+//
+// With control bounds the LQR problem has no closed-form policy; box-DDP solves it through the
+// `Dynamics` and `Cost` traits below, in a few iterations since the dynamics are exactly linear.
+
+/// An [`LqrProblem`]'s dynamics x_{t+1} = A_t x_t + B_t u_t + c_t as a [`Dynamics`] for
+/// [`crate::solve`] (from [`LqrProblem::dynamics`]); the problem itself is the [`Cost`].
+#[derive(Clone, Copy, Debug)]
+pub struct LqrDynamics<'a>(&'a LqrProblem);
+
+impl LqrProblem {
+    /// The dynamics, for `solve(&mut problem.dynamics(), &problem, ...)`.
+    pub fn dynamics(&self) -> LqrDynamics<'_> {
+        LqrDynamics(self)
+    }
+
+    /// [A_t B_t], n x (n+m).
+    fn jacobian(&self, t: usize) -> ArrayView2<'_, f64> {
+        let nm = self.n + self.m;
+        ArrayView2::from_shape(
+            (self.n, nm),
+            &self.jacobians[t * self.n * nm..][..self.n * nm],
+        )
+        .expect("n x (n+m)")
+    }
+
+    /// [[Q_t, N_t'], [N_t, R_t]] read from its lower blocks, and [q_t; r_t].
+    fn stage_model(&self, t: usize) -> (ArrayView2<'_, f64>, ArrayView1<'_, f64>) {
+        let nm = self.n + self.m;
+        let hessian =
+            ArrayView2::from_shape((nm, nm), &self.hessians[t * nm * nm..][..nm * nm]).expect("nm");
+        (hessian, ArrayView1::from(&self.gradients[t * nm..][..nm]))
+    }
+}
+
+impl Dynamics for LqrDynamics<'_> {
+    fn state_dim(&self) -> usize {
+        self.0.n
+    }
+
+    fn control_dim(&self) -> usize {
+        self.0.m
+    }
+
+    fn step(
+        &mut self,
+        t: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        mut next: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), ModelError> {
+        let n = self.0.n;
+        let jac = self.0.jacobian(t);
+        let c = &self.0.defects[t * n..(t + 1) * n];
+        for ((x, u), mut out) in states
+            .outer_iter()
+            .zip(controls.outer_iter())
+            .zip(next.outer_iter_mut())
+        {
+            for i in 0..n {
+                let row = jac.row(i);
+                out[i] = c[i] + row.slice(s![..n]).dot(&x) + row.slice(s![n..]).dot(&u);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stage t of the trajectory is row t: the Jacobian is [A_t B_t] whatever the point.
+    fn linearize(
+        &mut self,
+        states: ArrayView2<'_, f64>,
+        _controls: ArrayView2<'_, f64>,
+        mut jacobians: ArrayViewMut3<'_, f64>,
+    ) -> Result<(), ModelError> {
+        for t in 0..states.nrows() {
+            jacobians
+                .index_axis_mut(Axis(0), t)
+                .assign(&self.0.jacobian(t));
+        }
+        Ok(())
+    }
+}
+
+impl Cost for LqrProblem {
+    /// 1/2 x'Q_t x + 1/2 u'R_t u + u'N_t x + q_t'x + r_t'u.
+    fn stage(&self, t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64 {
+        let n = self.n;
+        let (h, g) = self.stage_model(t);
+        let (q, r, cross) = (
+            h.slice(s![..n, ..n]),
+            h.slice(s![n.., n..]),
+            h.slice(s![n.., ..n]),
+        );
+        0.5 * x.dot(&q.dot(&x))
+            + 0.5 * u.dot(&r.dot(&u))
+            + u.dot(&cross.dot(&x))
+            + g.slice(s![..n]).dot(&x)
+            + g.slice(s![n..]).dot(&u)
+    }
+
+    fn stage_derivatives(
+        &self,
+        t: usize,
+        x: ArrayView1<'_, f64>,
+        u: ArrayView1<'_, f64>,
+        mut gradient: ArrayViewMut1<'_, f64>,
+        mut hessian: ArrayViewMut2<'_, f64>,
+    ) {
+        let n = self.n;
+        let (h, g) = self.stage_model(t);
+        // The stored N_t' block is not read: mirror N_t into it.
+        for i in 0..h.nrows() {
+            for j in 0..h.ncols() {
+                hessian[[i, j]] = if i < n && j >= n {
+                    h[[j, i]]
+                } else {
+                    h[[i, j]]
+                };
+            }
+        }
+        // [l_x; l_u] = H [x; u] + [q; r].
+        for i in 0..h.nrows() {
+            let row = hessian.row(i);
+            gradient[i] = g[i] + row.slice(s![..n]).dot(&x) + row.slice(s![n..]).dot(&u);
+        }
+    }
+
+    /// 1/2 x'Q_T x + q_T'x.
+    fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
+        let q = ArrayView2::from_shape((self.n, self.n), &self.terminal_hessian).expect("n x n");
+        0.5 * x.dot(&q.dot(&x)) + ArrayView1::from(&self.terminal_gradient).dot(&x)
+    }
+
+    fn terminal_derivatives(
+        &self,
+        x: ArrayView1<'_, f64>,
+        mut gradient: ArrayViewMut1<'_, f64>,
+        mut hessian: ArrayViewMut2<'_, f64>,
+    ) {
+        let q = ArrayView2::from_shape((self.n, self.n), &self.terminal_hessian).expect("n x n");
+        hessian.assign(&q);
+        for i in 0..self.n {
+            gradient[i] = self.terminal_gradient[i] + q.row(i).dot(&x);
+        }
+    }
 }

@@ -6,7 +6,10 @@ mod common;
 use common::{Rng, random_lqr};
 use ndarray::{Array1, Array2, s};
 use ndarray_linalg::{Inverse, Solve};
-use zplan_lqr::{LqrProblem, LqrSolution, LqrWorkspace, SolveError, solve_lqr};
+use zplan_lqr::{
+    Cost, Dynamics, LqrProblem, LqrSolution, LqrWorkspace, Problem, Settings, Solution, SolveError,
+    Status, Workspace, solve, solve_lqr,
+};
 
 /// Reads back the stage data of an `LqrProblem` the way a user wrote them.
 struct Stage {
@@ -276,4 +279,84 @@ fn a_shorter_horizon_uses_a_prefix_of_the_buffers() {
     let mut exact = LqrSolution::new(n, m, 12);
     solve_lqr(&problem, x0.view(), &mut ws, &mut exact).unwrap();
     assert_eq!(sol.controls(), exact.controls());
+}
+
+/// Total cost of the controls `us` rolled out from x0 through the problem's own dynamics.
+fn rollout_cost(p: &LqrProblem, x0: &Array1<f64>, us: ndarray::ArrayView2<f64>) -> f64 {
+    let (n, horizon) = (p.state_dim(), p.horizon());
+    let mut x = x0.to_owned();
+    let mut total = 0.0;
+    for t in 0..horizon {
+        let mut next = Array2::<f64>::zeros((1, n));
+        p.dynamics()
+            .step(
+                t,
+                x.view().insert_axis(ndarray::Axis(0)),
+                us.slice(s![t..t + 1, ..]),
+                next.view_mut(),
+            )
+            .unwrap();
+        total += p.stage(t, x.view(), us.row(t));
+        x = next.row(0).to_owned();
+    }
+    total + p.terminal(x.view())
+}
+
+#[test]
+fn box_ddp_on_the_lq_problem_matches_lqr_and_respects_bounds() {
+    let (n, m, horizon) = (4, 2, 12);
+    let problem = random_lqr(n, m, horizon, 7);
+    let x0 = Rng::new(107).vector(n, 2.0);
+    let mut ws = LqrWorkspace::new(n, m);
+    let mut lqr = LqrSolution::new(n, m, horizon);
+    solve_lqr(&problem, x0.view(), &mut ws, &mut lqr).unwrap();
+    let settings = Settings::default();
+    let mut ddp_ws = Workspace::new(n, m, horizon, 1);
+
+    // Unbounded: one Newton step of iLQR is the LQR solution.
+    let mut sol = Solution::new(n, m, horizon);
+    let unbounded = Problem::new(x0.clone(), horizon).unwrap();
+    solve(
+        &mut problem.dynamics(),
+        &problem,
+        &unbounded,
+        &settings,
+        &mut ddp_ws,
+        &mut sol,
+    )
+    .unwrap();
+    assert_eq!(sol.status(), Status::Converged);
+    assert!(max_abs_diff(sol.controls(), lqr.controls()) < 1e-6);
+    assert!(max_abs_diff(sol.states(), lqr.states()) < 1e-6);
+    let lqr_cost = rollout_cost(&problem, &x0, lqr.controls());
+    assert!((sol.cost() - lqr_cost).abs() < 1e-6 * lqr_cost.abs().max(1.0));
+
+    // Bounds that cut the LQR controls: every control inside, some on a bound, and a lower
+    // cost than clipping the LQR controls.
+    let limit = 0.5 * lqr.controls().iter().fold(0.0_f64, |a, u| a.max(u.abs()));
+    let bounded = Problem::new(x0.clone(), horizon)
+        .unwrap()
+        .with_control_bounds(Array1::from_elem(m, -limit), Array1::from_elem(m, limit))
+        .unwrap();
+    let mut boxed = Solution::new(n, m, horizon);
+    solve(
+        &mut problem.dynamics(),
+        &problem,
+        &bounded,
+        &settings,
+        &mut ddp_ws,
+        &mut boxed,
+    )
+    .unwrap();
+    assert_eq!(boxed.status(), Status::Converged);
+    assert!(boxed.controls().iter().all(|u| u.abs() <= limit + 1e-12));
+    assert!(
+        boxed
+            .controls()
+            .iter()
+            .any(|u| (u.abs() - limit).abs() < 1e-9)
+    );
+    let clipped = lqr.controls().mapv(|u| u.clamp(-limit, limit));
+    assert!(boxed.cost() < rollout_cost(&problem, &x0, clipped.view()));
+    assert!(boxed.cost() > lqr_cost);
 }

@@ -22,7 +22,7 @@ use ndarray::{Array1, Array2, ArrayView4};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use zplan_lqr::{Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
-use zplan_onnx::{Bundle, BundleError, Encoder};
+use zplan_onnx::{Bundle, BundleError, Encoder, ObservationSpec};
 
 use crate::dynamics::LatentDynamics;
 use crate::reward::RewardCost;
@@ -84,18 +84,11 @@ pub struct PlannerSettings {
     pub seed: u64,
 }
 
-impl PlannerSettings {
-    /// The reference planner's settings for a task: horizon and q of TASKS.md, R = I, 3 random
-    /// and 3 bang-bang candidates, up to 4 iterations, mu from 1e-5 doubled up to 10, steps
-    /// halved down to 1e-4.
-    pub fn reference(task: &str) -> Option<Self> {
-        let (horizon, q) = match task {
-            "planar" => (10, 10.0),
-            "swing" | "balance" => (10, 50.0),
-            "cartpole" => (5, 100.0),
-            "threepole" => (20, 50.0),
-            _ => return None,
-        };
+impl Default for PlannerSettings {
+    /// The reference planner of TASKS.md with horizon 10 and q = 10: R = I, 3 random and 3
+    /// bang-bang candidates plus the warm start, up to 4 iterations, mu from 1e-5 doubled up
+    /// to 10, steps halved down to 1e-4.
+    fn default() -> Self {
         let solver = Settings {
             max_iterations: 4,
             mu_init: 1e-5,
@@ -109,16 +102,35 @@ impl PlannerSettings {
             line_search_batch: 4,
             ..Settings::default()
         };
-        Some(Self {
+        Self {
             objective: Objective::LatentGoal,
-            horizon,
-            q,
+            horizon: 10,
+            q: 10.0,
             r: 1.0,
             random_candidates: 3,
             bang_bang_candidates: 3,
             warm_start: true,
             solver,
             seed: 0,
+        }
+    }
+}
+
+impl PlannerSettings {
+    /// The reference planner's settings for a task: [`PlannerSettings::default`] with the
+    /// horizon and q of TASKS.md.
+    pub fn reference(task: &str) -> Option<Self> {
+        let (horizon, q) = match task {
+            "planar" => (10, 10.0),
+            "swing" | "balance" => (10, 50.0),
+            "cartpole" => (5, 100.0),
+            "threepole" => (20, 50.0),
+            _ => return None,
+        };
+        Some(Self {
+            horizon,
+            q,
+            ..Self::default()
         })
     }
 }
@@ -249,6 +261,14 @@ impl Planner {
         self.has_previous = false;
     }
 
+    /// Advances the warm start by one more step, for a control period in which the first
+    /// planned action was applied without a new plan (each plan already shifts it once).
+    pub fn shift(&mut self) {
+        // u_k <- u_{k+1}; the last action stays (repeated), as in the shift after a plan.
+        let m = self.low.len();
+        self.previous.copy_within(m.., 0);
+    }
+
     /// Plans from the observation [1, C, H, W] (u8) and returns the first action. The whole
     /// plan is in [`Planner::solution`]. On an error the planner stays usable and keeps the
     /// last good plan.
@@ -358,6 +378,21 @@ impl Planner {
     /// The settings.
     pub fn settings(&self) -> &PlannerSettings {
         &self.settings
+    }
+
+    /// The observation the planner takes: [1, frames * channels, height, width].
+    pub fn observation(&self) -> ObservationSpec {
+        self.encoder.observation()
+    }
+
+    /// The action limits (low, high) of the bundle's manifest.
+    pub fn action_bounds(&self) -> (&[f64], &[f64]) {
+        (&self.low, &self.high)
+    }
+
+    /// Whether a goal image has been set.
+    pub fn has_goal(&self) -> bool {
+        self.has_goal
     }
 }
 

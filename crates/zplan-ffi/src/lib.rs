@@ -1,0 +1,75 @@
+//! The C ABI of zplan: `libzplan` (cdylib and staticlib) and its header `include/zplan.h`,
+//! generated from this crate by cbindgen.
+//!
+//! Rules every function follows:
+//! - handles are opaque heap objects made by `zp_<type>_new` (or `_load`, `_create`, `_open`)
+//!   and released by `zp_<type>_free` (or `zp_buffer_close`); functions are `zp_<type>_<verb>`;
+//! - every fallible function returns a `zp_status` and writes its out-parameters only on
+//!   `ZP_OK`; every pointer is checked for NULL; arrays come with their length, checked against
+//!   what the model or problem needs;
+//! - `zp_last_error_message` gives the calling thread's last failure in words;
+//! - no panic crosses the boundary: one is caught, reported as `ZP_PANIC`, and poisons the
+//!   handle in use, which then refuses every call with `ZP_POISONED` but its `_free`.
+//!
+//! Threads: a function that takes a `const` handle may be called from several threads at once;
+//! one that takes a non-`const` handle needs the caller to serialise calls on that handle.
+//! Handles may move between threads.
+
+#![allow(non_camel_case_types)]
+// Every `unsafe extern "C"` function states its contract in its doc comment, which becomes the
+// header's; the `# Safety` section would repeat it.
+#![allow(clippy::missing_safety_doc)]
+
+mod buffer;
+mod bundle;
+mod lq;
+mod planner;
+mod runtime;
+mod status;
+
+pub use buffer::*;
+pub use bundle::*;
+pub use lq::*;
+pub use planner::*;
+pub use runtime::*;
+pub use status::zp_status;
+
+/// Major version of zplan (the C header's and the library's).
+pub const ZPLAN_VERSION_MAJOR: u32 = 0;
+/// Minor version of zplan.
+pub const ZPLAN_VERSION_MINOR: u32 = 1;
+/// Patch version of zplan.
+pub const ZPLAN_VERSION_PATCH: u32 = 0;
+/// Version of the binary interface: raised whenever a type's layout or a function's signature
+/// changes incompatibly. A program built against one ABI version needs a library of the same.
+pub const ZPLAN_ABI_VERSION: u32 = 1;
+
+/// Objective of `zp_planner_settings`: quadratic in latent space to the goal image.
+pub const ZP_OBJECTIVE_GOAL: u32 = 0;
+/// Objective of `zp_planner_settings`: the bundle's reward model, weighted by `reward_weight`.
+pub const ZP_OBJECTIVE_REWARD: u32 = 1;
+
+/// Solver outcome in `zp_plan_info` and `zp_lq_solution`: no solve has run.
+pub const ZP_SOLVE_UNSOLVED: u32 = 0;
+/// Solver outcome: the gradient or cost-change tolerance was met.
+pub const ZP_SOLVE_CONVERGED: u32 = 1;
+/// Solver outcome: the iteration limit ran out; the trajectory is the best found.
+pub const ZP_SOLVE_MAX_ITERATIONS: u32 = 2;
+/// Solver outcome: the time budget ran out; the trajectory is the best found.
+pub const ZP_SOLVE_TIME_BUDGET: u32 = 3;
+/// Solver outcome: no regularised step lowered the cost; the trajectory is the best found.
+pub const ZP_SOLVE_REGULARIZATION_LIMIT: u32 = 4;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_constants_are_the_crate_version() {
+        let version = format!(
+            "{}.{}.{}",
+            super::ZPLAN_VERSION_MAJOR,
+            super::ZPLAN_VERSION_MINOR,
+            super::ZPLAN_VERSION_PATCH
+        );
+        assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    }
+}

@@ -1,0 +1,447 @@
+//! The latent MPC planner: settings, goal, plan, and the plan's details.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use ndarray::ArrayView4;
+use zplan_mpc::{Objective, Planner, PlannerSettings};
+use zplan_onnx::Bundle;
+
+use crate::bundle::zp_bundle;
+use crate::status::{
+    Failure, Handle, Result, finite, free_handle, guard, non_null, slice, slice_mut, solve_status,
+    utf8, with_handle, with_handle_ref, write,
+};
+use crate::{ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, zp_status};
+
+/// How a planner plans. Start from `zp_planner_settings_default()` or
+/// `zp_planner_settings_reference()` and change fields.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct zp_planner_settings {
+    /// `ZP_OBJECTIVE_GOAL` (quadratic to the goal image's latent state) or
+    /// `ZP_OBJECTIVE_REWARD` (the bundle's reward model).
+    pub objective: u32,
+    /// Weight w of the predicted reward with `ZP_OBJECTIVE_REWARD`.
+    pub reward_weight: f64,
+    /// Steps planned ahead, T >= 1.
+    pub horizon: usize,
+    /// Latent state weight, Q = q I.
+    pub q: f64,
+    /// Action weight, R = r I.
+    pub r: f64,
+    /// Uniformly random initial action sequences per plan.
+    pub random_candidates: usize,
+    /// Random bang-bang initial action sequences per plan.
+    pub bang_bang_candidates: usize,
+    /// Also start from the previous plan shifted by one step.
+    pub warm_start: bool,
+    /// Box-DDP iterations per candidate, at most.
+    pub max_iterations: usize,
+    /// Line-search steps rolled out together in one network call per time step, >= 1.
+    pub line_search_batch: usize,
+    /// Wall-clock budget of one plan's solve in seconds; 0 for none.
+    pub time_budget: f64,
+    /// Seed of the random candidates.
+    pub seed: u64,
+}
+
+impl From<&PlannerSettings> for zp_planner_settings {
+    fn from(s: &PlannerSettings) -> Self {
+        let (objective, reward_weight) = match s.objective {
+            Objective::LatentGoal => (ZP_OBJECTIVE_GOAL, 1.0),
+            Objective::Reward { weight } => (ZP_OBJECTIVE_REWARD, weight),
+        };
+        Self {
+            objective,
+            reward_weight,
+            horizon: s.horizon,
+            q: s.q,
+            r: s.r,
+            random_candidates: s.random_candidates,
+            bang_bang_candidates: s.bang_bang_candidates,
+            warm_start: s.warm_start,
+            max_iterations: s.solver.max_iterations,
+            line_search_batch: s.solver.line_search_batch,
+            time_budget: s.solver.time_budget.map_or(0.0, |d| d.as_secs_f64()),
+            seed: s.seed,
+        }
+    }
+}
+
+impl zp_planner_settings {
+    fn to_settings(self) -> Result<PlannerSettings> {
+        let invalid = |m: String| Failure::new(zp_status::ZP_INVALID_ARGUMENT, m);
+        let objective = match self.objective {
+            ZP_OBJECTIVE_GOAL => Objective::LatentGoal,
+            ZP_OBJECTIVE_REWARD => Objective::Reward {
+                weight: self.reward_weight,
+            },
+            other => {
+                return Err(invalid(format!(
+                    "settings.objective: unknown value {other}"
+                )));
+            }
+        };
+        for (name, value) in [
+            ("reward_weight", self.reward_weight),
+            ("q", self.q),
+            ("r", self.r),
+            ("time_budget", self.time_budget),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(invalid(format!(
+                    "settings.{name} = {value}: must be finite and >= 0"
+                )));
+            }
+        }
+        if self.line_search_batch == 0 {
+            return Err(invalid(
+                "settings.line_search_batch must be at least 1".into(),
+            ));
+        }
+        let mut settings = PlannerSettings {
+            objective,
+            horizon: self.horizon,
+            q: self.q,
+            r: self.r,
+            random_candidates: self.random_candidates,
+            bang_bang_candidates: self.bang_bang_candidates,
+            warm_start: self.warm_start,
+            seed: self.seed,
+            ..PlannerSettings::default()
+        };
+        settings.solver.max_iterations = self.max_iterations;
+        settings.solver.line_search_batch = self.line_search_batch;
+        settings.solver.time_budget =
+            (self.time_budget > 0.0).then(|| Duration::from_secs_f64(self.time_budget));
+        Ok(settings)
+    }
+}
+
+/// The default settings: the reference planner of the benchmark tasks with horizon 10, q = 10,
+/// r = 1, 3 random and 3 bang-bang candidates plus the warm start, 4 iterations.
+#[unsafe(no_mangle)]
+pub extern "C" fn zp_planner_settings_default() -> zp_planner_settings {
+    (&PlannerSettings::default()).into()
+}
+
+/// Writes the reference settings of a benchmark task ("planar", "swing", "balance",
+/// "cartpole", "threepole") to `*out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_settings_reference(
+    task: *const c_char,
+    out: *mut zp_planner_settings,
+) -> zp_status {
+    guard(|| {
+        non_null(out, "out")?;
+        let task = utf8(task, "task")?;
+        let settings = PlannerSettings::reference(task).ok_or_else(|| {
+            Failure::new(
+                zp_status::ZP_INVALID_ARGUMENT,
+                format!(
+                    "task `{task}`: not a benchmark task (planar, swing, balance, cartpole, threepole)"
+                ),
+            )
+        })?;
+        write(out, (&settings).into());
+        Ok(())
+    })
+}
+
+/// A receding-horizon planner over one bundle, with its own ONNX sessions and buffers. Made by
+/// `zp_planner_new`, freed by `zp_planner_free`. Not thread-safe: the caller serialises calls
+/// on one planner (it may move between threads); separate planners run in parallel.
+pub struct zp_planner {
+    planner: Planner,
+    /// [1, C, H, W] of an observation.
+    shape: (usize, usize, usize, usize),
+    poisoned: bool,
+}
+
+impl Handle for zp_planner {
+    const NAME: &'static str = "zp_planner";
+    fn poisoned(&mut self) -> &mut bool {
+        &mut self.poisoned
+    }
+}
+
+impl zp_planner {
+    fn image<'a, T>(&self, data: *const T, len: usize, what: &str) -> Result<ArrayView4<'a, T>> {
+        let (b, c, h, w) = self.shape;
+        let values = slice(data, len, b * c * h * w, what)?;
+        Ok(ArrayView4::from_shape(self.shape, values).expect("length checked"))
+    }
+}
+
+/// Sizes of a planner's inputs and outputs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct zp_planner_info {
+    /// Values in one observation or goal image: channels x height x width, row-major.
+    pub observation_len: usize,
+    /// Latent state size n.
+    pub latent_dim: usize,
+    /// Action size m.
+    pub action_dim: usize,
+    /// Steps planned ahead T.
+    pub horizon: usize,
+}
+
+/// What the last successful plan did.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct zp_plan_info {
+    /// How the best candidate's solve ended: a `ZP_SOLVE_*` value.
+    pub solver_status: u32,
+    /// Its iterations.
+    pub iterations: usize,
+    /// Its cost.
+    pub cost: f64,
+    /// Candidates solved.
+    pub candidates: usize,
+    /// Seconds spent encoding the observation.
+    pub encode_seconds: f64,
+    /// Seconds linearising the dynamics and cost (all candidates).
+    pub linearize_seconds: f64,
+    /// Seconds in backward passes.
+    pub backward_seconds: f64,
+    /// Seconds in line-search rollouts.
+    pub forward_seconds: f64,
+    /// Seconds of the whole plan call.
+    pub total_seconds: f64,
+}
+
+/// Creates a planner over `bundle`'s networks (loaded again from its directory, so the planner
+/// owns its sessions) with `settings` into `*out`. The caller owns the new handle; `bundle`
+/// may be freed afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_new(
+    bundle: *const zp_bundle,
+    settings: *const zp_planner_settings,
+    out: *mut *mut zp_planner,
+) -> zp_status {
+    with_handle_ref(bundle, |b| {
+        non_null(settings, "settings")?;
+        non_null(out, "out")?;
+        // SAFETY: non-NULL; the caller passes a valid settings struct.
+        let settings = unsafe { *settings }.to_settings()?;
+        let bundle = Bundle::load(b.bundle.dir())?;
+        let planner = Planner::new(bundle, settings)?;
+        let obs = planner.observation();
+        let shape = (1, obs.stacked_channels(), obs.height, obs.width);
+        write(
+            out,
+            Box::into_raw(Box::new(zp_planner {
+                planner,
+                shape,
+                poisoned: false,
+            })),
+        );
+        Ok(())
+    })
+}
+
+/// Frees a planner (NULL is ignored).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_free(planner: *mut zp_planner) {
+    free_handle(planner);
+}
+
+/// Writes the planner's sizes to `*out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_get_info(
+    planner: *const zp_planner,
+    out: *mut zp_planner_info,
+) -> zp_status {
+    with_handle_ref(planner, |p| {
+        non_null(out, "out")?;
+        let (_, c, h, w) = p.shape;
+        write(
+            out,
+            zp_planner_info {
+                observation_len: c * h * w,
+                latent_dim: p.planner.solution().states().ncols(),
+                action_dim: p.planner.action_bounds().0.len(),
+                horizon: p.planner.settings().horizon,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Copies the action limits of the bundle's manifest into `low` and `high` (`action_dim`
+/// values each).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_get_action_bounds(
+    planner: *const zp_planner,
+    low: *mut f64,
+    high: *mut f64,
+    len: usize,
+) -> zp_status {
+    with_handle_ref(planner, |p| {
+        let (lo, hi) = p.planner.action_bounds();
+        slice_mut(low, len, lo.len(), "low")?.copy_from_slice(lo);
+        slice_mut(high, len, hi.len(), "high")?.copy_from_slice(hi);
+        Ok(())
+    })
+}
+
+/// Encodes the goal image (`len` = observation_len bytes, row-major [C, H, W], 0..255) once;
+/// plans then steer towards it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_set_goal(
+    planner: *mut zp_planner,
+    image: *const u8,
+    len: usize,
+) -> zp_status {
+    with_handle(planner, |p| {
+        let image = p.image(image, len, "image")?;
+        Ok(p.planner.set_goal(image)?)
+    })
+}
+
+/// As `zp_planner_set_goal` for an image of floats in [0, 1]; NaN and infinities are refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_set_goal_f32(
+    planner: *mut zp_planner,
+    image: *const f32,
+    len: usize,
+) -> zp_status {
+    with_handle(planner, |p| {
+        let image = p.image(image, len, "image")?;
+        finite(image.as_slice().expect("contiguous"), "image")?;
+        Ok(p.planner.set_goal_f32(image)?)
+    })
+}
+
+/// Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]) and
+/// writes the first action to `action` (`action_len` = action_dim values). On failure the
+/// planner keeps its last good plan and stays usable. After the first call it allocates
+/// nothing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_plan(
+    planner: *mut zp_planner,
+    obs: *const u8,
+    obs_len: usize,
+    action: *mut f64,
+    action_len: usize,
+) -> zp_status {
+    with_handle(planner, |p| {
+        let obs = p.image(obs, obs_len, "obs")?;
+        let m = p.planner.action_bounds().0.len();
+        let out = slice_mut(action, action_len, m, "action")?;
+        out.copy_from_slice(p.planner.plan(obs)?);
+        Ok(())
+    })
+}
+
+/// As `zp_planner_plan` for an observation of floats in [0, 1]; NaN and infinities are
+/// refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_plan_f32(
+    planner: *mut zp_planner,
+    obs: *const f32,
+    obs_len: usize,
+    action: *mut f64,
+    action_len: usize,
+) -> zp_status {
+    with_handle(planner, |p| {
+        let obs = p.image(obs, obs_len, "obs")?;
+        finite(obs.as_slice().expect("contiguous"), "obs")?;
+        let m = p.planner.action_bounds().0.len();
+        let out = slice_mut(action, action_len, m, "action")?;
+        out.copy_from_slice(p.planner.plan_f32(obs)?);
+        Ok(())
+    })
+}
+
+/// Forgets the previous plan (a new episode): the next plan starts without a warm start.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_reset(planner: *mut zp_planner) -> zp_status {
+    with_handle(planner, |p| {
+        p.planner.reset();
+        Ok(())
+    })
+}
+
+/// Advances the warm start by one step, for a control period in which the previous plan's
+/// next action was applied without planning.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_shift(planner: *mut zp_planner) -> zp_status {
+    with_handle(planner, |p| {
+        p.planner.shift();
+        Ok(())
+    })
+}
+
+/// Writes what the last successful plan did to `*out` (all zero before the first plan).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_get_plan_info(
+    planner: *const zp_planner,
+    out: *mut zp_plan_info,
+) -> zp_status {
+    with_handle_ref(planner, |p| {
+        non_null(out, "out")?;
+        let best = p.planner.solution();
+        let times = p.planner.times();
+        write(
+            out,
+            zp_plan_info {
+                solver_status: solve_status(best.status()),
+                iterations: best.iterations(),
+                cost: best.cost(),
+                candidates: p.planner.candidates().len(),
+                encode_seconds: times.encode.as_secs_f64(),
+                linearize_seconds: times.phases.linearize.as_secs_f64(),
+                backward_seconds: times.phases.backward.as_secs_f64(),
+                forward_seconds: times.phases.forward.as_secs_f64(),
+                total_seconds: (times.encode + times.solve).as_secs_f64(),
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Copies the last plan: latent states into `states` ((T + 1) x n, row-major, z_0 first) and
+/// actions into `actions` (T x m). Either may be NULL (with its length 0) to skip it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_get_plan(
+    planner: *const zp_planner,
+    states: *mut f64,
+    states_len: usize,
+    actions: *mut f64,
+    actions_len: usize,
+) -> zp_status {
+    with_handle_ref(planner, |p| {
+        let best = p.planner.solution();
+        copy_optional(best.states().as_slice(), states, states_len, "states")?;
+        copy_optional(best.controls().as_slice(), actions, actions_len, "actions")
+    })
+}
+
+/// Copies the last plan's feedback gains K_t (T x m x n, row-major), for u_t = u*_t +
+/// K_t (z_t - z*_t) between plans.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_get_gains(
+    planner: *const zp_planner,
+    gains: *mut f64,
+    len: usize,
+) -> zp_status {
+    with_handle_ref(planner, |p| {
+        let best = p.planner.solution();
+        let k = best.gains();
+        slice_mut(gains, len, k.len(), "gains")?.copy_from_slice(k.as_slice().expect("contiguous"));
+        Ok(())
+    })
+}
+
+/// Copies `from` into `(ptr, len)` unless `ptr` is NULL and `len` 0.
+fn copy_optional(from: Option<&[f64]>, ptr: *mut f64, len: usize, what: &str) -> Result<()> {
+    if ptr.is_null() && len == 0 {
+        return Ok(());
+    }
+    let from = from.expect("solution arrays are contiguous");
+    slice_mut(ptr, len, from.len(), what)?.copy_from_slice(from);
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! Status codes, the thread-local last error message, and the panic boundary every entry point
+//! goes through.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use zplan_buffer::BufferError;
+use zplan_lqr::SolveError;
+use zplan_mpc::PlanError;
+use zplan_onnx::{BundleError, RuntimeError};
+
+/// What a call did. The numbers are stable: a code is never reused for another meaning.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zp_status {
+    /// Success: the out-parameters are written.
+    ZP_OK = 0,
+    /// A required pointer argument was NULL.
+    ZP_NULL_POINTER = 1,
+    /// An argument is invalid (a setting, a path that is not UTF-8, a task name).
+    ZP_INVALID_ARGUMENT = 2,
+    /// An array's length does not match what the model or problem needs.
+    ZP_SIZE_MISMATCH = 3,
+    /// An input holds NaN or an infinity.
+    ZP_NON_FINITE = 4,
+    /// ONNX Runtime could not be loaded, or `zp_runtime_init` has not succeeded yet.
+    ZP_RUNTIME = 5,
+    /// A model bundle failed to load or a network failed to run.
+    ZP_BUNDLE = 6,
+    /// `zp_planner_plan` with the goal objective before `zp_planner_set_goal`.
+    ZP_NO_GOAL = 7,
+    /// The solver refused the problem (e.g. a cost that is not convex in u).
+    ZP_SOLVER = 8,
+    /// A file of a transition buffer could not be read or written, or is corrupt.
+    ZP_IO = 9,
+    /// An internal error (a Rust panic) was caught; the handle used is now poisoned.
+    ZP_PANIC = 10,
+    /// The handle was poisoned by an earlier ZP_PANIC and refuses every call but its `_free`.
+    ZP_POISONED = 11,
+}
+
+/// A failed call: its status and the message `zp_last_error_message` returns.
+pub(crate) struct Failure {
+    pub(crate) status: zp_status,
+    pub(crate) message: String,
+}
+
+pub(crate) type Result<T> = std::result::Result<T, Failure>;
+
+impl Failure {
+    pub(crate) fn new(status: zp_status, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RuntimeError> for Failure {
+    fn from(e: RuntimeError) -> Self {
+        Failure::new(zp_status::ZP_RUNTIME, e.to_string())
+    }
+}
+
+impl From<BundleError> for Failure {
+    fn from(e: BundleError) -> Self {
+        let status = match &e {
+            BundleError::Runtime(_) => zp_status::ZP_RUNTIME,
+            BundleError::Input { problem, .. } if problem.contains("NaN") => {
+                zp_status::ZP_NON_FINITE
+            }
+            BundleError::Input { .. } => zp_status::ZP_INVALID_ARGUMENT,
+            _ => zp_status::ZP_BUNDLE,
+        };
+        Failure::new(status, e.to_string())
+    }
+}
+
+impl From<SolveError> for Failure {
+    fn from(e: SolveError) -> Self {
+        let status = match &e {
+            SolveError::Dimension { .. } | SolveError::HorizonTooLong { .. } => {
+                zp_status::ZP_SIZE_MISMATCH
+            }
+            SolveError::NonFinite { .. } => zp_status::ZP_NON_FINITE,
+            SolveError::InvalidBounds { .. } | SolveError::InvalidSettings { .. } => {
+                zp_status::ZP_INVALID_ARGUMENT
+            }
+            _ => zp_status::ZP_SOLVER,
+        };
+        Failure::new(status, e.to_string())
+    }
+}
+
+impl From<PlanError> for Failure {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Bundle(e) => e.into(),
+            PlanError::Solve(e) => e.into(),
+            PlanError::NoGoal => Failure::new(zp_status::ZP_NO_GOAL, e.to_string()),
+            e => Failure::new(zp_status::ZP_INVALID_ARGUMENT, e.to_string()),
+        }
+    }
+}
+
+impl From<BufferError> for Failure {
+    fn from(e: BufferError) -> Self {
+        let status = match &e {
+            BufferError::Input { problem, .. } if problem.contains("finite") => {
+                zp_status::ZP_NON_FINITE
+            }
+            BufferError::Input { .. } => zp_status::ZP_SIZE_MISMATCH,
+            _ => zp_status::ZP_IO,
+        };
+        Failure::new(status, e.to_string())
+    }
+}
+
+thread_local! {
+    /// The message of this thread's last failed call (kept until the next failure).
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_last_error(message: String) {
+    LAST_ERROR.with(|last| *last.borrow_mut() = message);
+}
+
+/// Copies `text` into `buf` (NUL-terminated, cut to `len - 1` bytes; nothing when `buf` is
+/// NULL or `len` is 0) and returns the text's full length in bytes, like `snprintf`.
+pub(crate) fn copy_text(text: &str, buf: *mut c_char, len: usize) -> usize {
+    let bytes = text.as_bytes();
+    if !buf.is_null() && len > 0 {
+        let n = bytes.len().min(len - 1);
+        // SAFETY: the caller gives `len` writable bytes at `buf`; n + 1 <= len.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), buf, n);
+            *buf.add(n) = 0;
+        }
+    }
+    bytes.len()
+}
+
+/// `copy_text` of this thread's last error message.
+pub(crate) fn copy_last_error(buf: *mut c_char, len: usize) -> usize {
+    LAST_ERROR.with(|last| copy_text(&last.borrow(), buf, len))
+}
+
+/// Runs `f` behind the panic boundary: a panic becomes ZP_PANIC, an error its status; either
+/// sets the thread's last error message.
+pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> zp_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => zp_status::ZP_OK,
+        Ok(Err(failure)) => {
+            set_last_error(failure.message);
+            failure.status
+        }
+        Err(panic) => {
+            set_last_error(format!("internal error: {}", panic_message(&panic)));
+            zp_status::ZP_PANIC
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
+}
+
+/// A handle that a panic inside a call poisons.
+pub(crate) trait Handle {
+    /// The type's C name, for messages.
+    const NAME: &'static str;
+    fn poisoned(&mut self) -> &mut bool;
+}
+
+/// Runs `f` on the handle behind `handle` (NULL and poisoned handles are refused); a panic
+/// poisons the handle.
+pub(crate) fn with_handle<H: Handle>(
+    handle: *mut H,
+    f: impl FnOnce(&mut H) -> Result<()>,
+) -> zp_status {
+    if handle.is_null() {
+        set_last_error(format!("{}: the handle is NULL", H::NAME));
+        return zp_status::ZP_NULL_POINTER;
+    }
+    // SAFETY: a non-NULL handle comes from this library's `_new`/`_open` and has not been
+    // freed (the documented contract); the caller serialises calls on it.
+    let h = unsafe { &mut *handle };
+    if *h.poisoned() {
+        set_last_error(format!(
+            "{}: the handle is poisoned by an earlier internal error; free it",
+            H::NAME
+        ));
+        return zp_status::ZP_POISONED;
+    }
+    let status = guard(|| f(&mut *h));
+    if status == zp_status::ZP_PANIC {
+        *h.poisoned() = true;
+    }
+    status
+}
+
+/// As `with_handle` for a call that only reads the handle.
+pub(crate) fn with_handle_ref<H: Handle>(
+    handle: *const H,
+    f: impl FnOnce(&H) -> Result<()>,
+) -> zp_status {
+    with_handle(handle.cast_mut(), |h| f(h))
+}
+
+/// Fails with ZP_NULL_POINTER naming `what` when `ptr` is NULL.
+pub(crate) fn non_null<T>(ptr: *const T, what: &str) -> Result<()> {
+    if ptr.is_null() {
+        Err(Failure::new(
+            zp_status::ZP_NULL_POINTER,
+            format!("{what} is NULL"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The C string at `ptr` as UTF-8.
+pub(crate) fn utf8<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    non_null(ptr, what)?;
+    // SAFETY: non-NULL, and the caller passes a NUL-terminated string that outlives the call.
+    unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| {
+        Failure::new(
+            zp_status::ZP_INVALID_ARGUMENT,
+            format!("{what} is not valid UTF-8"),
+        )
+    })
+}
+
+/// The `len` elements at `ptr` (non-NULL), checked against the `expected` length.
+pub(crate) fn slice<'a, T>(
+    ptr: *const T,
+    len: usize,
+    expected: usize,
+    what: &str,
+) -> Result<&'a [T]> {
+    non_null(ptr, what)?;
+    if len != expected {
+        return Err(Failure::new(
+            zp_status::ZP_SIZE_MISMATCH,
+            format!("{what}: {len} elements given, {expected} expected"),
+        ));
+    }
+    // SAFETY: the caller gives `len` readable elements at `ptr` for the duration of the call.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// As `slice`, writable.
+pub(crate) fn slice_mut<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    expected: usize,
+    what: &str,
+) -> Result<&'a mut [T]> {
+    slice(ptr.cast_const(), len, expected, what)?;
+    // SAFETY: as in `slice`, and the caller gives the elements writable and unaliased.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// Fails with ZP_NON_FINITE naming `what` and the index of the first NaN or infinity.
+pub(crate) fn finite<T: Copy + Into<f64>>(values: &[T], what: &str) -> Result<()> {
+    match values.iter().position(|v| !(*v).into().is_finite()) {
+        Some(i) => Err(Failure::new(
+            zp_status::ZP_NON_FINITE,
+            format!("{what}[{i}] is not finite"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Writes `value` to the out-parameter `out` (checked non-NULL by the caller).
+pub(crate) fn write<T>(out: *mut T, value: T) {
+    // SAFETY: the caller checked `out` non-NULL; it points to writable memory for a T.
+    unsafe { out.write(value) }
+}
+
+/// The `ZP_SOLVE_*` number of a solver outcome.
+pub(crate) fn solve_status(status: zplan_lqr::Status) -> u32 {
+    use zplan_lqr::Status;
+    match status {
+        Status::Unsolved => crate::ZP_SOLVE_UNSOLVED,
+        Status::Converged => crate::ZP_SOLVE_CONVERGED,
+        Status::MaxIterations => crate::ZP_SOLVE_MAX_ITERATIONS,
+        Status::TimeBudget => crate::ZP_SOLVE_TIME_BUDGET,
+        Status::RegularizationLimit => crate::ZP_SOLVE_REGULARIZATION_LIMIT,
+    }
+}
+
+/// Drops a handle made by `Box::into_raw` (NULL is ignored), behind the panic boundary.
+pub(crate) fn free_handle<H>(handle: *mut H) {
+    if !handle.is_null() {
+        // SAFETY: made by this library's constructor (Box::into_raw) and not freed before (the
+        // documented contract of every `_free`).
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(handle) })));
+    }
+}
