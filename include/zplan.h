@@ -28,7 +28,7 @@
 /* "MAJOR.MINOR.PATCH" of the header, from the ZPLAN_VERSION_* numbers below. */
 #define ZPLAN_STRINGIFY_(x) #x
 #define ZPLAN_STRINGIFY(x) ZPLAN_STRINGIFY_(x)
-#define ZPLAN_VERSION_STRING                                                                     ZPLAN_STRINGIFY(ZPLAN_VERSION_MAJOR) "." ZPLAN_STRINGIFY(ZPLAN_VERSION_MINOR) "."              ZPLAN_STRINGIFY(ZPLAN_VERSION_PATCH)
+#define ZPLAN_VERSION_STRING ZPLAN_STRINGIFY(ZPLAN_VERSION_MAJOR) "." ZPLAN_STRINGIFY(ZPLAN_VERSION_MINOR) "." ZPLAN_STRINGIFY(ZPLAN_VERSION_PATCH)
 
 // Major version of zplan (the C header's and the library's).
 #define ZPLAN_VERSION_MAJOR 0
@@ -282,9 +282,11 @@ enum zp_status zp_buffer_append(struct zp_buffer *buffer,
 // Makes every appended row durable (files flushed, then the meta file replaced atomically).
 enum zp_status zp_buffer_commit(struct zp_buffer *buffer);
 
-// Writes the number of rows (committed or not) to `*len` and of committed rows to
-// `*committed`; either may be NULL.
-enum zp_status zp_buffer_len(const struct zp_buffer *buffer, size_t *len, size_t *committed);
+// Writes the number of transitions appended (committed or not) to `*appended` and of
+// committed ones (those that survive a crash) to `*committed`; either may be NULL.
+enum zp_status zp_buffer_transitions(const struct zp_buffer *buffer,
+                                     size_t *appended,
+                                     size_t *committed);
 
 // Commits and frees the buffer. The handle is freed whatever the status; on failure the rows
 // after the last successful commit are lost and the files keep the buffer as it was then.

@@ -240,6 +240,8 @@ pub struct Buffer {
     committed: usize,
     /// Valid transitions among the rows written.
     transitions: usize,
+    /// Valid transitions among the committed rows.
+    committed_transitions: usize,
     /// Episode of the next transition.
     episode: u32,
 }
@@ -282,6 +284,7 @@ impl Buffer {
             len: 0,
             committed: 0,
             transitions: 0,
+            committed_transitions: 0,
             episode: 0,
         };
         buffer.write_meta()?;
@@ -341,9 +344,11 @@ impl Buffer {
             len: meta.len,
             committed: meta.len,
             transitions: 0,
+            committed_transitions: 0,
             episode: 0,
         };
-        buffer.transitions = (0..buffer.len).filter(|&i| buffer.is_valid(i)).count();
+        buffer.transitions = buffer.transitions_before(buffer.len);
+        buffer.committed_transitions = buffer.transitions;
         buffer.episode = match buffer.len {
             0 => 0,
             n => buffer.episode_of(n - 1).wrapping_add(1),
@@ -379,6 +384,11 @@ impl Buffer {
     /// Transitions among the rows written.
     pub fn transitions(&self) -> usize {
         self.transitions
+    }
+
+    /// Transitions among the committed rows, the ones that survive a crash.
+    pub fn committed_transitions(&self) -> usize {
+        self.committed_transitions
     }
 
     /// Rows the files hold before they grow again.
@@ -498,11 +508,12 @@ impl Buffer {
             self.committed = previous;
             return Err(e);
         }
+        self.committed_transitions = self.transitions;
         Ok(())
     }
 
     fn write_meta(&mut self) -> Result<(), BufferError> {
-        let transitions = (0..self.committed).filter(|&i| self.is_valid(i)).count();
+        let transitions = self.transitions_before(self.committed);
         let meta = Meta {
             format_version: FORMAT_VERSION,
             len: self.committed,
@@ -523,6 +534,11 @@ impl Buffer {
             .and_then(|d| d.sync_all())
             .map_err(BufferError::io(&self.dir))?;
         Ok(())
+    }
+
+    /// Valid transitions among the first `rows` rows.
+    fn transitions_before(&self, rows: usize) -> usize {
+        (0..rows).filter(|&i| self.is_valid(i)).count()
     }
 
     /// Whether row i starts a transition (its next observation is row i + 1).

@@ -110,20 +110,20 @@ pub unsafe extern "C" fn zp_buffer_commit(buffer: *mut zp_buffer) -> zp_status {
     with_handle(buffer, |b| Ok(b.buffer.commit()?))
 }
 
-/// Writes the number of rows (committed or not) to `*len` and of committed rows to
-/// `*committed`; either may be NULL.
+/// Writes the number of transitions appended (committed or not) to `*appended` and of
+/// committed ones (those that survive a crash) to `*committed`; either may be NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zp_buffer_len(
+pub unsafe extern "C" fn zp_buffer_transitions(
     buffer: *const zp_buffer,
-    len: *mut usize,
+    appended: *mut usize,
     committed: *mut usize,
 ) -> zp_status {
     with_handle_ref(buffer, |b| {
-        if !len.is_null() {
-            write(len, b.buffer.len());
+        if !appended.is_null() {
+            write(appended, b.buffer.transitions());
         }
         if !committed.is_null() {
-            write(committed, b.buffer.committed_len());
+            write(committed, b.buffer.committed_transitions());
         }
         Ok(())
     })

@@ -110,6 +110,7 @@ impl From<BufferError> for Failure {
             BufferError::Input { problem, .. } if problem.contains("finite") => {
                 zp_status::ZP_NON_FINITE
             }
+            BufferError::Input { field: "spec", .. } => zp_status::ZP_INVALID_ARGUMENT,
             BufferError::Input { .. } => zp_status::ZP_SIZE_MISMATCH,
             _ => zp_status::ZP_IO,
         };

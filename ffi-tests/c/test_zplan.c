@@ -1,0 +1,371 @@
+/*
+ * The C API end to end, C99: every function, with good and bad input.
+ *
+ * usage: test_zplan ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR
+ *   ORT_LIBRARY    libonnxruntime.so
+ *   PLANAR_BUNDLE  a bundle of the planar task (40x40 grey images, 2 actions), e.g. models/planar
+ *   SCRATCH_DIR    an empty directory the test may write to
+ * Built with -DZPLAN_EXPECTED_VERSION="x.y.z" (the version in Cargo.toml).
+ */
+#include "zplan.h"
+#include "zplan.h" /* included twice on purpose: the include guard must hold */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                                            \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            char message_[512];                                                                \
+            zp_last_error_message(message_, sizeof message_);                                  \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n", __FILE__, __LINE__, \
+                    #cond, message_);                                                          \
+            failures++;                                                                        \
+        }                                                                                      \
+    } while (0)
+
+#define CHECK_STATUS(call, expected) CHECK((call) == (expected))
+
+/* The last error message mentions `needle`. */
+static int last_error_mentions(const char *needle) {
+    char message[1024];
+    zp_last_error_message(message, sizeof message);
+    return strstr(message, needle) != NULL;
+}
+
+/* A planar frame: black, with the 2x2 agent block at (row, col). */
+static void planar_frame(unsigned char *image, int row, int col) {
+    int r, c;
+    memset(image, 0, 40 * 40);
+    for (r = row; r < row + 2; r++)
+        for (c = col; c < col + 2; c++) image[r * 40 + c] = 255;
+}
+
+static void test_version_and_status(void) {
+    char small[4];
+    size_t len;
+    CHECK(strcmp(zp_version(), ZPLAN_VERSION_STRING) == 0);
+    CHECK(strcmp(zp_version(), ZPLAN_EXPECTED_VERSION) == 0);
+    CHECK(ZPLAN_ABI_VERSION >= 1);
+    CHECK(strcmp(zp_status_str(ZP_OK), "ok") == 0);
+    CHECK(strcmp(zp_status_str(ZP_NON_FINITE), "NaN or infinity in input") == 0);
+    CHECK(strcmp(zp_status_str(12345), "unknown status") == 0);
+    CHECK(strcmp(zp_status_str(-1), "unknown status") == 0);
+    {
+        int s;
+        for (s = ZP_OK; s <= ZP_POISONED; s++) CHECK(strcmp(zp_status_str(s), "unknown status") != 0);
+    }
+
+    /* A failure sets the thread's message; it is cut to the buffer and sized like snprintf. */
+    CHECK_STATUS(zp_planner_settings_reference("no-such-task", NULL), ZP_NULL_POINTER);
+    len = zp_last_error_message(NULL, 0);
+    CHECK(len == strlen("out is NULL"));
+    CHECK(zp_last_error_message(small, sizeof small) == len);
+    CHECK(strcmp(small, "out") == 0);
+}
+
+static void test_runtime(const char *ort) {
+    zp_bundle *bundle = NULL;
+    char version[32];
+    /* Before the runtime is loaded nothing can run a model. */
+    CHECK_STATUS(zp_bundle_load("does-not-matter", &bundle), ZP_RUNTIME);
+    CHECK(bundle == NULL);
+    CHECK(last_error_mentions("zp_runtime_init"));
+    CHECK(zp_runtime_version(version, sizeof version) == 0);
+
+    CHECK_STATUS(zp_runtime_init("/no/such/libonnxruntime.so"), ZP_RUNTIME);
+    CHECK(last_error_mentions("/no/such/libonnxruntime.so"));
+    CHECK_STATUS(zp_runtime_init(ort), ZP_OK);
+    CHECK_STATUS(zp_runtime_init(ort), ZP_OK);   /* idempotent */
+    CHECK_STATUS(zp_runtime_init(NULL), ZP_OK);  /* the loaded one */
+    CHECK(zp_runtime_version(version, sizeof version) == strlen("1.31.1"));
+    CHECK(strcmp(version, "1.31.1") == 0);
+}
+
+static zp_bundle *test_bundle(const char *dir, const char *scratch) {
+    zp_bundle *bundle = NULL;
+    zp_bundle_info info;
+    char missing[1024];
+    CHECK_STATUS(zp_bundle_load(NULL, &bundle), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_bundle_load(dir, NULL), ZP_NULL_POINTER);
+    snprintf(missing, sizeof missing, "%s/no-bundle-here", scratch);
+    CHECK_STATUS(zp_bundle_load(missing, &bundle), ZP_BUNDLE);
+    CHECK(bundle == NULL);
+    CHECK(last_error_mentions("no-bundle-here"));
+    CHECK_STATUS(zp_bundle_load(dir, &bundle), ZP_OK);
+    CHECK(bundle != NULL);
+
+    CHECK_STATUS(zp_bundle_get_info(NULL, &info), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_bundle_get_info(bundle, NULL), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_bundle_get_info(bundle, &info), ZP_OK);
+    CHECK(info.channels == 1 && info.height == 40 && info.width == 40);
+    CHECK(info.observation_len == 1600);
+    CHECK(info.latent_dim == 2 && info.action_dim == 2);
+    CHECK(info.has_decoder);
+    return bundle;
+}
+
+static void test_settings(void) {
+    zp_planner_settings settings = zp_planner_settings_default();
+    CHECK(settings.objective == ZP_OBJECTIVE_GOAL);
+    CHECK(settings.horizon == 10 && settings.q == 10.0 && settings.r == 1.0);
+    CHECK(settings.random_candidates == 3 && settings.bang_bang_candidates == 3);
+    CHECK(settings.warm_start && settings.max_iterations == 4);
+    CHECK(settings.time_budget == 0.0);
+
+    CHECK_STATUS(zp_planner_settings_reference("cartpole", &settings), ZP_OK);
+    CHECK(settings.horizon == 5 && settings.q == 100.0);
+    CHECK_STATUS(zp_planner_settings_reference(NULL, &settings), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_settings_reference("pong", &settings), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("pong"));
+    CHECK(settings.horizon == 5); /* untouched on failure */
+}
+
+static void test_planner(const zp_bundle *bundle) {
+    zp_planner_settings settings;
+    zp_planner *planner = NULL;
+    zp_planner_info info;
+    zp_plan_info plan;
+    unsigned char obs[1600], goal[1600];
+    float obs_f32[1600];
+    double action[2] = {0.0, 0.0}, low[2], high[2];
+    double states[11 * 2], actions[10 * 2], gains[10 * 2 * 2];
+    int i;
+
+    CHECK_STATUS(zp_planner_settings_reference("planar", &settings), ZP_OK);
+
+    /* Bad settings and arguments. */
+    settings.objective = 7;
+    CHECK_STATUS(zp_planner_new(bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("objective"));
+    settings.objective = ZP_OBJECTIVE_GOAL;
+    settings.horizon = 0;
+    CHECK_STATUS(zp_planner_new(bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("horizon"));
+    settings.horizon = 10;
+    settings.q = NAN;
+    CHECK_STATUS(zp_planner_new(bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    settings.q = 10.0;
+    CHECK_STATUS(zp_planner_new(NULL, &settings, &planner), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_new(bundle, NULL, &planner), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_new(bundle, &settings, NULL), ZP_NULL_POINTER);
+    CHECK(planner == NULL);
+
+    CHECK_STATUS(zp_planner_new(bundle, &settings, &planner), ZP_OK);
+    CHECK_STATUS(zp_planner_get_info(planner, &info), ZP_OK);
+    CHECK(info.observation_len == 1600 && info.latent_dim == 2 && info.action_dim == 2);
+    CHECK(info.horizon == 10);
+    CHECK_STATUS(zp_planner_get_action_bounds(planner, low, high, 2), ZP_OK);
+    CHECK(low[0] == -3.0 && high[1] == 3.0);
+    CHECK_STATUS(zp_planner_get_action_bounds(planner, low, high, 3), ZP_SIZE_MISMATCH);
+    CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
+    CHECK(plan.solver_status == ZP_SOLVE_UNSOLVED);
+
+    /* The agent near the top-left corner, the goal near the bottom-right one. */
+    planar_frame(obs, 5, 5);
+    planar_frame(goal, 36, 36);
+    CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_NO_GOAL);
+    CHECK_STATUS(zp_planner_set_goal(planner, goal, 1599), ZP_SIZE_MISMATCH);
+    CHECK(last_error_mentions("1599"));
+    CHECK_STATUS(zp_planner_set_goal(planner, NULL, 1600), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_set_goal(NULL, goal, 1600), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_set_goal(planner, goal, 1600), ZP_OK);
+
+    CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 1), ZP_SIZE_MISMATCH);
+    CHECK_STATUS(zp_planner_plan(planner, obs, 1600, NULL, 2), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+    for (i = 0; i < 2; i++) CHECK(isfinite(action[i]) && action[i] >= low[i] && action[i] <= high[i]);
+    /* The goal is down and to the right: the first step heads there. */
+    CHECK(action[0] > 0.0 && action[1] > 0.0);
+
+    CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
+    CHECK(plan.solver_status != ZP_SOLVE_UNSOLVED && plan.iterations >= 1);
+    CHECK(isfinite(plan.cost) && plan.candidates == 6);
+    CHECK(plan.total_seconds >= plan.encode_seconds && plan.encode_seconds > 0.0);
+
+    CHECK_STATUS(zp_planner_get_plan(planner, states, 22, actions, 20), ZP_OK);
+    CHECK(actions[0] == action[0] && actions[1] == action[1]);
+    CHECK_STATUS(zp_planner_get_plan(planner, NULL, 0, actions, 20), ZP_OK);
+    CHECK_STATUS(zp_planner_get_plan(planner, states, 21, NULL, 0), ZP_SIZE_MISMATCH);
+    CHECK_STATUS(zp_planner_get_gains(planner, gains, 40), ZP_OK);
+    CHECK_STATUS(zp_planner_get_gains(planner, gains, 4), ZP_SIZE_MISMATCH);
+
+    /* A NaN in an observation is refused, and the planner stays usable with its plan. */
+    for (i = 0; i < 1600; i++) obs_f32[i] = obs[i] / 255.0f;
+    obs_f32[17] = NAN;
+    CHECK_STATUS(zp_planner_plan_f32(planner, obs_f32, 1600, action, 2), ZP_NON_FINITE);
+    CHECK(last_error_mentions("obs[17]"));
+    CHECK_STATUS(zp_planner_get_plan(planner, NULL, 0, actions, 20), ZP_OK);
+    CHECK(actions[0] == action[0]);
+    obs_f32[17] = 0.0f;
+    CHECK_STATUS(zp_planner_plan_f32(planner, obs_f32, 1600, action, 2), ZP_OK);
+    CHECK(action[0] > 0.0 && action[1] > 0.0);
+    CHECK_STATUS(zp_planner_set_goal_f32(planner, obs_f32, 1600), ZP_OK);
+    obs_f32[0] = INFINITY;
+    CHECK_STATUS(zp_planner_set_goal_f32(planner, obs_f32, 1600), ZP_NON_FINITE);
+
+    CHECK_STATUS(zp_planner_shift(planner), ZP_OK);
+    CHECK_STATUS(zp_planner_reset(planner), ZP_OK);
+    CHECK_STATUS(zp_planner_reset(NULL), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_shift(NULL), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_set_goal(planner, goal, 1600), ZP_OK);
+    CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+    CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
+    CHECK(plan.candidates == 6); /* no warm start after a reset */
+    CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+    CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
+    CHECK(plan.candidates == 7); /* the warm start joins the 6 drawn sequences */
+
+    zp_planner_free(planner);
+    zp_planner_free(NULL);
+}
+
+static void test_buffer(const char *scratch) {
+    char dir[1024];
+    size_t shape[3] = {2, 4, 4};
+    unsigned char obs[32], next[32];
+    float action[2] = {0.5f, -1.0f};
+    size_t len = 0, committed = 0;
+    zp_buffer *buffer = NULL, *again = NULL;
+    int i;
+
+    snprintf(dir, sizeof dir, "%s/buffer", scratch);
+    for (i = 0; i < 32; i++) {
+        obs[i] = (unsigned char)i;
+        next[i] = (unsigned char)(i + 1);
+    }
+    CHECK_STATUS(zp_buffer_create(dir, NULL, 3, 2, &buffer), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_buffer_create(dir, shape, 3, 0, &buffer), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_buffer_create(dir, shape, 3, 2, &buffer), ZP_OK);
+    CHECK_STATUS(zp_buffer_create(dir, shape, 3, 2, &again), ZP_IO); /* already a buffer there */
+    CHECK(again == NULL);
+
+    for (i = 0; i < 3; i++)
+        CHECK_STATUS(zp_buffer_append(buffer, obs, next, 32, action, 2, 1.0f, i == 2), ZP_OK);
+    CHECK_STATUS(zp_buffer_append(buffer, obs, next, 31, action, 2, 1.0f, false), ZP_SIZE_MISMATCH);
+    CHECK_STATUS(zp_buffer_append(buffer, obs, next, 32, action, 1, 1.0f, false), ZP_SIZE_MISMATCH);
+    CHECK_STATUS(zp_buffer_append(buffer, obs, next, 32, action, 2, NAN, false), ZP_NON_FINITE);
+    CHECK(last_error_mentions("reward"));
+    CHECK_STATUS(zp_buffer_append(buffer, obs, NULL, 32, action, 2, 1.0f, false), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_buffer_transitions(buffer, &len, &committed), ZP_OK);
+    CHECK(len == 3 && committed == 0);
+    CHECK_STATUS(zp_buffer_commit(buffer), ZP_OK);
+    CHECK_STATUS(zp_buffer_commit(NULL), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_buffer_append(buffer, obs, next, 32, action, 2, 2.0f, false), ZP_OK);
+    CHECK_STATUS(zp_buffer_transitions(buffer, &len, NULL), ZP_OK);
+    CHECK(len == 4);
+    zp_buffer_free(buffer); /* the fourth row was never committed */
+
+    CHECK_STATUS(zp_buffer_open(dir, &buffer), ZP_OK);
+    CHECK_STATUS(zp_buffer_transitions(buffer, &len, &committed), ZP_OK);
+    CHECK(len == 3 && committed == 3);
+    CHECK_STATUS(zp_buffer_append(buffer, obs, next, 32, action, 2, 2.0f, true), ZP_OK);
+    CHECK_STATUS(zp_buffer_close(buffer), ZP_OK);
+    CHECK_STATUS(zp_buffer_close(NULL), ZP_NULL_POINTER);
+
+    CHECK_STATUS(zp_buffer_open(dir, &buffer), ZP_OK);
+    CHECK_STATUS(zp_buffer_transitions(buffer, NULL, &committed), ZP_OK);
+    CHECK(committed == 4);
+    zp_buffer_free(buffer);
+    zp_buffer_free(NULL);
+
+    snprintf(dir, sizeof dir, "%s/no-buffer-here", scratch);
+    CHECK_STATUS(zp_buffer_open(dir, &buffer), ZP_IO);
+    CHECK(last_error_mentions("no-buffer-here"));
+}
+
+/* A double integrator x = (position, velocity), u = acceleration, dt = 0.1, from (1, 0). */
+static void test_lq(void) {
+    enum { T = 20, N = 2, M = 1 };
+    double a[T * N * N], b[T * N * M], q[T * N * N], r[T * M * M], qt[N * N];
+    double x0[N] = {1.0, 0.0}, low[M] = {-0.5}, high[M] = {0.5};
+    double states[(T + 1) * N], controls[T * M], gains[T * M * N];
+    zp_lq_problem problem;
+    zp_lq_solution solution;
+    double unbounded_cost, worst = 0.0;
+    int t;
+
+    for (t = 0; t < T; t++) {
+        double *at = a + t * 4, *bt = b + t * 2, *qq = q + t * 4;
+        at[0] = 1.0; at[1] = 0.1; at[2] = 0.0; at[3] = 1.0;
+        bt[0] = 0.005; bt[1] = 0.1;
+        qq[0] = 1.0; qq[1] = 0.0; qq[2] = 0.0; qq[3] = 0.1;
+        r[t] = 0.01;
+    }
+    qt[0] = 100.0; qt[1] = 0.0; qt[2] = 0.0; qt[3] = 10.0;
+    memset(&problem, 0, sizeof problem);
+    problem.n = N; problem.m = M; problem.horizon = T;
+    problem.a = a; problem.b = b; problem.q = q; problem.r = r; problem.q_terminal = qt;
+    problem.x0 = x0;
+    memset(&solution, 0, sizeof solution);
+    solution.states = states; solution.controls = controls; solution.gains = gains;
+
+    CHECK_STATUS(zp_lq_solve(&problem, &solution), ZP_OK);
+    CHECK(solution.solver_status == ZP_SOLVE_CONVERGED && solution.iterations == 0);
+    CHECK(states[0] == 1.0 && states[1] == 0.0);
+    for (t = 0; t < T; t++) {
+        /* The trajectory obeys the dynamics, and u_t = K_t x_t + k_t leaves k_t = 0 here. */
+        double p = states[t * 2] + 0.1 * states[t * 2 + 1] + 0.005 * controls[t];
+        double v = states[t * 2 + 1] + 0.1 * controls[t];
+        double u = gains[t * 2] * states[t * 2] + gains[t * 2 + 1] * states[t * 2 + 1];
+        CHECK(fabs(p - states[t * 2 + 2]) < 1e-12 && fabs(v - states[t * 2 + 3]) < 1e-12);
+        CHECK(fabs(u - controls[t]) < 1e-9);
+        if (fabs(controls[t]) > worst) worst = fabs(controls[t]);
+    }
+    CHECK(fabs(states[T * 2]) < 0.1); /* driven towards the origin */
+    CHECK(worst > 0.5);                /* so the bound below binds */
+    unbounded_cost = solution.cost;
+
+    problem.u_low = low; problem.u_high = high;
+    CHECK_STATUS(zp_lq_solve(&problem, &solution), ZP_OK);
+    CHECK(solution.iterations >= 1 && solution.solver_status == ZP_SOLVE_CONVERGED);
+    for (t = 0; t < T; t++) CHECK(controls[t] >= -0.5 - 1e-12 && controls[t] <= 0.5 + 1e-12);
+    CHECK(solution.cost > unbounded_cost);
+
+    /* Bad problems. */
+    problem.u_high = NULL;
+    CHECK_STATUS(zp_lq_solve(&problem, &solution), ZP_NULL_POINTER);
+    CHECK(last_error_mentions("u_high"));
+    problem.u_low = NULL;
+    q[5] = NAN;
+    CHECK_STATUS(zp_lq_solve(&problem, &solution), ZP_NON_FINITE);
+    CHECK(last_error_mentions("problem.q[5]"));
+    q[5] = 0.0;
+    r[3] = -1.0; /* not convex in u */
+    CHECK_STATUS(zp_lq_solve(&problem, &solution), ZP_SOLVER);
+    r[3] = 0.01;
+    problem.b = NULL;
+    CHECK_STATUS(zp_lq_solve(&problem, &solution), ZP_NULL_POINTER);
+    problem.b = b;
+    problem.horizon = 0;
+    CHECK_STATUS(zp_lq_solve(&problem, &solution), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_lq_solve(NULL, &solution), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_lq_solve(&problem, NULL), ZP_NULL_POINTER);
+}
+
+int main(int argc, char **argv) {
+    zp_bundle *bundle;
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR\n", argv[0]);
+        return 2;
+    }
+    test_version_and_status();
+    test_runtime(argv[1]);
+    bundle = test_bundle(argv[2], argv[3]);
+    test_settings();
+    test_planner(bundle);
+    zp_bundle_free(bundle);
+    zp_bundle_free(NULL);
+    test_buffer(argv[3]);
+    test_lq();
+    if (failures) {
+        fprintf(stderr, "test_zplan: %d checks failed\n", failures);
+        return 1;
+    }
+    printf("test_zplan: all checks passed\n");
+    return 0;
+}
