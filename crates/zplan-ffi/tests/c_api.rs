@@ -85,3 +85,11 @@ fn header_compiles_on_its_own_in_c_and_cpp() {
         compile_only(cpp, std, &source, &dir.join(format!("{name}.o")));
     }
 }
+
+#[test]
+fn cpp17_wrapper_and_threads() {
+    let exe = scratch("cpp17").join("test_zplan_cpp");
+    build(true, "c++17", &["ffi-tests/cpp/test_zplan.cpp"], &[], &exe);
+    let stdout = c_test(&exe, &[]);
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}

@@ -1,0 +1,152 @@
+// The C++17 wrapper include/zplan.hpp end to end, and the C API's thread rules: a planner
+// moved to another thread, and two planners planning at once on two threads, giving the same
+// actions as one after the other.
+//
+// usage: test_zplan_cpp ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR
+#include "zplan.hpp"
+#include "zplan.hpp"  // twice on purpose: the include guard must hold
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                                \
+        }                                                                              \
+    } while (0)
+
+// Runs `f` and returns the status of the zplan::Error it throws (ZP_OK when none).
+template <typename F>
+static zp_status status_of(F &&f) {
+    try {
+        f();
+    } catch (const zplan::Error &e) {
+        return e.status();
+    }
+    return ZP_OK;
+}
+
+// A planar frame: black, with the 2x2 agent block at (row, col).
+static std::vector<std::uint8_t> planar_frame(int row, int col) {
+    std::vector<std::uint8_t> image(40 * 40, 0);
+    for (int r = row; r < row + 2; r++)
+        for (int c = col; c < col + 2; c++) image[r * 40 + c] = 255;
+    return image;
+}
+
+// Ten MPC steps of a simulated planar agent (clipped to the field) from `start`.
+static std::vector<double> episode(zplan::Planner &planner, int start) {
+    std::vector<double> actions;
+    double row = start, col = start;
+    planner.reset();
+    planner.set_goal(planar_frame(36, 36));
+    for (int step = 0; step < 10; step++) {
+        auto action = planner.plan(planar_frame(static_cast<int>(row), static_cast<int>(col)));
+        actions.insert(actions.end(), action.begin(), action.end());
+        row = std::fmin(std::fmax(row + action[0], 1.5), 37.5);
+        col = std::fmin(std::fmax(col + action[1], 1.5), 37.5);
+    }
+    return actions;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR\n", argv[0]);
+        return 2;
+    }
+    const std::string ort = argv[1], bundle_dir = argv[2], scratch = argv[3];
+
+    CHECK(zplan::version() == ZPLAN_VERSION_STRING);
+    CHECK(status_of([&] { zplan::Bundle b(bundle_dir); }) == ZP_RUNTIME);
+    CHECK(zplan::last_error_message().find("zp_runtime_init") != std::string::npos);
+    CHECK(status_of([&] { zplan::init_runtime("/no/such/library.so"); }) == ZP_RUNTIME);
+    zplan::init_runtime(ort);
+    CHECK(status_of([&] { zplan::Bundle b(scratch + "/missing"); }) == ZP_BUNDLE);
+    CHECK(status_of([&] { zplan::reference_settings("pong"); }) == ZP_INVALID_ARGUMENT);
+    try {
+        zplan::reference_settings("pong");
+    } catch (const zplan::Error &e) {
+        CHECK(std::string(e.what()).find("pong") != std::string::npos);
+    }
+
+    zplan::Bundle bundle(bundle_dir);
+    CHECK(bundle.info().observation_len == 1600);
+    const auto settings = zplan::reference_settings("planar");
+    zplan::Planner planner(bundle, settings);
+    CHECK(planner.info().action_dim == 2 && planner.info().horizon == 10);
+    CHECK(status_of([&] { planner.plan(planar_frame(5, 5)); }) == ZP_NO_GOAL);
+    CHECK(status_of([&] { planner.set_goal(std::vector<std::uint8_t>(10)); }) == ZP_SIZE_MISMATCH);
+
+    // One episode here gives the reference; the planner then moves to a thread and back.
+    const auto reference = episode(planner, 5);
+    CHECK(reference.size() == 20);
+    CHECK(reference[0] > 0.0 && reference[1] > 0.0);
+    auto bounds = planner.action_bounds();
+    for (std::size_t i = 0; i < reference.size(); i++)
+        CHECK(reference[i] >= bounds.first[i % 2] && reference[i] <= bounds.second[i % 2]);
+    CHECK(planner.planned_states().size() == 22);
+    CHECK(planner.planned_actions().size() == 20);
+    CHECK(planner.gains().size() == 40);
+    CHECK(planner.plan_info().candidates == 7);
+    planner.shift();
+
+    // A planner built with the same seed repeats the episode exactly, on another thread.
+    std::vector<double> moved;
+    {
+        zplan::Planner other(bundle, settings);
+        std::thread worker([&, p = std::move(other)]() mutable { moved = episode(p, 5); });
+        worker.join();
+    }
+    CHECK(moved == reference);
+
+    // Two planners on two threads at once give what two fresh ones give one after the other.
+    std::vector<double> seq_a, seq_b, par_a, par_b;
+    {
+        zplan::Planner a(bundle, settings), b(bundle, settings);
+        seq_a = episode(a, 8);
+        seq_b = episode(b, 12);
+    }
+    {
+        zplan::Planner a(bundle, settings), b(bundle, settings);
+        std::thread ta([&] { par_a = episode(a, 8); });
+        std::thread tb([&] { par_b = episode(b, 12); });
+        ta.join();
+        tb.join();
+    }
+    CHECK(!seq_a.empty() && par_a == seq_a);
+    CHECK(!seq_b.empty() && par_b == seq_b);
+
+    // A buffer records transitions; the destructor commits.
+    {
+        auto buffer = zplan::Buffer::create(scratch + "/buffer", {1, 40, 40}, 2);
+        const auto o0 = planar_frame(5, 5), o1 = planar_frame(6, 6);
+        const float action[2] = {1.0f, 1.0f};
+        buffer.append(o0.data(), o1.data(), o0.size(), action, 2, -1.0f, false);
+        buffer.append(o1.data(), o0.data(), o1.size(), action, 2, -1.0f, true);
+        CHECK(buffer.transitions().first == 2 && buffer.transitions().second == 0);
+        CHECK(status_of([&] { buffer.append(o0.data(), o1.data(), 3, action, 2, 0.0f, false); }) ==
+              ZP_SIZE_MISMATCH);
+    }
+    {
+        auto buffer = zplan::Buffer::open(scratch + "/buffer");
+        CHECK(buffer.transitions().second == 2);
+        auto moved_buffer = std::move(buffer);
+        moved_buffer.close();
+    }
+    CHECK(status_of([&] { zplan::Buffer::create(scratch + "/buffer", {1, 40, 40}, 2); }) == ZP_IO);
+
+    if (failures) {
+        std::fprintf(stderr, "test_zplan_cpp: %d checks failed\n", failures);
+        return 1;
+    }
+    std::printf("test_zplan_cpp: all checks passed\n");
+    return 0;
+}

@@ -1,0 +1,214 @@
+// zplan.hpp: header-only C++17 wrapper of zplan.h. Handles become move-only RAII classes, a
+// failed call throws zplan::Error (its status and the library's message).
+//
+// Threads: as in zplan.h. const member functions may run concurrently on one object; the others
+// need the caller to serialise calls on that object. Objects may move between threads.
+#ifndef ZPLAN_HPP
+#define ZPLAN_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "zplan.h"
+
+namespace zplan {
+
+// This thread's last error message (empty when no call failed).
+inline std::string last_error_message() {
+    std::string message(zp_last_error_message(nullptr, 0), '\0');
+    if (!message.empty()) zp_last_error_message(message.data(), message.size() + 1);
+    return message;
+}
+
+// A failed call: the zp_status and the library's message.
+class Error : public std::runtime_error {
+public:
+    Error(zp_status status, const std::string &message)
+        : std::runtime_error(std::string(zp_status_str(status)) + ": " + message), status_(status) {}
+    zp_status status() const noexcept { return status_; }
+
+private:
+    zp_status status_;
+};
+
+// Throws Error unless `status` is ZP_OK.
+inline void check(zp_status status) {
+    if (status != ZP_OK) throw Error(status, last_error_message());
+}
+
+// The library's version, "MAJOR.MINOR.PATCH".
+inline std::string version() { return zp_version(); }
+
+// Loads ONNX Runtime once per process (see zp_runtime_init); an empty path searches.
+inline void init_runtime(const std::string &library_path = {}) {
+    check(zp_runtime_init(library_path.empty() ? nullptr : library_path.c_str()));
+}
+
+namespace detail {
+template <typename T, void (*Free)(T *)>
+struct Deleter {
+    void operator()(T *handle) const noexcept { Free(handle); }
+};
+template <typename T, void (*Free)(T *)>
+using Handle = std::unique_ptr<T, Deleter<T, Free>>;
+}  // namespace detail
+
+// The default planner settings, or a benchmark task's reference settings.
+inline zp_planner_settings default_settings() { return zp_planner_settings_default(); }
+inline zp_planner_settings reference_settings(const std::string &task) {
+    zp_planner_settings settings{};
+    check(zp_planner_settings_reference(task.c_str(), &settings));
+    return settings;
+}
+
+// A loaded and checked model bundle.
+class Bundle {
+public:
+    explicit Bundle(const std::string &dir) {
+        zp_bundle *raw = nullptr;
+        check(zp_bundle_load(dir.c_str(), &raw));
+        handle_.reset(raw);
+    }
+    zp_bundle_info info() const {
+        zp_bundle_info info{};
+        check(zp_bundle_get_info(handle_.get(), &info));
+        return info;
+    }
+    const zp_bundle *get() const noexcept { return handle_.get(); }
+
+private:
+    detail::Handle<zp_bundle, zp_bundle_free> handle_;
+};
+
+// A receding-horizon planner with its own sessions; see zp_planner_*.
+class Planner {
+public:
+    Planner(const Bundle &bundle, const zp_planner_settings &settings) {
+        zp_planner *raw = nullptr;
+        check(zp_planner_new(bundle.get(), &settings, &raw));
+        handle_.reset(raw);
+        check(zp_planner_get_info(handle_.get(), &info_));
+    }
+
+    const zp_planner_info &info() const noexcept { return info_; }
+
+    void set_goal(const std::uint8_t *image, std::size_t len) {
+        check(zp_planner_set_goal(handle_.get(), image, len));
+    }
+    void set_goal(const std::vector<std::uint8_t> &image) { set_goal(image.data(), image.size()); }
+
+    // Plans from `obs` and writes the first action to `action` (info().action_dim values);
+    // allocates nothing after the first call.
+    void plan(const std::uint8_t *obs, std::size_t obs_len, double *action, std::size_t action_len) {
+        check(zp_planner_plan(handle_.get(), obs, obs_len, action, action_len));
+    }
+    void plan(const std::uint8_t *obs, std::size_t obs_len, std::vector<double> &action) {
+        action.resize(info_.action_dim);
+        plan(obs, obs_len, action.data(), action.size());
+    }
+    std::vector<double> plan(const std::vector<std::uint8_t> &obs) {
+        std::vector<double> action;
+        plan(obs.data(), obs.size(), action);
+        return action;
+    }
+    void plan_f32(const float *obs, std::size_t obs_len, double *action, std::size_t action_len) {
+        check(zp_planner_plan_f32(handle_.get(), obs, obs_len, action, action_len));
+    }
+
+    void reset() { check(zp_planner_reset(handle_.get())); }
+    void shift() { check(zp_planner_shift(handle_.get())); }
+
+    zp_plan_info plan_info() const {
+        zp_plan_info info{};
+        check(zp_planner_get_plan_info(handle_.get(), &info));
+        return info;
+    }
+    // Latent states of the last plan, (T + 1) x n row-major.
+    std::vector<double> planned_states() const {
+        std::vector<double> states((info_.horizon + 1) * info_.latent_dim);
+        check(zp_planner_get_plan(handle_.get(), states.data(), states.size(), nullptr, 0));
+        return states;
+    }
+    // Actions of the last plan, T x m row-major.
+    std::vector<double> planned_actions() const {
+        std::vector<double> actions(info_.horizon * info_.action_dim);
+        check(zp_planner_get_plan(handle_.get(), nullptr, 0, actions.data(), actions.size()));
+        return actions;
+    }
+    // Feedback gains of the last plan, T x m x n row-major.
+    std::vector<double> gains() const {
+        std::vector<double> gains(info_.horizon * info_.action_dim * info_.latent_dim);
+        check(zp_planner_get_gains(handle_.get(), gains.data(), gains.size()));
+        return gains;
+    }
+    std::pair<std::vector<double>, std::vector<double>> action_bounds() const {
+        std::vector<double> low(info_.action_dim), high(info_.action_dim);
+        check(zp_planner_get_action_bounds(handle_.get(), low.data(), high.data(), low.size()));
+        return {low, high};
+    }
+
+    zp_planner *get() noexcept { return handle_.get(); }
+
+private:
+    detail::Handle<zp_planner, zp_planner_free> handle_;
+    zp_planner_info info_{};
+};
+
+// A transition buffer on disk. The destructor commits (errors ignored); call close() to see
+// them, or discard() to drop the rows appended since the last commit.
+class Buffer {
+public:
+    static Buffer create(const std::string &dir, const std::vector<std::size_t> &obs_shape,
+                         std::size_t action_dim) {
+        zp_buffer *raw = nullptr;
+        check(zp_buffer_create(dir.c_str(), obs_shape.data(), obs_shape.size(), action_dim, &raw));
+        return Buffer(raw);
+    }
+    static Buffer open(const std::string &dir) {
+        zp_buffer *raw = nullptr;
+        check(zp_buffer_open(dir.c_str(), &raw));
+        return Buffer(raw);
+    }
+    Buffer(Buffer &&other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+    Buffer &operator=(Buffer &&other) noexcept {
+        if (this != &other) {
+            if (handle_) zp_buffer_close(handle_);
+            handle_ = std::exchange(other.handle_, nullptr);
+        }
+        return *this;
+    }
+    Buffer(const Buffer &) = delete;
+    Buffer &operator=(const Buffer &) = delete;
+    ~Buffer() {
+        if (handle_) zp_buffer_close(handle_);
+    }
+
+    void append(const std::uint8_t *obs, const std::uint8_t *next_obs, std::size_t obs_len,
+                const float *action, std::size_t action_len, float reward, bool done) {
+        check(zp_buffer_append(handle_, obs, next_obs, obs_len, action, action_len, reward, done));
+    }
+    void commit() { check(zp_buffer_commit(handle_)); }
+    // (appended, committed) transitions.
+    std::pair<std::size_t, std::size_t> transitions() const {
+        std::size_t appended = 0, committed = 0;
+        check(zp_buffer_transitions(handle_, &appended, &committed));
+        return {appended, committed};
+    }
+    // Commits and closes; throws when the commit fails (the buffer is closed either way).
+    void close() { check(zp_buffer_close(std::exchange(handle_, nullptr))); }
+    // Closes without committing.
+    void discard() noexcept { zp_buffer_free(std::exchange(handle_, nullptr)); }
+
+private:
+    explicit Buffer(zp_buffer *handle) noexcept : handle_(handle) {}
+    zp_buffer *handle_;
+};
+
+}  // namespace zplan
+
+#endif  // ZPLAN_HPP
