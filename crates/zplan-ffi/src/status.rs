@@ -304,3 +304,73 @@ pub(crate) fn free_handle<H>(handle: *mut H) {
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(handle) })));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Dummy {
+        poisoned: bool,
+        calls: usize,
+    }
+
+    impl Handle for Dummy {
+        const NAME: &'static str = "dummy";
+        fn poisoned(&mut self) -> &mut bool {
+            &mut self.poisoned
+        }
+    }
+
+    fn last_error() -> String {
+        let mut buf = [0 as c_char; 256];
+        let len = copy_last_error(buf.as_mut_ptr(), buf.len());
+        // SAFETY: copy_last_error NUL-terminated the buffer.
+        let text = unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(len, text.len());
+        text
+    }
+
+    #[test]
+    fn a_panic_is_caught_reported_and_poisons_the_handle() {
+        let mut dummy = Dummy {
+            poisoned: false,
+            calls: 0,
+        };
+        let handle: *mut Dummy = &mut dummy;
+        let ok = with_handle(handle, |d| {
+            d.calls += 1;
+            Ok(())
+        });
+        assert_eq!(ok, zp_status::ZP_OK);
+        let panicked = with_handle(handle, |d| {
+            d.calls += 1;
+            panic!("index 7 out of range")
+        });
+        assert_eq!(panicked, zp_status::ZP_PANIC);
+        assert_eq!(last_error(), "internal error: index 7 out of range");
+        let refused = with_handle(handle, |d| {
+            d.calls += 1;
+            Ok(())
+        });
+        assert_eq!(refused, zp_status::ZP_POISONED);
+        assert!(last_error().contains("poisoned"));
+        assert_eq!(dummy.calls, 2, "a poisoned handle runs nothing");
+        assert_eq!(
+            with_handle(std::ptr::null_mut::<Dummy>(), |_| Ok(())),
+            zp_status::ZP_NULL_POINTER
+        );
+    }
+
+    #[test]
+    fn messages_are_cut_to_the_buffer_and_sized_like_snprintf() {
+        let status = guard(|| Err(Failure::new(zp_status::ZP_IO, "0123456789")));
+        assert_eq!(status, zp_status::ZP_IO);
+        let mut small = [1 as c_char; 4];
+        assert_eq!(copy_last_error(small.as_mut_ptr(), small.len()), 10);
+        assert_eq!(small, [b'0' as c_char, b'1' as c_char, b'2' as c_char, 0]);
+        assert_eq!(copy_last_error(std::ptr::null_mut(), 0), 10);
+    }
+}

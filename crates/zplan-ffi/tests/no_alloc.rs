@@ -1,0 +1,62 @@
+//! `zp_planner_plan` allocates nothing on the Rust side once the planner has met its batch
+//! sizes, counted by zplan-lqr's counting allocator (installed in this test binary only).
+
+#[path = "../../zplan-lqr/tests/counting_alloc/mod.rs"]
+mod counting_alloc;
+
+use std::ptr;
+
+use counting_alloc::allocations_during;
+use zplan::*;
+
+#[test]
+fn plan_calls_allocate_nothing_after_the_first() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/planar\0");
+    let (mut bundle, mut planner) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: valid NUL-terminated strings, out-pointers and arrays of the stated lengths.
+    unsafe {
+        assert_eq!(zp_runtime_init(ptr::null()), zp_status::ZP_OK);
+        assert_eq!(
+            zp_bundle_load(dir.as_ptr().cast(), &mut bundle),
+            zp_status::ZP_OK
+        );
+        let mut settings = zp_planner_settings_default();
+        assert_eq!(
+            zp_planner_settings_reference(c"planar".as_ptr(), &mut settings),
+            zp_status::ZP_OK
+        );
+        assert_eq!(
+            zp_planner_new(bundle, &settings, &mut planner),
+            zp_status::ZP_OK
+        );
+        let frame = |row: usize, col: usize| {
+            let mut image = vec![0u8; 1600];
+            for r in row..row + 2 {
+                for c in col..col + 2 {
+                    image[r * 40 + c] = 255;
+                }
+            }
+            image
+        };
+        let (goal, obs) = (frame(36, 36), frame(5, 5));
+        let mut action = [0.0; 2];
+        assert_eq!(
+            zp_planner_set_goal(planner, goal.as_ptr(), 1600),
+            zp_status::ZP_OK
+        );
+        for _ in 0..5 {
+            let status = zp_planner_plan(planner, obs.as_ptr(), 1600, action.as_mut_ptr(), 2);
+            assert_eq!(status, zp_status::ZP_OK);
+        }
+        for _ in 0..3 {
+            let mut status = zp_status::ZP_PANIC;
+            let allocations = allocations_during(|| {
+                status = zp_planner_plan(planner, obs.as_ptr(), 1600, action.as_mut_ptr(), 2);
+            });
+            assert_eq!(status, zp_status::ZP_OK);
+            assert_eq!(allocations, 0, "heap allocations in one zp_planner_plan");
+        }
+        zp_planner_free(planner);
+        zp_bundle_free(bundle);
+    }
+}
