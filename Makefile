@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps test lint rust-test python-test demo bench bench-compare clean
+.PHONY: all deps test lint rust-test python-test demo install header bench bench-compare clean
 
 all: test
 
@@ -29,6 +29,17 @@ demo: deps
 	$(CARGO) build --release --locked -p zplan-cli
 	./target/release/zplan doctor
 	./target/release/zplan demo
+
+## install: libzplan (shared and static), include/zplan.h and zplan.hpp, the CMake package
+## (find_package(zplan), target zplan::zplan) and zplan.pc under PREFIX
+PREFIX ?= /usr/local
+install: deps
+	$(CARGO) build --release --locked -p zplan-ffi
+	scripts/install.sh $(PREFIX) target/release
+
+## header: regenerate include/zplan.h from crates/zplan-ffi (make test fails when it drifts)
+header:
+	ZPLAN_BLESS=1 $(CARGO) test --locked -p zplan-ffi --test header
 
 ## bench: the criterion benches (single thread)
 bench: deps

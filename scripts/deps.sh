@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what zplan needs and is missing; changes nothing when everything is in place.
-#   - Debian libopenblas-dev (BLAS for the solver)
+#   - Debian packages: libopenblas-dev (BLAS for the solver); g++, cmake, pkg-config and valgrind
+#     (the C/C++ tests, the install test and the memcheck run)
 #   - ONNX Runtime 1.31.1, the shared library from the PyPI wheel, into .deps/onnxruntime/
 #   - the Python environment .venv from training/requirements.txt (when the trainer is present)
 set -euo pipefail
@@ -17,7 +18,7 @@ changed=0
 say() { printf 'deps: %s\n' "$*"; }
 
 # --- Debian packages ---------------------------------------------------------------------------
-debian_packages=(libopenblas-dev pkg-config)
+debian_packages=(libopenblas-dev pkg-config g++ cmake valgrind)
 missing=()
 for pkg in "${debian_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -72,6 +73,12 @@ if [[ -f $requirements ]]; then
         say "Python environment .venv matches $requirements"
     else
         say "installing the Python environment .venv from $requirements"
+        # torch with its CUDA libraries takes about 6 GB.
+        free_kb=$(df --output=avail -k . | tail -1)
+        if ((free_kb < 7 * 1024 * 1024)); then
+            say "only $((free_kb / 1024)) MB free on $(df --output=target . | tail -1); .venv needs about 7 GB"
+            exit 1
+        fi
         [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
         .venv/bin/python -m pip install --quiet --upgrade pip
         .venv/bin/python -m pip install --quiet -r "$requirements"
