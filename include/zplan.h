@@ -65,6 +65,7 @@
 #define ZP_SOLVE_REGULARIZATION_LIMIT 4
 
 // What a call did. The numbers are stable: a code is never reused for another meaning.
+// `zp_status_str` names each; `zp_last_error_message` says what went wrong, per thread.
 typedef enum zp_status {
   // Success: the out-parameters are written.
   ZP_OK = 0,
@@ -108,7 +109,7 @@ typedef struct zp_bundle zp_bundle;
 // on one planner (it may move between threads); separate planners run in parallel.
 typedef struct zp_planner zp_planner;
 
-// What a bundle expects and produces.
+// What a bundle expects and produces. Plain data, owned by the caller.
 typedef struct zp_bundle_info {
   // Channels of one observation: frames stacked x channels per frame.
   size_t channels;
@@ -128,7 +129,8 @@ typedef struct zp_bundle_info {
   bool has_reward;
 } zp_bundle_info;
 
-// A time-varying linear-quadratic problem, all arrays row-major and owned by the caller:
+// A time-varying linear-quadratic problem, all arrays row-major and owned by the caller, who
+// keeps them valid during `zp_lq_solve` (which only reads them and keeps no pointer):
 //
 // ```text
 // minimise   sum_{t<T} 1/2 x'Q_t x + 1/2 u'R_t u + q_t'x + r_t'u  +  1/2 x'Q_T x + q_T'x
@@ -170,7 +172,8 @@ typedef struct zp_lq_problem {
   const double *u_high;
 } zp_lq_problem;
 
-// Where `zp_lq_solve` writes the solution (arrays owned by the caller, row-major).
+// Where `zp_lq_solve` writes the solution: arrays owned by the caller, row-major, written
+// only on ZP_OK. Separate problems and solutions may be solved on several threads at once.
 typedef struct zp_lq_solution {
   // x_0..x_T: (T + 1) x n.
   double *states;
@@ -188,7 +191,8 @@ typedef struct zp_lq_solution {
 } zp_lq_solution;
 
 // How a planner plans. Start from `zp_planner_settings_default()` or
-// `zp_planner_settings_reference()` and change fields.
+// `zp_planner_settings_reference()` and change fields. Plain data, owned by the caller;
+// `zp_planner_new` copies it.
 typedef struct zp_planner_settings {
   // `ZP_OBJECTIVE_GOAL` (quadratic to the goal image's latent state) or
   // `ZP_OBJECTIVE_REWARD` (the bundle's reward model).
@@ -217,7 +221,7 @@ typedef struct zp_planner_settings {
   uint64_t seed;
 } zp_planner_settings;
 
-// Sizes of a planner's inputs and outputs.
+// Sizes of a planner's inputs and outputs. Plain data, owned by the caller.
 typedef struct zp_planner_info {
   // Values in one observation or goal image: channels x height x width, row-major.
   size_t observation_len;
@@ -229,7 +233,7 @@ typedef struct zp_planner_info {
   size_t horizon;
 } zp_planner_info;
 
-// What the last successful plan did.
+// What the last successful plan did. Plain data, owned by the caller.
 typedef struct zp_plan_info {
   // How the best candidate's solve ended: a `ZP_SOLVE_*` value.
   uint32_t solver_status;

@@ -22,7 +22,7 @@ impl Handle for zp_bundle {
     }
 }
 
-/// What a bundle expects and produces.
+/// What a bundle expects and produces. Plain data, owned by the caller.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct zp_bundle_info {

@@ -8,7 +8,8 @@ use zplan_lqr::{
 use crate::status::{Failure, Result, finite, guard, non_null, slice, slice_mut, solve_status};
 use crate::{ZP_SOLVE_CONVERGED, zp_status};
 
-/// A time-varying linear-quadratic problem, all arrays row-major and owned by the caller:
+/// A time-varying linear-quadratic problem, all arrays row-major and owned by the caller, who
+/// keeps them valid during `zp_lq_solve` (which only reads them and keeps no pointer):
 ///
 /// ```text
 /// minimise   sum_{t<T} 1/2 x'Q_t x + 1/2 u'R_t u + q_t'x + r_t'u  +  1/2 x'Q_T x + q_T'x
@@ -52,7 +53,8 @@ pub struct zp_lq_problem {
     pub u_high: *const f64,
 }
 
-/// Where `zp_lq_solve` writes the solution (arrays owned by the caller, row-major).
+/// Where `zp_lq_solve` writes the solution: arrays owned by the caller, row-major, written
+/// only on ZP_OK. Separate problems and solutions may be solved on several threads at once.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct zp_lq_solution {

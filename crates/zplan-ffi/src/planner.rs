@@ -15,7 +15,8 @@ use crate::status::{
 use crate::{ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, zp_status};
 
 /// How a planner plans. Start from `zp_planner_settings_default()` or
-/// `zp_planner_settings_reference()` and change fields.
+/// `zp_planner_settings_reference()` and change fields. Plain data, owned by the caller;
+/// `zp_planner_new` copies it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct zp_planner_settings {
@@ -174,7 +175,7 @@ impl zp_planner {
     }
 }
 
-/// Sizes of a planner's inputs and outputs.
+/// Sizes of a planner's inputs and outputs. Plain data, owned by the caller.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct zp_planner_info {
@@ -188,7 +189,7 @@ pub struct zp_planner_info {
     pub horizon: usize,
 }
 
-/// What the last successful plan did.
+/// What the last successful plan did. Plain data, owned by the caller.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct zp_plan_info {

@@ -11,6 +11,7 @@ use zplan_mpc::PlanError;
 use zplan_onnx::{BundleError, RuntimeError};
 
 /// What a call did. The numbers are stable: a code is never reused for another meaning.
+/// `zp_status_str` names each; `zp_last_error_message` says what went wrong, per thread.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum zp_status {
