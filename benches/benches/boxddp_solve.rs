@@ -10,7 +10,7 @@ fn bench(c: &mut Criterion) {
     let settings = Settings::default();
     for (n, m, horizon) in SIZES {
         let data = LqrData::random(n, m, horizon, 0);
-        let (mut dynamics, cost) = (data.dynamics(), data.cost());
+        let (mut dynamics, cost) = (data.dynamics(), data.lqr_problem());
         let problem = data.problem(true).expect("valid problem");
         let mut ws = Workspace::new(n, m, horizon, 1);
         let mut sol = Solution::new(n, m, horizon);

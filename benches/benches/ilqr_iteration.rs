@@ -13,7 +13,7 @@ fn bench(c: &mut Criterion) {
     };
     for (n, m, horizon) in SIZES {
         let data = LqrData::random(n, m, horizon, 0);
-        let (mut dynamics, cost) = (data.dynamics(), data.cost());
+        let (mut dynamics, cost) = (data.dynamics(), data.lqr_problem());
         let problem = data.problem(false).expect("valid problem");
         let mut ws = Workspace::new(n, m, horizon, 1);
         let mut sol = Solution::new(n, m, horizon);

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2, s};
+use ndarray::{Array1, Array2};
 use serde::Serialize;
 use zplan_lqr::systems::LinearSystem;
-use zplan_lqr::{Cost, LqrProblem, Problem, SolveError};
+use zplan_lqr::{LqrProblem, Problem, SolveError};
 
 /// The solver sizes (n, m, T) every report uses.
 pub const SIZES: [(usize, usize, usize); 5] = [
@@ -119,7 +119,7 @@ impl LqrData {
         }
     }
 
-    /// As an [`LqrProblem`].
+    /// As an [`LqrProblem`], which is also the cost for the DDP solver.
     pub fn lqr_problem(&self) -> LqrProblem {
         let mut p = LqrProblem::new(self.n, self.m, self.horizon);
         for t in 0..self.horizon {
@@ -143,11 +143,6 @@ impl LqrData {
             .expect("consistent shapes")
     }
 
-    /// The cost, for the DDP solver.
-    pub fn cost(&self) -> LqrCost {
-        LqrCost { data: self.clone() }
-    }
-
     /// The DDP problem, with the control limits when `bounded`.
     pub fn problem(&self, bounded: bool) -> Result<Problem, SolveError> {
         let problem = Problem::new(self.x0.clone(), self.horizon)?;
@@ -156,73 +151,6 @@ impl LqrData {
         } else {
             Ok(problem)
         }
-    }
-}
-
-/// The cost of [`LqrData`] behind the [`Cost`] trait.
-pub struct LqrCost {
-    data: LqrData,
-}
-
-impl LqrCost {
-    /// 1/2 x'Qx + q'x, without temporaries.
-    fn state_part(&self, x: &ArrayView1<'_, f64>) -> f64 {
-        let d = &self.data;
-        (0..d.n)
-            .map(|i| x[i] * (0.5 * d.q.row(i).dot(x) + d.q_lin[i]))
-            .sum()
-    }
-}
-
-impl Cost for LqrCost {
-    fn stage(&self, _t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64 {
-        let d = &self.data;
-        let mut total = self.state_part(&x);
-        for i in 0..d.m {
-            total += u[i] * (0.5 * d.r.row(i).dot(&u) + d.n_cross.row(i).dot(&x) + d.r_lin[i]);
-        }
-        total
-    }
-
-    fn stage_derivatives(
-        &self,
-        _t: usize,
-        x: ArrayView1<'_, f64>,
-        u: ArrayView1<'_, f64>,
-        mut gradient: ArrayViewMut1<'_, f64>,
-        mut hessian: ArrayViewMut2<'_, f64>,
-    ) {
-        let d = &self.data;
-        let n = d.n;
-        // l_x = Qx + N'u + q, l_u = Ru + Nx + r
-        for i in 0..n {
-            gradient[i] = d.q.row(i).dot(&x) + d.n_cross.column(i).dot(&u) + d.q_lin[i];
-        }
-        for i in 0..d.m {
-            gradient[n + i] = d.r.row(i).dot(&u) + d.n_cross.row(i).dot(&x) + d.r_lin[i];
-        }
-        // [[Q, N'], [N, R]]
-        hessian.slice_mut(s![..n, ..n]).assign(&d.q);
-        hessian.slice_mut(s![..n, n..]).assign(&d.n_cross.t());
-        hessian.slice_mut(s![n.., ..n]).assign(&d.n_cross);
-        hessian.slice_mut(s![n.., n..]).assign(&d.r);
-    }
-
-    fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
-        self.state_part(&x)
-    }
-
-    fn terminal_derivatives(
-        &self,
-        x: ArrayView1<'_, f64>,
-        mut gradient: ArrayViewMut1<'_, f64>,
-        mut hessian: ArrayViewMut2<'_, f64>,
-    ) {
-        let d = &self.data;
-        for i in 0..d.n {
-            gradient[i] = d.q.row(i).dot(&x) + d.q_lin[i];
-        }
-        hessian.assign(&d.q);
     }
 }
 

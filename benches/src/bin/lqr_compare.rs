@@ -75,7 +75,7 @@ fn main() {
             solve_lqr(&lqr, data.x0.view(), &mut lqr_ws, &mut lqr_sol).expect("convex")
         });
 
-        let (mut dynamics, cost) = (data.dynamics(), data.cost());
+        let (mut dynamics, cost) = (data.dynamics(), data.lqr_problem());
         let mut ws = Workspace::new(n, m, horizon, 1);
         let mut ddp = |bounded: bool| {
             let problem = data.problem(bounded).expect("valid problem");

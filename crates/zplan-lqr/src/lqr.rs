@@ -475,20 +475,20 @@ impl Dynamics for LqrDynamics<'_> {
 }
 
 impl Cost for LqrProblem {
-    /// 1/2 x'Q_t x + 1/2 u'R_t u + u'N_t x + q_t'x + r_t'u.
+    /// 1/2 x'Q_t x + 1/2 u'R_t u + u'N_t x + q_t'x + r_t'u, without temporaries.
     fn stage(&self, t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64 {
         let n = self.n;
         let (h, g) = self.stage_model(t);
-        let (q, r, cross) = (
-            h.slice(s![..n, ..n]),
-            h.slice(s![n.., n..]),
-            h.slice(s![n.., ..n]),
-        );
-        0.5 * x.dot(&q.dot(&x))
-            + 0.5 * u.dot(&r.dot(&u))
-            + u.dot(&cross.dot(&x))
-            + g.slice(s![..n]).dot(&x)
-            + g.slice(s![n..]).dot(&u)
+        let mut total = 0.0;
+        for i in 0..n {
+            total += x[i] * (0.5 * h.slice(s![i, ..n]).dot(&x) + g[i]);
+        }
+        for i in 0..self.m {
+            let row = h.row(n + i);
+            total +=
+                u[i] * (0.5 * row.slice(s![n..]).dot(&u) + row.slice(s![..n]).dot(&x) + g[n + i]);
+        }
+        total
     }
 
     fn stage_derivatives(
@@ -521,7 +521,9 @@ impl Cost for LqrProblem {
     /// 1/2 x'Q_T x + q_T'x.
     fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
         let q = ArrayView2::from_shape((self.n, self.n), &self.terminal_hessian).expect("n x n");
-        0.5 * x.dot(&q.dot(&x)) + ArrayView1::from(&self.terminal_gradient).dot(&x)
+        (0..self.n)
+            .map(|i| x[i] * (0.5 * q.row(i).dot(&x) + self.terminal_gradient[i]))
+            .sum()
     }
 
     fn terminal_derivatives(
