@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3, s};
 use serde::Serialize;
 use zplan_lqr::systems::LinearSystem;
-use zplan_lqr::{LqrProblem, Problem, SolveError};
+use zplan_lqr::{Dynamics, LqrProblem, ModelError, Problem, SolveError};
 
 /// The solver sizes (n, m, T) every report uses.
 pub const SIZES: [(usize, usize, usize); 5] = [
@@ -86,11 +86,62 @@ pub struct LqrData {
     pub upper: Array1<f64>,
 }
 
+/// How the open-loop dynamics A of a seeded problem behave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stability {
+    /// A = 0.98 I + noise: some modes unstable (the problems of the criterion benches and the
+    /// Crocoddyl comparison).
+    Mixed,
+    /// A = 0.95 U, U random orthogonal: every eigenvalue of modulus 0.95.
+    Stable,
+    /// A = 1.05 U: every eigenvalue of modulus 1.05.
+    Unstable,
+}
+
+impl Stability {
+    /// Its name: mixed, stable or unstable.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mixed => "mixed",
+            Self::Stable => "stable",
+            Self::Unstable => "unstable",
+        }
+    }
+
+    /// From its name: mixed, stable or unstable.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "mixed" => Some(Self::Mixed),
+            "stable" => Some(Self::Stable),
+            "unstable" => Some(Self::Unstable),
+            _ => None,
+        }
+    }
+}
+
 impl LqrData {
-    /// The problem of size (n, m, T) drawn from `seed`.
+    /// The problem of size (n, m, T) drawn from `seed`, with [`Stability::Mixed`] dynamics.
     pub fn random(n: usize, m: usize, horizon: usize, seed: u64) -> Self {
+        Self::random_system(n, m, horizon, seed, Stability::Mixed)
+    }
+
+    /// The problem of size (n, m, T) drawn from `seed` with dynamics of the given stability.
+    pub fn random_system(
+        n: usize,
+        m: usize,
+        horizon: usize,
+        seed: u64,
+        stability: Stability,
+    ) -> Self {
         let mut rng = Rng::new(seed ^ ((n as u64) << 32) ^ ((m as u64) << 16) ^ horizon as u64);
-        let a = Array2::<f64>::eye(n) * 0.98 + rng.matrix(n, n, 0.4 / (n as f64).sqrt());
+        let a = match stability {
+            Stability::Mixed => {
+                Array2::<f64>::eye(n) * 0.98 + rng.matrix(n, n, 0.4 / (n as f64).sqrt())
+            }
+            Stability::Stable => orthogonal(rng.matrix(n, n, 1.0)) * 0.95,
+            Stability::Unstable => orthogonal(rng.matrix(n, n, 1.0)) * 1.05,
+        };
         let b = rng.matrix(n, m, 1.0);
         let f = rng.vector(n, 0.1);
         let mq = rng.matrix(n, n, 1.0);
@@ -152,6 +203,136 @@ impl LqrData {
             Ok(problem)
         }
     }
+}
+
+/// The orthogonal factor of `m` by Gram-Schmidt on its columns (a random matrix gives a random
+/// rotation, all of whose eigenvalues have modulus 1).
+fn orthogonal(mut m: Array2<f64>) -> Array2<f64> {
+    for j in 0..m.ncols() {
+        for k in 0..j {
+            let projection = m.column(j).dot(&m.column(k));
+            let previous = m.column(k).to_owned();
+            m.column_mut(j).scaled_add(-projection, &previous);
+        }
+        let norm = m.column(j).dot(&m.column(j)).sqrt();
+        m.column_mut(j).mapv_inplace(|v| v / norm);
+    }
+    m
+}
+
+/// Nonlinear dynamics for the iLQR benches: a seeded problem's affine dynamics plus a sine
+/// term on every state,
+///
+/// ```text
+/// x_{t+1} = A x_t + B u_t + f + eps sin(x_t),     df/dx = A + eps diag(cos x_t),  df/du = B
+/// ```
+pub struct SineSystem {
+    a: Array2<f64>,
+    b: Array2<f64>,
+    f: Array1<f64>,
+    eps: f64,
+}
+
+impl SineSystem {
+    /// `data`'s dynamics with the sine term of weight `eps`.
+    pub fn new(data: &LqrData, eps: f64) -> Self {
+        Self {
+            a: data.a.clone(),
+            b: data.b.clone(),
+            f: data.f.clone(),
+            eps,
+        }
+    }
+}
+
+impl Dynamics for SineSystem {
+    fn state_dim(&self) -> usize {
+        self.a.nrows()
+    }
+
+    fn control_dim(&self) -> usize {
+        self.b.ncols()
+    }
+
+    fn step(
+        &mut self,
+        _t: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        mut next: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), ModelError> {
+        for ((x, u), mut out) in states
+            .outer_iter()
+            .zip(controls.outer_iter())
+            .zip(next.outer_iter_mut())
+        {
+            for i in 0..out.len() {
+                out[i] = self.a.row(i).dot(&x)
+                    + self.b.row(i).dot(&u)
+                    + self.f[i]
+                    + self.eps * x[i].sin();
+            }
+        }
+        Ok(())
+    }
+
+    fn linearize(
+        &mut self,
+        states: ArrayView2<'_, f64>,
+        _controls: ArrayView2<'_, f64>,
+        mut jacobians: ArrayViewMut3<'_, f64>,
+    ) -> Result<(), ModelError> {
+        let n = self.a.nrows();
+        for (x, mut jac) in states.outer_iter().zip(jacobians.outer_iter_mut()) {
+            jac.slice_mut(s![.., ..n]).assign(&self.a);
+            jac.slice_mut(s![.., n..]).assign(&self.b);
+            for i in 0..n {
+                jac[[i, i]] += self.eps * x[i].cos();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Single-thread double-precision peak as OpenBLAS reaches it: the GFLOP/s of a 256 x 256
+/// DGEMM, best of repeated runs for about `duration`.
+pub fn dgemm_gflops(duration: Duration) -> f64 {
+    const N: usize = 256;
+    let a = vec![0.5_f64; N * N];
+    let b = vec![0.25_f64; N * N];
+    let mut c = vec![0.0_f64; N * N];
+    let mut best = f64::INFINITY;
+    let start = Instant::now();
+    while start.elapsed() < duration || best.is_infinite() {
+        let t = Instant::now();
+        // SAFETY: a, b and c hold N x N doubles each, row-major with leading dimension N.
+        unsafe {
+            cblas_sys::cblas_dgemm(
+                cblas_sys::CBLAS_LAYOUT::CblasRowMajor,
+                cblas_sys::CBLAS_TRANSPOSE::CblasNoTrans,
+                cblas_sys::CBLAS_TRANSPOSE::CblasNoTrans,
+                N as i32,
+                N as i32,
+                N as i32,
+                1.0,
+                a.as_ptr(),
+                N as i32,
+                b.as_ptr(),
+                N as i32,
+                0.0,
+                c.as_mut_ptr(),
+                N as i32,
+            );
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (N * N * N) as f64 / best / 1e9
+}
+
+/// Flops of one rollout of T stages: x_{t+1} = A x + B u + f and u = K x + k.
+pub fn rollout_flops(n: usize, m: usize, horizon: usize) -> f64 {
+    let (n, m) = (n as f64, m as f64);
+    (2.0 * n * (n + m) + 2.0 * m * n) * horizon as f64
 }
 
 /// Timing of repeated runs, in microseconds.

@@ -25,12 +25,12 @@ pub struct EvalArgs {
 }
 
 /// One model's results.
-struct Score {
-    percent: f64,
-    episodes: Vec<f64>,
-    step_ms: Vec<f64>,
+pub(crate) struct Score {
+    pub(crate) percent: f64,
+    pub(crate) episodes: Vec<f64>,
+    pub(crate) step_ms: Vec<f64>,
     /// Per MPC step: encoding, linearisation, backward passes, line searches (ms).
-    phase_ms: [Vec<f64>; 4],
+    pub(crate) phase_ms: [Vec<f64>; 4],
 }
 
 /// The q-quantile (nearest rank) of unsorted values.
@@ -83,7 +83,7 @@ pub fn run(args: &EvalArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
+pub(crate) fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     let bundle = Bundle::load(model).map_err(|e| e.to_string())?;
     let mut settings =
         PlannerSettings::reference(args.task.name()).expect("every task has reference settings");

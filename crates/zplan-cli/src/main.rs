@@ -1,5 +1,6 @@
 //! `zplan`: plan robot actions in the latent space of a learned image model.
 
+mod bench;
 mod collect;
 mod demo;
 mod doctor;
@@ -11,7 +12,7 @@ mod train;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use zplan_envs::TaskKind;
 
 #[derive(Parser)]
@@ -122,12 +123,94 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Time the solver on seeded synthetic problems, or the MPC step on a task (one thread).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Load and validate a model bundle, describe its networks, shapes, action bounds and
     /// Jacobian mode, and time one call of each network; exit 1 with the error otherwise.
     Inspect {
         /// The bundle directory (holding zplan.json).
         bundle: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The Riccati recursion and rollout of a seeded affine LQR problem.
+    Lqr(SolverBench),
+    /// iLQR from zero controls on the seeded problem with a sine term in its dynamics,
+    /// x' = A x + B u + f + 0.1 sin(x).
+    Ilqr(SolverBench),
+    /// Box-DDP on the same nonlinear problem with |u_i| <= 0.5.
+    Boxddp(SolverBench),
+    /// Per-phase timing of the MPC step (encode, linearise, backward, line search) at the
+    /// reference settings of a task, over whole episodes.
+    Mpc {
+        /// planar, swing, balance, cartpole or threepole.
+        #[arg(long, value_parser = parse_task)]
+        task: TaskKind,
+        /// The bundle [default: models/TASK].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Episodes to run (each step of each is one sample).
+        #[arg(long, default_value_t = 3)]
+        episodes: usize,
+        /// Seed of the first start/goal draw.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also write the medians as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+/// The problem and the runs of a solver bench.
+#[derive(Args)]
+struct SolverBench {
+    /// States.
+    #[arg(long)]
+    n: usize,
+    /// Controls.
+    #[arg(long)]
+    m: usize,
+    /// Stages.
+    #[arg(long)]
+    horizon: usize,
+    /// Open-loop dynamics: `mixed` (A = 0.98 I + noise), `stable` or `unstable` (every
+    /// eigenvalue of modulus 0.95 or 1.05).
+    #[arg(long, default_value = "unstable", value_parser = parse_stability)]
+    system: zplan_benches::Stability,
+    /// Seed of the problem.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Timed runs after the warm-up.
+    #[arg(long, default_value_t = 200)]
+    runs: usize,
+    /// Also write the result as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl SolverBench {
+    fn run(self, kind: bench::SolverKind) -> ExitCode {
+        bench::run_solver(&bench::SolverArgs {
+            kind,
+            n: self.n,
+            m: self.m,
+            horizon: self.horizon,
+            system: self.system,
+            seed: self.seed,
+            runs: self.runs,
+            json: self.json,
+        })
+    }
+}
+
+fn parse_stability(name: &str) -> Result<zplan_benches::Stability, String> {
+    zplan_benches::Stability::from_name(name)
+        .ok_or_else(|| format!("unknown system {name:?}; systems are mixed, stable, unstable"))
 }
 
 /// `--task`: one of the five task names.
@@ -142,6 +225,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Doctor { ort } => doctor::run(ort.as_deref()),
         Command::Inspect { bundle } => inspect::run(&bundle),
+        Command::Bench { what } => match what {
+            BenchCommand::Lqr(args) => args.run(bench::SolverKind::Lqr),
+            BenchCommand::Ilqr(args) => args.run(bench::SolverKind::Ilqr),
+            BenchCommand::Boxddp(args) => args.run(bench::SolverKind::BoxDdp),
+            BenchCommand::Mpc {
+                task,
+                model,
+                episodes,
+                seed,
+                json,
+            } => bench::run_mpc(&bench::MpcArgs {
+                task,
+                model: model.unwrap_or_else(|| PathBuf::from("models").join(task.name())),
+                episodes,
+                seed,
+                json,
+            }),
+        },
         Command::Demo {
             task,
             model,

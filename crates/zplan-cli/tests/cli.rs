@@ -298,3 +298,66 @@ fn demo_writes_an_animation_and_a_plot_of_one_episode() {
     // A bundle without the task's images is refused, naming the field.
     refuses_a_bundle_for_other_images(&["demo", "--out", out.to_str().unwrap()]);
 }
+
+/// Runs `zplan bench ARGS --json FILE` and returns the JSON it wrote.
+fn bench_json(args: &[&str], name: &str) -> serde_json::Value {
+    let json = std::env::temp_dir().join(format!("zplan-bench-{name}-{}.json", std::process::id()));
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    let text = succeeded(&zplan(&all, &[]));
+    assert!(text.contains("median"), "{text}");
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_file(json).unwrap();
+    report
+}
+
+#[test]
+fn bench_times_each_solver_on_a_seeded_problem() {
+    for kind in ["lqr", "ilqr", "boxddp"] {
+        let size = ["--n", "4", "--m", "1", "--horizon", "10", "--runs", "5"];
+        let report = bench_json(&[&[kind][..], &size].concat(), kind);
+        assert_eq!(report["kind"], kind);
+        assert_eq!(
+            (report["n"].as_u64(), report["m"].as_u64()),
+            (Some(4), Some(1))
+        );
+        assert_eq!(report["T"].as_u64(), Some(10));
+        let (p10, median, p90) = (
+            report["p10_us"].as_f64().unwrap(),
+            report["median_us"].as_f64().unwrap(),
+            report["p90_us"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p10 && p10 <= median && median <= p90, "{report}");
+        assert!(report["gflops"].as_f64().unwrap() > 0.0);
+        assert_eq!(report["status"], "Converged", "{kind}: {report}");
+    }
+    let output = zplan(
+        &["bench", "lqr", "--n", "0", "--m", "1", "--horizon", "5"],
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 1"));
+}
+
+#[test]
+fn bench_mpc_reports_every_phase() {
+    let model = format!("{}/../../models/planar", env!("CARGO_MANIFEST_DIR"));
+    let args = [
+        "mpc",
+        "--task",
+        "planar",
+        "--model",
+        &model,
+        "--episodes",
+        "1",
+    ];
+    let report = bench_json(&args, "mpc");
+    assert_eq!(report["task"], "planar");
+    assert_eq!(report["steps"].as_u64(), Some(40));
+    let step = report["step_us_median"].as_f64().unwrap();
+    for phase in ["encode", "linearize", "backward", "forward"] {
+        let median = report[format!("{phase}_us_median")].as_f64().unwrap();
+        assert!(median > 0.0 && median < step, "{phase}: {report}");
+    }
+}
