@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps test lint rust-test python-test demo install header bench bench-compare clean
+.PHONY: all deps test lint rust-test python-test demo install header bench bench-compare bench-report clean
 
 all: test
 
@@ -59,6 +59,12 @@ bench-compare: deps
 	OMP_NUM_THREADS=1 ./target/release/lqr-compare target/bench-compare/zplan-lqr.json $(QUICK)
 	OMP_NUM_THREADS=1 $(BENCH_VENV)/bin/python benches/compare/lqr_crocoddyl.py \
 		target/bench-compare/zplan-lqr.json target/bench-compare/lqr.json $(QUICK)
+
+## bench-report: the solver grid, the Crocoddyl comparison and the MPC step against the numpy
+## reference planner, written to docs/benchmarks.md with plots in docs/benchmarks/
+bench-report: deps
+	$(CARGO) build --release --locked -p zplan-cli
+	scripts/bench-report.sh
 
 clean:
 	$(CARGO) clean
