@@ -367,6 +367,13 @@ enum zp_status zp_planner_plan_f32(struct zp_planner *planner,
                                    double *action,
                                    size_t action_len);
 
+// Replaces the planner's networks with `bundle`'s (a retrained model, loaded again from its
+// directory) without a new planner: settings, sizes and handle stay; the goal image is encoded
+// again by the new encoder; the warm start is dropped. A bundle for other images or actions,
+// or one whose networks fail, is refused with the error, and the planner keeps serving with
+// the networks it had. `bundle` may be freed afterwards.
+enum zp_status zp_planner_swap_bundle(struct zp_planner *planner, const struct zp_bundle *bundle);
+
 // Forgets the previous plan (a new episode): the next plan starts without a warm start.
 enum zp_status zp_planner_reset(struct zp_planner *planner);
 

@@ -120,6 +120,11 @@ public:
         check(zp_planner_plan_f32(handle_.get(), obs, obs_len, action, action_len));
     }
 
+    // Replaces the networks with `bundle`'s; on an error the planner keeps the ones it had.
+    void swap_bundle(const Bundle &bundle) {
+        check(zp_planner_swap_bundle(handle_.get(), bundle.get()));
+    }
+
     void reset() { check(zp_planner_reset(handle_.get())); }
     void shift() { check(zp_planner_shift(handle_.get())); }
 

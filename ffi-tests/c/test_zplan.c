@@ -1,10 +1,11 @@
 /*
  * The C API end to end, C99: every function, with good and bad input.
  *
- * usage: test_zplan ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR
+ * usage: test_zplan ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE
  *   ORT_LIBRARY    libonnxruntime.so
  *   PLANAR_BUNDLE  a bundle of the planar task (40x40 grey images, 2 actions), e.g. models/planar
  *   SCRATCH_DIR    an empty directory the test may write to
+ *   OTHER_BUNDLE   a bundle for other images (8x8), refused by a planar planner
  * Built with -DZPLAN_EXPECTED_VERSION="x.y.z" (the version in Cargo.toml).
  */
 #include "zplan.h"
@@ -125,7 +126,7 @@ static void test_settings(void) {
     CHECK(settings.horizon == 5); /* untouched on failure */
 }
 
-static void test_planner(const zp_bundle *bundle) {
+static void test_planner(const zp_bundle *bundle, const char *other_dir) {
     zp_planner_settings settings;
     zp_planner *planner = NULL;
     zp_planner_info info;
@@ -219,6 +220,23 @@ static void test_planner(const zp_bundle *bundle) {
     CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
     CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
     CHECK(plan.candidates == 7); /* the warm start joins the 6 drawn sequences */
+
+    /* Hot reload: the same model again is accepted and plans at once (the goal is encoded
+     * again); a bundle for other images is refused and the planner keeps its networks. */
+    {
+        zp_bundle *other = NULL;
+        CHECK_STATUS(zp_planner_swap_bundle(planner, bundle), ZP_OK);
+        CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+        CHECK(action[0] > 0.0 && action[1] > 0.0);
+        CHECK_STATUS(zp_bundle_load(other_dir, &other), ZP_OK);
+        CHECK_STATUS(zp_planner_swap_bundle(planner, other), ZP_INVALID_ARGUMENT);
+        CHECK(last_error_mentions("images"));
+        CHECK_STATUS(zp_planner_swap_bundle(planner, NULL), ZP_NULL_POINTER);
+        CHECK_STATUS(zp_planner_swap_bundle(NULL, other), ZP_NULL_POINTER);
+        CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+        CHECK(action[0] > 0.0 && action[1] > 0.0);
+        zp_bundle_free(other);
+    }
 
     zp_planner_free(planner);
     zp_planner_free(NULL);
@@ -349,15 +367,15 @@ static void test_lq(void) {
 
 int main(int argc, char **argv) {
     zp_bundle *bundle;
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE\n", argv[0]);
         return 2;
     }
     test_version_and_status();
     test_runtime(argv[1]);
     bundle = test_bundle(argv[2], argv[3]);
     test_settings();
-    test_planner(bundle);
+    test_planner(bundle, argv[4]);
     zp_bundle_free(bundle);
     zp_bundle_free(NULL);
     test_buffer(argv[3]);

@@ -2,7 +2,7 @@
 // moved to another thread, and two planners planning at once on two threads, giving the same
 // actions as one after the other.
 //
-// usage: test_zplan_cpp ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR
+// usage: test_zplan_cpp ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE (unused here)
 #include "zplan.hpp"
 #include "zplan.hpp"  // twice on purpose: the include guard must hold
 
@@ -58,8 +58,8 @@ static std::vector<double> episode(zplan::Planner &planner, int start) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        std::fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR\n", argv[0]);
+    if (argc != 5) {
+        std::fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE\n", argv[0]);
         return 2;
     }
     const std::string ort = argv[1], bundle_dir = argv[2], scratch = argv[3];
@@ -97,6 +97,8 @@ int main(int argc, char **argv) {
     CHECK(planner.gains().size() == 40);
     CHECK(planner.plan_info().candidates == 7);
     planner.shift();
+    CHECK(status_of([&] { planner.swap_bundle(zplan::Bundle(argv[4])); }) == ZP_INVALID_ARGUMENT);
+    planner.swap_bundle(bundle);
 
     // A planner built with the same seed repeats the episode exactly, on another thread.
     std::vector<double> moved;

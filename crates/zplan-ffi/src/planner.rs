@@ -357,6 +357,24 @@ pub unsafe extern "C" fn zp_planner_plan_f32(
     })
 }
 
+/// Replaces the planner's networks with `bundle`'s (a retrained model, loaded again from its
+/// directory) without a new planner: settings, sizes and handle stay; the goal image is encoded
+/// again by the new encoder; the warm start is dropped. A bundle for other images or actions,
+/// or one whose networks fail, is refused with the error, and the planner keeps serving with
+/// the networks it had. `bundle` may be freed afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_swap_bundle(
+    planner: *mut zp_planner,
+    bundle: *const zp_bundle,
+) -> zp_status {
+    with_handle(planner, |p| {
+        non_null(bundle, "bundle")?;
+        // SAFETY: non-NULL and made by `zp_bundle_load` (the documented contract).
+        let dir = unsafe { &*bundle }.bundle.dir().to_path_buf();
+        Ok(p.planner.swap_bundle(Bundle::load(&dir)?)?)
+    })
+}
+
 /// Forgets the previous plan (a new episode): the next plan starts without a warm start.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_reset(planner: *mut zp_planner) -> zp_status {

@@ -167,6 +167,8 @@ pub struct Planner {
     z0: Array1<f64>,
     has_previous: bool,
     has_goal: bool,
+    /// The goal image as given, kept to encode it again after `swap_bundle`.
+    goal: GoalImage,
     /// The first action of the last plan.
     action: Vec<f64>,
     z: Array2<f32>,
@@ -221,6 +223,7 @@ impl Planner {
             z0: Array1::zeros(nz),
             has_previous: false,
             has_goal: false,
+            goal: GoalImage::default(),
             action: vec![0.0; nu],
             z: Array2::zeros((1, nz)),
             rng: Pcg64::seed_from_u64(settings.seed),
@@ -236,13 +239,44 @@ impl Planner {
     /// Encodes the goal image [1, C, H, W] (u8) once; plans then steer towards it.
     pub fn set_goal(&mut self, goal: ArrayView4<'_, u8>) -> Result<(), PlanError> {
         self.encoder.encode_u8(goal, self.z.view_mut())?;
+        self.goal.keep_u8(goal);
         self.set_goal_latent()
     }
 
     /// As [`Planner::set_goal`], for an f32 image with values in [0, 1] (NaN is refused).
     pub fn set_goal_f32(&mut self, goal: ArrayView4<'_, f32>) -> Result<(), PlanError> {
         self.encoder.encode(goal, self.z.view_mut())?;
+        self.goal.keep_f32(goal);
         self.set_goal_latent()
+    }
+
+    /// Replaces the networks with `bundle`'s (a retrained model) without a new planner: the
+    /// settings stay, the goal image is encoded again by the new encoder, the warm start is
+    /// dropped (the latent space changed). A bundle the planner cannot use (other images or
+    /// actions, a failing network) is refused with the error, and the planner keeps serving
+    /// with the networks it had.
+    pub fn swap_bundle(&mut self, bundle: Bundle) -> Result<(), PlanError> {
+        let manifest = bundle.manifest();
+        if manifest.action.dim != self.low.len() {
+            return Err(PlanError::Settings(
+                "the new bundle has another number of actions",
+            ));
+        }
+        if manifest.observation != self.encoder.observation() {
+            return Err(PlanError::Settings("the new bundle takes other images"));
+        }
+        let mut next = Planner::new(bundle, self.settings.clone())?;
+        match &self.goal {
+            GoalImage::None => {}
+            GoalImage::U8 { shape, data } => {
+                next.set_goal(ArrayView4::from_shape(*shape, data).expect("kept with its shape"))?
+            }
+            GoalImage::F32 { shape, data } => next
+                .set_goal_f32(ArrayView4::from_shape(*shape, data).expect("kept with its shape"))?,
+        }
+        next.rng = self.rng.clone();
+        *self = next;
+        Ok(())
     }
 
     fn set_goal_latent(&mut self) -> Result<(), PlanError> {
@@ -393,6 +427,53 @@ impl Planner {
     /// Whether a goal image has been set.
     pub fn has_goal(&self) -> bool {
         self.has_goal
+    }
+}
+
+/// The last goal image, kept for [`Planner::swap_bundle`] (its buffer reused between goals).
+#[derive(Default)]
+enum GoalImage {
+    #[default]
+    None,
+    U8 {
+        shape: (usize, usize, usize, usize),
+        data: Vec<u8>,
+    },
+    F32 {
+        shape: (usize, usize, usize, usize),
+        data: Vec<f32>,
+    },
+}
+
+impl GoalImage {
+    fn keep_u8(&mut self, image: ArrayView4<'_, u8>) {
+        let shape = image.dim();
+        if !matches!(self, GoalImage::U8 { .. }) {
+            *self = GoalImage::U8 {
+                shape,
+                data: Vec::new(),
+            };
+        }
+        if let GoalImage::U8 { shape: s, data } = self {
+            *s = shape;
+            data.clear();
+            data.extend(image.iter());
+        }
+    }
+
+    fn keep_f32(&mut self, image: ArrayView4<'_, f32>) {
+        let shape = image.dim();
+        if !matches!(self, GoalImage::F32 { .. }) {
+            *self = GoalImage::F32 {
+                shape,
+                data: Vec::new(),
+            };
+        }
+        if let GoalImage::F32 { shape: s, data } = self {
+            *s = shape;
+            data.clear();
+            data.extend(image.iter());
+        }
     }
 }
 

@@ -335,3 +335,35 @@ fn the_reward_objective_plans_without_a_goal_and_lowers_the_predicted_cost() {
         .expect("refused");
     assert!(err.to_string().contains("reward model"), "{err}");
 }
+
+#[test]
+fn a_swapped_bundle_plans_to_the_same_goal_and_a_bad_one_is_refused() {
+    let mut planner = Planner::new(Bundle::load(&fixture("mlp")).unwrap(), settings()).unwrap();
+    let (w, a, b) = linear_reference();
+    let (goal, _) = image(3, &w);
+    let (obs, z0) = image(7, &w);
+    planner.set_goal(goal.view()).unwrap();
+    let before = planner.plan(obs.view()).unwrap().to_vec();
+
+    // Another model for the same images and actions: the goal is encoded again by its encoder.
+    planner
+        .swap_bundle(Bundle::load(&fixture("linear")).unwrap())
+        .unwrap();
+    let after = planner.plan(obs.view()).unwrap().to_vec();
+    assert_ne!(before, after);
+    // The plan now follows the linear model exactly: z_1 = A z_0 + B u_0 from the image's z_0.
+    let plan = planner.solution();
+    assert!((&plan.states().row(0) - &z0).iter().all(|d| d.abs() < 1e-4));
+    let z1 = a.dot(&z0) + b.dot(&plan.controls().row(0));
+    assert!((&plan.states().row(1) - &z1).iter().all(|d| d.abs() < 1e-3));
+
+    // A model for other images is refused, and the planner keeps the one it has.
+    let err = planner
+        .swap_bundle(Bundle::load(&fixture("conv")).unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("actions") || err.to_string().contains("images"));
+    assert_eq!(planner.plan(obs.view()).unwrap().len(), 2);
+    let plan = planner.solution();
+    let z1 = a.dot(&z0) + b.dot(&plan.controls().row(0));
+    assert!((&plan.states().row(1) - &z1).iter().all(|d| d.abs() < 1e-3));
+}
