@@ -42,17 +42,40 @@ pub fn run(args: &CollectArgs<'_>) -> ExitCode {
     }
 }
 
-/// Appends transitions and keeps the true state of every row the buffer writes.
-struct Recorder {
-    buffer: Buffer,
+/// A buffer being written, with the true state of every row it holds (written to
+/// `states.npy` beside it at each commit).
+pub(crate) struct Recorder {
+    pub(crate) buffer: Buffer,
     states: Vec<Vec<f64>>,
+    state_dim: usize,
     appended: usize,
-    obs: Vec<u8>,
-    next: Vec<u8>,
+    /// o_t and o_{t+1} of the next `append`.
+    pub(crate) obs: Vec<u8>,
+    pub(crate) next: Vec<u8>,
 }
 
 impl Recorder {
-    fn append(
+    /// A new buffer in `dir` for `task`'s images and actions.
+    pub(crate) fn create(dir: &Path, task: TaskKind) -> Result<Self, String> {
+        let task = task.task();
+        let image = task.image();
+        let spec = BufferSpec {
+            obs_shape: vec![image.frames, image.height, image.width],
+            action_dim: task.action_dim(),
+            chunk_rows: 4096,
+        };
+        Ok(Self {
+            buffer: Buffer::create(dir, spec).map_err(|e| e.to_string())?,
+            states: Vec::new(),
+            state_dim: task.state_dim(),
+            appended: 0,
+            obs: vec![0; image.len()],
+            next: vec![0; image.len()],
+        })
+    }
+
+    /// Appends (`obs`, action, reward, `next`, done) with the true states of both images.
+    pub(crate) fn append(
         &mut self,
         action: &[f64],
         reward: f32,
@@ -76,7 +99,51 @@ impl Recorder {
         self.states.push(next_state.to_vec());
         self.appended += 1;
         if self.appended.is_multiple_of(COMMIT_EVERY) {
-            self.buffer.commit().map_err(|e| e.to_string())?;
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Commits the buffer, then replaces `states.npy` (written beside and renamed, so that a
+    /// crash leaves the previous one whole).
+    pub(crate) fn commit(&mut self) -> Result<(), String> {
+        self.buffer.commit().map_err(|e| e.to_string())?;
+        let rows = self.buffer.committed_len();
+        let states = Array2::from_shape_fn((rows, self.state_dim), |(i, j)| self.states[i][j]);
+        let path = self.buffer.dir().join("states.npy");
+        let tmp = self.buffer.dir().join("states.npy.tmp");
+        ndarray_npy::write_npy(&tmp, &states).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// `episodes` whole episodes of the task under uniformly random actions (the base policy
+    /// pi_0) from the environment's start distribution.
+    pub(crate) fn random_episodes(
+        &mut self,
+        env: &mut Env,
+        episodes: usize,
+        rng: &mut Pcg64,
+        mut progress: impl FnMut(),
+    ) -> Result<(), String> {
+        let (low, high) = env.task().action_limits();
+        let length = env.task().episode_length();
+        for _ in 0..episodes {
+            env.reset();
+            for t in 0..length {
+                env.observation(&mut self.obs);
+                let state = env.state().to_vec();
+                let action: Vec<f64> = low
+                    .iter()
+                    .zip(&high)
+                    .map(|(&l, &h)| uniform(rng, l, h))
+                    .collect();
+                env.step(&action);
+                env.observation(&mut self.next);
+                let reward = f32::from(u8::from(env.in_goal()));
+                let next_state = env.state().to_vec();
+                self.append(&action, reward, t + 1 == length, &state, &next_state)?;
+                progress();
+            }
         }
         Ok(())
     }
@@ -84,20 +151,7 @@ impl Recorder {
 
 fn collect(args: &CollectArgs<'_>) -> Result<(), String> {
     let task = args.task.task();
-    let image = task.image();
-    let spec = BufferSpec {
-        obs_shape: vec![image.frames, image.height, image.width],
-        action_dim: task.action_dim(),
-        chunk_rows: 4096,
-    };
-    let buffer = Buffer::create(args.out, spec).map_err(|e| e.to_string())?;
-    let mut rec = Recorder {
-        buffer,
-        states: Vec::new(),
-        appended: 0,
-        obs: vec![0; image.len()],
-        next: vec![0; image.len()],
-    };
+    let mut rec = Recorder::create(args.out, args.task)?;
     let mut rng = Pcg64::seed_from_u64(args.seed);
     let total = match args.episodes {
         Some(episodes) => episodes * task.episode_length(),
@@ -135,37 +189,12 @@ fn collect(args: &CollectArgs<'_>) -> Result<(), String> {
             }
         }
         Some(episodes) => {
-            let (low, high) = task.action_limits();
             let mut env = Env::new(args.task, args.seed);
-            for _ in 0..episodes {
-                env.reset();
-                let length = task.episode_length();
-                for t in 0..length {
-                    env.observation(&mut rec.obs);
-                    let state = env.state().to_vec();
-                    let action: Vec<f64> = low
-                        .iter()
-                        .zip(&high)
-                        .map(|(&l, &h)| uniform(&mut rng, l, h))
-                        .collect();
-                    env.step(&action);
-                    env.observation(&mut rec.next);
-                    let reward = f32::from(u8::from(env.in_goal()));
-                    let next_state = env.state().to_vec();
-                    rec.append(&action, reward, t + 1 == length, &state, &next_state)?;
-                    bar.inc(1);
-                }
-            }
+            rec.random_episodes(&mut env, episodes, &mut rng, || bar.inc(1))?;
         }
     }
-    rec.buffer.commit().map_err(|e| e.to_string())?;
+    rec.commit()?;
     bar.finish_and_clear();
-
-    let rows = rec.states.len();
-    let n = task.state_dim();
-    let states = Array2::from_shape_fn((rows, n), |(i, j)| rec.states[i][j]);
-    let path = args.out.join("states.npy");
-    ndarray_npy::write_npy(&path, &states).map_err(|e| format!("{}: {e}", path.display()))?;
     println!(
         "collected {} transitions ({} rows) of {} into {} in {:.1} s",
         rec.buffer.transitions(),

@@ -14,7 +14,7 @@ use zplan_mpc::{Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
 use crate::eval::{quantile, run_episode};
-use crate::picture::{BLACK, Canvas, GREY, GreyGif, Rgb, WHITE};
+use crate::picture::{BLACK, Canvas, GREY, GreyGif, Panel, Rgb, WHITE};
 
 /// What to show.
 pub struct DemoArgs {
@@ -313,64 +313,4 @@ fn span(values: &[f64]) -> (f64, f64) {
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let pad = ((hi - lo) * 0.05).max(1e-3);
     (lo - pad, hi + pad)
-}
-
-/// A plot area mapping (step, value) to pixels.
-struct Panel {
-    x: i64,
-    y: i64,
-    w: i64,
-    h: i64,
-    lo: f64,
-    hi: f64,
-    count: usize,
-}
-
-impl Panel {
-    fn px(&self, t: f64) -> i64 {
-        self.x + (t / (self.count.max(2) - 1) as f64 * self.w as f64).round() as i64
-    }
-
-    fn py(&self, v: f64) -> i64 {
-        self.y + self.h - ((v - self.lo) / (self.hi - self.lo) * self.h as f64).round() as i64
-    }
-
-    fn frame(&self, canvas: &mut Canvas) {
-        let (x0, y0, x1, y1) = (self.x, self.y, self.x + self.w, self.y + self.h);
-        for (a, b) in [
-            ((x0, y0), (x1, y0)),
-            ((x1, y0), (x1, y1)),
-            ((x1, y1), (x0, y1)),
-            ((x0, y1), (x0, y0)),
-        ] {
-            canvas.line(a, b, 1, BLACK);
-        }
-        if self.lo < 0.0 && self.hi > 0.0 {
-            self.dashed(canvas, 0.0, GREY);
-        }
-    }
-
-    fn series(&self, canvas: &mut Canvas, values: &[f64], colour: Rgb) {
-        for (t, pair) in values.windows(2).enumerate() {
-            let a = (self.px(t as f64), self.py(pair[0]));
-            let b = (self.px(t as f64 + 1.0), self.py(pair[1]));
-            canvas.line(a, b, 2, colour);
-        }
-    }
-
-    fn dashed(&self, canvas: &mut Canvas, value: f64, colour: Rgb) {
-        let y = self.py(value);
-        for x in (self.x..self.x + self.w).step_by(8) {
-            canvas.line((x, y), ((x + 4).min(self.x + self.w), y), 1, colour);
-        }
-    }
-
-    fn labels(&self, canvas: &mut Canvas, name: &str) {
-        for value in [self.lo, self.hi] {
-            let text = format!("{value:.2}");
-            let y = self.py(value) - 3;
-            canvas.text(self.x - 6 - 6 * text.len() as i64, y, &text, 1, BLACK);
-        }
-        canvas.text(self.x, self.y - 12, name, 1, BLACK);
-    }
 }

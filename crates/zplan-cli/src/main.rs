@@ -6,6 +6,7 @@ mod demo;
 mod doctor;
 mod eval;
 mod inspect;
+mod mbrl;
 mod picture;
 mod train;
 
@@ -123,6 +124,41 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Model-based RL on a task: collect with random actions, train, then K times: plan with
+    /// MPC for N steps appending every transition, retrain on all the data and swap the new
+    /// model into the running planner. Writes OUT/buffer, OUT/models/K, OUT/mbrl.json and
+    /// OUT/learning-curve.png.
+    Mbrl {
+        /// planar, swing, balance, cartpole or threepole.
+        #[arg(long, value_parser = parse_task)]
+        task: TaskKind,
+        /// Retraining rounds after the first model.
+        #[arg(long, default_value_t = 3)]
+        iterations: usize,
+        /// MPC steps between two trainings (whole episodes, so at least this many).
+        #[arg(long, default_value_t = 1000)]
+        steps_per_iteration: usize,
+        /// Episodes of the random base policy before the first model.
+        #[arg(long, default_value_t = 50)]
+        initial_episodes: usize,
+        /// Training epochs of each model.
+        #[arg(long, default_value_t = 30)]
+        epochs: usize,
+        /// Model kind of the reference trainer: deterministic, e2c or pc3.
+        #[arg(long, default_value = "deterministic")]
+        model: String,
+        /// Seed of the data, the episodes and the training runs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// A shell command that trains instead of the reference trainer; it reads its job from
+        /// ZPLAN_TASK, ZPLAN_DATA, ZPLAN_OUT, ZPLAN_EPOCHS and ZPLAN_SEED and writes a bundle
+        /// to $ZPLAN_OUT.
+        #[arg(long, value_name = "COMMAND")]
+        train_command: Option<String>,
+        /// New output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Time the solver on seeded synthetic problems, or the MPC step on a task (one thread).
     Bench {
         #[command(subcommand)]
@@ -225,6 +261,27 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Doctor { ort } => doctor::run(ort.as_deref()),
         Command::Inspect { bundle } => inspect::run(&bundle),
+        Command::Mbrl {
+            task,
+            iterations,
+            steps_per_iteration,
+            initial_episodes,
+            epochs,
+            model,
+            seed,
+            train_command,
+            out,
+        } => mbrl::run(&mbrl::MbrlArgs {
+            task,
+            iterations,
+            steps_per_iteration,
+            initial_episodes,
+            epochs,
+            model,
+            seed,
+            out,
+            train_command,
+        }),
         Command::Bench { what } => match what {
             BenchCommand::Lqr(args) => args.run(bench::SolverKind::Lqr),
             BenchCommand::Ilqr(args) => args.run(bench::SolverKind::Ilqr),

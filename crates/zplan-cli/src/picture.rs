@@ -228,3 +228,64 @@ fn glyph(c: char) -> [u8; 7] {
         _ => [0; 7],
     }
 }
+
+/// A plot area mapping (step, value) to pixels.
+pub struct Panel {
+    pub x: i64,
+    pub y: i64,
+    pub w: i64,
+    pub h: i64,
+    pub lo: f64,
+    pub hi: f64,
+    /// Points along x: x = 0 .. count - 1.
+    pub count: usize,
+}
+
+impl Panel {
+    pub fn px(&self, t: f64) -> i64 {
+        self.x + (t / (self.count.max(2) - 1) as f64 * self.w as f64).round() as i64
+    }
+
+    pub fn py(&self, v: f64) -> i64 {
+        self.y + self.h - ((v - self.lo) / (self.hi - self.lo) * self.h as f64).round() as i64
+    }
+
+    pub fn frame(&self, canvas: &mut Canvas) {
+        let (x0, y0, x1, y1) = (self.x, self.y, self.x + self.w, self.y + self.h);
+        for (a, b) in [
+            ((x0, y0), (x1, y0)),
+            ((x1, y0), (x1, y1)),
+            ((x1, y1), (x0, y1)),
+            ((x0, y1), (x0, y0)),
+        ] {
+            canvas.line(a, b, 1, BLACK);
+        }
+        if self.lo < 0.0 && self.hi > 0.0 {
+            self.dashed(canvas, 0.0, GREY);
+        }
+    }
+
+    pub fn series(&self, canvas: &mut Canvas, values: &[f64], colour: Rgb) {
+        for (t, pair) in values.windows(2).enumerate() {
+            let a = (self.px(t as f64), self.py(pair[0]));
+            let b = (self.px(t as f64 + 1.0), self.py(pair[1]));
+            canvas.line(a, b, 2, colour);
+        }
+    }
+
+    pub fn dashed(&self, canvas: &mut Canvas, value: f64, colour: Rgb) {
+        let y = self.py(value);
+        for x in (self.x..self.x + self.w).step_by(8) {
+            canvas.line((x, y), ((x + 4).min(self.x + self.w), y), 1, colour);
+        }
+    }
+
+    pub fn labels(&self, canvas: &mut Canvas, name: &str) {
+        for value in [self.lo, self.hi] {
+            let text = format!("{value:.2}");
+            let y = self.py(value) - 3;
+            canvas.text(self.x - 6 - 6 * text.len() as i64, y, &text, 1, BLACK);
+        }
+        canvas.text(self.x, self.y - 12, name, 1, BLACK);
+    }
+}

@@ -38,7 +38,6 @@ pub fn run(args: &TrainArgs) -> ExitCode {
 
 fn train(args: &TrainArgs) -> Result<(), String> {
     let name = args.task.name();
-    let root = workspace_root();
     let data = args
         .data
         .clone()
@@ -64,40 +63,82 @@ fn train(args: &TrainArgs) -> Result<(), String> {
             return Err(format!("collecting data into {} failed", data.display()));
         }
     }
-    let python = args
-        .python
-        .clone()
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
-    if !python.is_file() {
-        return Err(format!(
-            "{} missing: run `make deps` (or pass --python)",
-            python.display()
-        ));
-    }
-    let status = Command::new(&python)
-        .args(["-m", "zplan_train", "--task", name, "--model", &args.model])
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .args([
-            "--epochs",
-            &args.epochs.to_string(),
-            "--seed",
-            &args.seed.to_string(),
-        ])
-        .env("PYTHONPATH", root.join("training"))
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if !status.success() {
-        return Err(format!("the trainer failed ({status})"));
-    }
-    let bundle =
-        Bundle::load(&out).map_err(|e| format!("the trainer wrote a bundle zplan refuses: {e}"))?;
+    let bundle = run_trainer(&Trainer {
+        task: args.task,
+        data: &data,
+        out: &out,
+        epochs: args.epochs,
+        model: &args.model,
+        seed: args.seed,
+        python: args.python.as_deref(),
+        command: None,
+    })?;
     println!(
         "zplan train: {} is valid ({})",
         out.display(),
         bundle.manifest().name
     );
     Ok(())
+}
+
+/// One training run: the reference trainer (`python -m zplan_train` from the project's .venv,
+/// or `python`), or a user's shell `command`, which finds its job in the environment variables
+/// ZPLAN_TASK, ZPLAN_DATA, ZPLAN_OUT, ZPLAN_EPOCHS and ZPLAN_SEED.
+pub(crate) struct Trainer<'a> {
+    pub task: TaskKind,
+    pub data: &'a Path,
+    pub out: &'a Path,
+    pub epochs: usize,
+    pub model: &'a str,
+    pub seed: u64,
+    pub python: Option<&'a Path>,
+    pub command: Option<&'a str>,
+}
+
+/// Runs the trainer and returns the bundle it wrote, validated by loading it.
+pub(crate) fn run_trainer(job: &Trainer<'_>) -> Result<Bundle, String> {
+    let root = workspace_root();
+    let mut command = match job.command {
+        Some(shell) => {
+            let mut command = Command::new("sh");
+            command.args(["-c", shell]);
+            command
+        }
+        None => {
+            let python = job
+                .python
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.join(".venv/bin/python"));
+            if !python.is_file() {
+                return Err(format!(
+                    "{} missing: run `make deps` (or pass --python)",
+                    python.display()
+                ));
+            }
+            let mut command = Command::new(python);
+            command
+                .args(["-m", "zplan_train", "--task", job.task.name()])
+                .args(["--model", job.model])
+                .arg("--data")
+                .arg(job.data)
+                .arg("--out")
+                .arg(job.out)
+                .args(["--epochs", &job.epochs.to_string()])
+                .args(["--seed", &job.seed.to_string()])
+                .env("PYTHONPATH", root.join("training"));
+            command
+        }
+    };
+    let status = command
+        .env("ZPLAN_TASK", job.task.name())
+        .env("ZPLAN_DATA", job.data)
+        .env("ZPLAN_OUT", job.out)
+        .env("ZPLAN_EPOCHS", job.epochs.to_string())
+        .env("ZPLAN_SEED", job.seed.to_string())
+        .status()
+        .map_err(|e| format!("cannot run the trainer: {e}"))?;
+    if !status.success() {
+        return Err(format!("the trainer failed ({status})"));
+    }
+    Bundle::load(job.out).map_err(|e| format!("the trainer wrote a bundle zplan refuses: {e}"))
 }

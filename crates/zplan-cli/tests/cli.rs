@@ -361,3 +361,109 @@ fn bench_mpc_reports_every_phase() {
         assert!(median > 0.0 && median < step, "{phase}: {report}");
     }
 }
+
+/// The committed transitions of the buffer in `dir`, from its meta.json.
+fn committed_transitions(dir: &std::path::Path) -> u64 {
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    meta["transitions"].as_u64().unwrap()
+}
+
+/// `zplan mbrl` on planar (40-step episodes) with 2 random episodes and 40 steps per
+/// iteration, one training epoch; extra arguments appended. Returns the output directory and
+/// mbrl.json.
+fn mbrl_run(
+    name: &str,
+    iterations: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, serde_json::Value) {
+    let out = std::env::temp_dir().join(format!("zplan-mbrl-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut args = vec![
+        "mbrl",
+        "--task",
+        "planar",
+        "--iterations",
+        iterations,
+        "--steps-per-iteration",
+        "40",
+        "--initial-episodes",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let text = succeeded(&zplan(&args, &[]));
+    assert!(
+        text.contains("iteration  0:") && text.contains("learning-curve.png"),
+        "{text}"
+    );
+    let record =
+        serde_json::from_str(&std::fs::read_to_string(out.join("mbrl.json")).unwrap()).unwrap();
+    (out, record)
+}
+
+#[test]
+fn mbrl_grows_the_buffer_and_swaps_in_each_new_model() {
+    let (out, record) = mbrl_run("grow", "2", &[]);
+    let iterations = record["iterations"].as_array().unwrap();
+    assert_eq!(iterations.len(), 3);
+    for (k, it) in iterations.iter().enumerate() {
+        // 2 random episodes of 40 steps, then one 40-step MPC episode per iteration.
+        assert_eq!(it["transitions"].as_u64(), Some(80 + 40 * k as u64), "{it}");
+        assert!(it["kept_because"].is_null(), "{it}");
+        let model = out.join("models").join(k.to_string());
+        assert_eq!(it["model"], model.display().to_string());
+        succeeded(&zplan(&["inspect", model.to_str().unwrap()], &[]));
+        if k > 0 {
+            let score = it["percent_in_goal"].as_f64().unwrap();
+            assert!((0.0..=100.0).contains(&score));
+        }
+    }
+    assert_eq!(committed_transitions(&out.join("buffer")), 160);
+    assert!(out.join("learning-curve.png").is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn mbrl_keeps_the_old_model_and_every_row_when_training_fails() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    // The first model trains for real; the second run fails; the third writes a valid bundle
+    // for 8 x 8 images, which the running planner refuses.
+    let command = format!(
+        "case \"$ZPLAN_SEED\" in \
+           0) PYTHONPATH={root}/training {root}/.venv/bin/python -m zplan_train --task \"$ZPLAN_TASK\" \
+              --data \"$ZPLAN_DATA\" --out \"$ZPLAN_OUT\" --epochs \"$ZPLAN_EPOCHS\" --seed 0 --model deterministic ;; \
+           1) exit 3 ;; \
+           *) cp -r {root}/crates/zplan-onnx/tests/fixtures/linear \"$ZPLAN_OUT\" ;; \
+         esac"
+    );
+    let (out, record) = mbrl_run("fail", "2", &["--train-command", &command]);
+    let iterations = record["iterations"].as_array().unwrap();
+    let first = out.join("models/0").display().to_string();
+    assert!(iterations[0]["kept_because"].is_null());
+    assert_eq!(iterations[1]["model"], first);
+    assert!(
+        iterations[1]["kept_because"]
+            .as_str()
+            .unwrap()
+            .contains("trainer failed"),
+        "{}",
+        iterations[1]
+    );
+    assert_eq!(iterations[2]["model"], first);
+    assert!(
+        iterations[2]["kept_because"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{}",
+        iterations[2]
+    );
+    // No committed row is lost: every MPC step of both iterations is in the buffer.
+    assert_eq!(iterations[2]["transitions"].as_u64(), Some(160));
+    assert_eq!(committed_transitions(&out.join("buffer")), 160);
+    std::fs::remove_dir_all(&out).unwrap();
+}
