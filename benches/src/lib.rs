@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3};
 use serde::Serialize;
 use zplan_lqr::systems::LinearSystem;
 use zplan_lqr::{Dynamics, LqrProblem, ModelError, Problem, SolveError};
@@ -227,9 +227,7 @@ fn orthogonal(mut m: Array2<f64>) -> Array2<f64> {
 /// x_{t+1} = A x_t + B u_t + f + eps sin(x_t),     df/dx = A + eps diag(cos x_t),  df/du = B
 /// ```
 pub struct SineSystem {
-    a: Array2<f64>,
-    b: Array2<f64>,
-    f: Array1<f64>,
+    linear: LinearSystem,
     eps: f64,
 }
 
@@ -237,9 +235,7 @@ impl SineSystem {
     /// `data`'s dynamics with the sine term of weight `eps`.
     pub fn new(data: &LqrData, eps: f64) -> Self {
         Self {
-            a: data.a.clone(),
-            b: data.b.clone(),
-            f: data.f.clone(),
+            linear: data.dynamics(),
             eps,
         }
     }
@@ -247,46 +243,35 @@ impl SineSystem {
 
 impl Dynamics for SineSystem {
     fn state_dim(&self) -> usize {
-        self.a.nrows()
+        self.linear.state_dim()
     }
 
     fn control_dim(&self) -> usize {
-        self.b.ncols()
+        self.linear.control_dim()
     }
 
     fn step(
         &mut self,
-        _t: usize,
+        t: usize,
         states: ArrayView2<'_, f64>,
         controls: ArrayView2<'_, f64>,
         mut next: ArrayViewMut2<'_, f64>,
     ) -> Result<(), ModelError> {
-        for ((x, u), mut out) in states
-            .outer_iter()
-            .zip(controls.outer_iter())
-            .zip(next.outer_iter_mut())
-        {
-            for i in 0..out.len() {
-                out[i] = self.a.row(i).dot(&x)
-                    + self.b.row(i).dot(&u)
-                    + self.f[i]
-                    + self.eps * x[i].sin();
-            }
-        }
+        self.linear.step(t, states, controls, next.view_mut())?;
+        next.zip_mut_with(&states, |out, &x| *out += self.eps * x.sin());
         Ok(())
     }
 
     fn linearize(
         &mut self,
         states: ArrayView2<'_, f64>,
-        _controls: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
         mut jacobians: ArrayViewMut3<'_, f64>,
     ) -> Result<(), ModelError> {
-        let n = self.a.nrows();
+        self.linear
+            .linearize(states, controls, jacobians.view_mut())?;
         for (x, mut jac) in states.outer_iter().zip(jacobians.outer_iter_mut()) {
-            jac.slice_mut(s![.., ..n]).assign(&self.a);
-            jac.slice_mut(s![.., n..]).assign(&self.b);
-            for i in 0..n {
+            for i in 0..x.len() {
                 jac[[i, i]] += self.eps * x[i].cos();
             }
         }

@@ -328,12 +328,8 @@ pub unsafe extern "C" fn zp_planner_plan(
     action: *mut f64,
     action_len: usize,
 ) -> zp_status {
-    with_handle(planner, |p| {
-        let obs = p.image(obs, obs_len, "obs")?;
-        let m = p.planner.action_bounds().0.len();
-        let out = slice_mut(action, action_len, m, "action")?;
-        out.copy_from_slice(p.planner.plan(obs)?);
-        Ok(())
+    plan_with(planner, obs, obs_len, action, action_len, |p, obs| {
+        Ok(p.plan(obs)?)
     })
 }
 
@@ -347,12 +343,26 @@ pub unsafe extern "C" fn zp_planner_plan_f32(
     action: *mut f64,
     action_len: usize,
 ) -> zp_status {
+    plan_with(planner, obs, obs_len, action, action_len, |p, obs| {
+        finite(obs.as_slice().expect("contiguous"), "obs")?;
+        Ok(p.plan_f32(obs)?)
+    })
+}
+
+/// The checks and the copy of both plan calls around `plan`.
+fn plan_with<T>(
+    planner: *mut zp_planner,
+    obs: *const T,
+    obs_len: usize,
+    action: *mut f64,
+    action_len: usize,
+    plan: impl for<'a> FnOnce(&'a mut Planner, ArrayView4<'_, T>) -> Result<&'a [f64]>,
+) -> zp_status {
     with_handle(planner, |p| {
         let obs = p.image(obs, obs_len, "obs")?;
-        finite(obs.as_slice().expect("contiguous"), "obs")?;
         let m = p.planner.action_bounds().0.len();
         let out = slice_mut(action, action_len, m, "action")?;
-        out.copy_from_slice(p.planner.plan_f32(obs)?);
+        out.copy_from_slice(plan(&mut p.planner, obs)?);
         Ok(())
     })
 }
