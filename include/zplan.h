@@ -100,8 +100,9 @@ typedef enum zp_status {
 // thread-safe: the caller serialises calls on one buffer.
 typedef struct zp_buffer zp_buffer;
 
-// A loaded model bundle (manifest and ONNX networks, checked). Made by `zp_bundle_load`, freed
-// by `zp_bundle_free`. `const` functions on it may run from several threads at once.
+// A checked model bundle: its manifest and ONNX networks passed loading, and its directory is
+// where planners load their own sessions from. Made by `zp_bundle_load`, freed by
+// `zp_bundle_free`. `const` functions on it may run from several threads at once.
 typedef struct zp_bundle zp_bundle;
 
 // A receding-horizon planner over one bundle, with its own ONNX sessions and buffers. Made by
@@ -322,7 +323,7 @@ struct zp_planner_settings zp_planner_settings_default(void);
 // "cartpole", "threepole") to `*out`.
 enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner_settings *out);
 
-// Creates a planner over `bundle`'s networks (loaded again from its directory, so the planner
+// Creates a planner over `bundle`'s networks (loaded from its directory: the planner
 // owns its sessions) with `settings` into `*out`. The caller owns the new handle; `bundle`
 // may be freed afterwards.
 enum zp_status zp_planner_new(const struct zp_bundle *bundle,
@@ -367,7 +368,7 @@ enum zp_status zp_planner_plan_f32(struct zp_planner *planner,
                                    double *action,
                                    size_t action_len);
 
-// Replaces the planner's networks with `bundle`'s (a retrained model, loaded again from its
+// Replaces the planner's networks with `bundle`'s (a retrained model, loaded from its
 // directory) without a new planner: settings, sizes and handle stay; the goal image is encoded
 // again by the new encoder; the warm start is dropped. A bundle for other images or actions,
 // or one whose networks fail, is refused with the error, and the planner keeps serving with

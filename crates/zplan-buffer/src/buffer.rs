@@ -419,16 +419,16 @@ impl Buffer {
         check("obs", transition.obs.len(), obs_len)?;
         check("next_obs", transition.next_obs.len(), obs_len)?;
         check("action", transition.action.len(), self.spec.action_dim)?;
-        if let Some(i) = transition.action.iter().position(|v| !v.is_finite()) {
-            return Err(BufferError::Input {
+        if let Some(index) = transition.action.iter().position(|v| !v.is_finite()) {
+            return Err(BufferError::NonFinite {
                 field: "action",
-                problem: format!("value {i} is not finite"),
+                index,
             });
         }
         if !transition.reward.is_finite() {
-            return Err(BufferError::Input {
+            return Err(BufferError::NonFinite {
                 field: "reward",
-                problem: "is not finite".into(),
+                index: 0,
             });
         }
         // Continue the current run when the last (uncommitted) row is this transition's o_t.

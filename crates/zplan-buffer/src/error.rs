@@ -28,6 +28,14 @@ pub enum BufferError {
         /// The buffer's meta.json.
         path: PathBuf,
     },
+    /// A value passed to `append` is NaN or infinite.
+    #[error("{field}: value {index} is not finite")]
+    NonFinite {
+        /// The field (`action`, `reward`).
+        field: &'static str,
+        /// Position of the first such value in the field (0 for the scalar reward).
+        index: usize,
+    },
     /// Data passed to `append` do not fit the buffer's layout.
     #[error("{field}: {problem}")]
     Input {

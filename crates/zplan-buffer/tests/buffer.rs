@@ -279,9 +279,9 @@ fn bad_transitions_are_refused() {
     assert!(
         matches!(
             err,
-            BufferError::Input {
+            BufferError::NonFinite {
                 field: "action",
-                ..
+                index: 0
             }
         ),
         "{err}"

@@ -13,7 +13,7 @@ use zplan_envs::{Env, TaskKind};
 use zplan_mpc::{Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
-use crate::eval::{quantile, run_episode};
+use crate::eval::{self, quantile, run_episode};
 use crate::picture::{BLACK, Canvas, GREY, GreyGif, Panel, Rgb, WHITE};
 
 /// What to show.
@@ -75,8 +75,14 @@ fn demo(args: &DemoArgs) -> Result<(), String> {
         &mut env,
         &mut planner,
         args.seed,
-        |env, planner, obs, ms| {
-            step_ms.push(ms);
+        |&eval::Step {
+             env,
+             planner,
+             obs,
+             plan_ms,
+             ..
+         }| {
+            step_ms.push(plan_ms);
             encode_ms.push(planner.times().encode.as_secs_f64() * 1e3);
             let last = &obs[(frames - 1) * frame_len..];
             let plan = planner.solution().states();
@@ -111,6 +117,7 @@ fn demo(args: &DemoArgs) -> Result<(), String> {
                 action: planner.solution().controls().row(0).to_vec(),
                 in_goal: env.in_goal(),
             });
+            Ok(())
         },
     )?;
     if let Some(e) = decode_error {

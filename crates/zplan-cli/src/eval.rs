@@ -106,23 +106,19 @@ pub(crate) fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
         args.seed
     );
     for episode in 0..args.episodes {
-        let percent = run_episode(
-            &mut env,
-            &mut planner,
-            args.seed + episode as u64,
-            |_, planner, _, ms| {
-                step_ms.push(ms);
-                let times = planner.times();
-                for (phase, time) in phase_ms.iter_mut().zip([
-                    times.encode,
-                    times.phases.linearize,
-                    times.phases.backward,
-                    times.phases.forward,
-                ]) {
-                    phase.push(time.as_secs_f64() * 1e3);
-                }
-            },
-        )?;
+        let percent = run_episode(&mut env, &mut planner, args.seed + episode as u64, |step| {
+            step_ms.push(step.plan_ms);
+            let times = step.planner.times();
+            for (phase, time) in phase_ms.iter_mut().zip([
+                times.encode,
+                times.phases.linearize,
+                times.phases.backward,
+                times.phases.forward,
+            ]) {
+                phase.push(time.as_secs_f64() * 1e3);
+            }
+            Ok(())
+        })?;
         println!("  episode {episode:>2}: {percent:6.2} % of steps in goal");
         episodes.push(percent);
     }
@@ -145,15 +141,32 @@ pub(crate) fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     })
 }
 
+/// One MPC step of [`run_episode`], as its `observe` sees it.
+pub struct Step<'a> {
+    /// The environment, already stepped (its state is s_{t+1}).
+    pub env: &'a Env,
+    /// The planner, holding this step's plan.
+    pub planner: &'a Planner,
+    /// The observation planned from, o_t.
+    pub obs: &'a [u8],
+    /// The true state s_t planned from.
+    pub state: &'a [f64],
+    /// The action applied, u_t.
+    pub action: &'a [f64],
+    /// Whether this step ends the episode.
+    pub last: bool,
+    /// Wall-clock time of the plan call in ms.
+    pub plan_ms: f64,
+}
+
 /// Runs one episode from the start/goal draw of `seed` under the planner and returns its
-/// percent of steps in goal. After every step `observe` sees the environment (already
-/// stepped), the planner (holding that step's plan), the observation planned from and the
-/// plan call's wall-clock time in ms.
+/// percent of steps in goal. After every step `observe` sees it; an error it returns ends the
+/// episode with that error.
 pub fn run_episode(
     env: &mut Env,
     planner: &mut Planner,
     seed: u64,
-    mut observe: impl FnMut(&Env, &Planner, &[u8], f64),
+    mut observe: impl FnMut(&Step<'_>) -> Result<(), String>,
 ) -> Result<f64, String> {
     let image = env.image();
     let shape = (1, image.frames, image.height, image.width);
@@ -165,20 +178,30 @@ pub fn run_episode(
         .map_err(|e| e.to_string())?;
     planner.reset();
     let length = env.task().episode_length();
-    let mut action = Vec::new();
+    let (mut action, mut state) = (Vec::new(), Vec::new());
     let mut in_goal = 0;
-    for _ in 0..length {
+    for t in 0..length {
         env.observation(&mut obs);
+        state.clear();
+        state.extend_from_slice(env.state());
         let start = Instant::now();
         let planned = planner
             .plan(ArrayView4::from_shape(shape, &obs).expect("image shape"))
             .map_err(|e| e.to_string())?;
-        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let plan_ms = start.elapsed().as_secs_f64() * 1e3;
         action.clear();
         action.extend_from_slice(planned);
         env.step(&action);
         in_goal += usize::from(env.in_goal());
-        observe(env, planner, &obs, ms);
+        observe(&Step {
+            env,
+            planner,
+            obs: &obs,
+            state: &state,
+            action: &action,
+            last: t + 1 == length,
+            plan_ms,
+        })?;
     }
     Ok(100.0 * in_goal as f64 / length as f64)
 }

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ndarray::ArrayView4;
 use rand::SeedableRng;
 use serde_json::json;
 use zplan_envs::{Env, Pcg64, TaskKind};
@@ -25,6 +24,7 @@ use zplan_mpc::{Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
 use crate::collect::Recorder;
+use crate::eval::run_episode;
 use crate::picture::{BLACK, Canvas, GREY, Panel, WHITE};
 use crate::train::{Trainer, run_trainer};
 
@@ -98,9 +98,6 @@ fn mbrl(args: &MbrlArgs) -> Result<(), String> {
     }];
     report(&record[0], start);
 
-    let image = env.image();
-    let shape = (1, image.frames, image.height, image.width);
-    let mut goal = vec![0u8; image.len()];
     // Start/goal draws of the MPC episodes: seeds from EPISODE_SEEDS on, apart from the draws
     // 0.. that `zplan eval` scores with.
     let mut episode_seed = EPISODE_SEEDS + args.seed.wrapping_mul(100_000);
@@ -108,35 +105,17 @@ fn mbrl(args: &MbrlArgs) -> Result<(), String> {
         // The inner loop: plan, act, record, replan; whole episodes until N steps.
         let (mut steps, mut in_goal) = (0, 0);
         while steps < args.steps_per_iteration {
-            env.reset_seeded(episode_seed);
-            episode_seed += 1;
-            env.goal_observation(&mut goal);
-            planner
-                .set_goal(ArrayView4::from_shape(shape, &goal).expect("image shape"))
-                .map_err(|e| e.to_string())?;
-            planner.reset();
-            let length = env.task().episode_length();
-            for t in 0..length {
-                env.observation(&mut rec.obs);
-                let state = env.state().to_vec();
-                let action = planner
-                    .plan(ArrayView4::from_shape(shape, &rec.obs).expect("image shape"))
-                    .map_err(|e| e.to_string())?
-                    .to_vec();
-                env.step(&action);
-                env.observation(&mut rec.next);
-                let reached = env.in_goal();
-                let next_state = env.state().to_vec();
-                rec.append(
-                    &action,
-                    f32::from(u8::from(reached)),
-                    t + 1 == length,
-                    &state,
-                    &next_state,
-                )?;
+            run_episode(&mut env, &mut planner, episode_seed, |step| {
+                let reached = step.env.in_goal();
+                rec.obs.copy_from_slice(step.obs);
+                step.env.observation(&mut rec.next);
+                let reward = f32::from(u8::from(reached));
+                rec.append(step.action, reward, step.last, step.state, step.env.state())?;
                 in_goal += usize::from(reached);
                 steps += 1;
-            }
+                Ok(())
+            })?;
+            episode_seed += 1;
             rec.commit()?;
         }
 

@@ -1,17 +1,19 @@
 //! Model bundles: load one, read its dimensions.
 
 use std::ffi::c_char;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use zplan_onnx::Bundle;
+use zplan_onnx::{Bundle, Manifest};
 
 use crate::status::{Failure, Handle, free_handle, guard, non_null, utf8, with_handle_ref, write};
 use crate::zp_status;
 
-/// A loaded model bundle (manifest and ONNX networks, checked). Made by `zp_bundle_load`, freed
-/// by `zp_bundle_free`. `const` functions on it may run from several threads at once.
+/// A checked model bundle: its manifest and ONNX networks passed loading, and its directory is
+/// where planners load their own sessions from. Made by `zp_bundle_load`, freed by
+/// `zp_bundle_free`. `const` functions on it may run from several threads at once.
 pub struct zp_bundle {
-    pub(crate) bundle: Bundle,
+    pub(crate) dir: PathBuf,
+    manifest: Manifest,
     poisoned: bool,
 }
 
@@ -57,11 +59,13 @@ pub unsafe extern "C" fn zp_bundle_load(dir: *const c_char, out: *mut *mut zp_bu
                 "ONNX Runtime is not loaded: call zp_runtime_init first",
             ));
         }
+        // The sessions are only the check: each planner loads its own.
         let bundle = Bundle::load(Path::new(dir))?;
         write(
             out,
             Box::into_raw(Box::new(zp_bundle {
-                bundle,
+                dir: bundle.dir().to_path_buf(),
+                manifest: bundle.manifest().clone(),
                 poisoned: false,
             })),
         );
@@ -83,7 +87,7 @@ pub unsafe extern "C" fn zp_bundle_get_info(
 ) -> zp_status {
     with_handle_ref(bundle, |b| {
         non_null(out, "out")?;
-        let manifest = b.bundle.manifest();
+        let manifest = &b.manifest;
         let obs = &manifest.observation;
         let channels = obs.stacked_channels();
         write(

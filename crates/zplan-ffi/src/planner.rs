@@ -9,8 +9,8 @@ use zplan_onnx::Bundle;
 
 use crate::bundle::zp_bundle;
 use crate::status::{
-    Failure, Handle, Result, finite, free_handle, guard, non_null, slice, slice_mut, solve_status,
-    utf8, with_handle, with_handle_ref, write,
+    Failure, Handle, Result, free_handle, guard, non_null, slice, slice_mut, solve_status, utf8,
+    with_handle, with_handle_ref, write,
 };
 use crate::{ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, zp_status};
 
@@ -213,7 +213,7 @@ pub struct zp_plan_info {
     pub total_seconds: f64,
 }
 
-/// Creates a planner over `bundle`'s networks (loaded again from its directory, so the planner
+/// Creates a planner over `bundle`'s networks (loaded from its directory: the planner
 /// owns its sessions) with `settings` into `*out`. The caller owns the new handle; `bundle`
 /// may be freed afterwards.
 #[unsafe(no_mangle)]
@@ -227,7 +227,7 @@ pub unsafe extern "C" fn zp_planner_new(
         non_null(out, "out")?;
         // SAFETY: non-NULL; the caller passes a valid settings struct.
         let settings = unsafe { *settings }.to_settings()?;
-        let bundle = Bundle::load(b.bundle.dir())?;
+        let bundle = Bundle::load(&b.dir)?;
         let planner = Planner::new(bundle, settings)?;
         let obs = planner.observation();
         let shape = (1, obs.stacked_channels(), obs.height, obs.width);
@@ -311,7 +311,6 @@ pub unsafe extern "C" fn zp_planner_set_goal_f32(
 ) -> zp_status {
     with_handle(planner, |p| {
         let image = p.image(image, len, "image")?;
-        finite(image.as_slice().expect("contiguous"), "image")?;
         Ok(p.planner.set_goal_f32(image)?)
     })
 }
@@ -344,7 +343,6 @@ pub unsafe extern "C" fn zp_planner_plan_f32(
     action_len: usize,
 ) -> zp_status {
     plan_with(planner, obs, obs_len, action, action_len, |p, obs| {
-        finite(obs.as_slice().expect("contiguous"), "obs")?;
         Ok(p.plan_f32(obs)?)
     })
 }
@@ -367,7 +365,7 @@ fn plan_with<T>(
     })
 }
 
-/// Replaces the planner's networks with `bundle`'s (a retrained model, loaded again from its
+/// Replaces the planner's networks with `bundle`'s (a retrained model, loaded from its
 /// directory) without a new planner: settings, sizes and handle stay; the goal image is encoded
 /// again by the new encoder; the warm start is dropped. A bundle for other images or actions,
 /// or one whose networks fail, is refused with the error, and the planner keeps serving with
@@ -380,7 +378,7 @@ pub unsafe extern "C" fn zp_planner_swap_bundle(
     with_handle(planner, |p| {
         non_null(bundle, "bundle")?;
         // SAFETY: non-NULL and made by `zp_bundle_load` (the documented contract).
-        let dir = unsafe { &*bundle }.bundle.dir().to_path_buf();
+        let dir = unsafe { &*bundle }.dir.clone();
         Ok(p.planner.swap_bundle(Bundle::load(&dir)?)?)
     })
 }

@@ -68,9 +68,7 @@ impl From<BundleError> for Failure {
     fn from(e: BundleError) -> Self {
         let status = match &e {
             BundleError::Runtime(_) => zp_status::ZP_RUNTIME,
-            BundleError::Input { problem, .. } if problem.contains("NaN") => {
-                zp_status::ZP_NON_FINITE
-            }
+            BundleError::NonFinite { .. } => zp_status::ZP_NON_FINITE,
             BundleError::Input { .. } => zp_status::ZP_INVALID_ARGUMENT,
             _ => zp_status::ZP_BUNDLE,
         };
@@ -108,9 +106,7 @@ impl From<PlanError> for Failure {
 impl From<BufferError> for Failure {
     fn from(e: BufferError) -> Self {
         let status = match &e {
-            BufferError::Input { problem, .. } if problem.contains("finite") => {
-                zp_status::ZP_NON_FINITE
-            }
+            BufferError::NonFinite { .. } => zp_status::ZP_NON_FINITE,
             BufferError::Input { field: "spec", .. } => zp_status::ZP_INVALID_ARGUMENT,
             BufferError::Input { .. } => zp_status::ZP_SIZE_MISMATCH,
             _ => zp_status::ZP_IO,

@@ -246,7 +246,7 @@ impl Planner {
     /// As [`Planner::set_goal`], for an f32 image with values in [0, 1] (NaN is refused).
     pub fn set_goal_f32(&mut self, goal: ArrayView4<'_, f32>) -> Result<(), PlanError> {
         self.encoder.encode(goal, self.z.view_mut())?;
-        self.goal.keep_f32(goal);
+        self.goal.keep(goal);
         self.set_goal_latent()
     }
 
@@ -266,13 +266,8 @@ impl Planner {
             return Err(PlanError::Settings("the new bundle takes other images"));
         }
         let mut next = Planner::new(bundle, self.settings.clone())?;
-        match &self.goal {
-            GoalImage::None => {}
-            GoalImage::U8 { shape, data } => {
-                next.set_goal(ArrayView4::from_shape(*shape, data).expect("kept with its shape"))?
-            }
-            GoalImage::F32 { shape, data } => next
-                .set_goal_f32(ArrayView4::from_shape(*shape, data).expect("kept with its shape"))?,
+        if let Some(goal) = self.goal.view() {
+            next.set_goal_f32(goal)?;
         }
         next.rng = self.rng.clone();
         *self = next;
@@ -430,50 +425,32 @@ impl Planner {
     }
 }
 
-/// The last goal image, kept for [`Planner::swap_bundle`] (its buffer reused between goals).
+/// The last goal image scaled to [0, 1] as the encoder sees it, kept for
+/// [`Planner::swap_bundle`] (its buffer reused between goals).
 #[derive(Default)]
-enum GoalImage {
-    #[default]
-    None,
-    U8 {
-        shape: (usize, usize, usize, usize),
-        data: Vec<u8>,
-    },
-    F32 {
-        shape: (usize, usize, usize, usize),
-        data: Vec<f32>,
-    },
+struct GoalImage {
+    shape: Option<(usize, usize, usize, usize)>,
+    data: Vec<f32>,
 }
 
 impl GoalImage {
-    fn keep_u8(&mut self, image: ArrayView4<'_, u8>) {
-        let shape = image.dim();
-        if !matches!(self, GoalImage::U8 { .. }) {
-            *self = GoalImage::U8 {
-                shape,
-                data: Vec::new(),
-            };
-        }
-        if let GoalImage::U8 { shape: s, data } = self {
-            *s = shape;
-            data.clear();
-            data.extend(image.iter());
-        }
+    fn keep(&mut self, image: ArrayView4<'_, f32>) {
+        self.shape = Some(image.dim());
+        self.data.clear();
+        self.data.extend(image.iter());
     }
 
-    fn keep_f32(&mut self, image: ArrayView4<'_, f32>) {
-        let shape = image.dim();
-        if !matches!(self, GoalImage::F32 { .. }) {
-            *self = GoalImage::F32 {
-                shape,
-                data: Vec::new(),
-            };
-        }
-        if let GoalImage::F32 { shape: s, data } = self {
-            *s = shape;
-            data.clear();
-            data.extend(image.iter());
-        }
+    /// As `keep`, for a u8 image scaled as the encoder scales it (v / 255).
+    fn keep_u8(&mut self, image: ArrayView4<'_, u8>) {
+        self.shape = Some(image.dim());
+        self.data.clear();
+        self.data
+            .extend(image.iter().map(|&v| f32::from(v) * (1.0 / 255.0)));
+    }
+
+    fn view(&self) -> Option<ArrayView4<'_, f32>> {
+        let shape = self.shape?;
+        Some(ArrayView4::from_shape(shape, &self.data).expect("kept with its shape"))
     }
 }
 

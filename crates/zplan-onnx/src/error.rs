@@ -154,7 +154,17 @@ pub enum BundleError {
         /// How.
         problem: String,
     },
-    /// Data passed to a network has the wrong shape or a NaN.
+    /// Data passed to a network holds NaN or an infinity.
+    #[error("{network} input `{input}`: value {index} is not finite (NaN or infinity)")]
+    NonFinite {
+        /// The network (`encoder`, `dynamics`, ...).
+        network: &'static str,
+        /// The input.
+        input: &'static str,
+        /// Position of the first such value, row-major.
+        index: usize,
+    },
+    /// Data passed to a network has the wrong shape.
     #[error("{network} input `{input}`: {problem}")]
     Input {
         /// The network (`encoder`, `dynamics`, ...).

@@ -57,11 +57,11 @@ fn check_finite<'a>(
 ) -> Result<(), BundleError> {
     match values.into_iter().position(|v| !v.is_finite()) {
         None => Ok(()),
-        Some(i) => Err(input_error(
+        Some(index) => Err(BundleError::NonFinite {
             network,
             input,
-            format!("value {i} is not finite (NaN or infinity)"),
-        )),
+            index,
+        }),
     }
 }
 

@@ -363,10 +363,10 @@ fn wrong_image_size_and_nan_inputs_are_errors() {
     assert!(
         matches!(
             err,
-            BundleError::Input {
+            BundleError::NonFinite {
                 network: "encoder",
                 input: "observation",
-                ..
+                index: 27
             }
         ),
         "{err}"
@@ -381,10 +381,10 @@ fn wrong_image_size_and_nan_inputs_are_errors() {
     assert!(
         matches!(
             err,
-            BundleError::Input {
+            BundleError::NonFinite {
                 network: "dynamics",
                 input: "z",
-                ..
+                index: 0
             }
         ),
         "{err}"
