@@ -82,3 +82,34 @@ def test_a_corrupt_buffer_is_a_clear_error(planar_buffer, tmp_path, capsys):
     with pytest.raises(BufferError, match="action.npy"):
         read_buffer(str(truncated))
     assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="session")
+def planar_sequences(zplan, tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "planar-sequences"
+    subprocess.run([zplan, "collect", "--task", "planar", "--samples", "400", "--sequence", "8", "--seed", "1", "--out", str(out)],
+                   check=True, capture_output=True)
+    return str(out)
+
+
+def test_windows_follow_one_episode_and_sequences_train_multistep(planar_sequences, planar_buffer):
+    data = read_buffer(planar_sequences)
+    windows = data.windows(4)
+    # 50 sequences of 8 transitions: 5 windows of 4 in each, none across two sequences.
+    assert windows.shape == (50 * 5, 4)
+    for k in range(3):
+        assert np.array_equal(data.next_obs[windows[:, k]], data.obs[windows[:, k + 1]])
+    assert len(read_buffer(planar_buffer).windows(2)) == 0, "independent samples have no windows"
+
+    _, history, _, _ = train(data, "planar", "deterministic", epochs=12, seed=3, batch_size=64, log=lambda _: None, horizon=4)
+    first, last = history[0], history[-1]
+    for term in ("reconstruction", "next_reconstruction", "total"):
+        assert last[term] < first[term], (term, first[term], last[term])
+
+
+def test_a_horizon_without_sequences_is_a_clear_error(planar_buffer, tmp_path, capsys):
+    code = main(["--data", planar_buffer, "--task", "planar", "--out", str(tmp_path / "b"), "--model", "deterministic",
+                 "--epochs", "1", "--horizon", "3"])
+    assert code == 2
+    assert "no run of 3 transitions" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

@@ -25,6 +25,8 @@ def main(argv=None):
     parser.add_argument("--weight-decay", type=float, help="default 1e-3 for pc3, else 0")
     parser.add_argument("--transition-width", type=int, default=64,
                         help="hidden width of the latent dynamics (the planner calls it most)")
+    parser.add_argument("--horizon", type=int, default=1,
+                        help="prediction steps of the deterministic kind's loss (data from `zplan collect --sequence`)")
     parser.add_argument("--differences", default="central", choices=("central", "forward"),
                         help="finite-difference scheme of the planner's Jacobians (models without A/B heads)")
     args = parser.parse_args(argv)
@@ -33,19 +35,25 @@ def main(argv=None):
     lr = args.lr or (5e-4 if pc3 else 1e-3)
     weight_decay = args.weight_decay if args.weight_decay is not None else (1e-3 if pc3 else 0.0)
 
+    if args.horizon < 1 or (args.horizon > 1 and args.model != "deterministic"):
+        parser.error("--horizon must be 1, or above 1 with --model deterministic")
     try:
         data = read_buffer(args.data)
     except BufferError as e:
         print(f"zplan_train: {e}", file=sys.stderr)
         return 2
     print(f"zplan_train: {len(data)} transitions of {args.task} from {args.data}, model {args.model}, seed {args.seed}")
-    model, history, held_out, seconds = train(
-        data, args.task, args.model, args.epochs, args.seed, args.device, batch_size, lr, weight_decay=weight_decay,
-        transition=args.transition_width,
-    )
+    try:
+        model, history, held_out, seconds = train(
+            data, args.task, args.model, args.epochs, args.seed, args.device, batch_size, lr, weight_decay=weight_decay,
+            transition=args.transition_width, horizon=args.horizon,
+        )
+    except ValueError as e:
+        print(f"zplan_train: {e}", file=sys.stderr)
+        return 2
     try:
         errors = export_bundle(model, data, held_out, args.out, history, args.seed, seconds,
-                               differences=args.differences)
+                               differences=args.differences, horizon=args.horizon)
     except ExportError as e:
         print(f"zplan_train: refusing to write {args.out}: {e}", file=sys.stderr)
         return 1

@@ -14,14 +14,24 @@ class BufferError(Exception):
 
 class Transitions:
     """The transitions of a buffer: obs and next_obs uint8 [N, C, H, W], action float32 [N, nu],
-    reward float32 [N], and the true states [N, ns] when the buffer has states.npy."""
+    reward float32 [N], and the true states [N, ns] when the buffer has states.npy.
+    `following[i]` is the transition after i in the same episode (its obs is i's next_obs), or -1."""
 
-    def __init__(self, obs, action, reward, next_obs, state, next_state, path):
+    def __init__(self, obs, action, reward, next_obs, state, next_state, path, following=None):
         self.obs, self.action, self.reward, self.next_obs = obs, action, reward, next_obs
         self.state, self.next_state, self.path = state, next_state, path
+        self.following = np.full(len(action), -1, dtype=np.int64) if following is None else following
 
     def __len__(self):
         return len(self.action)
+
+    def windows(self, horizon):
+        """[W, horizon] indices of every run of `horizon` consecutive transitions of one episode."""
+        runs = [np.arange(len(self))]
+        for _ in range(horizon - 1):
+            runs.append(np.where(runs[-1] >= 0, self.following[np.maximum(runs[-1], 0)], -1))
+        windows = np.stack(runs, 1)
+        return windows[(windows >= 0).all(1)]
 
     def split(self, held_out_fraction, seed):
         """(train, held_out) index arrays, shuffled by `seed`."""
@@ -62,7 +72,14 @@ def read_buffer(path):
         states = np.load(states_file)
         if len(states) < n:
             raise BufferError(f"{states_file}: {len(states)} rows for a buffer of {n}")
+    # Row r + 1 continues row r's episode when it starts a transition of the same episode.
+    position = np.full(n + 1, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    following = position[rows + 1]
+    episode = np.append(np.asarray(fields["episode"]), -1)
+    following[episode[rows + 1] != episode[rows]] = -1
     return Transitions(
+        following=following,
         obs=np.ascontiguousarray(fields["obs"][rows]),
         action=np.ascontiguousarray(fields["action"][rows], dtype=np.float32),
         reward=np.ascontiguousarray(fields["reward"][rows], dtype=np.float32),

@@ -91,11 +91,12 @@ def _parity(module, path, feeds):
     return error
 
 
-def export_bundle(model, data, held_out, out, history, seed, seconds, name=None, differences="central"):
+def export_bundle(model, data, held_out, out, history, seed, seconds, name=None, differences="central", horizon=1):
     """Exports `model` (on the CPU) to the bundle directory `out`; returns the parity errors.
 
     Models without A/B heads get finite-difference Jacobians of the `differences` scheme
-    (central or forward, docs/model-bundle.md)."""
+    (central or forward, docs/model-bundle.md); `horizon` (the prediction steps it was trained
+    on) goes into the provenance."""
     model = model.cpu().eval()
     task, kind = model.task, model.kind
     spec = TASKS[task]
@@ -127,7 +128,7 @@ def export_bundle(model, data, held_out, out, history, seed, seconds, name=None,
             dynamics.update(a_output="A", b_output="B")
         final = {k: float(v) for k, v in history[-1].items()} if history else {}
         provenance = {
-            "trainer": f"zplan_train {__version__} ({kind})",
+            "trainer": f"zplan_train {__version__} ({kind}" + (f", {horizon}-step prediction)" if horizon > 1 else ")"),
             "dataset": f"{os.path.abspath(data.path)} ({len(data)} transitions)",
             "losses": final,
             "seed": int(seed),

@@ -12,6 +12,12 @@ as losses, summed over pixels / latent dimensions and averaged over the batch:
 - reward: squared error of r(z_t, u_t);
 - e2c only: KL(q(z_t | o_t) || N(0, I)), weighted by `beta`.
 
+With a prediction horizon H > 1 (`multistep_losses`, deterministic kind) the dynamics is
+rolled out H steps from z_t = g(o_t) through u_t .. u_{t+H-1}, and the prediction and
+next-reconstruction terms are averaged over the H predicted states z_{t+k} against g(o_{t+k})
+and o_{t+k}: an action's effect on one frame is under a pixel for the pendulum, but it
+accumulates over the steps a 10-step plan looks ahead.
+
 The ``pc3`` kind (`pc3_losses`) replaces reconstruction by PC3's objective (Shu, Nguyen et al.
 2020), with z = g(o_t), z' = g(o_{t+1}) + 0.1 N(0, I) and p = p(. | z, u) the Gaussian
 transition:
@@ -62,6 +68,27 @@ def losses(model, obs, action, reward, next_obs, beta=1.0, prediction_weight=10.
         terms["reconstruction"] + terms["next_reconstruction"] + prediction_weight * terms["prediction"]
         + terms["reward"] + beta * terms["kl"]
     )
+    return terms, total
+
+
+def multistep_losses(model, obs, actions, reward, next_obs, prediction_weight=10.0):
+    """`losses` of the deterministic kind over a window: actions [B, H, nu], next_obs
+    [B, H, C, H, W] (o_{t+1} .. o_{t+H}), reward [B] of the first step."""
+    batch, horizon = actions.shape[:2]
+    z = model.encoder(obs)[0]
+    targets = model.encoder(next_obs.flatten(0, 1))[0].reshape(batch, horizon, -1)
+    predicted, state = [], z
+    for k in range(horizon):
+        state = model.step(state, actions[:, k])[0]
+        predicted.append(state)
+    predicted = torch.stack(predicted, 1)
+    terms = {
+        "reconstruction": bernoulli_nll(model.decoder(z), obs),
+        "next_reconstruction": bernoulli_nll(model.decoder(predicted.flatten(0, 1)), next_obs.flatten(0, 1)),
+        "prediction": ((predicted - targets) ** 2).sum(2).mean(),
+        "reward": ((model.reward(z, actions[:, 0]) - reward) ** 2).mean(),
+    }
+    total = terms["reconstruction"] + terms["next_reconstruction"] + prediction_weight * terms["prediction"] + terms["reward"]
     return terms, total
 
 

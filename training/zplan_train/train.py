@@ -6,15 +6,18 @@ import numpy as np
 import torch
 
 from .models import LatentModel
-from .objectives import losses, pc3_losses
+from .objectives import losses, multistep_losses, pc3_losses
 
 
 def to_tensors(data, index, device):
-    """A batch of transitions as float tensors, images scaled to [0, 1]."""
-    obs = torch.from_numpy(data.obs[index].astype(np.float32) / 255.0).to(device)
+    """A batch of transitions as float tensors, images scaled to [0, 1]. For a batch of windows
+    (index [B, H]) the actions are [B, H, nu] and the next observations [B, H, C, H, W]."""
+    index = np.asarray(index)
+    first = index if index.ndim == 1 else index[:, 0]
+    obs = torch.from_numpy(data.obs[first].astype(np.float32) / 255.0).to(device)
     next_obs = torch.from_numpy(data.next_obs[index].astype(np.float32) / 255.0).to(device)
     action = torch.from_numpy(data.action[index]).to(device)
-    reward = torch.from_numpy(data.reward[index]).to(device)
+    reward = torch.from_numpy(data.reward[first]).to(device)
     return obs, action, reward, next_obs
 
 
@@ -23,17 +26,29 @@ def _log(message):
 
 
 def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=_log, weight_decay=0.0,
-          transition=64):
+          transition=64, horizon=1):
     """Trains a model on `data`; returns (model, history, held-out indices, seconds).
 
     `history` holds, per epoch, the mean of every loss term over the training batches;
-    `transition` is the width of the latent dynamics' hidden layers."""
+    `transition` is the width of the latent dynamics' hidden layers; `horizon` > 1 trains the
+    deterministic kind on predictions `horizon` steps ahead (windows of one episode)."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     train_rows, test_rows = data.split(held_out, seed)
     model = LatentModel(task, kind, data.obs.shape[1:], data.action.shape[1], transition).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     objective = pc3_losses if kind == "pc3" else losses
+    if horizon > 1:
+        if kind != "deterministic":
+            raise ValueError(f"a prediction horizon of {horizon} needs the deterministic kind, not {kind!r}")
+        windows = data.windows(horizon)
+        held = np.zeros(len(data), dtype=bool)
+        held[test_rows] = True
+        train_rows = windows[~held[windows].any(1)]
+        if len(train_rows) == 0:
+            raise ValueError(f"{data.path}: no run of {horizon} transitions in one episode "
+                             "(collect with `zplan collect --sequence`)")
+        objective = multistep_losses
     rng = np.random.default_rng(seed)
     history = []
     start = time.time()

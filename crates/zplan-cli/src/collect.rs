@@ -3,7 +3,9 @@
 //! Two ways, as the reference and the MBRL loop need them:
 //! - samples (default): the reference's data sampling, N independent transitions (planar: every
 //!   valid grid position in turn with a valid random action; pole tasks: a random state and two
-//!   random actions, x = [o0; o1], u = a1, x' = [o1; o2]);
+//!   random actions, x = [o0; o1], u = a1, x' = [o1; o2]); with `--sequence K` each sample
+//!   goes on for K transitions under random actions (one episode each), for training on
+//!   multi-step predictions;
 //! - `--policy random --episodes K`: K episodes of the task's length under uniformly random
 //!   actions (the base policy pi_0), from the task's start distribution.
 //!
@@ -18,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use rand::SeedableRng;
 use zplan_buffer::{Buffer, BufferSpec, Transition};
-use zplan_envs::{Env, Pcg64, TaskKind, sample_transition, uniform};
+use zplan_envs::{Env, Pcg64, TaskKind, sample_sequence, uniform};
 
 /// Transitions between two commits.
 const COMMIT_EVERY: usize = 1000;
@@ -27,6 +29,8 @@ const COMMIT_EVERY: usize = 1000;
 pub struct CollectArgs<'a> {
     pub task: TaskKind,
     pub samples: usize,
+    /// Transitions per sample (1: the reference's independent transitions).
+    pub sequence: usize,
     pub episodes: Option<usize>,
     pub seed: u64,
     pub out: &'a Path,
@@ -171,21 +175,25 @@ fn collect(args: &CollectArgs<'_>) -> Result<(), String> {
     match args.episodes {
         None => {
             let goal = task.nominal_goal();
-            for index in 0..args.samples {
-                let sample = sample_transition(task.as_ref(), index, &mut rng);
-                rec.obs.copy_from_slice(&sample.obs);
-                rec.next.copy_from_slice(&sample.next_obs);
-                let reward = f32::from(u8::from(task.in_goal(&sample.next_state, &goal)));
-                rec.append(
-                    &sample.action,
-                    reward,
-                    false,
-                    &sample.state,
-                    &sample.next_state,
-                )?;
-                // Samples are independent: each is its own episode.
+            let mut index = 0;
+            while rec.buffer.transitions() < args.samples {
+                let length = args.sequence.min(args.samples - rec.buffer.transitions());
+                for sample in sample_sequence(task.as_ref(), index, length, &mut rng) {
+                    rec.obs.copy_from_slice(&sample.obs);
+                    rec.next.copy_from_slice(&sample.next_obs);
+                    let reward = f32::from(u8::from(task.in_goal(&sample.next_state, &goal)));
+                    rec.append(
+                        &sample.action,
+                        reward,
+                        false,
+                        &sample.state,
+                        &sample.next_state,
+                    )?;
+                    bar.inc(1);
+                }
+                // Samples (sequences) are independent: each is its own episode.
                 rec.buffer.end_episode();
-                bar.inc(1);
+                index += 1;
             }
         }
         Some(episodes) => {

@@ -41,6 +41,10 @@ enum Command {
         /// Independent transitions drawn as the reference samples its data.
         #[arg(long, default_value_t = 10_000)]
         samples: usize,
+        /// Continue each sample for this many transitions under random actions (the
+        /// reference: 1), as data for multi-step prediction (`--horizon` of the trainer).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        sequence: u64,
         /// The base policy for episode collection (only `random`).
         #[arg(long, value_name = "POLICY", requires = "episodes")]
         policy: Option<String>,
@@ -350,6 +354,7 @@ fn main() -> ExitCode {
         Command::Collect {
             task,
             samples,
+            sequence,
             policy,
             episodes,
             seed,
@@ -364,6 +369,7 @@ fn main() -> ExitCode {
             collect::run(&collect::CollectArgs {
                 task,
                 samples,
+                sequence: sequence as usize,
                 episodes,
                 seed,
                 out: &out,

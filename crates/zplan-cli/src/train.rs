@@ -55,6 +55,7 @@ fn train(args: &TrainArgs) -> Result<(), String> {
         let collect = CollectArgs {
             task: args.task,
             samples: args.samples,
+            sequence: 1,
             episodes: None,
             seed: args.seed,
             out: &data,

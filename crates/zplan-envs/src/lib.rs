@@ -37,7 +37,7 @@ pub use env::Env;
 pub use pendulum::Pendulum;
 pub use planar::Planar;
 pub use rand_pcg::Pcg64;
-pub use sample::{Sample, sample_transition};
+pub use sample::{Sample, sample_sequence, sample_transition};
 pub use task::{ImageSpec, Task, TaskKind};
 pub use threepole::Threepole;
 

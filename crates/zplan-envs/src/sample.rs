@@ -1,4 +1,4 @@
-//! The reference's training data: single transitions with their true states.
+//! Training data with true states: the reference's single transitions, or sequences of them.
 //!
 //! Planar: o = frame(s), s from the grid of valid integer positions in turn, u a valid random
 //! action, o' = frame(s'). Pole tasks: s0 from the data distribution, two random actions,
@@ -26,6 +26,20 @@ pub struct Sample {
 
 /// Draws transition `index` of a data set (the index picks the planar grid position).
 pub fn sample_transition(task: &dyn Task, index: usize, rng: &mut Pcg64) -> Sample {
+    let mut samples = sample_sequence(task, index, 1, rng);
+    samples.pop().expect("one transition")
+}
+
+/// Draws `length` consecutive transitions under random actions from the start of transition
+/// `index`: planar from its grid position, pole tasks from s0 of the data distribution after
+/// one random action (so that the first observation has a velocity), o_k = [frame(s_k),
+/// frame(s_{k+1})], u = a_{k+1}. Length 1 is [`sample_transition`], draw for draw.
+pub fn sample_sequence(
+    task: &dyn Task,
+    index: usize,
+    length: usize,
+    rng: &mut Pcg64,
+) -> Vec<Sample> {
     let image = task.image();
     let frame = image.frame_len();
     let n = task.state_dim();
@@ -34,33 +48,39 @@ pub fn sample_transition(task: &dyn Task, index: usize, rng: &mut Pcg64) -> Samp
         task.render(s, &mut f);
         f
     };
-    if task.kind() == TaskKind::Planar {
+    let step = |s: &[f64], a: &[f64]| {
+        let mut next = vec![0.0; n];
+        task.step(s, a, &mut next);
+        next
+    };
+    let planar = task.kind() == TaskKind::Planar;
+    let mut state = if planar {
         let grid = Planar::grid();
-        let state = grid[index % grid.len()].to_vec();
+        grid[index % grid.len()].to_vec()
+    } else {
+        task.sample_state(rng)
+    };
+    let mut frames = vec![render(&state)];
+    if !planar {
+        let a0 = task.sample_action(&state, rng);
+        state = step(&state, &a0);
+        frames.push(render(&state));
+    }
+    let stacked = |frames: &[Vec<u8>]| frames.concat();
+    let mut samples = Vec::with_capacity(length);
+    for _ in 0..length {
         let action = task.sample_action(&state, rng);
-        let mut next_state = vec![0.0; n];
-        task.step(&state, &action, &mut next_state);
-        return Sample {
-            obs: render(&state),
+        let next_state = step(&state, &action);
+        let obs = stacked(&frames);
+        frames.push(render(&next_state));
+        frames.remove(0);
+        samples.push(Sample {
+            obs,
             action,
-            next_obs: render(&next_state),
-            state,
+            next_obs: stacked(&frames),
+            state: std::mem::replace(&mut state, next_state.clone()),
             next_state,
-        };
+        });
     }
-    let s0 = task.sample_state(rng);
-    let a0 = task.sample_action(&s0, rng);
-    let mut s1 = vec![0.0; n];
-    task.step(&s0, &a0, &mut s1);
-    let a1 = task.sample_action(&s1, rng);
-    let mut s2 = vec![0.0; n];
-    task.step(&s1, &a1, &mut s2);
-    let (f0, f1, f2) = (render(&s0), render(&s1), render(&s2));
-    Sample {
-        obs: [f0, f1.clone()].concat(),
-        action: a1,
-        next_obs: [f1, f2].concat(),
-        state: s1,
-        next_state: s2,
-    }
+    samples
 }

@@ -5,7 +5,9 @@ use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
-use zplan_envs::{Cartpole, Env, Pcg64, Planar, TaskKind, sample_transition, uniform};
+use zplan_envs::{
+    Cartpole, Env, Pcg64, Planar, TaskKind, sample_sequence, sample_transition, uniform,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -222,6 +224,28 @@ fn sampled_data_follow_the_reference_distributions() {
                 .all(|u| (u - u.round()).abs() <= 0.1 && u.abs() <= 3.0)
         );
         assert!(Planar::is_valid(&sample.next_state));
+    }
+}
+
+#[test]
+fn sequences_chain_their_transitions_and_length_one_is_the_reference_sample() {
+    for kind in [TaskKind::Planar, TaskKind::Swing, TaskKind::Cartpole] {
+        let task = kind.task();
+        let (mut a, mut b) = (Pcg64::seed_from_u64(3), Pcg64::seed_from_u64(3));
+        let one = sample_sequence(task.as_ref(), 7, 1, &mut a);
+        let reference = sample_transition(task.as_ref(), 7, &mut b);
+        assert_eq!(one[0].obs, reference.obs, "{kind:?}");
+        assert_eq!(one[0].next_obs, reference.next_obs, "{kind:?}");
+        assert_eq!(one[0].action, reference.action, "{kind:?}");
+
+        let sequence = sample_sequence(task.as_ref(), 7, 12, &mut a);
+        assert_eq!(sequence.len(), 12);
+        for pair in sequence.windows(2) {
+            assert_eq!(pair[0].next_obs, pair[1].obs, "{kind:?}: o'_k = o_k+1");
+            assert_eq!(pair[0].next_state, pair[1].state, "{kind:?}: s'_k = s_k+1");
+        }
+        let moved = sequence.iter().filter(|s| s.state != s.next_state).count();
+        assert!(moved > 0, "{kind:?}: the random actions move the state");
     }
 }
 
