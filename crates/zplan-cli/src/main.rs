@@ -73,12 +73,19 @@ enum Command {
         /// Samples to collect when there is no data yet.
         #[arg(long, default_value_t = 20_000)]
         samples: usize,
+        /// Transitions per collected sample (`zplan collect --sequence`).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        sequence: u64,
         /// Training epochs.
         #[arg(long, default_value_t = 50)]
         epochs: usize,
         /// Model kind: pc3 (prediction, consistency, curvature), deterministic or e2c.
         #[arg(long, default_value = "pc3", value_parser = ["pc3", "deterministic", "e2c"])]
         model: String,
+        /// Train on latent predictions this many steps ahead (deterministic kind; needs data of
+        /// several transitions per episode).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        horizon: u64,
         /// Seed of the data and the training run.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -151,6 +158,10 @@ enum Command {
         /// Model kind of the reference trainer: deterministic, e2c or pc3.
         #[arg(long, default_value = "deterministic")]
         model: String,
+        /// Train on latent predictions this many steps ahead (deterministic kind; needs data of
+        /// several transitions per episode).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        horizon: u64,
         /// Seed of the data, the episodes and the training runs.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -272,6 +283,7 @@ fn main() -> ExitCode {
             initial_episodes,
             epochs,
             model,
+            horizon,
             seed,
             train_command,
             out,
@@ -282,6 +294,7 @@ fn main() -> ExitCode {
             initial_episodes,
             epochs,
             model,
+            horizon: horizon as usize,
             seed,
             out,
             train_command,
@@ -337,8 +350,10 @@ fn main() -> ExitCode {
             data,
             out,
             samples,
+            sequence,
             epochs,
             model,
+            horizon,
             seed,
             python,
         } => train::run(&train::TrainArgs {
@@ -346,8 +361,10 @@ fn main() -> ExitCode {
             data,
             out,
             samples,
+            sequence: sequence as usize,
             epochs,
             model,
+            horizon: horizon as usize,
             seed,
             python,
         }),

@@ -40,6 +40,8 @@ pub struct MbrlArgs {
     pub initial_episodes: usize,
     pub epochs: usize,
     pub model: String,
+    /// Prediction steps of the trainer's loss (its episodes are sequences already).
+    pub horizon: usize,
     pub seed: u64,
     pub out: PathBuf,
     /// A shell command to train with instead of the reference trainer.
@@ -159,6 +161,7 @@ fn train(args: &MbrlArgs, data: &Path, out: &Path, seed: u64) -> Result<(Bundle,
         out,
         epochs: args.epochs,
         model: &args.model,
+        horizon: args.horizon,
         seed: args.seed.wrapping_add(seed),
         python: None,
         command: args.train_command.as_deref(),

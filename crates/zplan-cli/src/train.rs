@@ -20,8 +20,12 @@ pub struct TrainArgs {
     pub data: Option<PathBuf>,
     pub out: Option<PathBuf>,
     pub samples: usize,
+    /// Transitions per collected sample.
+    pub sequence: usize,
     pub epochs: usize,
     pub model: String,
+    /// Prediction steps of the trainer's loss.
+    pub horizon: usize,
     pub seed: u64,
     pub python: Option<PathBuf>,
 }
@@ -55,7 +59,7 @@ fn train(args: &TrainArgs) -> Result<(), String> {
         let collect = CollectArgs {
             task: args.task,
             samples: args.samples,
-            sequence: 1,
+            sequence: args.sequence,
             episodes: None,
             seed: args.seed,
             out: &data,
@@ -70,6 +74,7 @@ fn train(args: &TrainArgs) -> Result<(), String> {
         out: &out,
         epochs: args.epochs,
         model: &args.model,
+        horizon: args.horizon,
         seed: args.seed,
         python: args.python.as_deref(),
         command: None,
@@ -84,13 +89,15 @@ fn train(args: &TrainArgs) -> Result<(), String> {
 
 /// One training run: the reference trainer (`python -m zplan_train` from the project's .venv,
 /// or `python`), or a user's shell `command`, which finds its job in the environment variables
-/// ZPLAN_TASK, ZPLAN_DATA, ZPLAN_OUT, ZPLAN_EPOCHS and ZPLAN_SEED.
+/// ZPLAN_TASK, ZPLAN_DATA, ZPLAN_OUT, ZPLAN_EPOCHS, ZPLAN_HORIZON and ZPLAN_SEED.
 pub(crate) struct Trainer<'a> {
     pub task: TaskKind,
     pub data: &'a Path,
     pub out: &'a Path,
     pub epochs: usize,
     pub model: &'a str,
+    /// Prediction steps of the loss (1: single transitions).
+    pub horizon: usize,
     pub seed: u64,
     pub python: Option<&'a Path>,
     pub command: Option<&'a str>,
@@ -125,6 +132,7 @@ pub(crate) fn run_trainer(job: &Trainer<'_>) -> Result<Bundle, String> {
                 .arg("--out")
                 .arg(job.out)
                 .args(["--epochs", &job.epochs.to_string()])
+                .args(["--horizon", &job.horizon.to_string()])
                 .args(["--seed", &job.seed.to_string()])
                 .env("PYTHONPATH", root.join("training"));
             command
@@ -135,6 +143,7 @@ pub(crate) fn run_trainer(job: &Trainer<'_>) -> Result<Bundle, String> {
         .env("ZPLAN_DATA", job.data)
         .env("ZPLAN_OUT", job.out)
         .env("ZPLAN_EPOCHS", job.epochs.to_string())
+        .env("ZPLAN_HORIZON", job.horizon.to_string())
         .env("ZPLAN_SEED", job.seed.to_string())
         .status()
         .map_err(|e| format!("cannot run the trainer: {e}"))?;

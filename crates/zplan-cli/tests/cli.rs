@@ -189,10 +189,14 @@ fn train_collects_trains_and_validates_a_bundle() {
         "planar",
         "--samples",
         "200",
+        "--sequence",
+        "5",
         "--epochs",
         "1",
         "--model",
         "deterministic",
+        "--horizon",
+        "3",
         "--data",
         data.to_str().unwrap(),
         "--out",
@@ -201,6 +205,13 @@ fn train_collects_trains_and_validates_a_bundle() {
     let output = zplan(&args, &[]);
     let text = succeeded(&output);
     assert!(text.contains("is valid"), "{text}");
+    // 40 sequences of 5 transitions, trained on 3-step predictions.
+    assert!(
+        text.contains("collected 200 transitions (240 rows)"),
+        "{text}"
+    );
+    let manifest = std::fs::read_to_string(out.join("zplan.json")).unwrap();
+    assert!(manifest.contains("3-step prediction"), "{manifest}");
     for file in [
         "zplan.json",
         "encoder.onnx",
