@@ -113,3 +113,19 @@ def test_a_horizon_without_sequences_is_a_clear_error(planar_buffer, tmp_path, c
     assert code == 2
     assert "no run of 3 transitions" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_the_prediction_check_compares_recorded_zero_and_negated_actions(planar_sequences, planar_buffer, tmp_path, capsys):
+    from zplan_train.prediction import main as prediction
+
+    data = read_buffer(planar_sequences)
+    model, history, held_out, seconds = train(data, "planar", "deterministic", epochs=1, seed=0, log=lambda _: None, horizon=2)
+    export_bundle(model, data, held_out, str(tmp_path / "bundle"), history, 0, seconds, horizon=2)
+    assert prediction(["--model", str(tmp_path / "bundle"), "--data", planar_sequences, "--horizon", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "1..4 steps ahead" in lines[0]
+    for name, line in zip(("recorded u", "u = 0", "-u"), lines[1:]):
+        assert line.split(":")[0].strip() == name and len(line.split(":")[1].split()) == 4
+
+    assert prediction(["--model", str(tmp_path / "bundle"), "--data", planar_buffer, "--horizon", "4"]) == 2
+    assert "no run of 4 transitions" in capsys.readouterr().err
