@@ -44,25 +44,19 @@ def bernoulli_nll(logits, target):
 
 
 def losses(model, obs, action, reward, next_obs, beta=1.0, prediction_weight=10.0):
-    """The loss terms of one batch (a dict of scalars) and their weighted total."""
+    """The loss terms of one batch of transitions (a dict of scalars) and their weighted total."""
+    if model.kind != "e2c":
+        return multistep_losses(model, obs, action[:, None], reward, next_obs[:, None], prediction_weight)
     mean, logvar = model.encoder(obs)
     next_mean, next_logvar = model.encoder(next_obs)
-    if model.kind == "e2c":
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        predicted, _, _ = model.step(z, action)
-        prediction = (((predicted - next_mean) ** 2) / torch.exp(next_logvar)).sum(1).mean() * 0.5
-        kl = 0.5 * (mean**2 + torch.exp(logvar) - 1.0 - logvar).sum(1).mean()
-    else:
-        z = mean
-        predicted, _, _ = model.step(z, action)
-        prediction = ((predicted - next_mean) ** 2).sum(1).mean()
-        kl = torch.zeros((), device=obs.device)
+    z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+    predicted, _, _ = model.step(z, action)
     terms = {
         "reconstruction": bernoulli_nll(model.decoder(z), obs),
         "next_reconstruction": bernoulli_nll(model.decoder(predicted), next_obs),
-        "prediction": prediction,
+        "prediction": (((predicted - next_mean) ** 2) / torch.exp(next_logvar)).sum(1).mean() * 0.5,
         "reward": ((model.reward(z, action) - reward) ** 2).mean(),
-        "kl": kl,
+        "kl": 0.5 * (mean**2 + torch.exp(logvar) - 1.0 - logvar).sum(1).mean(),
     }
     total = (
         terms["reconstruction"] + terms["next_reconstruction"] + prediction_weight * terms["prediction"]
@@ -72,8 +66,9 @@ def losses(model, obs, action, reward, next_obs, beta=1.0, prediction_weight=10.
 
 
 def multistep_losses(model, obs, actions, reward, next_obs, prediction_weight=10.0):
-    """`losses` of the deterministic kind over a window: actions [B, H, nu], next_obs
-    [B, H, C, H, W] (o_{t+1} .. o_{t+H}), reward [B] of the first step."""
+    """The deterministic kind's terms over windows of H steps (H = 1: single transitions):
+    actions [B, H, nu], next_obs [B, H, C, H, W] (o_{t+1} .. o_{t+H}), reward [B] of the first
+    step."""
     batch, horizon = actions.shape[:2]
     z = model.encoder(obs)[0]
     targets = model.encoder(next_obs.flatten(0, 1))[0].reshape(batch, horizon, -1)
