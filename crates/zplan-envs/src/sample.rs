@@ -32,8 +32,9 @@ pub fn sample_transition(task: &dyn Task, index: usize, rng: &mut Pcg64) -> Samp
 
 /// Draws `length` consecutive transitions under random actions from the start of transition
 /// `index`: planar from its grid position, pole tasks from s0 of the data distribution after
-/// one random action (so that the first observation has a velocity), o_k = [frame(s_k),
-/// frame(s_{k+1})], u = a_{k+1}. Length 1 is [`sample_transition`], draw for draw.
+/// one random action (so that the first observation shows a velocity); each observation
+/// stacks the task's frames up to the state, oldest first. Length 1 is [`sample_transition`],
+/// draw for draw.
 pub fn sample_sequence(
     task: &dyn Task,
     index: usize,
@@ -66,18 +67,17 @@ pub fn sample_sequence(
         state = step(&state, &a0);
         frames.push(render(&state));
     }
-    let stacked = |frames: &[Vec<u8>]| frames.concat();
     let mut samples = Vec::with_capacity(length);
     for _ in 0..length {
         let action = task.sample_action(&state, rng);
         let next_state = step(&state, &action);
-        let obs = stacked(&frames);
+        let obs = frames.concat();
         frames.push(render(&next_state));
         frames.remove(0);
         samples.push(Sample {
             obs,
             action,
-            next_obs: stacked(&frames),
+            next_obs: frames.concat(),
             state: std::mem::replace(&mut state, next_state.clone()),
             next_state,
         });
