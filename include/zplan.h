@@ -41,7 +41,7 @@
 
 // Version of the binary interface: raised whenever a type's layout or a function's signature
 // changes incompatibly. A program built against one ABI version needs a library of the same.
-#define ZPLAN_ABI_VERSION 1
+#define ZPLAN_ABI_VERSION 2
 
 // Objective of `zp_planner_settings`: quadratic in latent space to the goal image.
 #define ZP_OBJECTIVE_GOAL 0
@@ -220,6 +220,10 @@ typedef struct zp_planner_settings {
   double time_budget;
   // Seed of the random candidates.
   uint64_t seed;
+  // Terminal weight of the goal objective: the cost-to-go of this many steps of LQR on the
+  // dynamics linearised at the goal, computed once per goal; 0 for Q_T = Q (the reference
+  // planner).
+  size_t terminal_steps;
 } zp_planner_settings;
 
 // Sizes of a planner's inputs and outputs. Plain data, owned by the caller.
@@ -320,8 +324,13 @@ enum zp_status zp_lq_solve(const struct zp_lq_problem *problem, struct zp_lq_sol
 struct zp_planner_settings zp_planner_settings_default(void);
 
 // Writes the reference settings of a benchmark task ("planar", "swing", "balance",
-// "cartpole", "threepole") to `*out`.
+// "cartpole", "threepole") to `*out`: the planner of ../shared/TASKS.md, `terminal_steps` 0.
 enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner_settings *out);
+
+// Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
+// terminal weight (`terminal_steps` 10 for "cartpole", 5 for the others), as `zplan eval`
+// scores the shipped models.
+enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_settings *out);
 
 // Creates a planner over `bundle`'s networks (loaded from its directory: the planner
 // owns its sessions) with `settings` into `*out`. The caller owns the new handle; `bundle`

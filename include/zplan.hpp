@@ -58,11 +58,17 @@ template <typename T, void (*Free)(T *)>
 using Handle = std::unique_ptr<T, Deleter<T, Free>>;
 }  // namespace detail
 
-// The default planner settings, or a benchmark task's reference settings.
+// The default planner settings, a benchmark task's reference settings, or zplan's settings
+// for it (the reference plus a terminal weight).
 inline zp_planner_settings default_settings() { return zp_planner_settings_default(); }
 inline zp_planner_settings reference_settings(const std::string &task) {
     zp_planner_settings settings{};
     check(zp_planner_settings_reference(task.c_str(), &settings));
+    return settings;
+}
+inline zp_planner_settings task_settings(const std::string &task) {
+    zp_planner_settings settings{};
+    check(zp_planner_settings_for_task(task.c_str(), &settings));
     return settings;
 }
 

@@ -109,6 +109,13 @@ int main(int argc, char **argv) {
     }
     CHECK(moved == reference);
 
+    // zplan's settings for the task add a terminal weight; its plans head for the goal too.
+    const auto tuned = zplan::task_settings("planar");
+    CHECK(tuned.terminal_steps == 5 && tuned.horizon == settings.horizon);
+    zplan::Planner terminal(bundle, tuned);
+    const auto steered = episode(terminal, 5);
+    CHECK(steered[0] > 0.0 && steered[1] > 0.0);
+
     // Two planners on two threads at once give what two fresh ones give one after the other.
     std::vector<double> seq_a, seq_b, par_a, par_b;
     {

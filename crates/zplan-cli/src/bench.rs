@@ -154,6 +154,7 @@ pub fn run_mpc(args: &MpcArgs) -> ExitCode {
         json: None,
         reward_objective: false,
         q: None,
+        terminal_steps: None,
     };
     let score = match eval::evaluate(&eval_args, &args.model) {
         Ok(score) => score,

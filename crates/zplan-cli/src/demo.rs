@@ -55,7 +55,7 @@ fn demo(args: &DemoArgs) -> Result<(), String> {
         |what: &str| Bundle::load(&model).map_err(|e| format!("{} ({what}): {e}", model.display()));
     let mut planner = Planner::new(
         load("planner")?,
-        PlannerSettings::reference(name).expect("every task has reference settings"),
+        PlannerSettings::for_task(name).expect("every task has settings"),
     )
     .map_err(|e| e.to_string())?;
     let (manifest, _, _, mut decoder, _) = load("decoder")?.into_parts();

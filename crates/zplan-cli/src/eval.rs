@@ -22,6 +22,8 @@ pub struct EvalArgs {
     pub reward_objective: bool,
     /// Latent state weight instead of the reference q.
     pub q: Option<f64>,
+    /// Terminal LQR steps instead of the task's default.
+    pub terminal_steps: Option<usize>,
 }
 
 /// One model's results.
@@ -86,9 +88,12 @@ pub fn run(args: &EvalArgs) -> ExitCode {
 pub(crate) fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     let bundle = Bundle::load(model).map_err(|e| e.to_string())?;
     let mut settings =
-        PlannerSettings::reference(args.task.name()).expect("every task has reference settings");
+        PlannerSettings::for_task(args.task.name()).expect("every task has settings");
     if let Some(q) = args.q {
         settings.q = q;
+    }
+    if let Some(steps) = args.terminal_steps {
+        settings.terminal_steps = steps;
     }
     if args.reward_objective {
         settings.objective = Objective::Reward { weight: settings.q };

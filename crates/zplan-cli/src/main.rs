@@ -117,6 +117,10 @@ enum Command {
         /// Latent state weight q instead of the task's reference value (TASKS.md).
         #[arg(long)]
         q: Option<f64>,
+        /// Terminal weight from N steps of LQR at the goal instead of the task's default
+        /// (0: Q_T = Q, the reference planner).
+        #[arg(long, value_name = "N")]
+        terminal_steps: Option<usize>,
     },
     /// Run one episode of a task on a shipped model and write DIR/TASK.gif (camera frames beside
     /// the decoder's images of the planned latent states) and DIR/TASK.png (angle and action
@@ -336,6 +340,7 @@ fn main() -> ExitCode {
             json,
             objective,
             q,
+            terminal_steps,
         } => eval::run(&eval::EvalArgs {
             task,
             models,
@@ -344,6 +349,7 @@ fn main() -> ExitCode {
             json,
             reward_objective: objective == "reward",
             q,
+            terminal_steps,
         }),
         Command::Train {
             task,

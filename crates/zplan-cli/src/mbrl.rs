@@ -85,7 +85,7 @@ fn mbrl(args: &MbrlArgs) -> Result<(), String> {
     rec.random_episodes(&mut env, args.initial_episodes, &mut rng, || {})?;
     rec.commit()?;
 
-    let settings = PlannerSettings::reference(args.task.name()).expect("every task has one");
+    let settings = PlannerSettings::for_task(args.task.name()).expect("every task has one");
     let model_dir = |k: usize| args.out.join("models").join(k.to_string());
     let (bundle, loss) =
         train(args, &buffer_dir, &model_dir(0), 0).map_err(|e| format!("the first model: {e}"))?;

@@ -45,6 +45,10 @@ pub struct zp_planner_settings {
     pub time_budget: f64,
     /// Seed of the random candidates.
     pub seed: u64,
+    /// Terminal weight of the goal objective: the cost-to-go of this many steps of LQR on the
+    /// dynamics linearised at the goal, computed once per goal; 0 for Q_T = Q (the reference
+    /// planner).
+    pub terminal_steps: usize,
 }
 
 impl From<&PlannerSettings> for zp_planner_settings {
@@ -66,6 +70,7 @@ impl From<&PlannerSettings> for zp_planner_settings {
             line_search_batch: s.solver.line_search_batch,
             time_budget: s.solver.time_budget.map_or(0.0, |d| d.as_secs_f64()),
             seed: s.seed,
+            terminal_steps: s.terminal_steps,
         }
     }
 }
@@ -105,6 +110,7 @@ impl zp_planner_settings {
             objective,
             horizon: self.horizon,
             q: self.q,
+            terminal_steps: self.terminal_steps,
             r: self.r,
             random_candidates: self.random_candidates,
             bang_bang_candidates: self.bang_bang_candidates,
@@ -128,26 +134,43 @@ pub extern "C" fn zp_planner_settings_default() -> zp_planner_settings {
 }
 
 /// Writes the reference settings of a benchmark task ("planar", "swing", "balance",
-/// "cartpole", "threepole") to `*out`.
+/// "cartpole", "threepole") to `*out`: the planner of ../shared/TASKS.md, `terminal_steps` 0.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_settings_reference(
     task: *const c_char,
     out: *mut zp_planner_settings,
 ) -> zp_status {
-    guard(|| {
-        non_null(out, "out")?;
-        let task = utf8(task, "task")?;
-        let settings = PlannerSettings::reference(task).ok_or_else(|| {
-            Failure::new(
-                zp_status::ZP_INVALID_ARGUMENT,
-                format!(
-                    "task `{task}`: not a benchmark task (planar, swing, balance, cartpole, threepole)"
-                ),
-            )
-        })?;
-        write(out, (&settings).into());
-        Ok(())
-    })
+    guard(|| task_settings(task, out, PlannerSettings::reference))
+}
+
+/// Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
+/// terminal weight (`terminal_steps` 10 for "cartpole", 5 for the others), as `zplan eval`
+/// scores the shipped models.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_settings_for_task(
+    task: *const c_char,
+    out: *mut zp_planner_settings,
+) -> zp_status {
+    guard(|| task_settings(task, out, PlannerSettings::for_task))
+}
+
+fn task_settings(
+    task: *const c_char,
+    out: *mut zp_planner_settings,
+    settings_of: fn(&str) -> Option<PlannerSettings>,
+) -> Result<()> {
+    non_null(out, "out")?;
+    let task = utf8(task, "task")?;
+    let settings = settings_of(task).ok_or_else(|| {
+        Failure::new(
+            zp_status::ZP_INVALID_ARGUMENT,
+            format!(
+                "task `{task}`: not a benchmark task (planar, swing, balance, cartpole, threepole)"
+            ),
+        )
+    })?;
+    write(out, (&settings).into());
+    Ok(())
 }
 
 /// A receding-horizon planner over one bundle, with its own ONNX sessions and buffers. Made by

@@ -152,13 +152,17 @@ pub trait Cost {
 /// Tracking cost to a goal state:
 ///
 /// ```text
-/// l_t(x, u) = 1/2 (x - g)' Q (x - g) + 1/2 u' R u,     l_T(x) = 1/2 (x - g)' Q_T (x - g)
+/// l_t(x, u) = 1/2 (x - g)' Q (x - g) + 1/2 u' R u,
+/// l_T(x)    = 1/2 (x - g)' Q_T (x - g) + q_T' (x - g)
 /// ```
+///
+/// (q_T = 0 unless set with [`QuadraticCost::set_terminal`]).
 #[derive(Clone, Debug)]
 pub struct QuadraticCost {
     q: Array2<f64>,
     r: Array2<f64>,
     q_terminal: Array2<f64>,
+    q_lin_terminal: Array1<f64>,
     goal: Array1<f64>,
 }
 
@@ -185,6 +189,7 @@ impl QuadraticCost {
             q,
             r,
             q_terminal,
+            q_lin_terminal: Array1::zeros(n),
             goal,
         };
         cost.check_goal(cost.goal.view())?;
@@ -197,6 +202,7 @@ impl QuadraticCost {
             q: Array2::eye(n) * q,
             r: Array2::eye(m) * r,
             q_terminal: Array2::eye(n) * q_terminal,
+            q_lin_terminal: Array1::zeros(n),
             goal: Array1::zeros(n),
         }
     }
@@ -205,6 +211,34 @@ impl QuadraticCost {
     pub fn set_goal(&mut self, goal: ArrayView1<'_, f64>) -> Result<(), SolveError> {
         self.check_goal(goal)?;
         self.goal.assign(&goal);
+        Ok(())
+    }
+
+    /// Replaces the terminal cost's Q_T (n x n) and q_T (n) without reallocating; refused, and
+    /// the old ones kept, when a shape is wrong or a number is not finite.
+    pub fn set_terminal(
+        &mut self,
+        q_terminal: ArrayView2<'_, f64>,
+        q_lin_terminal: ArrayView1<'_, f64>,
+    ) -> Result<(), SolveError> {
+        let n = self.q.nrows();
+        SolveError::check_dim("Q_T rows", n, q_terminal.nrows())?;
+        SolveError::check_dim("Q_T columns", n, q_terminal.ncols())?;
+        SolveError::check_dim("q_T", n, q_lin_terminal.len())?;
+        if q_terminal.iter().any(|v| !v.is_finite()) {
+            return Err(SolveError::NonFinite {
+                what: "Q_T",
+                stage: 0,
+            });
+        }
+        if q_lin_terminal.iter().any(|v| !v.is_finite()) {
+            return Err(SolveError::NonFinite {
+                what: "q_T",
+                stage: 0,
+            });
+        }
+        self.q_terminal.assign(&q_terminal);
+        self.q_lin_terminal.assign(&q_lin_terminal);
         Ok(())
     }
 
@@ -275,16 +309,20 @@ impl Cost for QuadraticCost {
     }
 
     fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
-        weighted_distance(&self.q_terminal, &x, &self.goal, None)
+        let linear: f64 = (0..x.len())
+            .map(|i| self.q_lin_terminal[i] * (x[i] - self.goal[i]))
+            .sum();
+        weighted_distance(&self.q_terminal, &x, &self.goal, None) + linear
     }
 
     fn terminal_derivatives(
         &self,
         x: ArrayView1<'_, f64>,
-        gradient: ArrayViewMut1<'_, f64>,
+        mut gradient: ArrayViewMut1<'_, f64>,
         mut hessian: ArrayViewMut2<'_, f64>,
     ) {
-        weighted_distance(&self.q_terminal, &x, &self.goal, Some(gradient));
+        weighted_distance(&self.q_terminal, &x, &self.goal, Some(gradient.view_mut()));
+        gradient += &self.q_lin_terminal;
         hessian.assign(&self.q_terminal);
     }
 }

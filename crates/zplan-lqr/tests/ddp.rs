@@ -753,3 +753,36 @@ fn bad_inputs_and_failing_models_are_errors_that_say_where() {
     assert!(matches!(err, SolveError::Dynamics { stage: 3, .. }));
     assert!(err.to_string().contains("wrong shape"), "{err}");
 }
+
+#[test]
+fn a_terminal_cost_with_a_linear_term_is_evaluated_and_checked() {
+    let mut cost = QuadraticCost::diagonal(2, 1, 1.0, 1.0, 1.0);
+    cost.set_goal(arr1(&[1.0, -1.0]).view()).unwrap();
+    let q_terminal = ndarray::arr2(&[[4.0, 1.0], [1.0, 2.0]]);
+    let q_lin = arr1(&[0.5, -3.0]);
+    cost.set_terminal(q_terminal.view(), q_lin.view()).unwrap();
+
+    // x - g = (1, 2): 1/2 (4 + 2 * 2 + 2 * 4) + (0.5 - 6) = 8 - 5.5.
+    let x = arr1(&[2.0, 1.0]);
+    assert!((cost.terminal(x.view()) - 2.5).abs() < 1e-12);
+    let (mut gradient, mut hessian) = (Array1::zeros(2), Array2::zeros((2, 2)));
+    cost.terminal_derivatives(x.view(), gradient.view_mut(), hessian.view_mut());
+    assert_eq!(gradient, arr1(&[6.0 + 0.5, 5.0 - 3.0]));
+    assert_eq!(hessian, q_terminal);
+
+    let err = cost
+        .set_terminal(q_terminal.view(), arr1(&[f64::NAN, 0.0]).view())
+        .unwrap_err();
+    assert!(
+        matches!(err, SolveError::NonFinite { what: "q_T", .. }),
+        "{err}"
+    );
+    let err = cost
+        .set_terminal(Array2::zeros((3, 3)).view(), q_lin.view())
+        .unwrap_err();
+    assert!(err.to_string().contains("Q_T rows"), "{err}");
+    assert!(
+        (cost.terminal(x.view()) - 2.5).abs() < 1e-12,
+        "a refused terminal cost leaves the old one"
+    );
+}

@@ -8,6 +8,7 @@
 mod dynamics;
 mod planner;
 mod reward;
+mod terminal;
 
 pub use dynamics::LatentDynamics;
 pub use planner::{Objective, PlanError, PlanTimes, Planner, PlannerSettings};

@@ -3,9 +3,13 @@
 //!
 //! ```text
 //! z_0 = g(o_t), z_g = g(o_goal)
-//! minimise  sum_t 1/2 (z_t - z_g)' Q (z_t - z_g) + 1/2 u_t' R u_t + 1/2 (z_T - z_g)' Q (z_T - z_g)
+//! minimise  sum_t 1/2 (z_t - z_g)' Q (z_t - z_g) + 1/2 u_t' R u_t + l_T(z_T)
 //! subject to z_{t+1} = f(z_t, u_t), low <= u_t <= high
 //! ```
+//!
+//! with l_T(z) = 1/2 (z - z_g)' Q (z - z_g) (the reference planner), or, with
+//! `terminal_steps` = N > 0, the cost-to-go of N more steps of LQR on the dynamics linearised
+//! at the goal, computed once per goal (`terminal.rs`).
 //!
 //! or, with [`Objective::Reward`], the bundle's reward model in place of the goal
 //! ([`RewardCost`]).
@@ -26,6 +30,7 @@ use zplan_onnx::{Bundle, BundleError, Encoder, ObservationSpec};
 
 use crate::dynamics::LatentDynamics;
 use crate::reward::RewardCost;
+use crate::terminal::GoalLqr;
 
 /// Finite-difference step of the reward model's derivatives, in latent units.
 const REWARD_STEP: f64 = 1e-2;
@@ -68,8 +73,13 @@ pub struct PlannerSettings {
     pub objective: Objective,
     /// Steps planned ahead, T.
     pub horizon: usize,
-    /// Latent state weight, Q = q I (also at the end of the horizon).
+    /// Latent state weight, Q = q I.
     pub q: f64,
+    /// Terminal weight of the goal objective. 0: Q_T = Q, as the reference planner. N > 0:
+    /// Q_T = the cost-to-go of N further steps of LQR (Q, R) on the dynamics linearised at the
+    /// goal and the middle of the action range, so that a short horizon sees where a motion
+    /// leads (the terminal cost of stabilising MPC).
+    pub terminal_steps: usize,
     /// Action weight, R = r I.
     pub r: f64,
     /// Uniformly random initial sequences per plan.
@@ -106,6 +116,7 @@ impl Default for PlannerSettings {
             objective: Objective::LatentGoal,
             horizon: 10,
             q: 10.0,
+            terminal_steps: 0,
             r: 1.0,
             random_candidates: 3,
             bang_bang_candidates: 3,
@@ -133,6 +144,17 @@ impl PlannerSettings {
             ..Self::default()
         })
     }
+
+    /// zplan's settings for a task: the reference's plus the terminal weight of
+    /// `terminal_steps` steps of LQR at the goal (10 for the cart-pole's 5-step horizon, 5
+    /// elsewhere), which docs/results.md measures against the reference's.
+    pub fn for_task(task: &str) -> Option<Self> {
+        let terminal_steps = if task == "cartpole" { 10 } else { 5 };
+        Some(Self {
+            terminal_steps,
+            ..Self::reference(task)?
+        })
+    }
 }
 
 /// Time spent in the last plan.
@@ -154,6 +176,8 @@ pub struct Planner {
     low: Vec<f64>,
     high: Vec<f64>,
     cost: PlanCost,
+    /// The terminal weight's LQR, with `terminal_steps > 0` and the goal objective.
+    goal_lqr: Option<GoalLqr>,
     problem: Problem,
     workspace: Workspace,
     /// The best plan of the last successful call.
@@ -201,6 +225,11 @@ impl Planner {
                 PlanCost::Reward(RewardCost::new(reward, weight, settings.r, REWARD_STEP))
             }
         };
+        let goal_lqr =
+            (settings.terminal_steps > 0 && matches!(cost, PlanCost::Goal(_))).then(|| {
+                let middle: Vec<f64> = low.iter().zip(&high).map(|(l, h)| 0.5 * (l + h)).collect();
+                GoalLqr::new(settings.terminal_steps, settings.q, settings.r, &middle, nz)
+            });
         let candidates = usize::from(settings.warm_start)
             + settings.random_candidates
             + settings.bang_bang_candidates;
@@ -209,6 +238,7 @@ impl Planner {
         Ok(Self {
             encoder,
             dynamics: LatentDynamics::new(dynamics),
+            goal_lqr,
             workspace: Workspace::with_candidates(
                 nz,
                 nu,
@@ -279,6 +309,11 @@ impl Planner {
             *z0 = f64::from(*z);
         }
         if let PlanCost::Goal(cost) = &mut self.cost {
+            // The terminal weight first: if it fails, the previous goal stays whole.
+            if let Some(lqr) = &mut self.goal_lqr {
+                let (hessian, gradient) = lqr.cost_to_go(&mut self.dynamics, self.z0.view())?;
+                cost.set_terminal(hessian, gradient)?;
+            }
             cost.set_goal(self.z0.view())?;
         }
         self.has_goal = true;

@@ -134,6 +134,33 @@ fn image(seed: usize, w: &Array2<f64>) -> (Array4<u8>, Array1<f64>) {
     (obs, w.t().dot(&flat))
 }
 
+/// The LQR solution of sum_t 1/2 (z_t - g)' q I (z_t - g) + 1/2 u_t' r I u_t
+/// + 1/2 (z_T - g)' q I (z_T - g) over z_{t+1} = A z_t + B u_t from z0.
+fn lqr_to_goal(
+    a: &Array2<f64>,
+    b: &Array2<f64>,
+    q: f64,
+    r: f64,
+    z_goal: &Array1<f64>,
+    z0: &Array1<f64>,
+    horizon: usize,
+) -> LqrSolution {
+    let (n, m) = b.dim();
+    let mut lqr = LqrProblem::new(n, m, horizon);
+    for t in 0..horizon {
+        lqr.a_mut(t).assign(a);
+        lqr.b_mut(t).assign(b);
+        lqr.q_mut(t).assign(&(Array2::eye(n) * q));
+        lqr.r_mut(t).assign(&(Array2::eye(m) * r));
+        lqr.q_lin_mut(t).assign(&(z_goal * -q));
+    }
+    lqr.q_terminal_mut().assign(&(Array2::eye(n) * q));
+    lqr.q_lin_terminal_mut().assign(&(z_goal * -q));
+    let mut solution = LqrSolution::new(n, m, horizon);
+    solve_lqr(&lqr, z0.view(), &mut LqrWorkspace::new(n, m), &mut solution).unwrap();
+    solution
+}
+
 #[test]
 fn on_an_exactly_linear_bundle_the_planner_reproduces_lqr() {
     let (w, a, b) = linear_reference();
@@ -154,20 +181,7 @@ fn on_an_exactly_linear_bundle_the_planner_reproduces_lqr() {
     planner.set_goal(goal.view()).unwrap();
     let action = planner.plan(obs.view()).unwrap().to_vec();
 
-    // LQR of sum_t 1/2 (z_t - g)' q I (z_t - g) + 1/2 u_t' r I u_t + 1/2 (z_T - g)' q I (z_T - g).
-    let (n, m) = (3, 2);
-    let mut lqr = LqrProblem::new(n, m, horizon);
-    for t in 0..horizon {
-        lqr.a_mut(t).assign(&a);
-        lqr.b_mut(t).assign(&b);
-        lqr.q_mut(t).assign(&(Array2::eye(n) * q));
-        lqr.r_mut(t).assign(&(Array2::eye(m) * r));
-        lqr.q_lin_mut(t).assign(&(&z_goal * -q));
-    }
-    lqr.q_terminal_mut().assign(&(Array2::eye(n) * q));
-    lqr.q_lin_terminal_mut().assign(&(&z_goal * -q));
-    let mut want = LqrSolution::new(n, m, horizon);
-    solve_lqr(&lqr, z0.view(), &mut LqrWorkspace::new(n, m), &mut want).unwrap();
+    let want = lqr_to_goal(&a, &b, q, r, &z_goal, &z0, horizon);
 
     // f32 networks and finite-difference Jacobians: agreement to single precision.
     let plan = planner.solution();
@@ -192,6 +206,52 @@ fn on_an_exactly_linear_bundle_the_planner_reproduces_lqr() {
     for candidate in planner.candidates() {
         assert!((candidate.cost() - plan.cost()).abs() < 1e-6 * plan.cost().abs().max(1.0));
     }
+}
+
+/// With the terminal weight of N steps of LQR at the goal, a T-step plan on linear dynamics is
+/// the first T steps of the (T + N)-step LQR solution: the terminal cost is that solution's
+/// cost-to-go, drift at the goal included (f(z_g, 0) = A z_g is not z_g).
+#[test]
+fn the_terminal_weight_extends_the_horizon_by_its_lqr_steps() {
+    let (w, a, b) = linear_reference();
+    let (goal, z_goal) = image(1, &w);
+    let (obs, z0) = image(2, &w);
+    let (q, r, horizon, steps) = (10.0, 1.0, 3, 7);
+    let mut settings = PlannerSettings {
+        horizon,
+        q,
+        r,
+        terminal_steps: steps,
+        random_candidates: 2,
+        bang_bang_candidates: 1,
+        warm_start: false,
+        ..PlannerSettings::reference("planar").unwrap()
+    };
+    settings.solver.max_iterations = 10;
+    let mut planner = Planner::new(Bundle::load(&fixture("linear")).unwrap(), settings).unwrap();
+    planner.set_goal(goal.view()).unwrap();
+    planner.plan(obs.view()).unwrap();
+
+    let long = lqr_to_goal(&a, &b, q, r, &z_goal, &z0, horizon + steps);
+    let short = lqr_to_goal(&a, &b, q, r, &z_goal, &z0, horizon);
+    let want = long.controls().slice(s![..horizon, ..]).to_owned();
+    let scale = want.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+    let gap = |other: ndarray::ArrayView2<'_, f64>| {
+        (&other.slice(s![..horizon, ..]) - &want)
+            .iter()
+            .fold(0.0f64, |acc, v| acc.max(v.abs()))
+    };
+    assert!(
+        gap(short.controls()) > 0.05 * scale,
+        "a problem where the longer horizon changes the plan: {} vs {scale}",
+        gap(short.controls())
+    );
+    let plan = planner.solution().controls();
+    assert!(
+        gap(plan) < 1e-3 * scale,
+        "controls differ by {} (scale {scale})",
+        gap(plan)
+    );
 }
 
 #[test]
