@@ -154,7 +154,8 @@ pub fn run_mpc(args: &MpcArgs) -> ExitCode {
         json: None,
         reward_objective: false,
         q: None,
-        terminal_steps: None,
+        // The reference planner (Q_T = Q), as the numpy peer plans.
+        terminal_steps: Some(0),
     };
     let score = match eval::evaluate(&eval_args, &args.model) {
         Ok(score) => score,

@@ -103,12 +103,16 @@ pub(crate) fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     let mut episodes = Vec::new();
     let mut step_ms = Vec::new();
     let mut phase_ms: [Vec<f64>; 4] = Default::default();
+    let settings = planner.settings();
     println!(
-        "{} on {} ({} episodes, seed {}):",
+        "{} on {} ({} episodes, seed {}; horizon {}, q {}, terminal LQR steps {}):",
         model.display(),
         args.task.name(),
         args.episodes,
-        args.seed
+        args.seed,
+        settings.horizon,
+        settings.q,
+        settings.terminal_steps,
     );
     for episode in 0..args.episodes {
         let percent = run_episode(&mut env, &mut planner, args.seed + episode as u64, |step| {

@@ -261,7 +261,16 @@ fn eval_scores_a_shipped_model_and_writes_json() {
         step > 0.0 && encode > 0.0 && encode < step,
         "{step} {encode}"
     );
-    std::fs::remove_file(json).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    assert!(text.contains("terminal LQR steps 5"), "{text}");
+
+    // The reference planner on request.
+    let output = zplan(&[&args[..7], &["--terminal-steps", "0"]].concat(), &[]);
+    let text = succeeded(&output);
+    assert!(
+        text.contains("horizon 10, q 50, terminal LQR steps 0"),
+        "{text}"
+    );
 
     // A model for other images is refused with the reason.
     refuses_a_bundle_for_other_images(&["eval", "--task", "balance", "--episodes", "1"]);
