@@ -156,6 +156,7 @@ pub fn run_mpc(args: &MpcArgs) -> ExitCode {
         q: None,
         // The reference planner (Q_T = Q), as the numpy peer plans.
         terminal_steps: Some(0),
+        horizon: None,
     };
     let score = match eval::evaluate(&eval_args, &args.model) {
         Ok(score) => score,

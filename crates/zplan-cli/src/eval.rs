@@ -24,6 +24,8 @@ pub struct EvalArgs {
     pub q: Option<f64>,
     /// Terminal LQR steps instead of the task's default.
     pub terminal_steps: Option<usize>,
+    /// Horizon instead of the task's reference horizon.
+    pub horizon: Option<usize>,
 }
 
 /// One model's results.
@@ -94,6 +96,9 @@ pub(crate) fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     }
     if let Some(steps) = args.terminal_steps {
         settings.terminal_steps = steps;
+    }
+    if let Some(horizon) = args.horizon {
+        settings.horizon = horizon;
     }
     if args.reward_objective {
         settings.objective = Objective::Reward { weight: settings.q };

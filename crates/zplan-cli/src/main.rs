@@ -121,6 +121,9 @@ enum Command {
         /// (0: Q_T = Q, the reference planner).
         #[arg(long, value_name = "N")]
         terminal_steps: Option<usize>,
+        /// Steps planned ahead instead of the task's reference horizon.
+        #[arg(long, value_name = "T")]
+        horizon: Option<usize>,
     },
     /// Run one episode of a task on a shipped model and write DIR/TASK.gif (camera frames beside
     /// the decoder's images of the planned latent states) and DIR/TASK.png (angle and action
@@ -341,6 +344,7 @@ fn main() -> ExitCode {
             objective,
             q,
             terminal_steps,
+            horizon,
         } => eval::run(&eval::EvalArgs {
             task,
             models,
@@ -350,6 +354,7 @@ fn main() -> ExitCode {
             reward_objective: objective == "reward",
             q,
             terminal_steps,
+            horizon,
         }),
         Command::Train {
             task,
