@@ -161,16 +161,20 @@ fn lqr_to_goal(
     solution
 }
 
-#[test]
-fn on_an_exactly_linear_bundle_the_planner_reproduces_lqr() {
-    let (w, a, b) = linear_reference();
-    let (goal, z_goal) = image(1, &w);
-    let (obs, z0) = image(2, &w);
-    let (q, r, horizon) = (10.0, 1.0, 8);
+/// A planner on the linear fixture aimed at `goal`: Q = q I, R = r I, 3 cold candidates solved
+/// to convergence (10 iterations).
+fn linear_planner(
+    goal: &Array4<u8>,
+    q: f64,
+    r: f64,
+    horizon: usize,
+    terminal_steps: usize,
+) -> Planner {
     let mut settings = PlannerSettings {
         horizon,
         q,
         r,
+        terminal_steps,
         random_candidates: 2,
         bang_bang_candidates: 1,
         warm_start: false,
@@ -179,6 +183,16 @@ fn on_an_exactly_linear_bundle_the_planner_reproduces_lqr() {
     settings.solver.max_iterations = 10;
     let mut planner = Planner::new(Bundle::load(&fixture("linear")).unwrap(), settings).unwrap();
     planner.set_goal(goal.view()).unwrap();
+    planner
+}
+
+#[test]
+fn on_an_exactly_linear_bundle_the_planner_reproduces_lqr() {
+    let (w, a, b) = linear_reference();
+    let (goal, z_goal) = image(1, &w);
+    let (obs, z0) = image(2, &w);
+    let (q, r, horizon) = (10.0, 1.0, 8);
+    let mut planner = linear_planner(&goal, q, r, horizon, 0);
     let action = planner.plan(obs.view()).unwrap().to_vec();
 
     let want = lqr_to_goal(&a, &b, q, r, &z_goal, &z0, horizon);
@@ -217,19 +231,7 @@ fn the_terminal_weight_extends_the_horizon_by_its_lqr_steps() {
     let (goal, z_goal) = image(1, &w);
     let (obs, z0) = image(2, &w);
     let (q, r, horizon, steps) = (10.0, 1.0, 3, 7);
-    let mut settings = PlannerSettings {
-        horizon,
-        q,
-        r,
-        terminal_steps: steps,
-        random_candidates: 2,
-        bang_bang_candidates: 1,
-        warm_start: false,
-        ..PlannerSettings::reference("planar").unwrap()
-    };
-    settings.solver.max_iterations = 10;
-    let mut planner = Planner::new(Bundle::load(&fixture("linear")).unwrap(), settings).unwrap();
-    planner.set_goal(goal.view()).unwrap();
+    let mut planner = linear_planner(&goal, q, r, horizon, steps);
     planner.plan(obs.view()).unwrap();
 
     let long = lqr_to_goal(&a, &b, q, r, &z_goal, &z0, horizon + steps);
