@@ -12,8 +12,10 @@
 //!
 //! run for N steps gives the cost of N further steps of LQR from the end of the plan, and
 //! Q_T = P_N makes the T-step plan cost what a (T + N)-step plan would near the goal (the
-//! terminal cost of stabilising MPC; Mayne et al. 2000). The affine part of the linearisation
-//! (the model's drift at the goal) is left out: Q_T stays centred on z_g.
+//! terminal cost of stabilising MPC; Mayne et al. 2000). A learned model's goal is seldom its
+//! fixed point: in dz = z - z_g, du = u - u_g the linearisation is dz' = A dz + B du + c with
+//! the drift c = f(z_g, u_g) - z_g, and the same backward pass carries the value gradient p,
+//! so that l_T(z) = 1/2 dz' P_N dz + p_N' dz.
 
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, Axis, s};
 use zplan_lqr::{Dynamics, LqrProblem, LqrSolution, LqrWorkspace, lqr_backward};
