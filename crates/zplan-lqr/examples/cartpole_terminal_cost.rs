@@ -17,21 +17,13 @@ use zplan_lqr::{
     Workspace, lqr_backward, solve_batch,
 };
 
+// The integration tests' seeded generator (uniform in [-0.5, 0.5)).
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 const EPISODES: usize = 20;
 const STEPS: usize = 50;
 const FORCE: f64 = 10.0;
-
-/// A small deterministic generator (xorshift64*), uniform in [0, 1).
-struct Uniform(u64);
-
-impl Uniform {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// P_N of P_0 = Q, P_{k+1} = Q + A'P_k A - A'P_k B (R + B'P_k B)^-1 B'P_k A at the upright
 /// equilibrium, through the library's LQR backward pass.
@@ -81,12 +73,12 @@ fn score(q: f64, q_terminal: &Array2<f64>, horizon: usize) -> f64 {
         max_iterations: 4,
         ..Settings::default()
     };
-    let mut rng = Uniform(0x9e37_79b9_7f4a_7c15);
+    let mut rng = common::Rng::new(7);
     let (mut state, mut next) = (Array2::zeros((1, 4)), Array2::zeros((1, 4)));
     let mut in_goal = 0;
     for _ in 0..EPISODES {
         state.fill(0.0);
-        state[[0, 0]] = (2.0 * rng.next() - 1.0) * PI / 8.0;
+        state[[0, 0]] = 2.0 * rng.next() * PI / 8.0;
         let mut previous = vec![0.0; horizon];
         for _ in 0..STEPS {
             let problem = Problem::new(state.row(0).to_owned(), horizon)
@@ -97,8 +89,8 @@ fn score(q: f64, q_terminal: &Array2<f64>, horizon: usize) -> f64 {
                 for (t, u) in plan.controls_mut().iter_mut().enumerate() {
                     *u = match c {
                         0 => previous[t],
-                        1..=3 => (2.0 * rng.next() - 1.0) * FORCE,
-                        _ if rng.next() < 0.5 => -FORCE,
+                        1..=3 => 2.0 * rng.next() * FORCE,
+                        _ if rng.next() < 0.0 => -FORCE,
                         _ => FORCE,
                     };
                 }
