@@ -129,3 +129,44 @@ def test_the_prediction_check_compares_recorded_zero_and_negated_actions(planar_
 
     assert prediction(["--model", str(tmp_path / "bundle"), "--data", planar_buffer, "--horizon", "4"]) == 2
     assert "no run of 4 transitions" in capsys.readouterr().err
+
+
+def test_the_linear_probe_recovers_an_affine_target_and_not_an_independent_one():
+    from zplan_train.probe import linear_probe
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(4000, 3))
+    affine = features @ np.array([1.0, -2.0, 0.5]) + 3.0 + 0.1 * rng.normal(size=4000)
+    independent = rng.normal(size=4000)
+    spread, rms, r2 = linear_probe(features, np.stack([affine, independent], 1))
+    assert abs(rms[0] - 0.1) < 0.01 and r2[0] > 0.99
+    assert abs(rms[1] - spread[1]) < 0.05 and abs(r2[1]) < 0.02
+    with pytest.raises(ValueError, match="at least 4"):
+        linear_probe(features[:3], affine[:3, None])
+
+
+def test_the_probe_reads_the_state_from_a_bundle_within_a_range(planar_buffer, tmp_path, capsys):
+    from zplan_train.probe import main as probe
+
+    data = read_buffer(planar_buffer)
+    model, history, held_out, seconds = train(data, "planar", "deterministic", epochs=1, seed=0, log=lambda _: None)
+    bundle = str(tmp_path / "bundle")
+    export_bundle(model, data, held_out, bundle, history, 0, seconds)
+    assert probe(["--model", bundle, "--data", planar_buffer, "--task", "planar"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "200 rows fitted, 200 held out" in lines[0]
+    for name, line in zip(("row", "col"), lines[2:]):
+        fields = line.split()
+        assert fields[0] == name and len(fields) == 4 and float(fields[3]) <= 1.0
+
+    assert probe(["--model", bundle, "--data", planar_buffer, "--task", "planar", "--range", "row=1.5:8"]) == 0
+    fitted = int(capsys.readouterr().out.split(" rows fitted")[0].split()[-1])
+    assert 0 < fitted < 200
+
+    assert probe(["--model", bundle, "--data", planar_buffer, "--task", "planar", "--range", "speed=0:1"]) == 2
+    assert "NAME one of row, col" in capsys.readouterr().err
+    no_states = tmp_path / "no-states"
+    subprocess.run(["cp", "-r", planar_buffer, str(no_states)], check=True)
+    os.remove(no_states / "states.npy")
+    assert probe(["--model", bundle, "--data", str(no_states), "--task", "planar"]) == 2
+    assert "no states.npy" in capsys.readouterr().err

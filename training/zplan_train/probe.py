@@ -1,0 +1,110 @@
+"""How much of the true state a bundle's latent state holds, as a linear read-out.
+
+    python -m zplan_train.probe --model DIR --data DIR --task T [--range NAME=LOW:HIGH ...] [--rows N]
+
+Encodes observations of a buffer that has the true states (`states.npy`, written by `zplan
+collect` and `zplan mbrl`) with the bundle's ONNX encoder, fits s_i ~ w' [z; 1] by least squares
+on one half of the rows and prints, per state component i, its spread and the RMS residual and
+R^2 = 1 - residual^2 / spread^2 on the other half. `--range` keeps the rows whose state lies in
+the given bounds (repeatable, e.g. `--range theta=-0.4:0.4`): a latent map is nonlinear over the
+whole state space, and the read-out that matters is the one near where the planner works.
+
+The planner sees only z: a component that no affine function of z recovers (R^2 near 0) is one
+the quadratic latent cost cannot weigh and the locally linear plan cannot steer. A velocity
+the two stacked frames show but the latent drops is the usual case: reconstructing both frames
+needs each angle only to about a pixel, and a rate is the difference of two angles 1/50 s apart.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import onnxruntime as ort
+
+from .data import BufferError, read_buffer
+from .models import TASKS
+
+
+def linear_probe(features, targets):
+    """Fits targets [N, k] ~ [features, 1] w on the first half of the rows; returns per column
+    (spread, RMS residual, R^2) on the second half, spread being the held-out standard deviation."""
+    features, targets = np.asarray(features, dtype=np.float64), np.asarray(targets, dtype=np.float64)
+    if len(features) < 4 or len(features) != len(targets):
+        raise ValueError(f"a probe needs matching rows of features and targets, at least 4 (got {len(features)} and {len(targets)})")
+    design = np.hstack([features, np.ones((len(features), 1))])
+    half = len(design) // 2
+    weights = np.linalg.lstsq(design[:half], targets[:half], rcond=None)[0]
+    residual = targets[half:] - design[half:] @ weights
+    spread = targets[half:].std(0)
+    rms = np.sqrt((residual**2).mean(0))
+    r2 = 1.0 - rms**2 / np.maximum(spread**2, 1e-300)
+    return spread, rms, r2
+
+
+def encode(model_dir, obs, batch=512):
+    """The bundle's latent states of uint8 observations [N, C, H, W], through ONNX Runtime."""
+    with open(os.path.join(model_dir, "zplan.json")) as f:
+        spec = json.load(f)["encoder"]
+    session = ort.InferenceSession(os.path.join(model_dir, spec["file"]))
+    return np.concatenate([
+        session.run([spec["output"]], {spec["input"]: obs[b : b + batch].astype(np.float32) / 255.0})[0]
+        for b in range(0, len(obs), batch)
+    ])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m zplan_train.probe", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a bundle directory")
+    parser.add_argument("--data", required=True, help="a zplan buffer with states.npy")
+    parser.add_argument("--task", required=True, choices=sorted(TASKS), help="names the state's components")
+    parser.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
+                        help="keep the rows whose state component NAME lies in [LOW, HIGH]")
+    parser.add_argument("--rows", type=int, default=10000, help="rows drawn evenly over the kept ones")
+    args = parser.parse_args(argv)
+    try:
+        data = read_buffer(args.data)
+    except BufferError as e:
+        print(f"zplan_train.probe: {e}", file=sys.stderr)
+        return 2
+    names = TASKS[args.task]["state"]
+    if data.state is None:
+        print(f"zplan_train.probe: {args.data}: no states.npy, the probe needs the true states", file=sys.stderr)
+        return 2
+    if data.state.shape[1] != len(names):
+        print(f"zplan_train.probe: {args.data}/states.npy: {data.state.shape[1]} columns, a {args.task} state has "
+              f"{len(names)}", file=sys.stderr)
+        return 2
+    kept = np.ones(len(data), dtype=bool)
+    for bound in args.range:
+        try:
+            name, interval = bound.split("=")
+            low, high = (float(v) for v in interval.split(":"))
+            column = names.index(name)
+        except ValueError:
+            print(f"zplan_train.probe: --range {bound}: expected NAME=LOW:HIGH with NAME one of {', '.join(names)}",
+                  file=sys.stderr)
+            return 2
+        kept &= (data.state[:, column] >= low) & (data.state[:, column] <= high)
+    kept = np.flatnonzero(kept)
+    # Evenly spread rows, shuffled so that both halves cover the whole selection.
+    rows = kept[np.linspace(0, len(kept) - 1, min(args.rows, len(kept))).astype(int)] if len(kept) else kept
+    rows = np.random.default_rng(0).permutation(rows)
+    try:
+        spread, rms, r2 = linear_probe(encode(args.model, data.obs[rows]), data.state[rows])
+    except ValueError as e:
+        print(f"zplan_train.probe: {e}", file=sys.stderr)
+        return 2
+    where = f" ({', '.join(args.range)})" if args.range else ""
+    print(f"{args.model} on {args.data}{where}: true state from the latent, affine least squares, {len(rows) // 2} rows "
+          f"fitted, {len(rows) - len(rows) // 2} held out")
+    print(f"  {'component':>12} {'spread':>9} {'residual':>9} {'R^2':>6}")
+    for name, s, r, q in zip(names, spread, rms, r2):
+        print(f"  {name:>12} {s:9.4g} {r:9.4g} {q:6.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
