@@ -170,3 +170,18 @@ def test_the_probe_reads_the_state_from_a_bundle_within_a_range(planar_buffer, t
     os.remove(no_states / "states.npy")
     assert probe(["--model", bundle, "--data", str(no_states), "--task", "planar"]) == 2
     assert "no states.npy" in capsys.readouterr().err
+
+
+def test_checkpoints_are_whole_bundles_written_along_the_way(planar_buffer, zplan, tmp_path):
+    out = tmp_path / "bundle"
+    assert main(["--data", planar_buffer, "--task", "planar", "--out", str(out), "--model", "deterministic", "--epochs", "3",
+                 "--checkpoint-every", "2", "--batch-size", "64"]) == 0
+    checkpoint = tmp_path / "bundle-e2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "bundle-e2"]
+    with open(checkpoint / "zplan.json") as f:
+        assert json.load(f)["provenance"]["losses"]
+    with open(out / "zplan.json") as f:
+        final = json.load(f)["provenance"]["training_seconds"]
+    with open(checkpoint / "zplan.json") as f:
+        assert json.load(f)["provenance"]["training_seconds"] <= final
+    subprocess.run([zplan, "inspect", str(checkpoint)], check=True, capture_output=True)

@@ -29,6 +29,8 @@ def main(argv=None):
                         help="prediction steps of the deterministic kind's loss (data from `zplan collect --sequence`)")
     parser.add_argument("--differences", default="central", choices=("central", "forward"),
                         help="finite-difference scheme of the planner's Jacobians (models without A/B heads)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N",
+                        help="also write the bundle after every N epochs, to OUT-eEPOCH (without the pictures)")
     args = parser.parse_args(argv)
     pc3 = args.model == "pc3"
     batch_size = args.batch_size or (256 if pc3 else 128)
@@ -43,11 +45,23 @@ def main(argv=None):
         print(f"zplan_train: {e}", file=sys.stderr)
         return 2
     print(f"zplan_train: {len(data)} transitions of {args.task} from {args.data}, model {args.model}, seed {args.seed}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        parser.error("--checkpoint-every must be at least 1")
+
+    def checkpoint(epoch, model, history, held_out, seconds):
+        if args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs:
+            export_bundle(model, data, held_out, f"{args.out}-e{epoch}", history, args.seed, seconds,
+                          differences=args.differences, horizon=args.horizon)
+            print(f"zplan_train: wrote the checkpoint {args.out}-e{epoch}", flush=True)
+
     try:
         model, history, held_out, seconds = train(
             data, args.task, args.model, args.epochs, args.seed, args.device, batch_size, lr, weight_decay=weight_decay,
-            transition=args.transition_width, horizon=args.horizon,
+            transition=args.transition_width, horizon=args.horizon, after_epoch=checkpoint,
         )
+    except ExportError as e:
+        print(f"zplan_train: refusing to write a checkpoint: {e}", file=sys.stderr)
+        return 1
     except ValueError as e:
         print(f"zplan_train: {e}", file=sys.stderr)
         return 2

@@ -26,12 +26,16 @@ def _log(message):
 
 
 def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=_log, weight_decay=0.0,
-          transition=64, horizon=1):
+          transition=64, horizon=1, after_epoch=None):
     """Trains a model on `data`; returns (model, history, held-out indices, seconds).
 
     `history` holds, per epoch, the mean of every loss term over the training batches;
     `transition` is the width of the latent dynamics' hidden layers; `horizon` > 1 trains the
-    deterministic kind on predictions `horizon` steps ahead (windows of one episode)."""
+    deterministic kind on predictions `horizon` steps ahead (windows of one episode).
+    `after_epoch(epoch, model, history, held-out indices, seconds)`, when given, runs after every
+    epoch (1-based) with the model in eval mode, e.g. to export checkpoints."""
+    # Subnormal floats (below 1.2e-38) are flushed to zero: x86 cores compute with them slowly.
+    torch.set_flush_denormal(True)
     torch.manual_seed(seed)
     np.random.seed(seed)
     train_rows, test_rows = data.split(held_out, seed)
@@ -71,4 +75,7 @@ def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3,
         history.append(means)
         if (epoch + 1) % max(1, epochs // 100) == 0 or epoch + 1 == epochs:
             log(f"epoch {epoch + 1}/{epochs} ({time.time() - start:.0f} s): " + ", ".join(f"{k} {v:.4g}" for k, v in means.items()))
+        if after_epoch is not None:
+            after_epoch(epoch + 1, model.eval(), history, test_rows, time.time() - start)
+            model.to(device)
     return model.eval(), history, test_rows, time.time() - start
