@@ -328,7 +328,7 @@ struct zp_planner_settings zp_planner_settings_default(void);
 enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner_settings *out);
 
 // Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
-// terminal weight (`terminal_steps` 10 for "cartpole", 5 for the others), as `zplan eval`
+// terminal weight (`terminal_steps` 20 for "cartpole", 5 for the others), as `zplan eval`
 // scores the shipped models.
 enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_settings *out);
 

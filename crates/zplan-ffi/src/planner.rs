@@ -144,7 +144,7 @@ pub unsafe extern "C" fn zp_planner_settings_reference(
 }
 
 /// Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
-/// terminal weight (`terminal_steps` 10 for "cartpole", 5 for the others), as `zplan eval`
+/// terminal weight (`terminal_steps` 20 for "cartpole", 5 for the others), as `zplan eval`
 /// scores the shipped models.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_settings_for_task(
