@@ -39,14 +39,14 @@ def main(argv=None):
 
     if args.horizon < 1 or (args.horizon > 1 and args.model != "deterministic"):
         parser.error("--horizon must be 1, or above 1 with --model deterministic")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        parser.error("--checkpoint-every must be at least 1")
     try:
         data = read_buffer(args.data)
     except BufferError as e:
         print(f"zplan_train: {e}", file=sys.stderr)
         return 2
     print(f"zplan_train: {len(data)} transitions of {args.task} from {args.data}, model {args.model}, seed {args.seed}")
-    if args.checkpoint_every is not None and args.checkpoint_every < 1:
-        parser.error("--checkpoint-every must be at least 1")
 
     def checkpoint(epoch, model, history, held_out, seconds):
         if args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs:

@@ -10,39 +10,26 @@ steer. Needs data with several transitions per episode (`zplan collect --sequenc
 """
 
 import argparse
-import json
-import os
 import sys
 
 import numpy as np
-import onnxruntime as ort
 
+from .bundle import OnnxBundle
 from .data import BufferError, read_buffer
 
 
 def rollout_errors(model_dir, data, horizon, windows):
     """{"recorded u" | "u = 0" | "-u": RMS error per step [H]} and the mean one-step latent move."""
-    with open(os.path.join(model_dir, "zplan.json")) as f:
-        manifest = json.load(f)
-    encoder = ort.InferenceSession(os.path.join(model_dir, manifest["encoder"]["file"]))
-    dynamics = ort.InferenceSession(os.path.join(model_dir, manifest["dynamics"]["file"]))
-    spec = manifest["dynamics"]
-
-    def encode(obs):
-        return encoder.run(None, {manifest["encoder"]["input"]: obs.astype(np.float32) / 255.0})[0]
-
-    def step(z, u):
-        return dynamics.run([spec["output"]], {spec["state_input"]: z, spec["action_input"]: u.astype(np.float32)})[0]
-
+    bundle = OnnxBundle(model_dir)
     index = data.windows(horizon)
     index = index[np.linspace(0, len(index) - 1, min(windows, len(index))).astype(int)]
-    z0 = encode(data.obs[index[:, 0]])
-    targets = np.stack([encode(data.next_obs[index[:, k]]) for k in range(horizon)], 1)
+    z0 = bundle.encode(data.obs[index[:, 0]])
+    targets = np.stack([bundle.encode(data.next_obs[index[:, k]]) for k in range(horizon)], 1)
     errors = {}
     for name, sign in (("recorded u", 1.0), ("u = 0", 0.0), ("-u", -1.0)):
         z, rows = z0, []
         for k in range(horizon):
-            z = step(z, sign * data.action[index[:, k]])
+            z = bundle.step(z, sign * data.action[index[:, k]])
             rows.append(np.sqrt(((z - targets[:, k]) ** 2).sum(1)).mean())
         errors[name] = np.array(rows)
     move = np.sqrt(((targets[:, 0] - z0) ** 2).sum(1)).mean()

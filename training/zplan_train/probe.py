@@ -16,13 +16,11 @@ needs each angle only to about a pixel, and a rate is the difference of two angl
 """
 
 import argparse
-import json
-import os
 import sys
 
 import numpy as np
-import onnxruntime as ort
 
+from .bundle import OnnxBundle
 from .data import BufferError, read_buffer
 from .models import TASKS
 
@@ -41,17 +39,6 @@ def linear_probe(features, targets):
     rms = np.sqrt((residual**2).mean(0))
     r2 = 1.0 - rms**2 / np.maximum(spread**2, 1e-300)
     return spread, rms, r2
-
-
-def encode(model_dir, obs, batch=512):
-    """The bundle's latent states of uint8 observations [N, C, H, W], through ONNX Runtime."""
-    with open(os.path.join(model_dir, "zplan.json")) as f:
-        spec = json.load(f)["encoder"]
-    session = ort.InferenceSession(os.path.join(model_dir, spec["file"]))
-    return np.concatenate([
-        session.run([spec["output"]], {spec["input"]: obs[b : b + batch].astype(np.float32) / 255.0})[0]
-        for b in range(0, len(obs), batch)
-    ])
 
 
 def main(argv=None):
@@ -93,7 +80,7 @@ def main(argv=None):
     rows = kept[np.linspace(0, len(kept) - 1, min(args.rows, len(kept))).astype(int)] if len(kept) else kept
     rows = np.random.default_rng(0).permutation(rows)
     try:
-        spread, rms, r2 = linear_probe(encode(args.model, data.obs[rows]), data.state[rows])
+        spread, rms, r2 = linear_probe(OnnxBundle(args.model).encode(data.obs[rows]), data.state[rows])
     except ValueError as e:
         print(f"zplan_train.probe: {e}", file=sys.stderr)
         return 2
