@@ -5,12 +5,17 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use tempfile::TempDir;
 use zplan_buffer::{Buffer, BufferError, BufferSpec, Sampler, Transition};
 
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zplan-buffer-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A buffer path that does not exist yet, in a temporary directory removed with the guard.
+fn scratch(tag: &str) -> (TempDir, PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("zplan-buffer-{tag}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("buffer");
+    (tmp, dir)
 }
 
 fn spec() -> BufferSpec {
@@ -92,7 +97,7 @@ fn check_stream(buffer: &Buffer, count: usize, episode_len: usize) {
 
 #[test]
 fn round_trip_stores_each_observation_once_per_run() {
-    let dir = scratch("roundtrip");
+    let (_tmp, dir) = scratch("roundtrip");
     let mut buffer = Buffer::create(&dir, spec()).unwrap();
     append_stream(&mut buffer, 0, 10, 5);
     // Two episodes of 5 transitions: 6 rows each (5 starts + the final observation).
@@ -107,7 +112,7 @@ fn round_trip_stores_each_observation_once_per_run() {
 
 #[test]
 fn reopening_resumes_appending_and_capacity_grows_by_chunks() {
-    let dir = scratch("resume");
+    let (_tmp, dir) = scratch("resume");
     let mut buffer = Buffer::create(&dir, spec()).unwrap();
     assert_eq!(buffer.capacity(), 16);
     append_stream(&mut buffer, 0, 7, 1000);
@@ -127,7 +132,7 @@ fn reopening_resumes_appending_and_capacity_grows_by_chunks() {
 
 #[test]
 fn every_field_is_a_standard_npy_file() {
-    let dir = scratch("npy");
+    let (_tmp, dir) = scratch("npy");
     let mut buffer = Buffer::create(&dir, spec()).unwrap();
     append_stream(&mut buffer, 0, 20, 4);
     buffer.commit().unwrap();
@@ -152,7 +157,7 @@ fn every_field_is_a_standard_npy_file() {
 
 #[test]
 fn sampling_is_seeded_and_sequences_stay_inside_episodes() {
-    let dir = scratch("sample");
+    let (_tmp, dir) = scratch("sample");
     let mut buffer = Buffer::create(&dir, spec()).unwrap();
     append_stream(&mut buffer, 0, 60, 6);
     buffer.commit().unwrap();
@@ -183,7 +188,7 @@ fn sampling_is_seeded_and_sequences_stay_inside_episodes() {
 
 #[test]
 fn corrupt_meta_and_truncated_files_are_clear_errors() {
-    let dir = scratch("corrupt");
+    let (_tmp, dir) = scratch("corrupt");
     let mut buffer = Buffer::create(&dir, spec()).unwrap();
     append_stream(&mut buffer, 0, 5, 10);
     buffer.commit().unwrap();
@@ -227,7 +232,7 @@ fn corrupt_meta_and_truncated_files_are_clear_errors() {
 
 #[test]
 fn bad_transitions_are_refused() {
-    let dir = scratch("input");
+    let (_tmp, dir) = scratch("input");
     let mut buffer = Buffer::create(&dir, spec()).unwrap();
     let (obs, next) = (image(0), image(1));
     let short = vec![0u8; 23];
@@ -310,7 +315,7 @@ fn child_process_appends_until_killed() {
 
 #[test]
 fn a_process_killed_while_appending_leaves_every_committed_row() {
-    let dir = scratch("kill");
+    let (_tmp, dir) = scratch("kill");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",

@@ -19,8 +19,11 @@ fn python() -> PathBuf {
 
 #[test]
 fn numpy_loads_every_field_and_the_transitions() {
-    let dir = std::env::temp_dir().join(format!("zplan-buffer-numpy-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = tempfile::Builder::new()
+        .prefix("zplan-buffer-numpy-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("buffer");
     let spec = BufferSpec {
         obs_shape: vec![2, 5, 5],
         action_dim: 3,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, IxDyn};
 use serde_json::Value;
+use tempfile::TempDir;
 use zplan_onnx::{Bundle, BundleError, JacobianSpec};
 
 fn fixture(name: &str) -> PathBuf {
@@ -44,11 +45,14 @@ fn max_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// A scratch copy of a fixture bundle, edited by `edit` on its manifest.
-fn edited(name: &str, tag: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zplan-bundle-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A scratch copy of a fixture bundle, edited by `edit` on its manifest, in a temporary
+/// directory removed with the guard.
+fn edited(name: &str, tag: &str, edit: impl FnOnce(&mut Value)) -> (TempDir, PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("zplan-bundle-{tag}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
     for entry in std::fs::read_dir(fixture(name)).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
@@ -58,7 +62,7 @@ fn edited(name: &str, tag: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut manifest);
     std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
-    dir
+    (tmp, dir)
 }
 
 fn load_err(dir: &Path) -> BundleError {
@@ -139,7 +143,7 @@ fn u8_images_are_scaled_to_unit_range() {
 fn finite_difference_jacobians_match_the_exact_ones() {
     // The mlp dynamics' A/B outputs are exact Jacobians; central differences in one batched
     // call must agree.
-    let dir = edited("mlp", "fd", |m| {
+    let (_tmp, dir) = edited("mlp", "fd", |m| {
         m["jacobians"] = serde_json::json!({"mode": "finite_differences", "step": 0.01})
     });
     let mut bundle = Bundle::load(&dir).unwrap();
@@ -159,7 +163,7 @@ fn finite_difference_jacobians_match_the_exact_ones() {
     // Forward differences: first-order accurate, so a looser bound, and a step 10x smaller
     // must shrink the error (what separates O(h) from a wrong formula).
     let forward_error = |step: f64| {
-        let dir = edited("mlp", &format!("fwd{step}"), |m| {
+        let (_tmp, dir) = edited("mlp", &format!("fwd{step}"), |m| {
             m["jacobians"] = serde_json::json!({
                 "mode": "finite_differences", "step": step, "scheme": "forward"
             })
@@ -260,7 +264,7 @@ fn batch_1_and_batch_330_give_the_same_rows() {
 
 #[test]
 fn a_missing_network_file_names_the_file_and_field() {
-    let dir = edited("mlp", "missing", |_| {});
+    let (_tmp, dir) = edited("mlp", "missing", |_| {});
     std::fs::remove_file(dir.join("decoder.onnx")).unwrap();
     match load_err(&dir) {
         BundleError::MissingFile { path, field } => {
@@ -273,7 +277,7 @@ fn a_missing_network_file_names_the_file_and_field() {
 
 #[test]
 fn a_latent_size_that_disagrees_with_the_networks_is_refused() {
-    let dir = edited("mlp", "shape", |m| m["latent_dim"] = 4.into());
+    let (_tmp, dir) = edited("mlp", "shape", |m| m["latent_dim"] = 4.into());
     let err = load_err(&dir);
     assert!(
         matches!(&err, BundleError::Signature { field, .. } if field == "encoder.output"),
@@ -301,7 +305,7 @@ fn an_ir_14_model_is_refused_before_onnx_runtime_sees_it() {
 
 #[test]
 fn an_unknown_manifest_field_is_refused_by_name() {
-    let dir = edited("mlp", "unknown", |m| {
+    let (_tmp, dir) = edited("mlp", "unknown", |m| {
         m["observation"]["colour"] = "rgb".into()
     });
     match load_err(&dir) {
@@ -315,7 +319,7 @@ fn an_unknown_manifest_field_is_refused_by_name() {
 
 #[test]
 fn bad_action_bounds_and_versions_name_the_field() {
-    let dir = edited("mlp", "bounds", |m| {
+    let (_tmp, dir) = edited("mlp", "bounds", |m| {
         m["action"]["low"] = serde_json::json!([1.0, -1.0])
     });
     let err = load_err(&dir);
@@ -323,13 +327,13 @@ fn bad_action_bounds_and_versions_name_the_field() {
         matches!(&err, BundleError::Field { field, .. } if field == "action.low"),
         "{err}"
     );
-    let dir = edited("mlp", "version", |m| m["format_version"] = 2.into());
+    let (_tmp, dir) = edited("mlp", "version", |m| m["format_version"] = 2.into());
     let err = load_err(&dir);
     assert!(
         matches!(&err, BundleError::Field { field, .. } if field == "format_version"),
         "{err}"
     );
-    let dir = edited("mlp", "mode", |m| {
+    let (_tmp, dir) = edited("mlp", "mode", |m| {
         m["dynamics"].as_object_mut().unwrap().remove("a_output");
         m["dynamics"].as_object_mut().unwrap().remove("b_output");
     });

@@ -3,12 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
+use tempfile::TempDir;
 use zplan_onnx::{LibrarySource, Runtime, RuntimeError};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zplan-runtime-errors-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// `name` in a temporary directory removed with the guard.
+fn scratch(name: &str) -> (TempDir, PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix("zplan-runtime-errors-")
+        .tempdir()
+        .unwrap();
+    let path = tmp.path().join(name);
+    (tmp, path)
 }
 
 /// A shared library that is certainly mapped into this process and is not ONNX Runtime.
@@ -41,7 +46,7 @@ fn a_path_that_does_not_exist_is_missing() {
 
 #[test]
 fn an_empty_directory_names_the_file_it_looked_for() {
-    let dir = scratch("empty-dir");
+    let (_tmp, dir) = scratch("empty-dir");
     std::fs::create_dir_all(&dir).unwrap();
     match Runtime::init(Some(&dir)).unwrap_err() {
         RuntimeError::Missing { path, .. } => {
@@ -53,7 +58,7 @@ fn an_empty_directory_names_the_file_it_looked_for() {
 
 #[test]
 fn a_file_that_is_not_a_library_cannot_be_opened() {
-    let path = scratch("libonnxruntime.so");
+    let (_tmp, path) = scratch("libonnxruntime.so");
     std::fs::write(&path, b"not an ELF file").unwrap();
     let err = Runtime::init(Some(&path)).unwrap_err();
     match &err {
