@@ -121,13 +121,13 @@ static void test_settings(void) {
     CHECK_STATUS(zp_planner_settings_reference("cartpole", &settings), ZP_OK);
     CHECK(settings.horizon == 5 && settings.q == 100.0 && settings.terminal_steps == 0);
     CHECK_STATUS(zp_planner_settings_for_task("cartpole", &settings), ZP_OK);
-    CHECK(settings.horizon == 5 && settings.q == 100.0 && settings.terminal_steps == 20);
+    CHECK(settings.horizon == 9 && settings.q == 1000.0 && settings.terminal_steps == 23);
     CHECK_STATUS(zp_planner_settings_for_task("pong", &settings), ZP_INVALID_ARGUMENT);
     CHECK_STATUS(zp_planner_settings_for_task("planar", NULL), ZP_NULL_POINTER);
     CHECK_STATUS(zp_planner_settings_reference(NULL, &settings), ZP_NULL_POINTER);
     CHECK_STATUS(zp_planner_settings_reference("pong", &settings), ZP_INVALID_ARGUMENT);
     CHECK(last_error_mentions("pong"));
-    CHECK(settings.horizon == 5); /* untouched on failure */
+    CHECK(settings.horizon == 9 && settings.q == 1000.0); /* untouched on failure */
 }
 
 static void test_planner(const zp_bundle *bundle, const char *other_dir) {

@@ -126,7 +126,8 @@ def export_bundle(model, data, held_out, out, history, seed, seconds, name=None,
         dynamics = {"file": "dynamics.onnx", "state_input": "z", "action_input": "u", "output": "z_next"}
         if kind == "e2c":
             dynamics.update(a_output="A", b_output="B")
-        final = {k: float(v) for k, v in history[-1].items()} if history else {}
+        # The last value of every term (pc3's decoder and reward terms come after its latent's).
+        final = {k: float(v) for epoch in history for k, v in epoch.items()}
         provenance = {
             "trainer": f"zplan_train {__version__} ({kind}" + (f", {horizon}-step prediction)" if horizon > 1 else ")"),
             "dataset": f"{os.path.abspath(data.path)} ({len(data)} transitions)",

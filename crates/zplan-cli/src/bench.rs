@@ -153,9 +153,10 @@ pub fn run_mpc(args: &MpcArgs) -> ExitCode {
         seed: args.seed,
         json: None,
         reward_objective: false,
+        // The reference planner, as the numpy peer plans.
+        reference: true,
         q: None,
-        // The reference planner (Q_T = Q), as the numpy peer plans.
-        terminal_steps: Some(0),
+        terminal_steps: None,
         horizon: None,
     };
     let score = match eval::evaluate(&eval_args, &args.model) {

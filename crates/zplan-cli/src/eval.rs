@@ -20,11 +20,14 @@ pub struct EvalArgs {
     pub json: Option<PathBuf>,
     /// Plan on the bundle's reward model instead of the distance to the goal image.
     pub reward_objective: bool,
-    /// Latent state weight instead of the reference q.
+    /// Start from the reference planner's settings (`PlannerSettings::reference`) instead of
+    /// zplan's (`PlannerSettings::for_task`).
+    pub reference: bool,
+    /// Latent state weight instead of the settings' q.
     pub q: Option<f64>,
-    /// Terminal LQR steps instead of the task's default.
+    /// Terminal LQR steps instead of the settings'.
     pub terminal_steps: Option<usize>,
-    /// Horizon instead of the task's reference horizon.
+    /// Horizon instead of the settings'.
     pub horizon: Option<usize>,
 }
 
@@ -89,8 +92,12 @@ pub fn run(args: &EvalArgs) -> ExitCode {
 
 pub(crate) fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
     let bundle = Bundle::load(model).map_err(|e| e.to_string())?;
-    let mut settings =
-        PlannerSettings::for_task(args.task.name()).expect("every task has settings");
+    let settings_of = if args.reference {
+        PlannerSettings::reference
+    } else {
+        PlannerSettings::for_task
+    };
+    let mut settings = settings_of(args.task.name()).expect("every task has settings");
     if let Some(q) = args.q {
         settings.q = q;
     }

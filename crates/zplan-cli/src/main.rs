@@ -114,14 +114,17 @@ enum Command {
         /// `reward` (the bundle's reward model, weighted by the task's q).
         #[arg(long, default_value = "goal", value_parser = ["goal", "reward"])]
         objective: String,
-        /// Latent state weight q instead of the task's reference value (TASKS.md).
+        /// Plan with the reference planner's settings of TASKS.md (`PlannerSettings::reference`:
+        /// its horizon and q, Q_T = Q) instead of zplan's (`PlannerSettings::for_task`).
+        #[arg(long)]
+        reference: bool,
+        /// Latent state weight q instead of the task's.
         #[arg(long)]
         q: Option<f64>,
-        /// Terminal weight from N steps of LQR at the goal instead of the task's default
-        /// (0: Q_T = Q, the reference planner).
+        /// Terminal weight from N steps of LQR at the goal instead of the task's (0: Q_T = Q).
         #[arg(long, value_name = "N")]
         terminal_steps: Option<usize>,
-        /// Steps planned ahead instead of the task's reference horizon.
+        /// Steps planned ahead instead of the task's.
         #[arg(long, value_name = "T")]
         horizon: Option<usize>,
     },
@@ -342,6 +345,7 @@ fn main() -> ExitCode {
             seed,
             json,
             objective,
+            reference,
             q,
             terminal_steps,
             horizon,
@@ -352,6 +356,7 @@ fn main() -> ExitCode {
             seed,
             json,
             reward_objective: objective == "reward",
+            reference,
             q,
             terminal_steps,
             horizon,

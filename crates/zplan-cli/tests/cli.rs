@@ -265,7 +265,7 @@ fn eval_scores_a_shipped_model_and_writes_json() {
     assert!(text.contains("terminal LQR steps 5"), "{text}");
 
     // The reference planner on request.
-    let output = zplan(&[&args[..7], &["--terminal-steps", "0"]].concat(), &[]);
+    let output = zplan(&[&args[..7], &["--reference"]].concat(), &[]);
     let text = succeeded(&output);
     assert!(
         text.contains("horizon 10, q 50, terminal LQR steps 0"),
