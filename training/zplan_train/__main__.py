@@ -1,17 +1,14 @@
 """python -m zplan_train --data DIR --task T --out DIR [--epochs N] [--seed S] [--device cpu|cuda]"""
 
 import argparse
-import copy
 import os
 import sys
-
-import numpy as np
 
 from .data import BufferError, read_buffer
 from .export import ExportError, export_bundle
 from .models import KINDS, TASKS
 from .plots import latent_space, reconstructions
-from .train import fit_heads, train
+from .train import train
 
 
 def main(argv=None):
@@ -32,8 +29,6 @@ def main(argv=None):
                         help="prediction steps of the deterministic kind's loss (data from `zplan collect --sequence`)")
     parser.add_argument("--differences", default="central", choices=("central", "forward"),
                         help="finite-difference scheme of the planner's Jacobians (models without A/B heads)")
-    parser.add_argument("--head-epochs", type=int, default=100,
-                        help="pc3: epochs of the decoder and reward on the frozen latent after the latent's epochs")
     parser.add_argument("--checkpoint-every", type=int, metavar="N",
                         help="also write the bundle after every N epochs, to OUT-eEPOCH (without the pictures)")
     args = parser.parse_args(argv)
@@ -44,8 +39,6 @@ def main(argv=None):
 
     if args.horizon < 1 or (args.horizon > 1 and args.model != "deterministic"):
         parser.error("--horizon must be 1, or above 1 with --model deterministic")
-    if args.head_epochs < 1:
-        parser.error("--head-epochs must be at least 1")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         parser.error("--checkpoint-every must be at least 1")
     try:
@@ -57,11 +50,6 @@ def main(argv=None):
 
     def checkpoint(epoch, model, history, held_out, seconds):
         if args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs:
-            if pc3:  # a whole bundle: the decoder and reward fitted to this latent, on a copy
-                model = copy.deepcopy(model)
-                rows = np.setdiff1d(np.arange(len(data)), held_out)
-                history = history + fit_heads(model, data, rows, args.head_epochs, args.seed,
-                                              args.device, batch_size, lr, weight_decay)
             export_bundle(model, data, held_out, f"{args.out}-e{epoch}", history, args.seed, seconds,
                           differences=args.differences, horizon=args.horizon)
             print(f"zplan_train: wrote the checkpoint {args.out}-e{epoch}", flush=True)
@@ -69,7 +57,7 @@ def main(argv=None):
     try:
         model, history, held_out, seconds = train(
             data, args.task, args.model, args.epochs, args.seed, args.device, batch_size, lr, weight_decay=weight_decay,
-            transition=args.transition_width, horizon=args.horizon, after_epoch=checkpoint, head_epochs=args.head_epochs,
+            transition=args.transition_width, horizon=args.horizon, after_epoch=checkpoint,
         )
     except ExportError as e:
         print(f"zplan_train: refusing to write a checkpoint: {e}", file=sys.stderr)

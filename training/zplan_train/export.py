@@ -58,10 +58,17 @@ class _Dynamics(nn.Module):
 
 
 def _git_revision():
+    """The trainer's commit, with "-dirty" when its own files differ from that commit."""
+    here = os.path.dirname(os.path.abspath(__file__))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", here, *args], capture_output=True, text=True, timeout=10).stdout.strip()
+
     try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        out = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None
+        revision = git("rev-parse", "--short", "HEAD")
+        if revision and git("status", "--porcelain", "--", "."):
+            revision += "-dirty"
+        return revision or None
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -126,8 +133,7 @@ def export_bundle(model, data, held_out, out, history, seed, seconds, name=None,
         dynamics = {"file": "dynamics.onnx", "state_input": "z", "action_input": "u", "output": "z_next"}
         if kind == "e2c":
             dynamics.update(a_output="A", b_output="B")
-        # The last value of every term (pc3's decoder and reward terms come after its latent's).
-        final = {k: float(v) for epoch in history for k, v in epoch.items()}
+        final = {k: float(v) for k, v in history[-1].items()} if history else {}
         provenance = {
             "trainer": f"zplan_train {__version__} ({kind}" + (f", {horizon}-step prediction)" if horizon > 1 else ")"),
             "dataset": f"{os.path.abspath(data.path)} ({len(data)} transitions)",

@@ -7,8 +7,8 @@ Three model kinds:
   as the planner's Jacobians;
 - ``pc3``: PC3's deterministic encoder and Gaussian residual transition
   p(z' | z, u) = N(z + f_mu([z, u]), diag exp(2 f_logstd([z, u]))), trained without a decoder
-  (prediction by contrastive estimation); the decoder and reward are fitted afterwards on the
-  frozen latent so that the bundle still carries them. The planner uses the transition's mean.
+  (prediction by contrastive estimation); the decoder and reward are fitted on the frozen latent
+  so that the bundle still carries them. The planner uses the transition's mean.
 Per-task sizes follow PCC / PC3: latent 2 / 3 / 3 / 8 / 8, MLP encoders for planar and the
 pendulum, convolutional ones for cartpole and threepole (kept small enough that a bundle stays
 under 5 MB).
@@ -176,10 +176,6 @@ class LatentModel(nn.Module):
         else:
             self.dynamics = ResidualDynamics(self.latent, actions, transition)
         self.reward = Reward(self.latent, actions)
-
-    def latent_parameters(self):
-        """The encoder's and the dynamics' parameters (what pc3 trains before the heads)."""
-        return [*self.encoder.parameters(), *self.dynamics.parameters()]
 
     def step(self, z, u):
         """z' (the mean for pc3), and A, B for the locally linear model (else None)."""

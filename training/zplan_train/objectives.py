@@ -28,10 +28,8 @@ transition:
 - curvature: E || f(z + e_z, u + e_u) - f(z, u) - J_z e_z - J_u e_u ||^2, e ~ N(0, 0.1^2 I),
   with z held fixed (it shapes the transition towards local linearity, not the encoder);
 - centre: || mean_i z_i ||^2;
-weighted 1 / 1 / 7 / 0.1 as in the reference. The decoder and reward take no part in it: they
-are fitted afterwards on the frozen codes (`head_losses`: the Bernoulli and squared-error terms
-above), so they never move the encoder and their cost (the decoder's transposed convolutions
-are most of a conv model's step) is paid for a few epochs only.
+weighted 1 / 1 / 7 / 0.1 as in the reference. The decoder and reward are fitted on the detached
+latent with the Bernoulli and squared-error terms above, so they never move the encoder.
 """
 
 import math
@@ -112,15 +110,14 @@ def pc3_losses(model, obs, action, reward, next_obs, latent_noise=0.1, delta=0.1
     curvature = ((transition_mean(z_fixed + e_z, u_fixed + e_u) - f - linear) ** 2).sum(1).mean()
     centre = (z.mean(0) ** 2).sum()
 
-    terms = {"nce": nce, "consistency": consistency, "curvature": curvature, "centre": centre}
-    total = nce + consistency + curvature_weight * curvature + centre_weight * centre
-    return terms, total
-
-
-def head_losses(model, z, obs, action, reward):
-    """The decoder's and the reward's terms on given codes z [B, nz] (a dict) and their sum."""
+    z_frozen = z.detach()
     terms = {
-        "reconstruction": bernoulli_nll(model.decoder(z), obs),
-        "reward": ((model.reward(z, action) - reward) ** 2).mean(),
+        "nce": nce,
+        "consistency": consistency,
+        "curvature": curvature,
+        "centre": centre,
+        "reconstruction": bernoulli_nll(model.decoder(z_frozen), obs),
+        "reward": ((model.reward(z_frozen, action) - reward) ** 2).mean(),
     }
-    return terms, terms["reconstruction"] + terms["reward"]
+    total = nce + consistency + curvature_weight * curvature + centre_weight * centre + terms["reconstruction"] + terms["reward"]
+    return terms, total

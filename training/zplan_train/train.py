@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .models import LatentModel
-from .objectives import head_losses, losses, multistep_losses, pc3_losses
+from .objectives import losses, multistep_losses, pc3_losses
 
 
 def to_tensors(data, index, device):
@@ -25,36 +25,13 @@ def _log(message):
     print(message, flush=True)
 
 
-def _epoch(order, batch_size, parameters, optimiser, loss_of):
-    """One pass over `order` in batches: `loss_of(rows)` -> (terms, total), a gradient step on
-    `parameters` per batch; returns the mean of every term and of the total."""
-    sums, batches = {}, 0
-    for begin in range(0, len(order), batch_size):
-        terms, total = loss_of(order[begin : begin + batch_size])
-        optimiser.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 100.0)
-        optimiser.step()
-        for name, value in terms.items():
-            sums[name] = sums.get(name, 0.0) + float(value.detach())
-        sums["total"] = sums.get("total", 0.0) + float(total.detach())
-        batches += 1
-    return {name: value / batches for name, value in sums.items()}
-
-
-def _every(epoch, epochs):
-    return (epoch + 1) % max(1, epochs // 100) == 0 or epoch + 1 == epochs
-
-
 def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3, held_out=0.1, log=_log, weight_decay=0.0,
-          transition=64, horizon=1, after_epoch=None, head_epochs=100):
+          transition=64, horizon=1, after_epoch=None):
     """Trains a model on `data`; returns (model, history, held-out indices, seconds).
 
     `history` holds, per epoch, the mean of every loss term over the training batches;
     `transition` is the width of the latent dynamics' hidden layers; `horizon` > 1 trains the
-    deterministic kind on predictions `horizon` steps ahead (windows of one episode). The pc3
-    kind trains its encoder and dynamics for `epochs`, then its decoder and reward for
-    `head_epochs` more on the frozen codes (`fit_heads`, appended to the history).
+    deterministic kind on predictions `horizon` steps ahead (windows of one episode).
     `after_epoch(epoch, model, history, held-out indices, seconds)`, when given, runs after every
     epoch (1-based) with the model in eval mode, e.g. to export checkpoints."""
     # Subnormal floats (below 1.2e-38) are flushed to zero: x86 cores compute with them slowly.
@@ -63,10 +40,8 @@ def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3,
     np.random.seed(seed)
     train_rows, test_rows = data.split(held_out, seed)
     model = LatentModel(task, kind, data.obs.shape[1:], data.action.shape[1], transition).to(device)
-    pc3 = kind == "pc3"
-    parameters = list(model.latent_parameters() if pc3 else model.parameters())
-    optimiser = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
-    objective = pc3_losses if pc3 else losses
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    objective = pc3_losses if kind == "pc3" else losses
     if horizon > 1:
         if kind != "deterministic":
             raise ValueError(f"a prediction horizon of {horizon} needs the deterministic kind, not {kind!r}")
@@ -83,47 +58,24 @@ def train(data, task, kind, epochs, seed, device="cpu", batch_size=128, lr=1e-3,
     start = time.time()
     for epoch in range(epochs):
         model.train()
-        means = _epoch(rng.permutation(train_rows), batch_size, parameters, optimiser,
-                       lambda rows: objective(model, *to_tensors(data, rows, device)))
+        order = rng.permutation(train_rows)
+        sums, batches = {}, 0
+        for begin in range(0, len(order), batch_size):
+            batch = to_tensors(data, order[begin : begin + batch_size], device)
+            terms, total = objective(model, *batch)
+            optimiser.zero_grad()
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
+            optimiser.step()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            sums["total"] = sums.get("total", 0.0) + float(total.detach())
+            batches += 1
+        means = {name: value / batches for name, value in sums.items()}
         history.append(means)
-        if _every(epoch, epochs):
+        if (epoch + 1) % max(1, epochs // 100) == 0 or epoch + 1 == epochs:
             log(f"epoch {epoch + 1}/{epochs} ({time.time() - start:.0f} s): " + ", ".join(f"{k} {v:.4g}" for k, v in means.items()))
         if after_epoch is not None:
             after_epoch(epoch + 1, model.eval(), history, test_rows, time.time() - start)
             model.to(device)
-    if pc3:
-        history += fit_heads(model, data, train_rows, head_epochs, seed, device, batch_size, lr, weight_decay, log)
     return model.eval(), history, test_rows, time.time() - start
-
-
-def fit_heads(model, data, rows, epochs, seed, device="cpu", batch_size=128, lr=1e-3, weight_decay=0.0, log=_log):
-    """Fits the decoder and the reward of `model` on the codes of its frozen encoder at `rows`
-    for `epochs` epochs; the encoder and dynamics stay as they are. Returns one history entry
-    (reconstruction, reward) per epoch."""
-    model.eval()
-    with torch.no_grad():
-        codes = torch.cat([
-            model.encoder(torch.from_numpy(data.obs[rows[b : b + 512]].astype(np.float32) / 255.0).to(device))[0]
-            for b in range(0, len(rows), 512)
-        ])
-    parameters = list(model.decoder.parameters()) + list(model.reward.parameters())
-    optimiser = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
-    rng = np.random.default_rng(seed + 1)
-
-    def loss_of(positions):
-        obs, action, reward, _ = to_tensors(data, rows[positions], device)
-        return head_losses(model, codes[positions], obs, action, reward)
-
-    history = []
-    start = time.time()
-    for epoch in range(epochs):
-        model.decoder.train()
-        model.reward.train()
-        means = _epoch(rng.permutation(len(rows)), batch_size, parameters, optimiser, loss_of)
-        del means["total"]  # reconstruction + reward; the total of a history is the latent's
-        history.append(means)
-        if _every(epoch, epochs):
-            log(f"decoder and reward epoch {epoch + 1}/{epochs} ({time.time() - start:.0f} s): "
-                + ", ".join(f"{k} {v:.4g}" for k, v in history[-1].items()))
-    model.eval()
-    return history
