@@ -2,6 +2,16 @@
 
 use std::process::{Command, Output};
 
+use tempfile::TempDir;
+
+/// A fresh temporary directory, removed when the guard drops (also when the test fails).
+fn scratch(tag: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("zplan-{tag}-"))
+        .tempdir()
+        .unwrap()
+}
+
 fn zplan(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_zplan"));
     command
@@ -64,16 +74,14 @@ fn doctor_names_a_missing_library_and_the_fix() {
 
 #[test]
 fn doctor_refuses_a_library_that_is_not_onnx_runtime() {
-    let dir = std::env::temp_dir().join(format!("zplan-doctor-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let fake = dir.join("libonnxruntime.so");
+    let tmp = scratch("doctor");
+    let fake = tmp.path().join("libonnxruntime.so");
     std::fs::write(&fake, b"plain text").unwrap();
     let output = zplan(&["doctor", "--ort", fake.to_str().unwrap()], &[]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("cannot open ONNX Runtime library"), "{text}");
     assert!(text.contains("explicit path"), "{text}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn fixture(name: &str) -> String {
@@ -112,8 +120,8 @@ fn inspect_fails_with_the_error_on_a_bad_bundle() {
 
 #[test]
 fn collect_writes_a_buffer_for_every_task() {
-    let root = std::env::temp_dir().join(format!("zplan-collect-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let tmp = scratch("collect");
+    let root = tmp.path();
     for task in ["planar", "swing", "balance", "cartpole", "threepole"] {
         let dir = root.join(task);
         let output = zplan(
@@ -175,13 +183,12 @@ fn collect_writes_a_buffer_for_every_task() {
     );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown task \"bogus\""));
-    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]
 fn train_collects_trains_and_validates_a_bundle() {
-    let root = std::env::temp_dir().join(format!("zplan-train-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let tmp = scratch("train");
+    let root = tmp.path();
     let (data, out) = (root.join("data"), root.join("model"));
     let args = [
         "train",
@@ -223,13 +230,13 @@ fn train_collects_trains_and_validates_a_bundle() {
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
-    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]
 fn eval_scores_a_shipped_model_and_writes_json() {
     let model = format!("{}/../../models/balance", env!("CARGO_MANIFEST_DIR"));
-    let json = std::env::temp_dir().join(format!("zplan-eval-{}.json", std::process::id()));
+    let tmp = scratch("eval");
+    let json = tmp.path().join("eval.json");
     let args = [
         "eval",
         "--task",
@@ -261,7 +268,6 @@ fn eval_scores_a_shipped_model_and_writes_json() {
         step > 0.0 && encode > 0.0 && encode < step,
         "{step} {encode}"
     );
-    std::fs::remove_file(&json).unwrap();
     assert!(text.contains("terminal LQR steps 5"), "{text}");
 
     // The reference planner on request.
@@ -291,7 +297,8 @@ fn refuses_a_bundle_for_other_images(args: &[&str]) {
 #[test]
 fn demo_writes_an_animation_and_a_plot_of_one_episode() {
     let model = format!("{}/../../models/swing", env!("CARGO_MANIFEST_DIR"));
-    let out = std::env::temp_dir().join(format!("zplan-demo-{}", std::process::id()));
+    let tmp = scratch("demo");
+    let out = tmp.path().join("demo");
     let output = zplan(
         &["demo", "--model", &model, "--out", out.to_str().unwrap()],
         &[],
@@ -313,7 +320,6 @@ fn demo_writes_an_animation_and_a_plot_of_one_episode() {
     assert_eq!(frames, 100);
     let png = std::fs::read(out.join("swing.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    std::fs::remove_dir_all(&out).unwrap();
 
     // A bundle without the task's images is refused, naming the field.
     refuses_a_bundle_for_other_images(&["demo", "--out", out.to_str().unwrap()]);
@@ -321,14 +327,14 @@ fn demo_writes_an_animation_and_a_plot_of_one_episode() {
 
 /// Runs `zplan bench ARGS --json FILE` and returns the JSON it wrote.
 fn bench_json(args: &[&str], name: &str) -> serde_json::Value {
-    let json = std::env::temp_dir().join(format!("zplan-bench-{name}-{}.json", std::process::id()));
+    let tmp = scratch(&format!("bench-{name}"));
+    let json = tmp.path().join("bench.json");
     let mut all = vec!["bench"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--json", json.to_str().unwrap()]);
     let text = succeeded(&zplan(&all, &[]));
     assert!(text.contains("median"), "{text}");
     let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    std::fs::remove_file(json).unwrap();
     report
 }
 
@@ -396,9 +402,9 @@ fn mbrl_run(
     name: &str,
     iterations: &str,
     extra: &[&str],
-) -> (std::path::PathBuf, serde_json::Value) {
-    let out = std::env::temp_dir().join(format!("zplan-mbrl-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+) -> (TempDir, std::path::PathBuf, serde_json::Value) {
+    let tmp = scratch(&format!("mbrl-{name}"));
+    let out = tmp.path().join("run");
     let mut args = vec![
         "mbrl",
         "--task",
@@ -422,12 +428,12 @@ fn mbrl_run(
     );
     let record =
         serde_json::from_str(&std::fs::read_to_string(out.join("mbrl.json")).unwrap()).unwrap();
-    (out, record)
+    (tmp, out, record)
 }
 
 #[test]
 fn mbrl_grows_the_buffer_and_swaps_in_each_new_model() {
-    let (out, record) = mbrl_run("grow", "2", &[]);
+    let (_tmp, out, record) = mbrl_run("grow", "2", &[]);
     let iterations = record["iterations"].as_array().unwrap();
     assert_eq!(iterations.len(), 3);
     for (k, it) in iterations.iter().enumerate() {
@@ -444,7 +450,6 @@ fn mbrl_grows_the_buffer_and_swaps_in_each_new_model() {
     }
     assert_eq!(committed_transitions(&out.join("buffer")), 160);
     assert!(out.join("learning-curve.png").is_file());
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
@@ -460,7 +465,7 @@ fn mbrl_keeps_the_old_model_and_every_row_when_training_fails() {
            *) cp -r {root}/crates/zplan-onnx/tests/fixtures/linear \"$ZPLAN_OUT\" ;; \
          esac"
     );
-    let (out, record) = mbrl_run("fail", "2", &["--train-command", &command]);
+    let (_tmp, out, record) = mbrl_run("fail", "2", &["--train-command", &command]);
     let iterations = record["iterations"].as_array().unwrap();
     let first = out.join("models/0").display().to_string();
     assert!(iterations[0]["kept_because"].is_null());
@@ -485,5 +490,4 @@ fn mbrl_keeps_the_old_model_and_every_row_when_training_fails() {
     // No committed row is lost: every MPC step of both iterations is in the buffer.
     assert_eq!(iterations[2]["transitions"].as_u64(), Some(160));
     assert_eq!(committed_transitions(&out.join("buffer")), 160);
-    std::fs::remove_dir_all(&out).unwrap();
 }
