@@ -334,8 +334,7 @@ fn bench_json(args: &[&str], name: &str) -> serde_json::Value {
     all.extend_from_slice(&["--json", json.to_str().unwrap()]);
     let text = succeeded(&zplan(&all, &[]));
     assert!(text.contains("median"), "{text}");
-    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    report
+    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
 }
 
 #[test]
