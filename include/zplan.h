@@ -6,6 +6,8 @@
  * - Handles (zp_bundle, zp_planner, zp_buffer) are opaque. The function that makes one
  *   (zp_bundle_load, zp_planner_new, zp_buffer_create/open) gives ownership to the caller, who
  *   releases it with the matching zp_*_free (or zp_buffer_close); freeing NULL does nothing.
+ *   A function that takes a handle over (zp_planner_new and zp_planner_swap_bundle take a
+ *   bundle's networks) gets a pointer to the caller's handle and sets it to NULL when it did.
  * - Every fallible function returns a zp_status and writes its out-parameters only on ZP_OK.
  *   zp_last_error_message() tells what went wrong, per thread.
  * - Arrays are passed with their length, which is checked; the caller owns them and keeps
@@ -16,6 +18,12 @@
  *   zp_last_error_message are thread-safe.
  * - A failure inside the library (ZP_PANIC) poisons the handle: it refuses every later call
  *   with ZP_POISONED; free it.
+ * - No network traffic: nothing in the library opens a socket. ONNX Runtime 1.31 on Linux
+ *   starts an event uploader that contacts a remote collector unless ORT_DISABLE_TELEMETRY=1
+ *   is in the environment when it initialises; zp_runtime_init sets it (setenv) before it
+ *   loads the library, so call zp_runtime_init before starting threads that read or change
+ *   the environment, and set ORT_DISABLE_TELEMETRY=1 yourself if the process loads ONNX
+ *   Runtime by other means first.
  */
 
 #ifndef ZPLAN_H
@@ -41,7 +49,7 @@
 
 // Version of the binary interface: raised whenever a type's layout or a function's signature
 // changes incompatibly. A program built against one ABI version needs a library of the same.
-#define ZPLAN_ABI_VERSION 2
+#define ZPLAN_ABI_VERSION 3
 
 // Objective of `zp_planner_settings`: quadratic in latent space to the goal image.
 #define ZP_OBJECTIVE_GOAL 0
@@ -100,9 +108,11 @@ typedef enum zp_status {
 // thread-safe: the caller serialises calls on one buffer.
 typedef struct zp_buffer zp_buffer;
 
-// A checked model bundle: its manifest and ONNX networks passed loading, and its directory is
-// where planners load their own sessions from. Made by `zp_bundle_load`, freed by
-// `zp_bundle_free`. `const` functions on it may run from several threads at once.
+// A loaded, checked model bundle: its manifest and one ONNX Runtime session per network, built
+// by `zp_bundle_load`. Nothing is read from its directory afterwards, so a trainer may rewrite
+// the directory while the bundle waits. `zp_planner_new` and `zp_planner_swap_bundle` take its
+// networks; `zp_bundle_free` frees one that was not taken. `const` functions on it may run
+// from several threads at once; load it on any thread and hand it to another.
 typedef struct zp_bundle zp_bundle;
 
 // A receding-horizon planner over one bundle, with its own ONNX sessions and buffers. Made by
@@ -305,11 +315,13 @@ enum zp_status zp_buffer_close(struct zp_buffer *buffer);
 // are dropped, the files keep the committed buffer.
 void zp_buffer_free(struct zp_buffer *buffer);
 
-// Loads and checks the bundle in directory `dir` (its `zplan.json` and ONNX files) into
-// `*out`. Needs `zp_runtime_init`. The caller owns the new handle.
+// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files) into `*out`: reads
+// the files, builds one session per network and runs a probe through each. Needs
+// `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks take to
+// load: call it off the control thread, then swap the bundle in.
 enum zp_status zp_bundle_load(const char *dir, struct zp_bundle **out);
 
-// Frees a bundle (NULL is ignored). Planners made from it stay valid.
+// Frees a bundle that no planner took (NULL is ignored).
 void zp_bundle_free(struct zp_bundle *bundle);
 
 // Writes the bundle's dimensions to `*out`.
@@ -332,10 +344,13 @@ enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner
 // "cartpole" `horizon` 9, `q` 1000 and `terminal_steps` 23.
 enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_settings *out);
 
-// Creates a planner over `bundle`'s networks (loaded from its directory: the planner
-// owns its sessions) with `settings` into `*out`. The caller owns the new handle; `bundle`
-// may be freed afterwards.
-enum zp_status zp_planner_new(const struct zp_bundle *bundle,
+// Creates a planner with `settings` over the networks of the bundle `*bundle` into `*out`.
+// The planner takes the bundle's networks: on `ZP_OK`, `*bundle` is NULL (the handle is
+// freed). On a failure, `*bundle` is unchanged when the settings or the bundle were refused
+// before the networks were taken, and NULL when the networks were lost in a later failure;
+// `zp_bundle_free(*bundle)` after the call is right either way. The caller owns the new
+// planner.
+enum zp_status zp_planner_new(struct zp_bundle **bundle,
                               const struct zp_planner_settings *settings,
                               struct zp_planner **out);
 
@@ -377,12 +392,16 @@ enum zp_status zp_planner_plan_f32(struct zp_planner *planner,
                                    double *action,
                                    size_t action_len);
 
-// Replaces the planner's networks with `bundle`'s (a retrained model, loaded from its
-// directory) without a new planner: settings, sizes and handle stay; the goal image is encoded
-// again by the new encoder; the warm start is dropped. A bundle for other images or actions,
-// or one whose networks fail, is refused with the error, and the planner keeps serving with
-// the networks it had. `bundle` may be freed afterwards.
-enum zp_status zp_planner_swap_bundle(struct zp_planner *planner, const struct zp_bundle *bundle);
+// Replaces the planner's networks with those of the bundle `*bundle` (a retrained model,
+// loaded beforehand by `zp_bundle_load`, on any thread) without a new planner: settings, sizes
+// and handle stay; the goal image is encoded again by the new encoder; the warm start is
+// dropped. No file is read and no session is built: the swap costs one encoding of the goal
+// and the planner's buffers. The planner takes the networks and `*bundle` becomes NULL on
+// `ZP_OK`. A bundle for other images or actions is refused before anything is taken (`*bundle`
+// unchanged); one whose encoder fails on the goal image is refused after (`*bundle` NULL).
+// On every failure the planner keeps serving with the networks it had; `zp_bundle_free(*bundle)`
+// after the call is right either way.
+enum zp_status zp_planner_swap_bundle(struct zp_planner *planner, struct zp_bundle **bundle);
 
 // Forgets the previous plan (a new episode): the next plan starts without a warm start.
 enum zp_status zp_planner_reset(struct zp_planner *planner);
@@ -424,7 +443,10 @@ size_t zp_last_error_message(char *buf, size_t len);
 // model. `library_path` names the shared library (file or directory); NULL searches, in
 // order, the environment variables `ZPLAN_ORT_DYLIB` and `ORT_DYLIB_PATH`, then the source
 // tree's setup location. Calling it again with NULL or the same path succeeds; another path
-// fails (one ONNX Runtime per process). Thread-safe.
+// fails (one ONNX Runtime per process). Thread-safe. Before it loads the library it sets
+// `ORT_DISABLE_TELEMETRY=1` in the process environment, which keeps ONNX Runtime's event
+// uploader from starting: no socket is opened, ever. Call it before starting threads that read
+// or change the environment.
 enum zp_status zp_runtime_init(const char *library_path);
 
 // Copies the loaded ONNX Runtime's version (e.g. "1.31.1") into `buf` like

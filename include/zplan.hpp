@@ -72,7 +72,8 @@ inline zp_planner_settings task_settings(const std::string &task) {
     return settings;
 }
 
-// A loaded and checked model bundle.
+// A loaded and checked model bundle: its networks, ready to hand to a Planner (which takes
+// them: pass it as an rvalue). Load it on any thread.
 class Bundle {
 public:
     explicit Bundle(const std::string &dir) {
@@ -87,6 +88,16 @@ public:
     }
     const zp_bundle *get() const noexcept { return handle_.get(); }
 
+    // Runs a C call that may take the bundle (zp_planner_new, zp_planner_swap_bundle) on the
+    // handle; the call sets it to NULL when it took it, and this object lets go of it then.
+    template <typename Call>
+    zp_status hand_over(Call &&call) {
+        zp_bundle *raw = handle_.get();
+        const zp_status status = call(&raw);
+        if (raw == nullptr) (void)handle_.release();
+        return status;
+    }
+
 private:
     detail::Handle<zp_bundle, zp_bundle_free> handle_;
 };
@@ -94,9 +105,10 @@ private:
 // A receding-horizon planner with its own sessions; see zp_planner_*.
 class Planner {
 public:
-    Planner(const Bundle &bundle, const zp_planner_settings &settings) {
+    // Takes the bundle's networks; if it throws before taking them, `bundle` keeps them.
+    Planner(Bundle &&bundle, const zp_planner_settings &settings) {
         zp_planner *raw = nullptr;
-        check(zp_planner_new(bundle.get(), &settings, &raw));
+        check(bundle.hand_over([&](zp_bundle **b) { return zp_planner_new(b, &settings, &raw); }));
         handle_.reset(raw);
         check(zp_planner_get_info(handle_.get(), &info_));
     }
@@ -126,9 +138,10 @@ public:
         check(zp_planner_plan_f32(handle_.get(), obs, obs_len, action, action_len));
     }
 
-    // Replaces the networks with `bundle`'s; on an error the planner keeps the ones it had.
-    void swap_bundle(const Bundle &bundle) {
-        check(zp_planner_swap_bundle(handle_.get(), bundle.get()));
+    // Replaces the networks with `bundle`'s (loaded beforehand, e.g. on another thread: the
+    // swap reads no file); on an error the planner keeps the ones it had.
+    void swap_bundle(Bundle &&bundle) {
+        check(bundle.hand_over([&](zp_bundle **b) { return zp_planner_swap_bundle(handle_.get(), b); }));
     }
 
     void reset() { check(zp_planner_reset(handle_.get())); }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what zplan needs and is missing; changes nothing when everything is in place.
-#   - Debian packages: libopenblas-dev (BLAS for the solver); g++, cmake, pkg-config and valgrind
-#     (the C/C++ tests, the install test and the memcheck run)
+#   - Debian packages: libopenblas-dev (BLAS for the solver); g++, cmake, pkg-config, valgrind
+#     and strace (the C/C++ tests, the install test, the memcheck run, the no-network test)
 #   - ONNX Runtime 1.31.1, the shared library from the PyPI wheel, into .deps/onnxruntime/
 #   - the Python environment .venv from training/requirements.txt (when the trainer is present)
 set -euo pipefail
@@ -18,7 +18,7 @@ changed=0
 say() { printf 'deps: %s\n' "$*"; }
 
 # --- Debian packages ---------------------------------------------------------------------------
-debian_packages=(libopenblas-dev pkg-config g++ cmake valgrind)
+debian_packages=(libopenblas-dev pkg-config g++ cmake valgrind strace)
 missing=()
 for pkg in "${debian_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

@@ -68,10 +68,10 @@ int main(int argc, char **argv) {
     try {
         zplan::init_runtime(ort);
         zplan::Bundle bundle(bundle_dir);
-        zplan::Planner planner(bundle, zplan::reference_settings("planar"));
+        const zp_bundle_info info = bundle.info();
+        zplan::Planner planner(std::move(bundle), zplan::reference_settings("planar"));
         planner.set_goal(PlanarRobot::render(goal_row, goal_col));
 
-        const zp_bundle_info info = bundle.info();
         auto buffer = zplan::Buffer::create(buffer_dir, {info.channels, info.height, info.width},
                                             info.action_dim);
         PlanarRobot robot;

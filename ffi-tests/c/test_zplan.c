@@ -130,7 +130,8 @@ static void test_settings(void) {
     CHECK(settings.horizon == 9 && settings.q == 1000.0); /* untouched on failure */
 }
 
-static void test_planner(const zp_bundle *bundle, const char *other_dir) {
+/* Takes `bundle`: the planner it makes owns its networks. */
+static void test_planner(zp_bundle *bundle, const char *dir, const char *other_dir) {
     zp_planner_settings settings;
     zp_planner *planner = NULL;
     zp_planner_info info;
@@ -145,22 +146,29 @@ static void test_planner(const zp_bundle *bundle, const char *other_dir) {
 
     /* Bad settings and arguments. */
     settings.objective = 7;
-    CHECK_STATUS(zp_planner_new(bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
     CHECK(last_error_mentions("objective"));
     settings.objective = ZP_OBJECTIVE_GOAL;
     settings.horizon = 0;
-    CHECK_STATUS(zp_planner_new(bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
     CHECK(last_error_mentions("horizon"));
     settings.horizon = 10;
     settings.q = NAN;
-    CHECK_STATUS(zp_planner_new(bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
     settings.q = 10.0;
     CHECK_STATUS(zp_planner_new(NULL, &settings, &planner), ZP_NULL_POINTER);
-    CHECK_STATUS(zp_planner_new(bundle, NULL, &planner), ZP_NULL_POINTER);
-    CHECK_STATUS(zp_planner_new(bundle, &settings, NULL), ZP_NULL_POINTER);
+    {
+        zp_bundle *none = NULL;
+        CHECK_STATUS(zp_planner_new(&none, &settings, &planner), ZP_NULL_POINTER);
+    }
+    CHECK_STATUS(zp_planner_new(&bundle, NULL, &planner), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_new(&bundle, &settings, NULL), ZP_NULL_POINTER);
     CHECK(planner == NULL);
+    CHECK(bundle != NULL); /* refused before the networks were taken: still the caller's */
 
-    CHECK_STATUS(zp_planner_new(bundle, &settings, &planner), ZP_OK);
+    CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_OK);
+    CHECK(bundle == NULL); /* the planner took the networks */
+    zp_bundle_free(bundle);
     CHECK_STATUS(zp_planner_get_info(planner, &info), ZP_OK);
     CHECK(info.observation_len == 1600 && info.latent_dim == 2 && info.action_dim == 2);
     CHECK(info.horizon == 10);
@@ -225,18 +233,23 @@ static void test_planner(const zp_bundle *bundle, const char *other_dir) {
     CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
     CHECK(plan.candidates == 7); /* the warm start joins the 6 drawn sequences */
 
-    /* Hot reload: the same model again is accepted and plans at once (the goal is encoded
-     * again); a bundle for other images is refused and the planner keeps its networks. */
+    /* Hot reload: the same model, loaded beforehand, is taken and plans at once (the goal is
+     * encoded again); a bundle for other images is refused, stays the caller's, and the
+     * planner keeps its networks. */
     {
-        zp_bundle *other = NULL;
-        CHECK_STATUS(zp_planner_swap_bundle(planner, bundle), ZP_OK);
+        zp_bundle *again = NULL, *other = NULL;
+        CHECK_STATUS(zp_bundle_load(dir, &again), ZP_OK);
+        CHECK_STATUS(zp_planner_swap_bundle(planner, &again), ZP_OK);
+        CHECK(again == NULL);
         CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
         CHECK(action[0] > 0.0 && action[1] > 0.0);
         CHECK_STATUS(zp_bundle_load(other_dir, &other), ZP_OK);
-        CHECK_STATUS(zp_planner_swap_bundle(planner, other), ZP_INVALID_ARGUMENT);
+        CHECK_STATUS(zp_planner_swap_bundle(planner, &other), ZP_INVALID_ARGUMENT);
         CHECK(last_error_mentions("images"));
+        CHECK(other != NULL);
         CHECK_STATUS(zp_planner_swap_bundle(planner, NULL), ZP_NULL_POINTER);
-        CHECK_STATUS(zp_planner_swap_bundle(NULL, other), ZP_NULL_POINTER);
+        CHECK_STATUS(zp_planner_swap_bundle(NULL, &other), ZP_NULL_POINTER);
+        CHECK(other != NULL);
         CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
         CHECK(action[0] > 0.0 && action[1] > 0.0);
         zp_bundle_free(other);
@@ -379,8 +392,7 @@ int main(int argc, char **argv) {
     test_runtime(argv[1]);
     bundle = test_bundle(argv[2], argv[3]);
     test_settings();
-    test_planner(bundle, argv[4]);
-    zp_bundle_free(bundle);
+    test_planner(bundle, argv[2], argv[4]);
     zp_bundle_free(NULL);
     test_buffer(argv[3]);
     test_lq();

@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     zplan::Bundle bundle(bundle_dir);
     CHECK(bundle.info().observation_len == 1600);
     const auto settings = zplan::reference_settings("planar");
-    zplan::Planner planner(bundle, settings);
+    zplan::Planner planner(std::move(bundle), settings);
     CHECK(planner.info().action_dim == 2 && planner.info().horizon == 10);
     CHECK(status_of([&] { planner.plan(planar_frame(5, 5)); }) == ZP_NO_GOAL);
     CHECK(status_of([&] { planner.set_goal(std::vector<std::uint8_t>(10)); }) == ZP_SIZE_MISMATCH);
@@ -97,13 +97,18 @@ int main(int argc, char **argv) {
     CHECK(planner.gains().size() == 40);
     CHECK(planner.plan_info().candidates == 7);
     planner.shift();
-    CHECK(status_of([&] { planner.swap_bundle(zplan::Bundle(argv[4])); }) == ZP_INVALID_ARGUMENT);
-    planner.swap_bundle(bundle);
+    {
+        // Refused before anything is taken: the bundle stays with the caller.
+        zplan::Bundle other(argv[4]);
+        CHECK(status_of([&] { planner.swap_bundle(std::move(other)); }) == ZP_INVALID_ARGUMENT);
+        CHECK(other.get() != nullptr && other.info().height == 8);
+    }
+    planner.swap_bundle(zplan::Bundle(bundle_dir));
 
     // A planner built with the same seed repeats the episode exactly, on another thread.
     std::vector<double> moved;
     {
-        zplan::Planner other(bundle, settings);
+        zplan::Planner other(zplan::Bundle(bundle_dir), settings);
         std::thread worker([&, p = std::move(other)]() mutable { moved = episode(p, 5); });
         worker.join();
     }
@@ -112,19 +117,19 @@ int main(int argc, char **argv) {
     // zplan's settings for the task add a terminal weight; its plans head for the goal too.
     const auto tuned = zplan::task_settings("planar");
     CHECK(tuned.terminal_steps == 5 && tuned.horizon == settings.horizon);
-    zplan::Planner terminal(bundle, tuned);
+    zplan::Planner terminal(zplan::Bundle(bundle_dir), tuned);
     const auto steered = episode(terminal, 5);
     CHECK(steered[0] > 0.0 && steered[1] > 0.0);
 
     // Two planners on two threads at once give what two fresh ones give one after the other.
     std::vector<double> seq_a, seq_b, par_a, par_b;
     {
-        zplan::Planner a(bundle, settings), b(bundle, settings);
+        zplan::Planner a(zplan::Bundle(bundle_dir), settings), b(zplan::Bundle(bundle_dir), settings);
         seq_a = episode(a, 8);
         seq_b = episode(b, 12);
     }
     {
-        zplan::Planner a(bundle, settings), b(bundle, settings);
+        zplan::Planner a(zplan::Bundle(bundle_dir), settings), b(zplan::Bundle(bundle_dir), settings);
         std::thread ta([&] { par_a = episode(a, 8); });
         std::thread tb([&] { par_b = episode(b, 12); });
         ta.join();

@@ -2,11 +2,12 @@
 
 use std::ffi::c_char;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use zplan_buffer::{Buffer, BufferSpec, Transition};
 
 use crate::status::{
-    Handle, free_handle, guard, non_null, slice, utf8, with_handle, with_handle_ref, write,
+    Handle, free_handle, guard, slice, utf8, with_handle, with_handle_ref, write, write_handle,
 };
 use crate::zp_status;
 
@@ -20,24 +21,25 @@ const CHUNK_ROWS: usize = 1024;
 /// thread-safe: the caller serialises calls on one buffer.
 pub struct zp_buffer {
     buffer: Buffer,
-    poisoned: bool,
+    poison: AtomicBool,
 }
 
 impl Handle for zp_buffer {
     const NAME: &'static str = "zp_buffer";
-    fn poisoned(&mut self) -> &mut bool {
-        &mut self.poisoned
+    fn poison(&self) -> &AtomicBool {
+        &self.poison
     }
 }
 
-fn into_handle(buffer: Buffer, out: *mut *mut zp_buffer) {
-    write(
-        out,
-        Box::into_raw(Box::new(zp_buffer {
-            buffer,
-            poisoned: false,
-        })),
-    );
+/// # Safety
+/// As for [`write_handle`].
+unsafe fn into_handle(buffer: Buffer, out: *mut *mut zp_buffer) -> crate::status::Result<()> {
+    let handle = zp_buffer {
+        buffer,
+        poison: AtomicBool::new(false),
+    };
+    // SAFETY: the caller's contract.
+    unsafe { write_handle(out, handle) }
 }
 
 /// Creates an empty buffer in directory `dir` (made if missing; it must not hold a buffer)
@@ -51,8 +53,9 @@ pub unsafe extern "C" fn zp_buffer_create(
     action_dim: usize,
     out: *mut *mut zp_buffer,
 ) -> zp_status {
-    guard(|| {
-        non_null(out, "out")?;
+    // SAFETY: the arguments follow this function's documented contract.
+    guard(|| unsafe {
+        crate::status::non_null(out, "out")?;
         let dir = utf8(dir, "dir")?;
         let shape = slice(obs_shape, obs_rank, obs_rank, "obs_shape")?;
         let spec = BufferSpec {
@@ -60,19 +63,18 @@ pub unsafe extern "C" fn zp_buffer_create(
             action_dim,
             chunk_rows: CHUNK_ROWS,
         };
-        into_handle(Buffer::create(Path::new(dir), spec)?, out);
-        Ok(())
+        into_handle(Buffer::create(Path::new(dir), spec)?, out)
     })
 }
 
 /// Opens the buffer in directory `dir` to append after its committed rows, into `*out`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_buffer_open(dir: *const c_char, out: *mut *mut zp_buffer) -> zp_status {
-    guard(|| {
-        non_null(out, "out")?;
+    // SAFETY: the arguments follow this function's documented contract.
+    guard(|| unsafe {
+        crate::status::non_null(out, "out")?;
         let dir = utf8(dir, "dir")?;
-        into_handle(Buffer::open(Path::new(dir))?, out);
-        Ok(())
+        into_handle(Buffer::open(Path::new(dir))?, out)
     })
 }
 
@@ -90,24 +92,28 @@ pub unsafe extern "C" fn zp_buffer_append(
     reward: f32,
     done: bool,
 ) -> zp_status {
-    with_handle(buffer, |b| {
-        let spec = b.buffer.spec();
-        let pixels = spec.obs_shape.iter().product();
-        let transition = Transition {
-            obs: slice(obs, obs_len, pixels, "obs")?,
-            next_obs: slice(next_obs, obs_len, pixels, "next_obs")?,
-            action: slice(action, action_len, spec.action_dim, "action")?,
-            reward,
-            done,
-        };
-        Ok(b.buffer.append(&transition)?)
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(buffer, |b| {
+            let spec = b.buffer.spec();
+            let pixels = spec.obs_shape.iter().product();
+            let transition = Transition {
+                obs: slice(obs, obs_len, pixels, "obs")?,
+                next_obs: slice(next_obs, obs_len, pixels, "next_obs")?,
+                action: slice(action, action_len, spec.action_dim, "action")?,
+                reward,
+                done,
+            };
+            Ok(b.buffer.append(&transition)?)
+        })
+    }
 }
 
 /// Makes every appended row durable (files flushed, then the meta file replaced atomically).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_buffer_commit(buffer: *mut zp_buffer) -> zp_status {
-    with_handle(buffer, |b| Ok(b.buffer.commit()?))
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe { with_handle(buffer, |b| Ok(b.buffer.commit()?)) }
 }
 
 /// Writes the number of transitions appended (committed or not) to `*appended` and of
@@ -118,22 +124,26 @@ pub unsafe extern "C" fn zp_buffer_transitions(
     appended: *mut usize,
     committed: *mut usize,
 ) -> zp_status {
-    with_handle_ref(buffer, |b| {
-        if !appended.is_null() {
-            write(appended, b.buffer.transitions());
-        }
-        if !committed.is_null() {
-            write(committed, b.buffer.committed_transitions());
-        }
-        Ok(())
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(buffer, |b| {
+            if !appended.is_null() {
+                write(appended, b.buffer.transitions(), "appended")?;
+            }
+            if !committed.is_null() {
+                write(committed, b.buffer.committed_transitions(), "committed")?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Commits and frees the buffer. The handle is freed whatever the status; on failure the rows
 /// after the last successful commit are lost and the files keep the buffer as it was then.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_buffer_close(buffer: *mut zp_buffer) -> zp_status {
-    let status = with_handle(buffer, |b| Ok(b.buffer.commit()?));
+    // SAFETY: the arguments follow this function's documented contract.
+    let status = unsafe { with_handle(buffer, |b| Ok(b.buffer.commit()?)) };
     // SAFETY: as for `zp_buffer_free`.
     unsafe { zp_buffer_free(buffer) };
     status
@@ -143,5 +153,6 @@ pub unsafe extern "C" fn zp_buffer_close(buffer: *mut zp_buffer) -> zp_status {
 /// are dropped, the files keep the committed buffer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_buffer_free(buffer: *mut zp_buffer) {
-    free_handle(buffer);
+    // SAFETY: the contract of `_free`.
+    unsafe { free_handle(buffer) };
 }

@@ -1,26 +1,31 @@
-//! Model bundles: load one, read its dimensions.
+//! Model bundles: load one (files read, sessions built, every network checked), read its
+//! dimensions, hand its networks to a planner.
 
 use std::ffi::c_char;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
-use zplan_onnx::{Bundle, Manifest};
+use zplan_onnx::Bundle;
 
-use crate::status::{Failure, Handle, free_handle, guard, non_null, utf8, with_handle_ref, write};
+use crate::status::{
+    Failure, Handle, free_handle, guard, utf8, with_handle_ref, write, write_handle,
+};
 use crate::zp_status;
 
-/// A checked model bundle: its manifest and ONNX networks passed loading, and its directory is
-/// where planners load their own sessions from. Made by `zp_bundle_load`, freed by
-/// `zp_bundle_free`. `const` functions on it may run from several threads at once.
+/// A loaded, checked model bundle: its manifest and one ONNX Runtime session per network, built
+/// by `zp_bundle_load`. Nothing is read from its directory afterwards, so a trainer may rewrite
+/// the directory while the bundle waits. `zp_planner_new` and `zp_planner_swap_bundle` take its
+/// networks; `zp_bundle_free` frees one that was not taken. `const` functions on it may run
+/// from several threads at once; load it on any thread and hand it to another.
 pub struct zp_bundle {
-    pub(crate) dir: PathBuf,
-    manifest: Manifest,
-    poisoned: bool,
+    pub(crate) bundle: Bundle,
+    poison: AtomicBool,
 }
 
 impl Handle for zp_bundle {
     const NAME: &'static str = "zp_bundle";
-    fn poisoned(&mut self) -> &mut bool {
-        &mut self.poisoned
+    fn poison(&self) -> &AtomicBool {
+        &self.poison
     }
 }
 
@@ -46,37 +51,37 @@ pub struct zp_bundle_info {
     pub has_reward: bool,
 }
 
-/// Loads and checks the bundle in directory `dir` (its `zplan.json` and ONNX files) into
-/// `*out`. Needs `zp_runtime_init`. The caller owns the new handle.
+/// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files) into `*out`: reads
+/// the files, builds one session per network and runs a probe through each. Needs
+/// `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks take to
+/// load: call it off the control thread, then swap the bundle in.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_bundle_load(dir: *const c_char, out: *mut *mut zp_bundle) -> zp_status {
     guard(|| {
-        non_null(out, "out")?;
-        let dir = utf8(dir, "dir")?;
+        crate::status::non_null(out, "out")?;
+        // SAFETY: the caller passes NULL or a NUL-terminated string.
+        let dir = unsafe { utf8(dir, "dir") }?;
         if zplan_onnx::Runtime::get().is_none() {
             return Err(Failure::new(
                 zp_status::ZP_RUNTIME,
                 "ONNX Runtime is not loaded: call zp_runtime_init first",
             ));
         }
-        // The sessions are only the check: each planner loads its own.
         let bundle = Bundle::load(Path::new(dir))?;
-        write(
-            out,
-            Box::into_raw(Box::new(zp_bundle {
-                dir: bundle.dir().to_path_buf(),
-                manifest: bundle.manifest().clone(),
-                poisoned: false,
-            })),
-        );
-        Ok(())
+        let handle = zp_bundle {
+            bundle,
+            poison: AtomicBool::new(false),
+        };
+        // SAFETY: `out` is a writable `zp_bundle *` (the contract).
+        unsafe { write_handle(out, handle) }
     })
 }
 
-/// Frees a bundle (NULL is ignored). Planners made from it stay valid.
+/// Frees a bundle that no planner took (NULL is ignored).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_bundle_free(bundle: *mut zp_bundle) {
-    free_handle(bundle);
+    // SAFETY: the contract of `_free`.
+    unsafe { free_handle(bundle) };
 }
 
 /// Writes the bundle's dimensions to `*out`.
@@ -85,24 +90,54 @@ pub unsafe extern "C" fn zp_bundle_get_info(
     bundle: *const zp_bundle,
     out: *mut zp_bundle_info,
 ) -> zp_status {
-    with_handle_ref(bundle, |b| {
-        non_null(out, "out")?;
-        let manifest = &b.manifest;
-        let obs = &manifest.observation;
-        let channels = obs.stacked_channels();
-        write(
-            out,
-            zp_bundle_info {
+    // SAFETY: `bundle` is NULL or live (the contract); const calls only share it.
+    unsafe {
+        with_handle_ref(bundle, |b| {
+            let manifest = b.bundle.manifest();
+            let obs = &manifest.observation;
+            let channels = obs.stacked_channels();
+            let info = zp_bundle_info {
                 channels,
                 height: obs.height,
                 width: obs.width,
-                observation_len: channels * obs.height * obs.width,
+                observation_len: obs.len(),
                 latent_dim: manifest.latent_dim,
                 action_dim: manifest.action.dim,
                 has_decoder: manifest.decoder.is_some(),
                 has_reward: manifest.reward.is_some(),
-            },
-        );
-        Ok(())
-    })
+            };
+            // SAFETY: `out` is NULL or a writable zp_bundle_info (the contract).
+            write(out, info, "out")
+        })
+    }
+}
+
+/// Takes the bundle out of the caller's handle `*bundle` for `consume` once `check` accepts it:
+/// the handle is freed and `*bundle` set to NULL as soon as the bundle is handed over (before
+/// `consume` runs), so that a failure inside `consume` leaves the caller nothing to free twice.
+/// A NULL `bundle` or `*bundle`, a poisoned handle, or a bundle `check` refuses fails with the
+/// handle untouched.
+///
+/// # Safety
+/// `bundle` is NULL or points to a `zp_bundle *` that is NULL or a live handle no other thread
+/// uses.
+pub(crate) unsafe fn take_bundle<T>(
+    bundle: *mut *mut zp_bundle,
+    check: impl FnOnce(&Bundle) -> crate::status::Result<()>,
+    consume: impl FnOnce(Bundle) -> crate::status::Result<T>,
+) -> crate::status::Result<T> {
+    crate::status::non_null(bundle, "bundle")?;
+    // SAFETY: `bundle` is non-NULL and points to a `zp_bundle *` (the contract).
+    let raw = unsafe { *bundle };
+    crate::status::non_null(raw, "*bundle")?;
+    // SAFETY: live and ours alone (the contract).
+    let handle = unsafe { &*raw };
+    crate::status::check_poison(handle)?;
+    check(&handle.bundle)?;
+    // SAFETY: made by `zp_bundle_load` (Box::into_raw) and live; ownership moves here, and the
+    // caller's pointer is cleared right away.
+    let handle = unsafe { Box::from_raw(raw) };
+    // SAFETY: `bundle` is writable (the contract).
+    unsafe { bundle.write(std::ptr::null_mut()) };
+    consume(handle.bundle)
 }

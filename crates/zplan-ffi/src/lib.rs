@@ -42,7 +42,7 @@ pub const ZPLAN_VERSION_MINOR: u32 = 1;
 pub const ZPLAN_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface: raised whenever a type's layout or a function's signature
 /// changes incompatibly. A program built against one ABI version needs a library of the same.
-pub const ZPLAN_ABI_VERSION: u32 = 2;
+pub const ZPLAN_ABI_VERSION: u32 = 3;
 
 /// Objective of `zp_planner_settings`: quadratic in latent space to the goal image.
 pub const ZP_OBJECTIVE_GOAL: u32 = 0;

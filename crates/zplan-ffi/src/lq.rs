@@ -80,16 +80,31 @@ pub unsafe extern "C" fn zp_lq_solve(
     problem: *const zp_lq_problem,
     solution: *mut zp_lq_solution,
 ) -> zp_status {
-    guard(|| {
+    // SAFETY: the arguments and the arrays they point to follow this function's documented
+    // contract.
+    guard(|| unsafe {
         non_null(problem, "problem")?;
         non_null(solution, "solution")?;
-        // SAFETY: both non-NULL and valid for the call (the documented contract).
-        let (p, out) = unsafe { (*problem, &mut *solution) };
+        let (p, out) = (*problem, &mut *solution);
         let (n, m, horizon) = (p.n, p.m, p.horizon);
         if n == 0 || m == 0 || horizon == 0 {
             return Err(Failure::new(
                 zp_status::ZP_INVALID_ARGUMENT,
                 format!("problem: n = {n}, m = {m}, horizon = {horizon}: each must be at least 1"),
+            ));
+        }
+        // The largest array, (T + 1) x n x max(n, m) doubles, must be addressable; then every
+        // product of sizes below fits.
+        let largest = horizon
+            .checked_add(1)
+            .and_then(|t| t.checked_mul(n))
+            .and_then(|x| x.checked_mul(n.max(m)))
+            .and_then(|x| x.checked_mul(size_of::<f64>()))
+            .filter(|&bytes| bytes <= isize::MAX as usize);
+        if largest.is_none() {
+            return Err(Failure::new(
+                zp_status::ZP_INVALID_ARGUMENT,
+                format!("problem: n = {n}, m = {m}, horizon = {horizon}: the arrays overflow"),
             ));
         }
         let lq = build(&p)?;
@@ -172,11 +187,15 @@ pub unsafe extern "C" fn zp_lq_solve(
 }
 
 /// The caller's arrays copied into an `LqrProblem`, each checked for NULL, length and NaN.
-fn build(p: &zp_lq_problem) -> Result<LqrProblem> {
+///
+/// # Safety
+/// Every non-NULL array of `p` holds the length `zp_lq_problem` documents.
+unsafe fn build(p: &zp_lq_problem) -> Result<LqrProblem> {
     let (n, m, horizon) = (p.n, p.m, p.horizon);
     let mut lq = LqrProblem::new(n, m, horizon);
     let required = |ptr: *const f64, len: usize, what: &str| -> Result<Option<&[f64]>> {
-        let values = slice(ptr, len, len, what)?;
+        // SAFETY: the caller's contract.
+        let values = unsafe { slice(ptr, len, len, what) }?;
         finite(values, what)?;
         Ok(Some(values))
     };

@@ -1,16 +1,16 @@
 //! The latent MPC planner: settings, goal, plan, and the plan's details.
 
 use std::ffi::c_char;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use ndarray::ArrayView4;
 use zplan_mpc::{Objective, Planner, PlannerSettings};
-use zplan_onnx::Bundle;
 
-use crate::bundle::zp_bundle;
+use crate::bundle::{take_bundle, zp_bundle};
 use crate::status::{
     Failure, Handle, Result, free_handle, guard, non_null, slice, slice_mut, solve_status, utf8,
-    with_handle, with_handle_ref, write,
+    with_handle, with_handle_ref, write, write_handle,
 };
 use crate::{ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, zp_status};
 
@@ -140,7 +140,8 @@ pub unsafe extern "C" fn zp_planner_settings_reference(
     task: *const c_char,
     out: *mut zp_planner_settings,
 ) -> zp_status {
-    guard(|| task_settings(task, out, PlannerSettings::reference))
+    // SAFETY: the contract of `task_settings`, passed on.
+    guard(|| unsafe { task_settings(task, out, PlannerSettings::reference) })
 }
 
 /// Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
@@ -151,16 +152,20 @@ pub unsafe extern "C" fn zp_planner_settings_for_task(
     task: *const c_char,
     out: *mut zp_planner_settings,
 ) -> zp_status {
-    guard(|| task_settings(task, out, PlannerSettings::for_task))
+    // SAFETY: the contract of `task_settings`, passed on.
+    guard(|| unsafe { task_settings(task, out, PlannerSettings::for_task) })
 }
 
-fn task_settings(
+/// # Safety
+/// `task` is NULL or a NUL-terminated string; `out` is NULL or writable.
+unsafe fn task_settings(
     task: *const c_char,
     out: *mut zp_planner_settings,
     settings_of: fn(&str) -> Option<PlannerSettings>,
 ) -> Result<()> {
     non_null(out, "out")?;
-    let task = utf8(task, "task")?;
+    // SAFETY: the caller's contract.
+    let task = unsafe { utf8(task, "task") }?;
     let settings = settings_of(task).ok_or_else(|| {
         Failure::new(
             zp_status::ZP_INVALID_ARGUMENT,
@@ -169,8 +174,8 @@ fn task_settings(
             ),
         )
     })?;
-    write(out, (&settings).into());
-    Ok(())
+    // SAFETY: the caller's contract.
+    unsafe { write(out, (&settings).into(), "out") }
 }
 
 /// A receding-horizon planner over one bundle, with its own ONNX sessions and buffers. Made by
@@ -180,20 +185,30 @@ pub struct zp_planner {
     planner: Planner,
     /// [1, C, H, W] of an observation.
     shape: (usize, usize, usize, usize),
-    poisoned: bool,
+    poison: AtomicBool,
 }
 
 impl Handle for zp_planner {
     const NAME: &'static str = "zp_planner";
-    fn poisoned(&mut self) -> &mut bool {
-        &mut self.poisoned
+    fn poison(&self) -> &AtomicBool {
+        &self.poison
     }
 }
 
 impl zp_planner {
-    fn image<'a, T>(&self, data: *const T, len: usize, what: &str) -> Result<ArrayView4<'a, T>> {
+    /// The observation at `data` as [1, C, H, W].
+    ///
+    /// # Safety
+    /// As for [`slice`].
+    unsafe fn image<'a, T>(
+        &self,
+        data: *const T,
+        len: usize,
+        what: &str,
+    ) -> Result<ArrayView4<'a, T>> {
         let (b, c, h, w) = self.shape;
-        let values = slice(data, len, b * c * h * w, what)?;
+        // SAFETY: the caller's contract.
+        let values = unsafe { slice(data, len, b * c * h * w, what) }?;
         Ok(ArrayView4::from_shape(self.shape, values).expect("length checked"))
     }
 }
@@ -236,40 +251,44 @@ pub struct zp_plan_info {
     pub total_seconds: f64,
 }
 
-/// Creates a planner over `bundle`'s networks (loaded from its directory: the planner
-/// owns its sessions) with `settings` into `*out`. The caller owns the new handle; `bundle`
-/// may be freed afterwards.
+/// Creates a planner with `settings` over the networks of the bundle `*bundle` into `*out`.
+/// The planner takes the bundle's networks: on `ZP_OK`, `*bundle` is NULL (the handle is
+/// freed). On a failure, `*bundle` is unchanged when the settings or the bundle were refused
+/// before the networks were taken, and NULL when the networks were lost in a later failure;
+/// `zp_bundle_free(*bundle)` after the call is right either way. The caller owns the new
+/// planner.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_new(
-    bundle: *const zp_bundle,
+    bundle: *mut *mut zp_bundle,
     settings: *const zp_planner_settings,
     out: *mut *mut zp_planner,
 ) -> zp_status {
-    with_handle_ref(bundle, |b| {
+    guard(|| {
         non_null(settings, "settings")?;
         non_null(out, "out")?;
         // SAFETY: non-NULL; the caller passes a valid settings struct.
         let settings = unsafe { *settings }.to_settings()?;
-        let bundle = Bundle::load(&b.dir)?;
-        let planner = Planner::new(bundle, settings)?;
+        let check = |b: &zplan_onnx::Bundle| Ok(Planner::check_settings(b.manifest(), &settings)?);
+        // SAFETY: `bundle` is NULL or points to NULL or a live handle (the contract).
+        let planner =
+            unsafe { take_bundle(bundle, check, |b| Ok(Planner::new(b, settings.clone())?)) }?;
         let obs = planner.observation();
         let shape = (1, obs.stacked_channels(), obs.height, obs.width);
-        write(
-            out,
-            Box::into_raw(Box::new(zp_planner {
-                planner,
-                shape,
-                poisoned: false,
-            })),
-        );
-        Ok(())
+        let handle = zp_planner {
+            planner,
+            shape,
+            poison: AtomicBool::new(false),
+        };
+        // SAFETY: `out` is a writable `zp_planner *` (the contract).
+        unsafe { write_handle(out, handle) }
     })
 }
 
 /// Frees a planner (NULL is ignored).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_free(planner: *mut zp_planner) {
-    free_handle(planner);
+    // SAFETY: the contract of `_free`.
+    unsafe { free_handle(planner) };
 }
 
 /// Writes the planner's sizes to `*out`.
@@ -278,20 +297,22 @@ pub unsafe extern "C" fn zp_planner_get_info(
     planner: *const zp_planner,
     out: *mut zp_planner_info,
 ) -> zp_status {
-    with_handle_ref(planner, |p| {
-        non_null(out, "out")?;
-        let (_, c, h, w) = p.shape;
-        write(
-            out,
-            zp_planner_info {
-                observation_len: c * h * w,
-                latent_dim: p.planner.solution().states().ncols(),
-                action_dim: p.planner.action_bounds().0.len(),
-                horizon: p.planner.settings().horizon,
-            },
-        );
-        Ok(())
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(planner, |p| {
+            let (_, c, h, w) = p.shape;
+            write(
+                out,
+                zp_planner_info {
+                    observation_len: c * h * w,
+                    latent_dim: p.planner.solution().states().ncols(),
+                    action_dim: p.planner.action_bounds().0.len(),
+                    horizon: p.planner.settings().horizon,
+                },
+                "out",
+            )
+        })
+    }
 }
 
 /// Copies the action limits of the bundle's manifest into `low` and `high` (`action_dim`
@@ -303,12 +324,15 @@ pub unsafe extern "C" fn zp_planner_get_action_bounds(
     high: *mut f64,
     len: usize,
 ) -> zp_status {
-    with_handle_ref(planner, |p| {
-        let (lo, hi) = p.planner.action_bounds();
-        slice_mut(low, len, lo.len(), "low")?.copy_from_slice(lo);
-        slice_mut(high, len, hi.len(), "high")?.copy_from_slice(hi);
-        Ok(())
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(planner, |p| {
+            let (lo, hi) = p.planner.action_bounds();
+            slice_mut(low, len, lo.len(), "low")?.copy_from_slice(lo);
+            slice_mut(high, len, hi.len(), "high")?.copy_from_slice(hi);
+            Ok(())
+        })
+    }
 }
 
 /// Encodes the goal image (`len` = observation_len bytes, row-major [C, H, W], 0..255) once;
@@ -319,10 +343,13 @@ pub unsafe extern "C" fn zp_planner_set_goal(
     image: *const u8,
     len: usize,
 ) -> zp_status {
-    with_handle(planner, |p| {
-        let image = p.image(image, len, "image")?;
-        Ok(p.planner.set_goal(image)?)
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            let image = p.image(image, len, "image")?;
+            Ok(p.planner.set_goal(image)?)
+        })
+    }
 }
 
 /// As `zp_planner_set_goal` for an image of floats in [0, 1]; NaN and infinities are refused.
@@ -332,10 +359,13 @@ pub unsafe extern "C" fn zp_planner_set_goal_f32(
     image: *const f32,
     len: usize,
 ) -> zp_status {
-    with_handle(planner, |p| {
-        let image = p.image(image, len, "image")?;
-        Ok(p.planner.set_goal_f32(image)?)
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            let image = p.image(image, len, "image")?;
+            Ok(p.planner.set_goal_f32(image)?)
+        })
+    }
 }
 
 /// Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]) and
@@ -379,50 +409,66 @@ fn plan_with<T>(
     action_len: usize,
     plan: impl for<'a> FnOnce(&'a mut Planner, ArrayView4<'_, T>) -> Result<&'a [f64]>,
 ) -> zp_status {
-    with_handle(planner, |p| {
-        let obs = p.image(obs, obs_len, "obs")?;
-        let m = p.planner.action_bounds().0.len();
-        let out = slice_mut(action, action_len, m, "action")?;
-        out.copy_from_slice(plan(&mut p.planner, obs)?);
-        Ok(())
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            let obs = p.image(obs, obs_len, "obs")?;
+            let m = p.planner.action_bounds().0.len();
+            let out = slice_mut(action, action_len, m, "action")?;
+            out.copy_from_slice(plan(&mut p.planner, obs)?);
+            Ok(())
+        })
+    }
 }
 
-/// Replaces the planner's networks with `bundle`'s (a retrained model, loaded from its
-/// directory) without a new planner: settings, sizes and handle stay; the goal image is encoded
-/// again by the new encoder; the warm start is dropped. A bundle for other images or actions,
-/// or one whose networks fail, is refused with the error, and the planner keeps serving with
-/// the networks it had. `bundle` may be freed afterwards.
+/// Replaces the planner's networks with those of the bundle `*bundle` (a retrained model,
+/// loaded beforehand by `zp_bundle_load`, on any thread) without a new planner: settings, sizes
+/// and handle stay; the goal image is encoded again by the new encoder; the warm start is
+/// dropped. No file is read and no session is built: the swap costs one encoding of the goal
+/// and the planner's buffers. The planner takes the networks and `*bundle` becomes NULL on
+/// `ZP_OK`. A bundle for other images or actions is refused before anything is taken (`*bundle`
+/// unchanged); one whose encoder fails on the goal image is refused after (`*bundle` NULL).
+/// On every failure the planner keeps serving with the networks it had; `zp_bundle_free(*bundle)`
+/// after the call is right either way.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_swap_bundle(
     planner: *mut zp_planner,
-    bundle: *const zp_bundle,
+    bundle: *mut *mut zp_bundle,
 ) -> zp_status {
-    with_handle(planner, |p| {
-        non_null(bundle, "bundle")?;
-        // SAFETY: non-NULL and made by `zp_bundle_load` (the documented contract).
-        let dir = unsafe { &*bundle }.dir.clone();
-        Ok(p.planner.swap_bundle(Bundle::load(&dir)?)?)
-    })
+    // SAFETY: `planner` is NULL or live and not shared during the call (the contract).
+    unsafe {
+        with_handle(planner, |p| {
+            let check = |b: &zplan_onnx::Bundle| Ok(p.planner.check_swap(b.manifest())?);
+            // SAFETY: `bundle` is NULL or points to NULL or a live handle (the contract).
+            let next = take_bundle(bundle, check, Ok)?;
+            Ok(p.planner.swap_bundle(next)?)
+        })
+    }
 }
 
 /// Forgets the previous plan (a new episode): the next plan starts without a warm start.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_reset(planner: *mut zp_planner) -> zp_status {
-    with_handle(planner, |p| {
-        p.planner.reset();
-        Ok(())
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            p.planner.reset();
+            Ok(())
+        })
+    }
 }
 
 /// Advances the warm start by one step, for a control period in which the previous plan's
 /// next action was applied without planning.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_shift(planner: *mut zp_planner) -> zp_status {
-    with_handle(planner, |p| {
-        p.planner.shift();
-        Ok(())
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            p.planner.shift();
+            Ok(())
+        })
+    }
 }
 
 /// Writes what the last successful plan did to `*out` (all zero before the first plan).
@@ -431,26 +477,28 @@ pub unsafe extern "C" fn zp_planner_get_plan_info(
     planner: *const zp_planner,
     out: *mut zp_plan_info,
 ) -> zp_status {
-    with_handle_ref(planner, |p| {
-        non_null(out, "out")?;
-        let best = p.planner.solution();
-        let times = p.planner.times();
-        write(
-            out,
-            zp_plan_info {
-                solver_status: solve_status(best.status()),
-                iterations: best.iterations(),
-                cost: best.cost(),
-                candidates: p.planner.candidates().len(),
-                encode_seconds: times.encode.as_secs_f64(),
-                linearize_seconds: times.phases.linearize.as_secs_f64(),
-                backward_seconds: times.phases.backward.as_secs_f64(),
-                forward_seconds: times.phases.forward.as_secs_f64(),
-                total_seconds: (times.encode + times.solve).as_secs_f64(),
-            },
-        );
-        Ok(())
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(planner, |p| {
+            let best = p.planner.solution();
+            let times = p.planner.times();
+            write(
+                out,
+                zp_plan_info {
+                    solver_status: solve_status(best.status()),
+                    iterations: best.iterations(),
+                    cost: best.cost(),
+                    candidates: p.planner.candidates().len(),
+                    encode_seconds: times.encode.as_secs_f64(),
+                    linearize_seconds: times.phases.linearize.as_secs_f64(),
+                    backward_seconds: times.phases.backward.as_secs_f64(),
+                    forward_seconds: times.phases.forward.as_secs_f64(),
+                    total_seconds: (times.encode + times.solve).as_secs_f64(),
+                },
+                "out",
+            )
+        })
+    }
 }
 
 /// Copies the last plan: latent states into `states` ((T + 1) x n, row-major, z_0 first) and
@@ -463,11 +511,14 @@ pub unsafe extern "C" fn zp_planner_get_plan(
     actions: *mut f64,
     actions_len: usize,
 ) -> zp_status {
-    with_handle_ref(planner, |p| {
-        let best = p.planner.solution();
-        copy_optional(best.states().as_slice(), states, states_len, "states")?;
-        copy_optional(best.controls().as_slice(), actions, actions_len, "actions")
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(planner, |p| {
+            let best = p.planner.solution();
+            copy_optional(best.states().as_slice(), states, states_len, "states")?;
+            copy_optional(best.controls().as_slice(), actions, actions_len, "actions")
+        })
+    }
 }
 
 /// Copies the last plan's feedback gains K_t (T x m x n, row-major), for u_t = u*_t +
@@ -478,20 +529,28 @@ pub unsafe extern "C" fn zp_planner_get_gains(
     gains: *mut f64,
     len: usize,
 ) -> zp_status {
-    with_handle_ref(planner, |p| {
-        let best = p.planner.solution();
-        let k = best.gains();
-        slice_mut(gains, len, k.len(), "gains")?.copy_from_slice(k.as_slice().expect("contiguous"));
-        Ok(())
-    })
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(planner, |p| {
+            let best = p.planner.solution();
+            let k = best.gains();
+            slice_mut(gains, len, k.len(), "gains")?
+                .copy_from_slice(k.as_slice().expect("contiguous"));
+            Ok(())
+        })
+    }
 }
 
 /// Copies `from` into `(ptr, len)` unless `ptr` is NULL and `len` 0.
-fn copy_optional(from: Option<&[f64]>, ptr: *mut f64, len: usize, what: &str) -> Result<()> {
+///
+/// # Safety
+/// As for [`slice_mut`].
+unsafe fn copy_optional(from: Option<&[f64]>, ptr: *mut f64, len: usize, what: &str) -> Result<()> {
     if ptr.is_null() && len == 0 {
         return Ok(());
     }
     let from = from.expect("solution arrays are contiguous");
-    slice_mut(ptr, len, from.len(), what)?.copy_from_slice(from);
+    // SAFETY: the caller's contract.
+    unsafe { slice_mut(ptr, len, from.len(), what) }?.copy_from_slice(from);
     Ok(())
 }

@@ -44,21 +44,26 @@ pub extern "C" fn zp_status_str(status: i32) -> *const c_char {
 /// this thread has failed. The message stays until the next failure on this thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_last_error_message(buf: *mut c_char, len: usize) -> usize {
-    copy_last_error(buf, len)
+    // SAFETY: `buf` is NULL or `len` writable bytes (the contract).
+    unsafe { copy_last_error(buf, len) }
 }
 
 /// Loads ONNX Runtime once for the process; call it before any other function that runs a
 /// model. `library_path` names the shared library (file or directory); NULL searches, in
 /// order, the environment variables `ZPLAN_ORT_DYLIB` and `ORT_DYLIB_PATH`, then the source
 /// tree's setup location. Calling it again with NULL or the same path succeeds; another path
-/// fails (one ONNX Runtime per process). Thread-safe.
+/// fails (one ONNX Runtime per process). Thread-safe. Before it loads the library it sets
+/// `ORT_DISABLE_TELEMETRY=1` in the process environment, which keeps ONNX Runtime's event
+/// uploader from starting: no socket is opened, ever. Call it before starting threads that read
+/// or change the environment.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_runtime_init(library_path: *const c_char) -> zp_status {
     guard(|| {
         let path = if library_path.is_null() {
             None
         } else {
-            Some(Path::new(utf8(library_path, "library_path")?))
+            // SAFETY: a NUL-terminated string (the contract).
+            Some(Path::new(unsafe { utf8(library_path, "library_path") }?))
         };
         Runtime::init(path)?;
         Ok(())
@@ -69,5 +74,8 @@ pub unsafe extern "C" fn zp_runtime_init(library_path: *const c_char) -> zp_stat
 /// `zp_last_error_message` and returns its length; 0 before `zp_runtime_init` succeeded.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_runtime_version(buf: *mut c_char, len: usize) -> usize {
-    Runtime::get().map_or(0, |runtime| copy_text(runtime.version(), buf, len))
+    // SAFETY: `buf` is NULL or `len` writable bytes (the contract).
+    Runtime::get().map_or(0, |runtime| unsafe {
+        copy_text(runtime.version(), buf, len)
+    })
 }

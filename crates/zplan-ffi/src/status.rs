@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use zplan_buffer::BufferError;
 use zplan_lqr::SolveError;
@@ -126,7 +127,10 @@ fn set_last_error(message: String) {
 
 /// Copies `text` into `buf` (NUL-terminated, cut to `len - 1` bytes; nothing when `buf` is
 /// NULL or `len` is 0) and returns the text's full length in bytes, like `snprintf`.
-pub(crate) fn copy_text(text: &str, buf: *mut c_char, len: usize) -> usize {
+///
+/// # Safety
+/// `buf` is NULL or points to `len` writable bytes.
+pub(crate) unsafe fn copy_text(text: &str, buf: *mut c_char, len: usize) -> usize {
     let bytes = text.as_bytes();
     if !buf.is_null() && len > 0 {
         let n = bytes.len().min(len - 1);
@@ -140,8 +144,12 @@ pub(crate) fn copy_text(text: &str, buf: *mut c_char, len: usize) -> usize {
 }
 
 /// `copy_text` of this thread's last error message.
-pub(crate) fn copy_last_error(buf: *mut c_char, len: usize) -> usize {
-    LAST_ERROR.with(|last| copy_text(&last.borrow(), buf, len))
+///
+/// # Safety
+/// As for [`copy_text`].
+pub(crate) unsafe fn copy_last_error(buf: *mut c_char, len: usize) -> usize {
+    // SAFETY: the caller's contract is copy_text's.
+    LAST_ERROR.with(|last| unsafe { copy_text(&last.borrow(), buf, len) })
 }
 
 /// Runs `f` behind the panic boundary: a panic becomes ZP_PANIC, an error its status; either
@@ -168,46 +176,81 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
         .unwrap_or("a panic")
 }
 
-/// A handle that a panic inside a call poisons.
-pub(crate) trait Handle {
+/// A handle that a panic inside a call poisons. `Sync`, because the C API lets several threads
+/// call the functions that take it `const` at once (they get `&Self`).
+pub(crate) trait Handle: Sync {
     /// The type's C name, for messages.
     const NAME: &'static str;
-    fn poisoned(&mut self) -> &mut bool;
+    /// Set (never cleared) when a call on the handle panicked.
+    fn poison(&self) -> &AtomicBool;
+}
+
+/// Refuses a poisoned handle.
+pub(crate) fn check_poison<H: Handle>(h: &H) -> Result<()> {
+    if h.poison().load(Ordering::Acquire) {
+        Err(Failure::new(
+            zp_status::ZP_POISONED,
+            format!(
+                "{}: the handle is poisoned by an earlier internal error; free it",
+                H::NAME
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn null_handle<H: Handle>() -> zp_status {
+    set_last_error(format!("{}: the handle is NULL", H::NAME));
+    zp_status::ZP_NULL_POINTER
 }
 
 /// Runs `f` on the handle behind `handle` (NULL and poisoned handles are refused); a panic
 /// poisons the handle.
-pub(crate) fn with_handle<H: Handle>(
+///
+/// # Safety
+/// `handle` is NULL or a live handle of this library that no other thread uses during the call
+/// (the contract of every non-`const` handle argument).
+pub(crate) unsafe fn with_handle<H: Handle>(
     handle: *mut H,
     f: impl FnOnce(&mut H) -> Result<()>,
 ) -> zp_status {
-    if handle.is_null() {
-        set_last_error(format!("{}: the handle is NULL", H::NAME));
-        return zp_status::ZP_NULL_POINTER;
-    }
-    // SAFETY: a non-NULL handle comes from this library's `_new`/`_open` and has not been
-    // freed (the documented contract); the caller serialises calls on it.
-    let h = unsafe { &mut *handle };
-    if *h.poisoned() {
-        set_last_error(format!(
-            "{}: the handle is poisoned by an earlier internal error; free it",
-            H::NAME
-        ));
-        return zp_status::ZP_POISONED;
-    }
-    let status = guard(|| f(&mut *h));
+    // SAFETY: the caller's contract: live, and ours alone for the call.
+    let Some(h) = (unsafe { handle.as_mut() }) else {
+        return null_handle::<H>();
+    };
+    let status = guard(|| {
+        check_poison(&*h)?;
+        f(&mut *h)
+    });
     if status == zp_status::ZP_PANIC {
-        *h.poisoned() = true;
+        h.poison().store(true, Ordering::Release);
     }
     status
 }
 
-/// As `with_handle` for a call that only reads the handle.
-pub(crate) fn with_handle_ref<H: Handle>(
+/// As [`with_handle`] for a call that only reads the handle: `f` gets a shared reference, so
+/// calls from several threads at once are sound.
+///
+/// # Safety
+/// `handle` is NULL or a live handle of this library, not freed or used mutably during the
+/// call (the contract of every `const` handle argument).
+pub(crate) unsafe fn with_handle_ref<H: Handle>(
     handle: *const H,
     f: impl FnOnce(&H) -> Result<()>,
 ) -> zp_status {
-    with_handle(handle.cast_mut(), |h| f(h))
+    // SAFETY: the caller's contract: live, and only shared during the call.
+    let Some(h) = (unsafe { handle.as_ref() }) else {
+        return null_handle::<H>();
+    };
+    let status = guard(|| {
+        check_poison(h)?;
+        f(h)
+    });
+    if status == zp_status::ZP_PANIC {
+        h.poison().store(true, Ordering::Release);
+    }
+    status
 }
 
 /// Fails with ZP_NULL_POINTER naming `what` when `ptr` is NULL.
@@ -223,9 +266,12 @@ pub(crate) fn non_null<T>(ptr: *const T, what: &str) -> Result<()> {
 }
 
 /// The C string at `ptr` as UTF-8.
-pub(crate) fn utf8<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+///
+/// # Safety
+/// `ptr` is NULL or a NUL-terminated string that outlives `'a`.
+pub(crate) unsafe fn utf8<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
     non_null(ptr, what)?;
-    // SAFETY: non-NULL, and the caller passes a NUL-terminated string that outlives the call.
+    // SAFETY: non-NULL, and the caller's contract.
     unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| {
         Failure::new(
             zp_status::ZP_INVALID_ARGUMENT,
@@ -235,7 +281,11 @@ pub(crate) fn utf8<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
 }
 
 /// The `len` elements at `ptr` (non-NULL), checked against the `expected` length.
-pub(crate) fn slice<'a, T>(
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` readable elements that outlive `'a` and that nothing
+/// writes meanwhile.
+pub(crate) unsafe fn slice<'a, T>(
     ptr: *const T,
     len: usize,
     expected: usize,
@@ -248,19 +298,24 @@ pub(crate) fn slice<'a, T>(
             format!("{what}: {len} elements given, {expected} expected"),
         ));
     }
-    // SAFETY: the caller gives `len` readable elements at `ptr` for the duration of the call.
+    // SAFETY: the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 /// As `slice`, writable.
-pub(crate) fn slice_mut<'a, T>(
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` writable elements that outlive `'a` and that nothing else
+/// reads or writes meanwhile.
+pub(crate) unsafe fn slice_mut<'a, T>(
     ptr: *mut T,
     len: usize,
     expected: usize,
     what: &str,
 ) -> Result<&'a mut [T]> {
-    slice(ptr.cast_const(), len, expected, what)?;
-    // SAFETY: as in `slice`, and the caller gives the elements writable and unaliased.
+    // SAFETY: the caller's contract covers the read-only check.
+    unsafe { slice(ptr.cast_const(), len, expected, what) }?;
+    // SAFETY: the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
@@ -275,10 +330,15 @@ pub(crate) fn finite<T: Copy + Into<f64>>(values: &[T], what: &str) -> Result<()
     }
 }
 
-/// Writes `value` to the out-parameter `out` (checked non-NULL by the caller).
-pub(crate) fn write<T>(out: *mut T, value: T) {
-    // SAFETY: the caller checked `out` non-NULL; it points to writable memory for a T.
-    unsafe { out.write(value) }
+/// Writes `value` to the out-parameter `out`, refusing NULL.
+///
+/// # Safety
+/// `out` is NULL or points to writable memory for a `T`.
+pub(crate) unsafe fn write<T>(out: *mut T, value: T, what: &str) -> Result<()> {
+    non_null(out, what)?;
+    // SAFETY: non-NULL, and the caller's contract.
+    unsafe { out.write(value) };
+    Ok(())
 }
 
 /// The `ZP_SOLVE_*` number of a solver outcome.
@@ -294,12 +354,26 @@ pub(crate) fn solve_status(status: zplan_lqr::Status) -> u32 {
 }
 
 /// Drops a handle made by `Box::into_raw` (NULL is ignored), behind the panic boundary.
-pub(crate) fn free_handle<H>(handle: *mut H) {
+///
+/// # Safety
+/// `handle` is NULL or made by this library's constructor and not freed before, and no other
+/// thread uses it (the documented contract of every `_free`).
+pub(crate) unsafe fn free_handle<H>(handle: *mut H) {
     if !handle.is_null() {
-        // SAFETY: made by this library's constructor (Box::into_raw) and not freed before (the
-        // documented contract of every `_free`).
+        // SAFETY: the caller's contract.
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(handle) })));
     }
+}
+
+/// Moves `value` to the heap and writes the new handle to `out`.
+///
+/// # Safety
+/// As for [`write`].
+pub(crate) unsafe fn write_handle<H>(out: *mut *mut H, value: H) -> Result<()> {
+    non_null(out, "out")?;
+    // SAFETY: non-NULL, and the caller's contract.
+    unsafe { out.write(Box::into_raw(Box::new(value))) };
+    Ok(())
 }
 
 #[cfg(test)]
@@ -307,20 +381,21 @@ mod tests {
     use super::*;
 
     struct Dummy {
-        poisoned: bool,
+        poison: AtomicBool,
         calls: usize,
     }
 
     impl Handle for Dummy {
         const NAME: &'static str = "dummy";
-        fn poisoned(&mut self) -> &mut bool {
-            &mut self.poisoned
+        fn poison(&self) -> &AtomicBool {
+            &self.poison
         }
     }
 
     fn last_error() -> String {
         let mut buf = [0 as c_char; 256];
-        let len = copy_last_error(buf.as_mut_ptr(), buf.len());
+        // SAFETY: 256 writable bytes.
+        let len = unsafe { copy_last_error(buf.as_mut_ptr(), buf.len()) };
         // SAFETY: copy_last_error NUL-terminated the buffer.
         let text = unsafe { CStr::from_ptr(buf.as_ptr()) }
             .to_str()
@@ -333,32 +408,56 @@ mod tests {
     #[test]
     fn a_panic_is_caught_reported_and_poisons_the_handle() {
         let mut dummy = Dummy {
-            poisoned: false,
+            poison: AtomicBool::new(false),
             calls: 0,
         };
         let handle: *mut Dummy = &mut dummy;
-        let ok = with_handle(handle, |d| {
+        let count = |d: &mut Dummy| {
             d.calls += 1;
             Ok(())
-        });
-        assert_eq!(ok, zp_status::ZP_OK);
-        let panicked = with_handle(handle, |d| {
-            d.calls += 1;
-            panic!("index 7 out of range")
-        });
-        assert_eq!(panicked, zp_status::ZP_PANIC);
-        assert_eq!(last_error(), "internal error: index 7 out of range");
-        let refused = with_handle(handle, |d| {
-            d.calls += 1;
-            Ok(())
-        });
-        assert_eq!(refused, zp_status::ZP_POISONED);
-        assert!(last_error().contains("poisoned"));
+        };
+        // SAFETY: `handle` points to `dummy`, used by this thread alone.
+        unsafe {
+            assert_eq!(with_handle(handle, count), zp_status::ZP_OK);
+            let panicked = with_handle(handle, |d| {
+                d.calls += 1;
+                panic!("index 7 out of range")
+            });
+            assert_eq!(panicked, zp_status::ZP_PANIC);
+            assert_eq!(last_error(), "internal error: index 7 out of range");
+            assert_eq!(with_handle(handle, count), zp_status::ZP_POISONED);
+            assert!(last_error().contains("poisoned"));
+            assert_eq!(
+                with_handle_ref(handle, |_| Ok(())),
+                zp_status::ZP_POISONED,
+                "a poisoned handle refuses const calls too"
+            );
+            assert_eq!(
+                with_handle(std::ptr::null_mut::<Dummy>(), count),
+                zp_status::ZP_NULL_POINTER
+            );
+        }
         assert_eq!(dummy.calls, 2, "a poisoned handle runs nothing");
-        assert_eq!(
-            with_handle(std::ptr::null_mut::<Dummy>(), |_| Ok(())),
-            zp_status::ZP_NULL_POINTER
-        );
+    }
+
+    #[test]
+    fn a_panic_in_a_const_call_poisons_the_handle_for_every_thread() {
+        let dummy = Dummy {
+            poison: AtomicBool::new(false),
+            calls: 0,
+        };
+        let handle: *const Dummy = &dummy;
+        // SAFETY: `handle` points to `dummy`, only shared.
+        let panicked = unsafe { with_handle_ref(handle, |_| panic!("boom")) };
+        assert_eq!(panicked, zp_status::ZP_PANIC);
+        let address = handle as usize;
+        let status = std::thread::spawn(move || {
+            // SAFETY: `dummy` outlives the joined thread and is only shared.
+            unsafe { with_handle_ref(address as *const Dummy, |_| Ok(())) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(status, zp_status::ZP_POISONED);
     }
 
     #[test]
@@ -366,8 +465,11 @@ mod tests {
         let status = guard(|| Err(Failure::new(zp_status::ZP_IO, "0123456789")));
         assert_eq!(status, zp_status::ZP_IO);
         let mut small = [1 as c_char; 4];
-        assert_eq!(copy_last_error(small.as_mut_ptr(), small.len()), 10);
-        assert_eq!(small, [b'0' as c_char, b'1' as c_char, b'2' as c_char, 0]);
-        assert_eq!(copy_last_error(std::ptr::null_mut(), 0), 10);
+        // SAFETY: 4 writable bytes; NULL with 0.
+        unsafe {
+            assert_eq!(copy_last_error(small.as_mut_ptr(), small.len()), 10);
+            assert_eq!(small, [b'0' as c_char, b'1' as c_char, b'2' as c_char, 0]);
+            assert_eq!(copy_last_error(std::ptr::null_mut(), 0), 10);
+        }
     }
 }

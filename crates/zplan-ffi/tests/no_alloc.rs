@@ -26,7 +26,7 @@ fn plan_calls_allocate_nothing_after_the_first() {
             zp_status::ZP_OK
         );
         assert_eq!(
-            zp_planner_new(bundle, &settings, &mut planner),
+            zp_planner_new(&mut bundle, &settings, &mut planner),
             zp_status::ZP_OK
         );
         let frame = |row: usize, col: usize| {

@@ -26,7 +26,7 @@ use ndarray::{Array1, Array2, ArrayView4};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use zplan_lqr::{Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
-use zplan_onnx::{Bundle, BundleError, Encoder, ObservationSpec};
+use zplan_onnx::{Bundle, BundleError, Encoder, Manifest, ObservationSpec};
 
 use crate::dynamics::LatentDynamics;
 use crate::reward::RewardCost;
@@ -210,14 +210,43 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// A planner over `bundle`'s encoder and dynamics, action limits from its manifest.
-    pub fn new(bundle: Bundle, settings: PlannerSettings) -> Result<Self, PlanError> {
+    /// The checks [`Planner::new`] makes before it takes the bundle's networks: the settings
+    /// are usable, and the objective finds the networks it needs in a bundle with `manifest`.
+    pub fn check_settings(
+        manifest: &Manifest,
+        settings: &PlannerSettings,
+    ) -> Result<(), PlanError> {
         if settings.horizon == 0 {
             return Err(PlanError::Settings("horizon must be at least 1"));
         }
         if settings.random_candidates + settings.bang_bang_candidates == 0 && !settings.warm_start {
             return Err(PlanError::Settings("at least one candidate is needed"));
         }
+        if matches!(settings.objective, Objective::Reward { .. }) && manifest.reward.is_none() {
+            return Err(PlanError::Settings(
+                "the reward objective needs a bundle with a reward model",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks [`Planner::swap_bundle`] makes before it takes the bundle's networks: a
+    /// bundle with `manifest` reads the same images and drives the same actions.
+    pub fn check_swap(&self, manifest: &Manifest) -> Result<(), PlanError> {
+        if manifest.action.dim != self.low.len() {
+            return Err(PlanError::Settings(
+                "the new bundle has another number of actions",
+            ));
+        }
+        if manifest.observation != self.encoder.observation() {
+            return Err(PlanError::Settings("the new bundle takes other images"));
+        }
+        Self::check_settings(manifest, &self.settings)
+    }
+
+    /// A planner over `bundle`'s encoder and dynamics, action limits from its manifest.
+    pub fn new(bundle: Bundle, settings: PlannerSettings) -> Result<Self, PlanError> {
+        Self::check_settings(bundle.manifest(), &settings)?;
         let (manifest, encoder, dynamics, _, reward) = bundle.into_parts();
         let (nz, nu, t) = (manifest.latent_dim, manifest.action.dim, settings.horizon);
         let (low, high) = (manifest.action.low.clone(), manifest.action.high.clone());
@@ -226,11 +255,7 @@ impl Planner {
                 nz, nu, settings.q, settings.r, settings.q,
             )),
             Objective::Reward { weight } => {
-                let Some(reward) = reward else {
-                    return Err(PlanError::Settings(
-                        "the reward objective needs a bundle with a reward model",
-                    ));
-                };
+                let reward = reward.expect("check_settings: the bundle has a reward model");
                 PlanCost::Reward(RewardCost::new(reward, weight, settings.r, REWARD_STEP))
             }
         };
@@ -295,15 +320,7 @@ impl Planner {
     /// actions, a failing network) is refused with the error, and the planner keeps serving
     /// with the networks it had.
     pub fn swap_bundle(&mut self, bundle: Bundle) -> Result<(), PlanError> {
-        let manifest = bundle.manifest();
-        if manifest.action.dim != self.low.len() {
-            return Err(PlanError::Settings(
-                "the new bundle has another number of actions",
-            ));
-        }
-        if manifest.observation != self.encoder.observation() {
-            return Err(PlanError::Settings("the new bundle takes other images"));
-        }
+        self.check_swap(bundle.manifest())?;
         let mut next = Planner::new(bundle, self.settings.clone())?;
         if let Some(goal) = self.goal.view() {
             next.set_goal_f32(goal)?;

@@ -10,7 +10,7 @@
 //! (r(x + h e_i) - 2 r(x) + r(x - h e_i)) / h^2 clipped at zero, so that the model DDP sees
 //! stays convex (plus rho I on the actions).
 
-use std::cell::RefCell;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ndarray::{
     Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, s,
@@ -20,11 +20,17 @@ use zplan_onnx::Reward;
 
 /// -w r(z, u) + 1/2 rho |u|^2 through the bundle's reward network.
 pub struct RewardCost {
-    net: RefCell<Reward>,
-    scratch: RefCell<Scratch>,
+    /// The network and its buffers. `Cost` takes `&self`; the lock (never contended: one
+    /// planner plans on one thread at a time) keeps the cost `Sync` without a `RefCell`.
+    inner: Mutex<Inner>,
     weight: f64,
     action_weight: f64,
     step: f64,
+}
+
+struct Inner {
+    net: Reward,
+    scratch: Scratch,
 }
 
 /// Network inputs and outputs, grown to the largest batch seen.
@@ -39,16 +45,24 @@ impl RewardCost {
     pub fn new(net: Reward, weight: f64, action_weight: f64, step: f64) -> Self {
         let (nz, nu) = (net.latent_dim(), net.action_dim());
         Self {
-            net: RefCell::new(net),
-            scratch: RefCell::new(Scratch {
-                z: Array2::zeros((0, nz)),
-                u: Array2::zeros((0, nu)),
-                r: Array1::zeros(0),
+            inner: Mutex::new(Inner {
+                net,
+                scratch: Scratch {
+                    z: Array2::zeros((0, nz)),
+                    u: Array2::zeros((0, nu)),
+                    r: Array1::zeros(0),
+                },
             }),
             weight,
             action_weight,
             step,
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic inside a network call leaves no half-written state that matters: every call
+        // fills the rows it reads first.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// r at every row of `z` and `u` (f64 in, f64 out), one network call.
@@ -59,11 +73,11 @@ impl RewardCost {
         mut out: ArrayViewMut1<'_, f64>,
     ) -> Result<(), ModelError> {
         let rows = z.nrows();
-        let mut guard = self.scratch.borrow_mut();
-        let scratch = &mut *guard;
+        let mut guard = self.lock();
+        let Inner { net, scratch } = &mut *guard;
         scratch.reserve(rows);
         scratch.load(z, u);
-        self.net.borrow_mut().reward(
+        net.reward(
             scratch.z.slice(s![..rows, ..]),
             scratch.u.slice(s![..rows, ..]),
             scratch.r.slice_mut(s![..rows]),
@@ -87,8 +101,8 @@ impl RewardCost {
         let d = nz + nu;
         let per = 1 + 2 * d;
         let rows = points * per;
-        let mut guard = self.scratch.borrow_mut();
-        let scratch = &mut *guard;
+        let mut guard = self.lock();
+        let Inner { net, scratch } = &mut *guard;
         scratch.reserve(rows);
         let h = self.step;
         for p in 0..points {
@@ -110,7 +124,7 @@ impl RewardCost {
                 }
             }
         }
-        self.net.borrow_mut().reward(
+        net.reward(
             scratch.z.slice(s![..rows, ..]),
             scratch.u.slice(s![..rows, ..]),
             scratch.r.slice_mut(s![..rows]),

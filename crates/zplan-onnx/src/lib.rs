@@ -21,6 +21,6 @@ pub use error::{BundleError, RuntimeError};
 pub use network::NetworkOptions;
 pub use networks::{Decoder, Dynamics, Encoder, Reward};
 pub use runtime::{
-    LibrarySource, MINIMUM_VERSION, ORT_DYLIB_PATH, Runtime, SETUP_VERSION, ZPLAN_ORT_DYLIB,
-    setup_dir,
+    LibrarySource, MINIMUM_VERSION, ORT_DISABLE_TELEMETRY, ORT_DYLIB_PATH, Runtime, SETUP_VERSION,
+    ZPLAN_ORT_DYLIB, setup_dir,
 };

@@ -72,6 +72,9 @@ pub(crate) struct Net {
 // SAFETY: the raw pointers point into this struct's own C strings and ONNX Runtime objects,
 // which move with it and are used by one thread at a time (`run` takes `&mut self`).
 unsafe impl Send for Net {}
+// SAFETY: through `&Net` only plain Rust data is read (the path, for messages); every method
+// that touches the session, the C strings or the ONNX Runtime values takes `&mut self`.
+unsafe impl Sync for Net {}
 
 /// `OrtMemoryInfo` for CPU tensors, released on drop.
 struct CpuMemory(NonNull<OrtMemoryInfo>);

@@ -11,6 +11,13 @@
 //!
 //! A path may name the library file or a directory holding it. The library is loaded once per
 //! process; [`Runtime::init`] is idempotent and safe to call from several threads.
+//!
+//! No network traffic: ONNX Runtime 1.31's Linux build carries an event uploader (1DS) that
+//! starts threads which resolve and contact a collector host some seconds after the runtime is
+//! initialised, whatever `DisableTelemetryEvents` says afterwards. Only the environment variable
+//! [`ORT_DISABLE_TELEMETRY`] = `1`, present when the library initialises, keeps it from
+//! starting, so [`Runtime::init`] sets it in the process environment before it opens the
+//! library (and child processes inherit it).
 
 use std::ffi::CStr;
 use std::fmt;
@@ -30,6 +37,10 @@ pub const ZPLAN_ORT_DYLIB: &str = "ZPLAN_ORT_DYLIB";
 
 /// The `ort` crate's environment variable for the library, checked after `ZPLAN_ORT_DYLIB`.
 pub const ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+
+/// The environment variable that keeps ONNX Runtime's event uploader from starting; set to `1`
+/// by [`Runtime::init`] before the library is opened.
+pub const ORT_DISABLE_TELEMETRY: &str = "ORT_DISABLE_TELEMETRY";
 
 /// File names looked for inside a directory, most specific first.
 const LIBRARY_NAMES: [&str; 2] = ["libonnxruntime.so.1.31.1", "libonnxruntime.so"];
@@ -115,6 +126,12 @@ impl Runtime {
 
     fn load(explicit: Option<&Path>) -> Result<Runtime, RuntimeError> {
         let (library, source) = locate(explicit)?;
+        if std::env::var_os(ORT_DISABLE_TELEMETRY).is_none_or(|v| v != "1") {
+            // SAFETY: `init` holds INIT_LOCK, so no other zplan thread touches the environment;
+            // the host is told (zplan.h, zp_runtime_init) to initialise before starting threads
+            // that read or write it.
+            unsafe { std::env::set_var(ORT_DISABLE_TELEMETRY, "1") };
+        }
         if !library.is_file() {
             return Err(RuntimeError::Missing {
                 path: library,
