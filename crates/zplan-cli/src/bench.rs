@@ -183,6 +183,103 @@ pub fn run_mpc(args: &MpcArgs) -> ExitCode {
     write_json(args.json.as_deref(), &record)
 }
 
+/// What `zplan bench swap` times.
+pub struct SwapArgs {
+    pub task: TaskKind,
+    pub model: PathBuf,
+    pub swaps: usize,
+    pub json: Option<PathBuf>,
+}
+
+/// Hot reload as a robot stack does it: a worker thread loads each bundle (files, sessions,
+/// probes) and hands it over a channel; the control thread, which plans between swaps, times
+/// only `Planner::swap_bundle`. The peer is the swap that loads on the control thread: load +
+/// swap, from the same samples.
+pub fn run_swap(args: &SwapArgs) -> ExitCode {
+    match swap_times(args) {
+        Ok(record) => write_json(args.json.as_deref(), &record),
+        Err(message) => {
+            eprintln!("zplan bench swap: {}: {message}", args.model.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn swap_times(args: &SwapArgs) -> Result<serde_json::Value, String> {
+    use std::sync::mpsc;
+    use std::time::Instant;
+    use zplan_mpc::{Planner, PlannerSettings};
+    use zplan_onnx::Bundle;
+
+    let settings = PlannerSettings::for_task(args.task.name()).expect("a benchmark task");
+    let mut planner = Planner::new(
+        Bundle::load(&args.model).map_err(|e| e.to_string())?,
+        settings,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut env = zplan_envs::Env::new(args.task, 0);
+    let (sender, receiver) = mpsc::sync_channel::<(Bundle, f64)>(1);
+    let (model, swaps) = (args.model.clone(), args.swaps);
+    let loader = std::thread::spawn(move || -> Result<(), String> {
+        for _ in 0..swaps {
+            let start = Instant::now();
+            let bundle = Bundle::load(&model).map_err(|e| e.to_string())?;
+            let load_ms = start.elapsed().as_secs_f64() * 1e3;
+            if sender.send((bundle, load_ms)).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    let (mut swap_ms, mut load_ms, mut step_ms) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, (bundle, load)) in receiver.iter().enumerate() {
+        // A few plans on the serving networks between two swaps, as on the robot.
+        eval::run_episode(&mut env, &mut planner, k as u64, |step| {
+            step_ms.push(step.plan_ms);
+            Ok(())
+        })?;
+        let start = Instant::now();
+        planner.swap_bundle(bundle).map_err(|e| e.to_string())?;
+        swap_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        load_ms.push(load);
+    }
+    loader
+        .join()
+        .map_err(|_| "the loader thread panicked".to_string())??;
+    let inline: Vec<f64> = swap_ms.iter().zip(&load_ms).map(|(s, l)| s + l).collect();
+    let q = |v: &[f64], p: f64| quantile(v, p);
+    println!(
+        "zplan bench swap ({}, {} swaps, bundle loaded on a worker thread):",
+        args.model.display(),
+        swap_ms.len()
+    );
+    println!(
+        "  swap on the control thread: median {:.3} ms, p99 {:.3} ms",
+        q(&swap_ms, 0.5),
+        q(&swap_ms, 0.99)
+    );
+    println!(
+        "  load on the worker: median {:.1} ms, p99 {:.1} ms; load + swap on the control thread \
+         would be {:.1} ms median ({:.0}x the swap)",
+        q(&load_ms, 0.5),
+        q(&load_ms, 0.99),
+        q(&inline, 0.5),
+        q(&inline, 0.5) / q(&swap_ms, 0.5)
+    );
+    println!("  MPC step meanwhile: median {:.3} ms", q(&step_ms, 0.5));
+    Ok(json!({
+        "task": args.task.name(),
+        "model": args.model.display().to_string(),
+        "swaps": swap_ms.len(),
+        "swap_ms_median": q(&swap_ms, 0.5),
+        "swap_ms_p99": q(&swap_ms, 0.99),
+        "load_ms_median": q(&load_ms, 0.5),
+        "load_ms_p99": q(&load_ms, 0.99),
+        "load_and_swap_ms_median": q(&inline, 0.5),
+        "step_ms_median": q(&step_ms, 0.5),
+    }))
+}
+
 fn write_json(path: Option<&Path>, record: &serde_json::Value) -> ExitCode {
     let Some(path) = path else {
         return ExitCode::SUCCESS;

@@ -225,6 +225,22 @@ enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Hot reload: bundles loaded on a worker thread, swapped into a planning planner; times
+    /// the swap on the control thread (median, p99) beside loading there too.
+    Swap {
+        /// planar, swing, balance, cartpole or threepole.
+        #[arg(long, value_parser = parse_task)]
+        task: TaskKind,
+        /// The bundle [default: models/TASK].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Swaps to time (one episode is planned before each).
+        #[arg(long, default_value_t = 50)]
+        swaps: usize,
+        /// Also write the medians as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 /// The problem and the runs of a solver bench.
@@ -324,6 +340,17 @@ fn main() -> ExitCode {
                 model: model.unwrap_or_else(|| PathBuf::from("models").join(task.name())),
                 episodes,
                 seed,
+                json,
+            }),
+            BenchCommand::Swap {
+                task,
+                model,
+                swaps,
+                json,
+            } => bench::run_swap(&bench::SwapArgs {
+                task,
+                model: model.unwrap_or_else(|| PathBuf::from("models").join(task.name())),
+                swaps,
                 json,
             }),
         },

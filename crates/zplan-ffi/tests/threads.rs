@@ -104,10 +104,8 @@ fn eight_threads_call_const_functions_on_one_bundle_and_one_planner() {
     let mut bundle = load(&planar_dir());
     let mut expected = zp_bundle_info::default();
     // SAFETY: a live bundle and a valid out-pointer.
-    assert_eq!(
-        unsafe { zp_bundle_get_info(bundle, &mut expected) },
-        zp_status::ZP_OK
-    );
+    let status = unsafe { zp_bundle_get_info(bundle, &mut expected) };
+    assert_eq!(status, zp_status::ZP_OK);
     assert_eq!(expected.observation_len, 1600);
 
     // Handles cross threads as addresses; the C contract allows const calls from any thread.
@@ -130,7 +128,11 @@ fn eight_threads_call_const_functions_on_one_bundle_and_one_planner() {
             .collect();
         workers.into_iter().map(|w| w.join().unwrap()).sum()
     });
-    assert_eq!(calls, THREADS * CALLS, "every call answered as on one thread");
+    assert_eq!(
+        calls,
+        THREADS * CALLS,
+        "every call answered as on one thread"
+    );
 
     let (planner, _) = planner(&mut bundle, &planar_frame(5, 5));
     let reference = planner_answers(planner);
@@ -192,6 +194,12 @@ fn a_loaded_bundle_is_unchanged_by_a_rewrite_of_its_directory() {
 
     let swapped = swap_and_plan(staged, &obs);
     let intact = swap_and_plan(load(&planar_dir()), &obs);
-    assert_eq!(swapped, intact, "the networks loaded before the rewrite plan");
-    assert!(swapped[0] > 0.0 && swapped[1] > 0.0, "towards the goal: {swapped:?}");
+    assert_eq!(
+        swapped, intact,
+        "the networks loaded before the rewrite plan"
+    );
+    assert!(
+        swapped[0] > 0.0 && swapped[1] > 0.0,
+        "towards the goal: {swapped:?}"
+    );
 }
