@@ -22,6 +22,7 @@ fn bench(c: &mut Criterion) {
                     obs_shape: vec![2, 80, 80],
                     action_dim: 1,
                     chunk_rows: 4096,
+                    state_dim: 0,
                 };
                 let mut buffer = Buffer::create(&dir, spec).expect("creates");
                 for k in 0..transitions {
@@ -32,6 +33,8 @@ fn bench(c: &mut Criterion) {
                         reward: 1.0,
                         next_obs: &frames[step + 1],
                         done: step == 49,
+                        state: &[],
+                        next_state: &[],
                     };
                     buffer.append(&t).expect("appends");
                     if (k + 1) % 1000 == 0 {

@@ -6,6 +6,10 @@ import os
 import numpy as np
 
 FIELDS = ("obs", "action", "reward", "done", "episode", "valid")
+# The true states: a buffer field (`state`) when the writer knew them (`zplan collect`, `zplan
+# mbrl`); buffers written before it was a field kept them in `states.npy` beside the buffer.
+STATE_FIELD = "state"
+LEGACY_STATES = "states.npy"
 
 
 class BufferError(Exception):
@@ -14,7 +18,7 @@ class BufferError(Exception):
 
 class Transitions:
     """The transitions of a buffer: obs and next_obs uint8 [N, C, H, W], action float32 [N, nu],
-    reward float32 [N], and the true states [N, ns] when the buffer has states.npy.
+    reward float32 [N], and the true states [N, ns] when the buffer has them (its `state` field).
     `following[i]` is the transition after i in the same episode (its obs is i's next_obs), or -1."""
 
     def __init__(self, obs, action, reward, next_obs, state, next_state, path, following=None):
@@ -67,11 +71,16 @@ def read_buffer(path):
     if len(rows) == 0:
         raise BufferError(f"{path}: the buffer holds no transition")
     states = None
-    states_file = os.path.join(path, "states.npy")
-    if os.path.exists(states_file):
-        states = np.load(states_file)
+    has_state_field = any(f.get("name") == STATE_FIELD for f in meta.get("fields", []))
+    states_file = os.path.join(path, f"{STATE_FIELD}.npy" if has_state_field else LEGACY_STATES)
+    if has_state_field or os.path.exists(states_file):
+        try:
+            states = np.load(states_file, mmap_mode="r")
+        except (FileNotFoundError, ValueError) as e:
+            raise BufferError(f"{states_file}: not a readable .npy file ({e})") from None
         if len(states) < n:
             raise BufferError(f"{states_file}: {len(states)} rows for a buffer of {n}")
+        states = np.asarray(states[:n])
     # Row r + 1 continues row r's episode when it starts a transition of the same episode.
     position = np.full(n + 1, -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))

@@ -21,7 +21,7 @@ _PENDULUM = ("theta", "theta_dot")
 _THREEPOLE = ("theta_1", "theta_1_dot", "theta_2", "theta_2_dot", "theta_3", "theta_3_dot")
 
 # latent size, encoder kind, MLP width, seconds per step, planner action limits (per action),
-# and the names of the true state's components (the columns of a buffer's states.npy).
+# and the names of the true state's components (the columns of a buffer's `state` field).
 TASKS = {
     "planar": dict(latent=2, encoder="mlp", hidden=128, time_step=1.0, low=-3.0, high=3.0, state=("row", "col")),
     "swing": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65, state=_PENDULUM),

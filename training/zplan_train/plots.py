@@ -36,7 +36,7 @@ def latent_space(model, data, rows, path):
     y = z[:, 1] if z.shape[1] > 1 else np.zeros(len(z))
     fig, ax = plt.subplots(figsize=(4.5, 4))
     points = ax.scatter(z[:, 0], y, c=colour, s=4, cmap="viridis")
-    fig.colorbar(points, ax=ax, label="true state[0]" if data.state is not None else "no states.npy")
+    fig.colorbar(points, ax=ax, label="true state[0]" if data.state is not None else "no true states")
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     ax.set_title(f"{model.task} latent space ({model.kind})")

@@ -2,7 +2,7 @@
 
     python -m zplan_train.probe --model DIR --data DIR --task T [--range NAME=LOW:HIGH ...] [--rows N]
 
-Encodes observations of a buffer that has the true states (`states.npy`, written by `zplan
+Encodes observations of a buffer that has the true states (its `state` field, written by `zplan
 collect` and `zplan mbrl`) with the bundle's ONNX encoder, fits s_i ~ w' [z; 1] by least squares
 on one half of the rows and prints, per state component i, its spread and the RMS residual and
 R^2 = 1 - residual^2 / spread^2 on the other half. `--range` keeps the rows whose state lies in
@@ -45,7 +45,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m zplan_train.probe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a bundle directory")
-    parser.add_argument("--data", required=True, help="a zplan buffer with states.npy")
+    parser.add_argument("--data", required=True, help="a zplan buffer with the true states")
     parser.add_argument("--task", required=True, choices=sorted(TASKS), help="names the state's components")
     parser.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
                         help="keep the rows whose state component NAME lies in [LOW, HIGH]")
@@ -58,10 +58,10 @@ def main(argv=None):
         return 2
     names = TASKS[args.task]["state"]
     if data.state is None:
-        print(f"zplan_train.probe: {args.data}: no states.npy, the probe needs the true states", file=sys.stderr)
+        print(f"zplan_train.probe: {args.data}: the buffer holds no true states (no `state` field), the probe needs them", file=sys.stderr)
         return 2
     if data.state.shape[1] != len(names):
-        print(f"zplan_train.probe: {args.data}/states.npy: {data.state.shape[1]} columns, a {args.task} state has "
+        print(f"zplan_train.probe: {args.data}: true states of {data.state.shape[1]} values, a {args.task} state has "
               f"{len(names)}", file=sys.stderr)
         return 2
     kept = np.ones(len(data), dtype=bool)

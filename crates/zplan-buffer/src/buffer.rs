@@ -10,13 +10,24 @@
 //! Crash safety: rows are written past the committed length; `commit` flushes the maps, then
 //! replaces `meta.json` atomically (write a temporary file, fsync, rename, fsync the directory).
 //! Committed rows are never written again, so a crash at any point loses at most the rows after
-//! the last commit.
+//! the last commit. The true states, when the buffer keeps them, are a field like the others and
+//! are committed with the rows.
+//!
+//! One writer: [`Buffer::create`] and [`Buffer::open`] hold an exclusive advisory lock
+//! (`flock`) on the directory until the buffer is dropped, so a second writer, in this process
+//! or another, is refused. [`Buffer::open_read`] takes no lock and needs no write access.
+//!
+//! Disk space is reserved for real (`posix_fallocate`) before any row is written into it, so a
+//! full disk is an error from `append` and never a SIGBUS from a write through the map. Every
+//! size read from disk is checked (overflow included) before a file is touched, and no failing
+//! path shrinks a file below what it held.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use memmap2::MmapMut;
+use memmap2::{Mmap, MmapMut};
 use serde::{Deserialize, Serialize};
 
 use crate::error::BufferError;
@@ -28,6 +39,10 @@ pub const META_FILE: &str = "meta.json";
 /// Version of the on-disk format.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Largest file a field may grow to, in bytes: offsets stay far from overflow and within what
+/// `off_t` and the map can address.
+const MAX_FILE_BYTES: u64 = 1 << 48;
+
 /// Shapes of what the buffer stores.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BufferSpec {
@@ -37,6 +52,9 @@ pub struct BufferSpec {
     pub action_dim: usize,
     /// Rows added each time the files grow.
     pub chunk_rows: usize,
+    /// Values of the true state kept with each row (f64), 0 for none: what a simulator or a
+    /// motion-capture system knows and the images should encode, for plots and probes.
+    pub state_dim: usize,
 }
 
 /// One transition to append: o, u, r, o', done. `obs` and `next_obs` are u8 images of
@@ -53,6 +71,10 @@ pub struct Transition<'a> {
     pub next_obs: &'a [u8],
     /// Whether o_{t+1} ends the episode.
     pub done: bool,
+    /// The true state s_t (`state_dim` values; empty when the buffer keeps no states).
+    pub state: &'a [f64],
+    /// The true state s_{t+1}.
+    pub next_state: &'a [f64],
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +107,13 @@ const REWARD: usize = 2;
 const DONE: usize = 3;
 const EPISODE: usize = 4;
 const VALID: usize = 5;
+/// Only when `state_dim > 0`.
+const STATE: usize = 6;
+
+/// The names of the fields, in file order.
+const FIELD_NAMES: [&str; 7] = [
+    "obs", "action", "reward", "done", "episode", "valid", "state",
+];
 
 fn field_layout(spec: &BufferSpec) -> Vec<FieldMeta> {
     let field = |name: &str, dtype, shape: Vec<usize>| FieldMeta {
@@ -92,21 +121,108 @@ fn field_layout(spec: &BufferSpec) -> Vec<FieldMeta> {
         dtype,
         shape,
     };
-    vec![
+    let mut fields = vec![
         field("obs", Dtype::U8, spec.obs_shape.clone()),
         field("action", Dtype::F32, vec![spec.action_dim]),
         field("reward", Dtype::F32, vec![]),
         field("done", Dtype::U8, vec![]),
         field("episode", Dtype::U32, vec![]),
         field("valid", Dtype::U8, vec![]),
-    ]
+    ];
+    if spec.state_dim > 0 {
+        fields.push(field("state", Dtype::F64, vec![spec.state_dim]));
+    }
+    fields
+}
+
+/// Bytes of one row of `shape` elements of `dtype`, if it is small enough to store.
+fn row_bytes(dtype: Dtype, shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(dtype.size(), |bytes, &d| bytes.checked_mul(d))
+        .filter(|&b| (b as u64) < MAX_FILE_BYTES)
+}
+
+/// Bytes of a field file of `rows` rows of `row_bytes`, if at most [`MAX_FILE_BYTES`].
+fn file_bytes(rows: usize, row_bytes: usize) -> Option<u64> {
+    rows.checked_mul(row_bytes)
+        .and_then(|b| b.checked_add(HEADER_LEN))
+        .map(|b| b as u64)
+        .filter(|&b| b <= MAX_FILE_BYTES)
+}
+
+/// Checks the sizes of `spec`: every row and the first chunk of every field must fit.
+fn check_spec(spec: &BufferSpec) -> Result<(), String> {
+    if spec.obs_shape.is_empty()
+        || spec.obs_shape.contains(&0)
+        || spec.action_dim == 0
+        || spec.chunk_rows == 0
+    {
+        return Err(format!("every size must be at least 1: {spec:?}"));
+    }
+    for field in field_layout(spec) {
+        let bytes = row_bytes(field.dtype, &field.shape)
+            .ok_or_else(|| format!("a row of {} {:?} is too large", field.name, field.shape))?;
+        file_bytes(spec.chunk_rows, bytes).ok_or_else(|| {
+            format!(
+                "chunk_rows {}: a chunk of {} rows of {bytes} bytes is too large",
+                spec.chunk_rows, field.name
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// A field file's map: read-only for a reader, writable for the writer.
+enum Map {
+    Read(Mmap),
+    Write(MmapMut),
+}
+
+impl Map {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Map::Read(map) => map,
+            Map::Write(map) => map,
+        }
+    }
+
+    fn new(file: &File, writable: bool) -> std::io::Result<Self> {
+        // SAFETY: the files of a buffer are changed only by its one writer (the directory lock
+        // refuses a second), which writes rows past the committed length and never shrinks a
+        // file below what it held; a reader's map therefore never loses its pages.
+        unsafe {
+            if writable {
+                MmapMut::map_mut(file).map(Map::Write)
+            } else {
+                Mmap::map(file).map(Map::Read)
+            }
+        }
+    }
+}
+
+/// Reserves the bytes [from, to) of `file` on disk (`posix_fallocate`): afterwards writes there,
+/// through a map too, cannot fail for want of space.
+fn reserve_space(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    let overflow = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let offset = libc::off_t::try_from(from).map_err(|_| overflow())?;
+    let len = libc::off_t::try_from(to - from).map_err(|_| overflow())?;
+    // SAFETY: a plain system call on an open descriptor; it returns an errno, never -1.
+    let errno = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, len) };
+    match errno {
+        0 => Ok(()),
+        e => Err(std::io::Error::from_raw_os_error(e)),
+    }
 }
 
 /// A field file and its map.
 struct Column {
     path: PathBuf,
     file: File,
-    map: MmapMut,
+    map: Map,
     dtype: Dtype,
     row_shape: Vec<usize>,
     /// Bytes per row.
@@ -116,12 +232,16 @@ struct Column {
 impl Column {
     fn row(&self, i: usize) -> &[u8] {
         let start = HEADER_LEN + i * self.row_bytes;
-        &self.map[start..start + self.row_bytes]
+        &self.map.bytes()[start..start + self.row_bytes]
     }
 
+    /// Row i, writable. Only a writer's columns are written ([`Buffer::append`] checks).
     fn row_mut(&mut self, i: usize) -> &mut [u8] {
         let start = HEADER_LEN + i * self.row_bytes;
-        &mut self.map[start..start + self.row_bytes]
+        match &mut self.map {
+            Map::Write(map) => &mut map[start..start + self.row_bytes],
+            Map::Read(_) => unreachable!("rows of a read-only buffer are never written"),
+        }
     }
 
     fn create(
@@ -130,20 +250,22 @@ impl Column {
         row_shape: Vec<usize>,
         capacity: usize,
     ) -> Result<Self, BufferError> {
-        let row_bytes = dtype.size() * row_shape.iter().product::<usize>();
+        let row_bytes = row_bytes(dtype, &row_shape).expect("checked by check_spec");
+        let len = file_bytes(capacity, row_bytes).expect("checked by check_spec");
+        let header =
+            npy::header(dtype, capacity, &row_shape).map_err(|problem| BufferError::Input {
+                field: "spec",
+                problem,
+            })?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(BufferError::io(&path))?;
-        file.write_all(&npy::header(dtype, capacity, &row_shape))
-            .map_err(BufferError::io(&path))?;
-        file.set_len((HEADER_LEN + capacity * row_bytes) as u64)
-            .map_err(BufferError::io(&path))?;
-        // SAFETY: the file is ours alone (created just now, opened read-write); the map is
-        // dropped before the file is resized.
-        let map = unsafe { MmapMut::map_mut(&file) }.map_err(BufferError::io(&path))?;
+        file.write_all(&header).map_err(BufferError::io(&path))?;
+        reserve_space(&file, HEADER_LEN as u64, len).map_err(BufferError::io(&path))?;
+        let map = Map::new(&file, true).map_err(BufferError::io(&path))?;
         Ok(Self {
             path,
             file,
@@ -155,25 +277,24 @@ impl Column {
     }
 
     /// Opens a field file and checks it against the meta; returns its capacity too.
-    fn open(path: PathBuf, meta: &FieldMeta) -> Result<(Self, usize), BufferError> {
+    fn open(path: PathBuf, meta: &FieldMeta, writable: bool) -> Result<(Self, usize), BufferError> {
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .write(writable)
             .open(&path)
             .map_err(BufferError::io(&path))?;
-        let size = file.metadata().map_err(BufferError::io(&path))?.len() as usize;
+        let size = file.metadata().map_err(BufferError::io(&path))?.len();
         let corrupt = |problem: String| BufferError::Corrupt {
             path: path.clone(),
             problem,
         };
-        if size < HEADER_LEN {
+        if size < HEADER_LEN as u64 {
             return Err(corrupt(format!(
                 "{size} bytes: shorter than the .npy header"
             )));
         }
-        // SAFETY: as in `create`; a concurrent writer of the same buffer is not supported.
-        let map = unsafe { MmapMut::map_mut(&file) }.map_err(BufferError::io(&path))?;
-        let (descr, dims) = npy::parse(&path, &map[..HEADER_LEN])?;
+        let map = Map::new(&file, writable).map_err(BufferError::io(&path))?;
+        let (descr, dims) = npy::parse(&path, &map.bytes()[..HEADER_LEN])?;
         if descr != meta.dtype.descr() || dims[1..] != meta.shape[..] {
             return Err(corrupt(format!(
                 "holds {descr} rows of shape {:?}; meta.json says {} rows of shape {:?}",
@@ -182,9 +303,15 @@ impl Column {
                 meta.shape
             )));
         }
-        let row_bytes = meta.dtype.size() * meta.shape.iter().product::<usize>();
         let capacity = dims[0];
-        if size < HEADER_LEN + capacity * row_bytes {
+        let row_bytes = row_bytes(meta.dtype, &meta.shape)
+            .ok_or_else(|| corrupt(format!("rows of shape {:?} are too large", meta.shape)))?;
+        let needed = file_bytes(capacity, row_bytes).ok_or_else(|| {
+            corrupt(format!(
+                "its header declares {capacity} rows of {row_bytes} bytes: too large"
+            ))
+        })?;
+        if size < needed {
             return Err(corrupt(format!(
                 "truncated: {size} bytes hold fewer than the {capacity} rows its header declares"
             )));
@@ -200,39 +327,83 @@ impl Column {
         Ok((column, capacity))
     }
 
-    /// Grows the file to `capacity` rows: extend, rewrite the header, remap.
+    /// Grows the file to hold `capacity` rows: the new space is reserved on disk first, then
+    /// mapped, then the header says the new capacity. A failure leaves the file at its old size
+    /// and the column as it was.
     fn grow(&mut self, capacity: usize) -> Result<(), BufferError> {
-        self.map.flush().map_err(BufferError::io(&self.path))?;
-        let len = (HEADER_LEN + capacity * self.row_bytes) as u64;
-        self.file
-            .set_len(len)
-            .map_err(BufferError::io(&self.path))?;
-        // SAFETY: as in `create`; the old map is replaced (and unmapped) right here.
-        self.map = unsafe { MmapMut::map_mut(&self.file) }.map_err(BufferError::io(&self.path))?;
-        self.map[..HEADER_LEN].copy_from_slice(&npy::header(self.dtype, capacity, &self.row_shape));
+        let io = BufferError::io(&self.path);
+        let too_large = || BufferError::Input {
+            field: "capacity",
+            problem: format!(
+                "{capacity} rows of {} bytes do not fit in a field file",
+                self.row_bytes
+            ),
+        };
+        let len = file_bytes(capacity, self.row_bytes).ok_or_else(too_large)?;
+        let header = npy::header(self.dtype, capacity, &self.row_shape).map_err(|problem| {
+            BufferError::Input {
+                field: "capacity",
+                problem,
+            }
+        })?;
+        let old_len = self.map.bytes().len() as u64;
+        if len <= old_len {
+            return Ok(());
+        }
+        let Map::Write(map) = &self.map else {
+            unreachable!("a read-only buffer never grows");
+        };
+        map.flush().map_err(io)?;
+        // The live map covers [0, old_len); the file only grows past it here, and a failed
+        // reservation truncates it back to exactly old_len, so the mapped pages stay backed.
+        if let Err(e) = reserve_space(&self.file, old_len, len) {
+            let _ = self.file.set_len(old_len);
+            return Err(BufferError::Io {
+                path: self.path.clone(),
+                source: e,
+            });
+        }
+        let mut map = match Map::new(&self.file, true) {
+            Ok(Map::Write(map)) => map,
+            Ok(Map::Read(_)) => unreachable!("mapped writable"),
+            Err(e) => {
+                let _ = self.file.set_len(old_len);
+                return Err(BufferError::Io {
+                    path: self.path.clone(),
+                    source: e,
+                });
+            }
+        };
+        map[..HEADER_LEN].copy_from_slice(&header);
+        // The old map is unmapped when it is replaced here.
+        self.map = Map::Write(map);
         Ok(())
     }
 
     /// Flushes rows [from, to) and the header.
     fn flush(&self, from: usize, to: usize) -> Result<(), BufferError> {
-        self.map
-            .flush_range(0, HEADER_LEN)
+        let Map::Write(map) = &self.map else {
+            return Ok(());
+        };
+        map.flush_range(0, HEADER_LEN)
             .map_err(BufferError::io(&self.path))?;
         if to > from {
             let start = HEADER_LEN + from * self.row_bytes;
-            self.map
-                .flush_range(start, (to - from) * self.row_bytes)
+            map.flush_range(start, (to - from) * self.row_bytes)
                 .map_err(BufferError::io(&self.path))?;
         }
         Ok(())
     }
 }
 
-/// A transition buffer on disk, open for appending and reading.
+/// A transition buffer on disk, open for appending and reading, or for reading only.
 pub struct Buffer {
     dir: PathBuf,
     spec: BufferSpec,
     columns: Vec<Column>,
+    /// The directory, locked (`flock`, exclusive) while a writer has it open; `None` for a
+    /// reader.
+    lock: Option<File>,
     capacity: usize,
     /// Rows written (committed or not).
     len: usize,
@@ -246,20 +417,28 @@ pub struct Buffer {
     episode: u32,
 }
 
+/// Locks `dir` for one writer, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<File, BufferError> {
+    let file = File::open(dir).map_err(BufferError::io(dir))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BufferError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(BufferError::io(dir)(e)),
+    }
+}
+
 impl Buffer {
-    /// Creates an empty buffer in `dir` (created if missing; must not hold a buffer yet).
+    /// Creates an empty buffer in `dir` (created if missing; must not hold a buffer yet) and
+    /// holds it for appending.
     pub fn create(dir: &Path, spec: BufferSpec) -> Result<Self, BufferError> {
-        if spec.obs_shape.is_empty()
-            || spec.obs_shape.contains(&0)
-            || spec.action_dim == 0
-            || spec.chunk_rows == 0
-        {
-            return Err(BufferError::Input {
-                field: "spec",
-                problem: format!("every size must be at least 1: {spec:?}"),
-            });
-        }
+        check_spec(&spec).map_err(|problem| BufferError::Input {
+            field: "spec",
+            problem,
+        })?;
         std::fs::create_dir_all(dir).map_err(BufferError::io(dir))?;
+        let lock = lock_dir(dir)?;
         let meta_path = dir.join(META_FILE);
         if meta_path.exists() {
             return Err(BufferError::Exists { path: meta_path });
@@ -280,6 +459,7 @@ impl Buffer {
             dir: dir.to_path_buf(),
             spec,
             columns,
+            lock: Some(lock),
             capacity,
             len: 0,
             committed: 0,
@@ -291,8 +471,22 @@ impl Buffer {
         Ok(buffer)
     }
 
-    /// Opens the buffer in `dir` to read it and append after its committed rows.
+    /// Opens the buffer in `dir` to read it and append after its committed rows. Holds the
+    /// directory's lock until dropped: a second writer is refused with
+    /// [`BufferError::Locked`].
     pub fn open(dir: &Path) -> Result<Self, BufferError> {
+        let lock = lock_dir(dir)?;
+        Self::open_with(dir, Some(lock))
+    }
+
+    /// Opens the buffer in `dir` to read its committed rows: no lock, no write access needed,
+    /// and a writer may append meanwhile (this view keeps the rows committed when it opened).
+    pub fn open_read(dir: &Path) -> Result<Self, BufferError> {
+        Self::open_with(dir, None)
+    }
+
+    fn open_with(dir: &Path, lock: Option<File>) -> Result<Self, BufferError> {
+        let writable = lock.is_some();
         let meta_path = dir.join(META_FILE);
         let text = std::fs::read_to_string(&meta_path).map_err(BufferError::io(&meta_path))?;
         let corrupt = |problem: String| BufferError::Corrupt {
@@ -308,25 +502,33 @@ impl Buffer {
             )));
         }
         let names: Vec<&str> = meta.fields.iter().map(|f| f.name.as_str()).collect();
-        if names != ["obs", "action", "reward", "done", "episode", "valid"] {
+        if names[..] != FIELD_NAMES[..6] && names[..] != FIELD_NAMES[..] {
             return Err(corrupt(format!(
-                "fields {names:?}, expected obs, action, reward, done, episode, valid"
+                "fields {names:?}, expected {:?} (state optional)",
+                FIELD_NAMES
             )));
         }
         let spec = BufferSpec {
             obs_shape: meta.fields[OBS].shape.clone(),
             action_dim: meta.fields[ACTION].shape.first().copied().unwrap_or(0),
-            chunk_rows: meta.chunk_rows.max(1),
+            chunk_rows: meta.chunk_rows,
+            state_dim: meta
+                .fields
+                .get(STATE)
+                .and_then(|f| f.shape.first().copied())
+                .unwrap_or(0),
         };
         if field_layout(&spec) != meta.fields {
             return Err(corrupt(
                 "field dtypes or shapes differ from the buffer layout".into(),
             ));
         }
+        check_spec(&spec).map_err(corrupt)?;
         let mut columns = Vec::new();
         let mut capacity = usize::MAX;
         for field in &meta.fields {
-            let (column, cap) = Column::open(dir.join(format!("{}.npy", field.name)), field)?;
+            let (column, cap) =
+                Column::open(dir.join(format!("{}.npy", field.name)), field, writable)?;
             capacity = capacity.min(cap);
             columns.push(column);
         }
@@ -340,6 +542,7 @@ impl Buffer {
             dir: dir.to_path_buf(),
             spec,
             columns,
+            lock,
             capacity,
             len: meta.len,
             committed: meta.len,
@@ -354,6 +557,11 @@ impl Buffer {
             n => buffer.episode_of(n - 1).wrapping_add(1),
         };
         Ok(buffer)
+    }
+
+    /// Whether this buffer was opened for appending (it holds the directory's lock).
+    pub fn is_writable(&self) -> bool {
+        self.lock.is_some()
     }
 
     /// The buffer's directory.
@@ -403,8 +611,14 @@ impl Buffer {
         }
     }
 
-    /// Appends one transition. It is on disk after the next [`Buffer::commit`].
+    /// Appends one transition. It is on disk after the next [`Buffer::commit`]. Nothing is
+    /// written unless every value is accepted and the disk space for the rows is reserved.
     pub fn append(&mut self, transition: &Transition<'_>) -> Result<(), BufferError> {
+        if !self.is_writable() {
+            return Err(BufferError::ReadOnly {
+                path: self.dir.clone(),
+            });
+        }
         let obs_len: usize = self.spec.obs_shape.iter().product();
         let check = |field: &'static str, found: usize, expected: usize| {
             if found == expected {
@@ -419,6 +633,12 @@ impl Buffer {
         check("obs", transition.obs.len(), obs_len)?;
         check("next_obs", transition.next_obs.len(), obs_len)?;
         check("action", transition.action.len(), self.spec.action_dim)?;
+        check("state", transition.state.len(), self.spec.state_dim)?;
+        check(
+            "next_state",
+            transition.next_state.len(),
+            self.spec.state_dim,
+        )?;
         if let Some(index) = transition.action.iter().position(|v| !v.is_finite()) {
             return Err(BufferError::NonFinite {
                 field: "action",
@@ -430,6 +650,14 @@ impl Buffer {
                 field: "reward",
                 index: 0,
             });
+        }
+        for (field, values) in [
+            ("state", transition.state),
+            ("next_state", transition.next_state),
+        ] {
+            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+                return Err(BufferError::NonFinite { field, index });
+            }
         }
         // Continue the current run when the last (uncommitted) row is this transition's o_t.
         let continues = self.len > self.committed
@@ -443,6 +671,7 @@ impl Buffer {
             self.columns[OBS]
                 .row_mut(row)
                 .copy_from_slice(transition.obs);
+            self.write_state(row, transition.state);
         }
         self.write_row(
             row,
@@ -454,6 +683,7 @@ impl Buffer {
         self.columns[OBS]
             .row_mut(row + 1)
             .copy_from_slice(transition.next_obs);
+        self.write_state(row + 1, transition.next_state);
         self.write_row(row + 1, &[], 0.0, false, false);
         self.len = row + 2;
         self.transitions += 1;
@@ -479,13 +709,29 @@ impl Buffer {
         self.columns[VALID].row_mut(row)[0] = u8::from(valid);
     }
 
-    /// Grows every file by whole chunks until it holds `rows`.
+    fn write_state(&mut self, row: usize, state: &[f64]) {
+        if let Some(column) = self.columns.get_mut(STATE) {
+            for (chunk, v) in column.row_mut(row).chunks_exact_mut(8).zip(state) {
+                chunk.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+
+    /// Grows every file by whole chunks until it holds `rows`. On a failure (no disk space, a
+    /// size too large) the files that grew keep their new space, which the header declares,
+    /// and the buffer's capacity stays the old one: nothing written is lost.
     fn reserve(&mut self, rows: usize) -> Result<(), BufferError> {
         if rows <= self.capacity {
             return Ok(());
         }
         let chunk = self.spec.chunk_rows;
-        let capacity = rows.div_ceil(chunk) * chunk;
+        let capacity =
+            rows.div_ceil(chunk)
+                .checked_mul(chunk)
+                .ok_or_else(|| BufferError::Input {
+                    field: "capacity",
+                    problem: format!("{rows} rows in chunks of {chunk} overflow"),
+                })?;
         for column in &mut self.columns {
             column.grow(capacity)?;
         }
@@ -495,6 +741,11 @@ impl Buffer {
 
     /// Makes every row appended so far durable: flush the data, then replace meta.json.
     pub fn commit(&mut self) -> Result<(), BufferError> {
+        if !self.is_writable() {
+            return Err(BufferError::ReadOnly {
+                path: self.dir.clone(),
+            });
+        }
         for column in &self.columns {
             column.flush(self.committed, self.len)?;
             column
@@ -576,5 +827,15 @@ impl Buffer {
     /// The done flag of row i.
     pub fn done(&self, i: usize) -> bool {
         self.columns[DONE].row(i)[0] == 1
+    }
+
+    /// Copies the true state of row i into `out` (`state_dim` values; nothing when the buffer
+    /// keeps no states).
+    pub fn state(&self, i: usize, out: &mut [f64]) {
+        if let Some(column) = self.columns.get(STATE) {
+            for (v, b) in out.iter_mut().zip(column.row(i).chunks_exact(8)) {
+                *v = f64::from_le_bytes(b.try_into().expect("8 bytes"));
+            }
+        }
     }
 }

@@ -22,6 +22,18 @@ pub enum BufferError {
         /// What is wrong.
         problem: String,
     },
+    /// Another writer (this process or another) has the buffer open for appending.
+    #[error("{path}: another writer has this buffer open for appending (its lock is held)")]
+    Locked {
+        /// The buffer's directory.
+        path: PathBuf,
+    },
+    /// `append` or `commit` on a buffer opened with `open_read`.
+    #[error("{path}: opened for reading only")]
+    ReadOnly {
+        /// The buffer's directory.
+        path: PathBuf,
+    },
     /// `create` on a directory that already holds a buffer.
     #[error("{path} already holds a buffer; open it to append")]
     Exists {

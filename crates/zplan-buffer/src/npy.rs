@@ -25,6 +25,8 @@ pub enum Dtype {
     U32,
     /// Little-endian 32-bit float (actions, rewards).
     F32,
+    /// Little-endian 64-bit float (true states).
+    F64,
 }
 
 impl Dtype {
@@ -33,6 +35,7 @@ impl Dtype {
         match self {
             Dtype::U8 => 1,
             Dtype::U32 | Dtype::F32 => 4,
+            Dtype::F64 => 8,
         }
     }
 
@@ -42,12 +45,18 @@ impl Dtype {
             Dtype::U8 => "|u1",
             Dtype::U32 => "<u4",
             Dtype::F32 => "<f4",
+            Dtype::F64 => "<f8",
         }
     }
 }
 
-/// The header for `capacity` rows of `row_shape` elements of `dtype`.
-pub fn header(dtype: Dtype, capacity: usize, row_shape: &[usize]) -> [u8; HEADER_LEN] {
+/// The header for `capacity` rows of `row_shape` elements of `dtype`; `Err` when its text does
+/// not fit in [`HEADER_LEN`] bytes.
+pub fn header(
+    dtype: Dtype,
+    capacity: usize,
+    row_shape: &[usize],
+) -> Result<[u8; HEADER_LEN], String> {
     let mut dims = vec![capacity.to_string()];
     dims.extend(row_shape.iter().map(|d| d.to_string()));
     let shape = if dims.len() == 1 {
@@ -59,6 +68,12 @@ pub fn header(dtype: Dtype, capacity: usize, row_shape: &[usize]) -> [u8; HEADER
         "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
         dtype.descr()
     );
+    // Magic, version and length before the dict; the final newline after it.
+    if 10 + dict.len() + 1 > HEADER_LEN {
+        return Err(format!(
+            "the .npy header {dict} does not fit in {HEADER_LEN} bytes"
+        ));
+    }
     let mut out = [b' '; HEADER_LEN];
     out[..6].copy_from_slice(MAGIC);
     out[6] = 1;
@@ -66,7 +81,7 @@ pub fn header(dtype: Dtype, capacity: usize, row_shape: &[usize]) -> [u8; HEADER
     out[8..10].copy_from_slice(&((HEADER_LEN - 10) as u16).to_le_bytes());
     out[10..10 + dict.len()].copy_from_slice(dict.as_bytes());
     out[HEADER_LEN - 1] = b'\n';
-    out
+    Ok(out)
 }
 
 /// Parses a header written by [`header`]: returns (dtype descr, shape).
@@ -122,13 +137,22 @@ mod tests {
             (Dtype::U8, vec![2, 80, 80]),
             (Dtype::F32, vec![3]),
             (Dtype::U32, vec![]),
+            (Dtype::F64, vec![4]),
         ] {
-            let h = header(dtype, 12345, &shape);
+            let h = header(dtype, 12345, &shape).unwrap();
             assert_eq!(h.len() % 64, 0);
             let (descr, dims) = parse(Path::new("x.npy"), &h).unwrap();
             assert_eq!(descr, dtype.descr());
             assert_eq!(dims[0], 12345);
             assert_eq!(&dims[1..], &shape[..]);
         }
+    }
+
+    #[test]
+    fn a_shape_too_long_for_the_header_is_refused() {
+        let long = vec![123_456_789; 8];
+        let e = header(Dtype::F32, usize::MAX, &long).unwrap_err();
+        assert!(e.contains("does not fit in 128 bytes"), "{e}");
+        assert!(header(Dtype::F32, usize::MAX, &[2, 80, 80]).is_ok());
     }
 }

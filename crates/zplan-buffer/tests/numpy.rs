@@ -28,6 +28,7 @@ fn numpy_loads_every_field_and_the_transitions() {
         obs_shape: vec![2, 5, 5],
         action_dim: 3,
         chunk_rows: 8,
+        state_dim: 2,
     };
     let mut buffer = Buffer::create(&dir, spec).unwrap();
     let image = |k: usize| -> Vec<u8> { (0..50).map(|i| ((k * 13 + i) % 256) as u8).collect() };
@@ -42,6 +43,8 @@ fn numpy_loads_every_field_and_the_transitions() {
                 reward: k as f32 * 0.1,
                 next_obs: &next,
                 done,
+                state: &[k as f64, -(k as f64)],
+                next_state: &[(k + 1) as f64, -((k + 1) as f64)],
             })
             .unwrap();
     }
@@ -55,6 +58,8 @@ fn numpy_loads_every_field_and_the_transitions() {
             reward: 9.0,
             next_obs: &next,
             done: false,
+            state: &[99.0, 99.0],
+            next_state: &[100.0, 100.0],
         })
         .unwrap();
 
@@ -63,14 +68,15 @@ import json, sys
 import numpy as np
 d = sys.argv[1]
 n = json.load(open(f"{d}/meta.json"))["len"]
-f = {k: np.load(f"{d}/{k}.npy", mmap_mode="r")[:n] for k in ("obs", "action", "reward", "done", "episode", "valid")}
+f = {k: np.load(f"{d}/{k}.npy", mmap_mode="r")[:n] for k in ("obs", "action", "reward", "done", "episode", "valid", "state")}
 i = np.flatnonzero(f["valid"])
 obs, action, reward, next_obs = f["obs"][i], f["action"][i], f["reward"][i], f["obs"][i + 1]
 print(json.dumps({
     "n": int(n), "count": int(len(i)), "obs_shape": list(obs.shape), "dtype": str(obs.dtype),
     "obs_sum": [int(o.sum()) for o in obs], "next_sum": [int(o.sum()) for o in next_obs],
     "action": action.tolist(), "reward": reward.tolist(), "done": f["done"][i].tolist(),
-    "episode": f["episode"][i].tolist(),
+    "episode": f["episode"][i].tolist(), "state": f["state"][i].tolist(),
+    "next_state": f["state"][i + 1].tolist(), "state_dtype": str(f["state"].dtype),
 }))
 "#;
     let output = Command::new(python())
@@ -100,5 +106,11 @@ print(json.dumps({
         assert!((got["reward"][k].as_f64().unwrap() - k as f64 * 0.1).abs() < 1e-6);
         assert_eq!(got["done"][k], u8::from(k % 4 == 3));
         assert_eq!(got["episode"][k], k / 4);
+        assert_eq!(got["state"][k], serde_json::json!([k as f64, -(k as f64)]));
+        assert_eq!(
+            got["next_state"][k],
+            serde_json::json!([(k + 1) as f64, -((k + 1) as f64)])
+        );
     }
+    assert_eq!(got["state_dtype"], "float64");
 }

@@ -10,14 +10,13 @@
 //!   actions (the base policy pi_0), from the task's start distribution.
 //!
 //! The reward is 1 when the next state is in goal (the nominal goal for samples), else 0. The
-//! true state of every buffer row goes to `states.npy` beside the buffer, for plots.
+//! buffer keeps the true state of every row (its `state` field), for plots and probes.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::Array2;
 use rand::SeedableRng;
 use zplan_buffer::{Buffer, BufferSpec, Transition};
 use zplan_envs::{Env, Pcg64, TaskKind, sample_sequence, uniform};
@@ -46,12 +45,9 @@ pub fn run(args: &CollectArgs<'_>) -> ExitCode {
     }
 }
 
-/// A buffer being written, with the true state of every row it holds (written to
-/// `states.npy` beside it at each commit).
+/// A buffer being written, with the true state of every row it holds.
 pub(crate) struct Recorder {
     pub(crate) buffer: Buffer,
-    states: Vec<Vec<f64>>,
-    state_dim: usize,
     appended: usize,
     /// o_t and o_{t+1} of the next `append`.
     pub(crate) obs: Vec<u8>,
@@ -67,11 +63,10 @@ impl Recorder {
             obs_shape: vec![image.frames, image.height, image.width],
             action_dim: task.action_dim(),
             chunk_rows: 4096,
+            state_dim: task.state_dim(),
         };
         Ok(Self {
             buffer: Buffer::create(dir, spec).map_err(|e| e.to_string())?,
-            states: Vec::new(),
-            state_dim: task.state_dim(),
             appended: 0,
             obs: vec![0; image.len()],
             next: vec![0; image.len()],
@@ -87,7 +82,6 @@ impl Recorder {
         state: &[f64],
         next_state: &[f64],
     ) -> Result<(), String> {
-        let before = self.buffer.len();
         let action: Vec<f32> = action.iter().map(|&v| v as f32).collect();
         let t = Transition {
             obs: &self.obs,
@@ -95,12 +89,10 @@ impl Recorder {
             reward,
             next_obs: &self.next,
             done,
+            state,
+            next_state,
         };
         self.buffer.append(&t).map_err(|e| e.to_string())?;
-        if self.buffer.len() == before + 2 {
-            self.states.push(state.to_vec());
-        }
-        self.states.push(next_state.to_vec());
         self.appended += 1;
         if self.appended.is_multiple_of(COMMIT_EVERY) {
             self.commit()?;
@@ -108,16 +100,9 @@ impl Recorder {
         Ok(())
     }
 
-    /// Commits the buffer, then replaces `states.npy` (written beside and renamed, so that a
-    /// crash leaves the previous one whole).
+    /// Commits the buffer: its rows and their true states.
     pub(crate) fn commit(&mut self) -> Result<(), String> {
-        self.buffer.commit().map_err(|e| e.to_string())?;
-        let rows = self.buffer.committed_len();
-        let states = Array2::from_shape_fn((rows, self.state_dim), |(i, j)| self.states[i][j]);
-        let path = self.buffer.dir().join("states.npy");
-        let tmp = self.buffer.dir().join("states.npy.tmp");
-        ndarray_npy::write_npy(&tmp, &states).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+        self.buffer.commit().map_err(|e| e.to_string())
     }
 
     /// `episodes` whole episodes of the task under uniformly random actions (the base policy

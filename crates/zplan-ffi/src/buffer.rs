@@ -17,7 +17,9 @@ const CHUNK_ROWS: usize = 1024;
 /// A transition buffer on disk, open for appending. Made by `zp_buffer_create` or
 /// `zp_buffer_open`; ended by `zp_buffer_close` (commits) or `zp_buffer_free` (drops what was
 /// appended since the last commit). Appended rows reach the files at once; a commit makes them
-/// part of the buffer, so a crash loses at most the rows after the last commit. Not
+/// part of the buffer, so a crash loses at most the rows after the last commit. Disk space is
+/// reserved before rows are written: a full disk is a `ZP_IO` from `zp_buffer_append`, never a
+/// signal. One writer per buffer (the handle holds its lock until closed or freed). Not
 /// thread-safe: the caller serialises calls on one buffer.
 pub struct zp_buffer {
     buffer: Buffer,
@@ -44,7 +46,8 @@ unsafe fn into_handle(buffer: Buffer, out: *mut *mut zp_buffer) -> crate::status
 
 /// Creates an empty buffer in directory `dir` (made if missing; it must not hold a buffer)
 /// for observations of shape `obs_shape[0..obs_rank]` (u8, e.g. {2, 80, 80}) and actions of
-/// `action_dim` floats, into `*out`.
+/// `action_dim` floats, into `*out`. The handle holds the buffer's lock (see
+/// `zp_buffer_open`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_buffer_create(
     dir: *const c_char,
@@ -62,12 +65,17 @@ pub unsafe extern "C" fn zp_buffer_create(
             obs_shape: shape.to_vec(),
             action_dim,
             chunk_rows: CHUNK_ROWS,
+            state_dim: 0,
         };
         into_handle(Buffer::create(Path::new(dir), spec)?, out)
     })
 }
 
-/// Opens the buffer in directory `dir` to append after its committed rows, into `*out`.
+/// Opens the buffer in directory `dir` to append after its committed rows, into `*out`. The
+/// handle holds the buffer's lock: while it is open, another writer (in this process or
+/// another) is refused with `ZP_IO` and a message that says so; readers are unaffected. A
+/// buffer that keeps true states (made by `zplan collect`) refuses appends without them, which
+/// this API does not record.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_buffer_open(dir: *const c_char, out: *mut *mut zp_buffer) -> zp_status {
     // SAFETY: the arguments follow this function's documented contract.
@@ -103,6 +111,8 @@ pub unsafe extern "C" fn zp_buffer_append(
                 action: slice(action, action_len, spec.action_dim, "action")?,
                 reward,
                 done,
+                state: &[],
+                next_state: &[],
             };
             Ok(b.buffer.append(&transition)?)
         })
