@@ -104,7 +104,9 @@ typedef enum zp_status {
 // A transition buffer on disk, open for appending. Made by `zp_buffer_create` or
 // `zp_buffer_open`; ended by `zp_buffer_close` (commits) or `zp_buffer_free` (drops what was
 // appended since the last commit). Appended rows reach the files at once; a commit makes them
-// part of the buffer, so a crash loses at most the rows after the last commit. Not
+// part of the buffer, so a crash loses at most the rows after the last commit. Disk space is
+// reserved before rows are written: a full disk is a `ZP_IO` from `zp_buffer_append`, never a
+// signal. One writer per buffer (the handle holds its lock until closed or freed). Not
 // thread-safe: the caller serialises calls on one buffer.
 typedef struct zp_buffer zp_buffer;
 
@@ -276,14 +278,19 @@ extern "C" {
 
 // Creates an empty buffer in directory `dir` (made if missing; it must not hold a buffer)
 // for observations of shape `obs_shape[0..obs_rank]` (u8, e.g. {2, 80, 80}) and actions of
-// `action_dim` floats, into `*out`.
+// `action_dim` floats, into `*out`. The handle holds the buffer's lock (see
+// `zp_buffer_open`).
 enum zp_status zp_buffer_create(const char *dir,
                                 const size_t *obs_shape,
                                 size_t obs_rank,
                                 size_t action_dim,
                                 struct zp_buffer **out);
 
-// Opens the buffer in directory `dir` to append after its committed rows, into `*out`.
+// Opens the buffer in directory `dir` to append after its committed rows, into `*out`. The
+// handle holds the buffer's lock: while it is open, another writer (in this process or
+// another) is refused with `ZP_IO` and a message that says so; readers are unaffected. A
+// buffer that keeps true states (made by `zplan collect`) refuses appends without them, which
+// this API does not record.
 enum zp_status zp_buffer_open(const char *dir, struct zp_buffer **out);
 
 // Appends one transition: observation `obs` and next observation `next_obs` (`obs_len`

@@ -164,6 +164,20 @@ pub enum BundleError {
         /// Position of the first such value, row-major.
         index: usize,
     },
+    /// A network produced NaN or an infinity.
+    #[error(
+        "{path}: the {network} produced a value that is not finite (NaN or infinity) in output `{output}`, value {index}"
+    )]
+    NonFiniteOutput {
+        /// The ONNX file.
+        path: PathBuf,
+        /// The network (`encoder`, `dynamics`, ...).
+        network: &'static str,
+        /// The output.
+        output: String,
+        /// Position of the first such value, row-major.
+        index: usize,
+    },
     /// Data passed to a network has the wrong shape.
     #[error("{network} input `{input}`: {problem}")]
     Input {

@@ -54,6 +54,8 @@ const MAX_RANK: usize = 6;
 /// A session and what zplan knows of it.
 pub(crate) struct Net {
     pub path: PathBuf,
+    /// The manifest's name for it (`encoder`, `dynamics`, ...), for messages.
+    network: &'static str,
     session: Session,
     /// The model's input names, as C strings for `Run`.
     input_names: Vec<CString>,
@@ -160,7 +162,8 @@ fn check(status: OrtStatusPtr) -> Result<(), String> {
 }
 
 impl Net {
-    /// Opens `dir/file` after checking it exists and that its IR and opset are loadable.
+    /// Opens `dir/file` after checking it exists inside `dir` (symbolic links resolved) and
+    /// that its IR and opset are loadable.
     pub fn open(
         dir: &Path,
         file: &str,
@@ -172,6 +175,20 @@ impl Net {
             return Err(BundleError::MissingFile {
                 path,
                 field: format!("{field}.file"),
+            });
+        }
+        let inside = match (dir.canonicalize(), path.canonicalize()) {
+            (Ok(dir), Ok(real)) => real.starts_with(dir),
+            _ => false,
+        };
+        if !inside {
+            return Err(BundleError::Field {
+                path: dir.join(crate::bundle::MANIFEST_FILE),
+                field: format!("{field}.file"),
+                problem: format!(
+                    "`{file}` resolves to a file outside the bundle directory {}",
+                    dir.display()
+                ),
             });
         }
         let onnx_error = |problem: String| BundleError::Onnx {
@@ -208,6 +225,7 @@ impl Net {
         let memory = CpuMemory::new().map_err(session_error)?;
         Ok(Self {
             path,
+            network: field,
             session,
             input_names,
             outputs: Vec::new(),
@@ -428,6 +446,14 @@ impl Net {
                     buffer.len(),
                     out.shape()
                 )));
+            }
+            if let Some(index) = buffer.iter().position(|v| !v.is_finite()) {
+                return Err(BundleError::NonFiniteOutput {
+                    path: self.path.clone(),
+                    network: self.network,
+                    output: name.clone(),
+                    index,
+                });
             }
             for (o, b) in out.iter_mut().zip(buffer) {
                 *o = *b;

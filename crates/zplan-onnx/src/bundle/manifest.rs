@@ -198,6 +198,35 @@ pub struct Provenance {
     pub git_revision: Option<String>,
 }
 
+/// Most values in one observation: frames x channels x height x width.
+pub const MAX_OBSERVATION_VALUES: usize = 1 << 26;
+
+/// Largest latent or action size.
+pub const MAX_DIM: usize = 4096;
+
+/// `Err` with the reason unless `file` is a plain relative path inside the bundle directory
+/// (no root, no `..`).
+fn check_relative(file: &str) -> Result<(), String> {
+    use std::path::Component;
+    let path = Path::new(file);
+    if file.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some(bad) = path
+        .components()
+        .find(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "`{file}` leaves the bundle directory ({}); name a file inside it",
+            match bad {
+                Component::ParentDir => "`..`",
+                _ => "an absolute path",
+            }
+        ));
+    }
+    Ok(())
+}
+
 impl Manifest {
     /// Reads and checks `zplan.json`; every error names the file and the field.
     pub fn from_file(path: &Path) -> Result<Self, BundleError> {
@@ -205,7 +234,12 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| BundleError::Json {
+        Self::from_json(&text, path)
+    }
+
+    /// Parses and checks the text of a manifest; `path` names it in errors.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, BundleError> {
+        let manifest: Manifest = serde_json::from_str(text).map_err(|e| BundleError::Json {
             path: path.to_path_buf(),
             line: e.line(),
             column: e.column(),
@@ -244,12 +278,44 @@ impl Manifest {
                 return field(name, "must be at least 1".into());
             }
         }
-        if self.latent_dim == 0 {
-            return field("latent_dim", "must be at least 1".into());
+        let values = [obs.frames, obs.channels, obs.height, obs.width]
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d));
+        if values.is_none_or(|n| n > MAX_OBSERVATION_VALUES) {
+            return field(
+                "observation.frames",
+                format!(
+                    "frames x channels x height x width = {} x {} x {} x {} values: more than \
+                     {MAX_OBSERVATION_VALUES}",
+                    obs.frames, obs.channels, obs.height, obs.width
+                ),
+            );
+        }
+        if !(1..=MAX_DIM).contains(&self.latent_dim) {
+            return field(
+                "latent_dim",
+                format!("is {}, must be 1 to {MAX_DIM}", self.latent_dim),
+            );
         }
         let action = &self.action;
-        if action.dim == 0 {
-            return field("action.dim", "must be at least 1".into());
+        if !(1..=MAX_DIM).contains(&action.dim) {
+            return field(
+                "action.dim",
+                format!("is {}, must be 1 to {MAX_DIM}", action.dim),
+            );
+        }
+        let files = [
+            ("encoder.file", Some(&self.encoder.file)),
+            ("dynamics.file", Some(&self.dynamics.file)),
+            ("decoder.file", self.decoder.as_ref().map(|d| &d.file)),
+            ("reward.file", self.reward.as_ref().map(|r| &r.file)),
+        ];
+        for (name, file) in files {
+            if let Some(file) = file
+                && let Err(problem) = check_relative(file)
+            {
+                return field(name, problem);
+            }
         }
         for (name, bounds) in [("action.low", &action.low), ("action.high", &action.high)] {
             if bounds.len() != action.dim {
