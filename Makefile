@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps test lint rust-test python-test demo install header bench bench-compare bench-report clean
+.PHONY: all deps test lint rust-test python-test demo install header bench bench-compare bench-report fuzz clean
 
 all: test
 
@@ -65,6 +65,22 @@ bench-compare: deps
 bench-report: deps
 	$(CARGO) build --release --locked -p zplan-cli
 	scripts/bench-report.sh
+
+## fuzz: each fuzz target (crates/zplan-fuzz) under libFuzzer for FUZZ_SECONDS seconds, with
+## cargo-fuzz (installed when missing; RUSTC_BOOTSTRAP=1 lets the stable toolchain take its
+## nightly flags). New inputs go to target/fuzz-corpus/TARGET; a crash, hang or out-of-memory
+## stops the run with its input in fuzz/artifacts/TARGET: copy it into fuzz/corpus/TARGET, where
+## `make test` replays it, and fix it.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := manifest onnx_header buffer
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-corpus/$$t && \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s" && \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir fuzz $$t target/fuzz-corpus/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

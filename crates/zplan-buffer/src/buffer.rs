@@ -550,6 +550,15 @@ impl Buffer {
             committed_transitions: 0,
             episode: 0,
         };
+        if buffer.len > 0 && buffer.is_valid(buffer.len - 1) {
+            return Err(BufferError::Corrupt {
+                path: dir.join("valid.npy"),
+                problem: format!(
+                    "row {} starts a transition, but its next observation is not committed",
+                    buffer.len - 1
+                ),
+            });
+        }
         buffer.transitions = buffer.transitions_before(buffer.len);
         buffer.committed_transitions = buffer.transitions;
         buffer.episode = match buffer.len {

@@ -19,6 +19,21 @@ fn scratch(tag: &str) -> (TempDir, PathBuf) {
     (tmp, dir)
 }
 
+/// `Buffer::open` right after a writer dropped its handle. A child process that another test
+/// of this binary spawns at that moment holds a copy of the lock's descriptor until it execs
+/// (a few milliseconds at most); waiting for that is part of the lock's contract.
+fn open_after_drop(dir: &Path) -> Result<Buffer, BufferError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Buffer::open(dir) {
+            Err(BufferError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn spec() -> BufferSpec {
     BufferSpec {
         obs_shape: vec![2, 3, 4],
@@ -118,7 +133,7 @@ fn round_trip_stores_each_observation_once_per_run() {
     assert_eq!(buffer.len(), 12);
     buffer.commit().unwrap();
     drop(buffer);
-    let buffer = Buffer::open(&dir).unwrap();
+    let buffer = open_after_drop(&dir).unwrap();
     assert_eq!(buffer.committed_len(), 12);
     assert_eq!(buffer.transitions(), 10);
     check_stream(&buffer, 10, 5);
@@ -132,13 +147,13 @@ fn reopening_resumes_appending_and_capacity_grows_by_chunks() {
     append_stream(&mut buffer, 0, 7, 1000);
     buffer.commit().unwrap();
     drop(buffer);
-    let mut buffer = Buffer::open(&dir).unwrap();
+    let mut buffer = open_after_drop(&dir).unwrap();
     append_stream(&mut buffer, 7, 40, 1000);
     buffer.commit().unwrap();
     assert_eq!(buffer.capacity() % 16, 0);
     assert!(buffer.capacity() >= buffer.len());
     drop(buffer);
-    let buffer = Buffer::open(&dir).unwrap();
+    let buffer = open_after_drop(&dir).unwrap();
     // A commit boundary starts a new run: one extra row, never a rewritten committed row.
     assert_eq!(buffer.committed_len(), 40 + 2);
     check_stream(&buffer, 40, 1000);
@@ -211,7 +226,7 @@ fn corrupt_meta_and_truncated_files_are_clear_errors() {
     let meta = dir.join("meta.json");
     let good = std::fs::read_to_string(&meta).unwrap();
     std::fs::write(&meta, &good[..good.len() / 2]).unwrap();
-    match Buffer::open(&dir) {
+    match open_after_drop(&dir) {
         Err(BufferError::Corrupt { path, problem }) => {
             assert_eq!(path, meta);
             assert!(problem.contains("not a buffer meta file"), "{problem}");
@@ -226,7 +241,7 @@ fn corrupt_meta_and_truncated_files_are_clear_errors() {
         .open(&action)
         .unwrap();
     file.set_len(200).unwrap();
-    match Buffer::open(&dir) {
+    match open_after_drop(&dir) {
         Err(BufferError::Corrupt { path, problem }) => {
             assert_eq!(path, action);
             assert!(problem.contains("truncated"), "{problem}");
@@ -235,7 +250,7 @@ fn corrupt_meta_and_truncated_files_are_clear_errors() {
     }
     std::fs::write(&action, b"garbage").unwrap();
     assert!(matches!(
-        Buffer::open(&dir),
+        open_after_drop(&dir),
         Err(BufferError::Corrupt { .. })
     ));
     assert!(matches!(
@@ -422,7 +437,7 @@ fn a_process_killed_while_appending_leaves_every_committed_row() {
     for after in [20, 90, 160, 250, 330, 410, 520, 600, 710, 800] {
         let (_tmp, dir) = scratch("kill");
         let reported = kill_child_after(&dir, after);
-        let buffer = Buffer::open(&dir).expect("a killed writer leaves an openable buffer");
+        let buffer = open_after_drop(&dir).expect("a killed writer leaves an openable buffer");
         assert!(
             buffer.transitions() >= reported,
             "{} transitions, {reported} were committed",
@@ -466,7 +481,7 @@ fn a_second_writer_is_refused_and_readers_are_not() {
     first.commit().unwrap();
     drop(first);
     // The lock goes with the writer; the next one resumes after every committed row.
-    let mut second = Buffer::open(&dir).unwrap();
+    let mut second = open_after_drop(&dir).unwrap();
     append_stream(&mut second, 8, 12, 9);
     second.commit().unwrap();
     check_stream(&second, 12, 9);
@@ -584,7 +599,7 @@ fn a_meta_file_whose_sizes_overflow_is_refused_before_any_file_changes() {
         let bad = good.replace("\"chunk_rows\": 16", &format!("\"chunk_rows\": {chunk}"));
         assert_ne!(bad, good);
         std::fs::write(&meta, &bad).unwrap();
-        for open in [Buffer::open, Buffer::open_read] {
+        for open in [open_after_drop, Buffer::open_read] {
             match open(&dir) {
                 Err(BufferError::Corrupt { path, problem }) => {
                     assert_eq!(path, meta);
@@ -603,6 +618,6 @@ fn a_meta_file_whose_sizes_overflow_is_refused_before_any_file_changes() {
         );
     }
     std::fs::write(&meta, &good).unwrap();
-    let buffer = Buffer::open(&dir).unwrap();
+    let buffer = open_after_drop(&dir).unwrap();
     check_stream(&buffer, 20, 9);
 }

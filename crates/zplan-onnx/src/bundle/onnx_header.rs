@@ -4,7 +4,7 @@
 //! weights) are skipped by seeking.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Newest ONNX IR version ONNX Runtime 1.31 loads.
@@ -38,10 +38,16 @@ impl OnnxHeader {
             .metadata()
             .map_err(|e| format!("cannot stat: {e}"))?
             .len();
-        let mut reader = Protobuf {
-            inner: BufReader::new(file),
-            end: len,
-        };
+        Self::parse(BufReader::new(file), len)
+    }
+
+    /// Reads the header of an ONNX model held in memory.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        Self::parse(Cursor::new(bytes), bytes.len() as u64)
+    }
+
+    fn parse(inner: impl Read + Seek, len: u64) -> Result<Self, String> {
+        let mut reader = Protobuf { inner, end: len };
         let mut header = OnnxHeader {
             ir_version: 0,
             opsets: Vec::new(),
@@ -133,7 +139,13 @@ impl<R: Read + Seek> Protobuf<R> {
     }
 
     fn opset(&mut self, size: u64) -> Result<(String, i64), String> {
-        let end = self.position()? + size;
+        let end = self
+            .position()?
+            .checked_add(size)
+            .filter(|&e| e <= self.end)
+            .ok_or_else(|| {
+                "not an ONNX model: opset_import runs past the end of the file".to_string()
+            })?;
         let (mut domain, mut version) = (String::new(), 0i64);
         while self.position()? < end {
             let key = self.varint()?;

@@ -1,0 +1,4 @@
+//! Fuzz target `buffer`: see crates/zplan-fuzz.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zplan_fuzz::buffer(data));
