@@ -264,106 +264,65 @@ fn bad_transitions_are_refused() {
     let (_tmp, dir) = scratch("input");
     let mut buffer = Buffer::create(&dir, spec()).unwrap();
     let (obs, next) = (image(0), image(1));
+    let (state0, state1) = (state(0), state(1));
+    let good = Transition {
+        obs: &obs,
+        action: &[0.0, 0.0],
+        reward: 0.0,
+        next_obs: &next,
+        done: false,
+        state: &state0,
+        next_state: &state1,
+    };
     let short = vec![0u8; 23];
-    let bad = |buffer: &mut Buffer, t: Transition<'_>| buffer.append(&t).unwrap_err();
-    let err = bad(
-        &mut buffer,
-        Transition {
-            obs: &short,
-            action: &[0.0, 0.0],
-            reward: 0.0,
-            next_obs: &next,
-            done: false,
-            state: &state(0),
-            next_state: &state(1),
-        },
-    );
-    assert!(
-        matches!(err, BufferError::Input { field: "obs", .. }),
-        "{err}"
-    );
-    let err = bad(
-        &mut buffer,
-        Transition {
-            obs: &obs,
-            action: &[0.0],
-            reward: 0.0,
-            next_obs: &next,
-            done: false,
-            state: &state(0),
-            next_state: &state(1),
-        },
-    );
-    assert!(
-        matches!(
-            err,
-            BufferError::Input {
-                field: "action",
-                ..
-            }
+    let cases = [
+        (
+            Transition {
+                obs: &short,
+                ..good
+            },
+            "obs: 23 values, expected 24",
         ),
-        "{err}"
-    );
-    let err = bad(
-        &mut buffer,
-        Transition {
-            obs: &obs,
-            action: &[f32::NAN, 0.0],
-            reward: 0.0,
-            next_obs: &next,
-            done: false,
-            state: &state(0),
-            next_state: &state(1),
-        },
-    );
-    assert!(
-        matches!(
-            err,
-            BufferError::NonFinite {
-                field: "action",
-                index: 0
-            }
+        (
+            Transition {
+                action: &[0.0],
+                ..good
+            },
+            "action: 1 values, expected 2",
         ),
-        "{err}"
-    );
-    let err = bad(
-        &mut buffer,
-        Transition {
-            obs: &obs,
-            action: &[0.0, 0.0],
-            reward: 0.0,
-            next_obs: &next,
-            done: false,
-            state: &[0.0, 1.0],
-            next_state: &state(1),
-        },
-    );
-    assert!(
-        matches!(err, BufferError::Input { field: "state", .. }),
-        "{err}"
-    );
-    let err = bad(
-        &mut buffer,
-        Transition {
-            obs: &obs,
-            action: &[0.0, 0.0],
-            reward: 0.0,
-            next_obs: &next,
-            done: false,
-            state: &state(0),
-            next_state: &[0.0, f64::INFINITY, 0.0],
-        },
-    );
-    assert!(
-        matches!(
-            err,
-            BufferError::NonFinite {
-                field: "next_state",
-                index: 1
-            }
+        (
+            Transition {
+                action: &[f32::NAN, 0.0],
+                ..good
+            },
+            "action: value 0 is not finite",
         ),
-        "{err}"
-    );
+        (
+            Transition {
+                state: &[0.0, 1.0],
+                ..good
+            },
+            "state: 2 values, expected 3",
+        ),
+        (
+            Transition {
+                next_state: &[0.0, f64::INFINITY, 0.0],
+                ..good
+            },
+            "next_state: value 1 is not finite",
+        ),
+    ];
+    for (transition, message) in cases {
+        let err = buffer.append(&transition).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BufferError::Input { .. } | BufferError::NonFinite { .. }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), message);
+    }
     assert_eq!(buffer.len(), 0);
     let huge = BufferSpec {
         obs_shape: vec![usize::MAX / 2, 4],
