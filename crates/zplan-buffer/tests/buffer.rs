@@ -466,6 +466,16 @@ impl SmallDisk {
             .ok()?;
         status.success().then_some(Self { _dir: dir, mount })
     }
+
+    /// Remounts the disk read-only.
+    fn make_read_only(&self) {
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.mount)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount read-only");
+    }
 }
 
 impl Drop for SmallDisk {
@@ -579,4 +589,28 @@ fn a_meta_file_whose_sizes_overflow_is_refused_before_any_file_changes() {
     std::fs::write(&meta, &good).unwrap();
     let buffer = open_after_drop(&dir).unwrap();
     check_stream(&buffer, 20, 9);
+}
+
+#[test]
+fn a_reader_needs_no_write_access() {
+    let Some(disk) = SmallDisk::new(1 << 20) else {
+        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let dir = disk.mount.join("buffer");
+    let mut buffer = Buffer::create(&dir, spec()).unwrap();
+    append_stream(&mut buffer, 0, 12, 5);
+    buffer.commit().unwrap();
+    drop(buffer);
+    // Root may write files whatever their modes; a read-only file system stops everyone.
+    disk.make_read_only();
+    let reader = Buffer::open_read(&dir).expect("reads from a read-only file system");
+    check_stream(&reader, 12, 5);
+    match Buffer::open(&dir) {
+        Err(BufferError::Io { path, source }) => {
+            assert!(path.starts_with(&dir), "{path:?}");
+            assert_eq!(source.kind(), std::io::ErrorKind::ReadOnlyFilesystem);
+        }
+        other => panic!("a writer on a read-only disk: {:?}", other.err()),
+    }
 }
