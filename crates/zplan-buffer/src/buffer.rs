@@ -210,11 +210,15 @@ fn reserve_space(file: &File, from: u64, to: u64) -> std::io::Result<()> {
     let overflow = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
     let offset = libc::off_t::try_from(from).map_err(|_| overflow())?;
     let len = libc::off_t::try_from(to - from).map_err(|_| overflow())?;
-    // SAFETY: a plain system call on an open descriptor; it returns an errno, never -1.
-    let errno = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, len) };
-    match errno {
-        0 => Ok(()),
-        e => Err(std::io::Error::from_raw_os_error(e)),
+    loop {
+        // SAFETY: a plain system call on an open descriptor; it returns an errno, never -1.
+        let errno = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, len) };
+        match errno {
+            0 => return Ok(()),
+            // A signal (a host's timer, say) interrupted it: nothing is lost, try again.
+            libc::EINTR => continue,
+            e => return Err(std::io::Error::from_raw_os_error(e)),
+        }
     }
 }
 

@@ -207,6 +207,9 @@ fn copy_template(dir: &Path) {
     std::fs::create_dir(dir).expect("creates the scratch buffer");
     for entry in std::fs::read_dir(template().join("buffer")).expect("reads the template") {
         let entry = entry.expect("a template file");
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copies the template");
+        // Read and write (which retry when a signal interrupts them, as libFuzzer's timer does)
+        // rather than `fs::copy`, whose copy_file_range may fail with EINTR.
+        let bytes = std::fs::read(entry.path()).expect("reads the template");
+        std::fs::write(dir.join(entry.file_name()), bytes).expect("copies the template");
     }
 }
