@@ -7,7 +7,7 @@ use ndarray::{Array1, Array2, Array3, Array4, s};
 use zplan_lqr::Dynamics as _;
 use zplan_lqr::{LqrProblem, LqrSolution, LqrWorkspace, solve_lqr};
 use zplan_mpc::{LatentDynamics, Objective, PlanError, Planner, PlannerSettings};
-use zplan_onnx::Bundle;
+use zplan_onnx::{Bundle, BundleError};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -313,12 +313,21 @@ fn a_nan_observation_is_an_error_and_a_solver_failure_keeps_the_last_plan() {
         "{err}"
     );
 
-    // Pixels near f32::MAX overflow the linear encoder: the solver refuses the non-finite
-    // initial state.
+    // Pixels near f32::MAX overflow the linear encoder: the error names the encoder as the
+    // source of the non-finite latent state.
     let huge = obs.mapv(|_| f32::MAX / 4.0);
     let err = planner.plan_f32(huge.view()).unwrap_err();
-    assert!(err.to_string().contains("not finite"), "{err}");
-    assert!(matches!(err, PlanError::Solve(_)), "{err}");
+    assert!(err.to_string().contains("the encoder produced"), "{err}");
+    assert!(
+        matches!(
+            err,
+            PlanError::Bundle(BundleError::NonFiniteOutput {
+                network: "encoder",
+                ..
+            })
+        ),
+        "{err}"
+    );
     assert_eq!(
         planner.solution().controls(),
         good,
