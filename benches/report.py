@@ -159,7 +159,7 @@ def main():
 
     # --- MPC ----------------------------------------------------------------------------------
     md += ["## The MPC step", "",
-           "`zplan bench mpc --task TASK` (2 episodes, reference settings of TASKS.md: 6 "
+           "`zplan bench mpc --task TASK` (2 episodes, reference settings of docs/tasks.md: 6 "
            "candidates and the warm start, up to 4 iterations, solved together by "
            "`solve_batch`) beside the numpy version of the reference planner "
            "(benches/compare/mpc_numpy.py: the same 6 x 4 iLQR loop, candidates one after "

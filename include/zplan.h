@@ -343,7 +343,7 @@ enum zp_status zp_lq_solve(const struct zp_lq_problem *problem, struct zp_lq_sol
 struct zp_planner_settings zp_planner_settings_default(void);
 
 // Writes the reference settings of a benchmark task ("planar", "swing", "balance",
-// "cartpole", "threepole") to `*out`: the planner of ../shared/TASKS.md, `terminal_steps` 0.
+// "cartpole", "threepole") to `*out`: the reference planner of docs/tasks.md, `terminal_steps` 0.
 enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner_settings *out);
 
 // Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a

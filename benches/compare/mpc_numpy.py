@@ -1,6 +1,6 @@
 """The reference planner's MPC step in numpy, on the same ONNX networks through onnxruntime.
 
-The loop of the PC3 reference planner (TASKS.md, "The planner settings of the reference"):
+The loop of the PC3 reference planner (docs/tasks.md, "The reference planner"):
 encode the observation, then for each of 6 initial action sequences (3 uniform random, 3 random
 bang-bang) up to 4 iLQR iterations on J = sum_t (z_t - z_g)' Q (z_t - z_g) + u_t' R u_t, with
 mu = 1e-5 on Q_uu doubled on failure (give up above 10) and a line search alpha = 1 halved down

@@ -1,4 +1,4 @@
-//! `zplan eval`: a model's score on the true task, as ../shared/TASKS.md scores it: the percent
+//! `zplan eval`: a model's score on the true task, as docs/tasks.md scores it: the percent
 //! of steps whose true state is in goal, per episode and averaged over fixed random start/goal
 //! draws, with the MPC step latency.
 

@@ -114,7 +114,7 @@ enum Command {
         /// `reward` (the bundle's reward model, weighted by the task's q).
         #[arg(long, default_value = "goal", value_parser = ["goal", "reward"])]
         objective: String,
-        /// Plan with the reference planner's settings of TASKS.md (`PlannerSettings::reference`:
+        /// Plan with the reference planner's settings of docs/tasks.md (`PlannerSettings::reference`:
         /// its horizon and q, Q_T = Q) instead of zplan's (`PlannerSettings::for_task`).
         #[arg(long)]
         reference: bool,

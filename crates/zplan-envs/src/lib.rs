@@ -1,5 +1,5 @@
 //! zplan-envs: the five image-based tasks of the latent-control benchmark (E2C, PCC, PC3):
-//! planar, swing, balance, cartpole, threepole (../shared/TASKS.md).
+//! planar, swing, balance, cartpole, threepole (docs/tasks.md).
 //!
 //! Each [`Task`] gives the true dynamics (the reference's equations, clipping and wrapping),
 //! the renderer (the reference's image sizes and geometry), the goal test, and the reference's
@@ -16,7 +16,7 @@
 //! Rendering follows PIL's integer rules (end points truncated, wide lines as PIL's quads,
 //! ellipses and rectangles as PIL fills them); the test frames, drawn with PIL from the
 //! reference geometry, match pixel for pixel. Two deliberate departures from the reference
-//! code, both as ../shared/TASKS.md states the tasks: the planar goal test uses the Euclidean
+//! code, both as docs/tasks.md states the tasks: the planar goal test uses the Euclidean
 //! distance (the reference's expression squares the sum of the differences), and the planar
 //! data walk the grid of valid integer positions.
 //!

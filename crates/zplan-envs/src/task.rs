@@ -2,7 +2,7 @@
 
 use rand_pcg::Pcg64;
 
-/// The five tasks of ../shared/TASKS.md.
+/// The five tasks of docs/tasks.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskKind {
     /// Point agent among obstacles, 40 x 40, one frame.
@@ -18,7 +18,7 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
-    /// Every task, in the order of TASKS.md.
+    /// Every task, in the order of docs/tasks.md.
     pub const ALL: [TaskKind; 5] = [
         Self::Planar,
         Self::Swing,

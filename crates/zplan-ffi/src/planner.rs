@@ -134,7 +134,7 @@ pub extern "C" fn zp_planner_settings_default() -> zp_planner_settings {
 }
 
 /// Writes the reference settings of a benchmark task ("planar", "swing", "balance",
-/// "cartpole", "threepole") to `*out`: the planner of ../shared/TASKS.md, `terminal_steps` 0.
+/// "cartpole", "threepole") to `*out`: the reference planner of docs/tasks.md, `terminal_steps` 0.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_settings_reference(
     task: *const c_char,

@@ -66,7 +66,7 @@ pub enum Objective {
     },
 }
 
-/// How the planner plans. `reference(task)` gives the settings of ../shared/TASKS.md.
+/// How the planner plans. `reference(task)` gives the reference planner of docs/tasks.md.
 #[derive(Clone, Debug)]
 pub struct PlannerSettings {
     /// What is minimised.
@@ -95,7 +95,7 @@ pub struct PlannerSettings {
 }
 
 impl Default for PlannerSettings {
-    /// The reference planner of TASKS.md with horizon 10 and q = 10: R = I, 3 random and 3
+    /// The reference planner of docs/tasks.md with horizon 10 and q = 10: R = I, 3 random and 3
     /// bang-bang candidates plus the warm start, up to 4 iterations, mu from 1e-5 doubled up
     /// to 10, steps halved down to 1e-4.
     fn default() -> Self {
@@ -129,7 +129,7 @@ impl Default for PlannerSettings {
 
 impl PlannerSettings {
     /// The reference planner's settings for a task: [`PlannerSettings::default`] with the
-    /// horizon and q of TASKS.md.
+    /// horizon and q of docs/tasks.md.
     pub fn reference(task: &str) -> Option<Self> {
         let (horizon, q) = match task {
             "planar" => (10, 10.0),
