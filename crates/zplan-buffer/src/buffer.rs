@@ -188,17 +188,21 @@ impl Map {
     }
 
     fn new(file: &File, writable: bool) -> std::io::Result<Self> {
-        // SAFETY: the files of a buffer are changed only by its one writer (the directory lock
-        // refuses a second), which writes rows past the committed length and never shrinks a
-        // file below what it held; a reader's map therefore never loses its pages.
-        unsafe {
-            if writable {
-                MmapMut::map_mut(file).map(Map::Write)
-            } else {
-                Mmap::map(file).map(Map::Read)
-            }
+        if writable {
+            map_writable(file).map(Map::Write)
+        } else {
+            // SAFETY: as in `map_writable`: the mapped bytes stay backed by the file.
+            unsafe { Mmap::map(file) }.map(Map::Read)
         }
     }
+}
+
+/// A writable map of the whole of `file`.
+fn map_writable(file: &File) -> std::io::Result<MmapMut> {
+    // SAFETY: the files of a buffer are changed only by its one writer (the directory lock
+    // refuses a second), which writes rows past the committed length and never shrinks a file
+    // below what it held; every map, the writer's and a reader's, therefore stays backed.
+    unsafe { MmapMut::map_mut(file) }
 }
 
 /// Reserves the bytes [from, to) of `file` on disk (`posix_fallocate`): afterwards writes there,
@@ -367,9 +371,8 @@ impl Column {
                 source: e,
             });
         }
-        let mut map = match Map::new(&self.file, true) {
-            Ok(Map::Write(map)) => map,
-            Ok(Map::Read(_)) => unreachable!("mapped writable"),
+        let mut map = match map_writable(&self.file) {
+            Ok(map) => map,
             Err(e) => {
                 let _ = self.file.set_len(old_len);
                 return Err(BufferError::Io {

@@ -446,8 +446,8 @@ fn a_second_writer_is_refused_and_readers_are_not() {
     check_stream(&second, 12, 9);
 }
 
-/// A tmpfs of `bytes` mounted on a new directory, unmounted on drop; `None` where this process
-/// may not mount (not root).
+/// A tmpfs of `bytes` mounted on a new directory, unmounted on drop; `None`, with a line saying
+/// the test is skipped, where this process may not mount (not root; CI runs as root).
 struct SmallDisk {
     _dir: TempDir,
     mount: PathBuf,
@@ -462,9 +462,12 @@ impl SmallDisk {
             .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
             .arg(&mount)
             .stderr(Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then_some(Self { _dir: dir, mount })
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+            return None;
+        }
+        Some(Self { _dir: dir, mount })
     }
 
     /// Remounts the disk read-only.
@@ -488,7 +491,6 @@ impl Drop for SmallDisk {
 fn a_full_disk_is_an_error_from_append_and_loses_nothing_committed() {
     // 1 MiB of disk, rows of 4 KiB in chunks of 32: the fifth or sixth chunk does not fit.
     let Some(disk) = SmallDisk::new(1 << 20) else {
-        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
         return;
     };
     let dir = disk.mount.join("buffer");
@@ -594,7 +596,6 @@ fn a_meta_file_whose_sizes_overflow_is_refused_before_any_file_changes() {
 #[test]
 fn a_reader_needs_no_write_access() {
     let Some(disk) = SmallDisk::new(1 << 20) else {
-        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
         return;
     };
     let dir = disk.mount.join("buffer");

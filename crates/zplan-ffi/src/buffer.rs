@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 use zplan_buffer::{Buffer, BufferSpec, Transition};
 
 use crate::status::{
-    Handle, free_handle, guard, slice, utf8, with_handle, with_handle_ref, write, write_handle,
+    Handle, Result, free_handle, guard, non_null, slice, utf8, with_handle, with_handle_ref, write,
+    write_handle,
 };
 use crate::zp_status;
 
@@ -35,7 +36,7 @@ impl Handle for zp_buffer {
 
 /// # Safety
 /// As for [`write_handle`].
-unsafe fn into_handle(buffer: Buffer, out: *mut *mut zp_buffer) -> crate::status::Result<()> {
+unsafe fn into_handle(buffer: Buffer, out: *mut *mut zp_buffer) -> Result<()> {
     let handle = zp_buffer {
         buffer,
         poison: AtomicBool::new(false),
@@ -58,7 +59,7 @@ pub unsafe extern "C" fn zp_buffer_create(
 ) -> zp_status {
     // SAFETY: the arguments follow this function's documented contract.
     guard(|| unsafe {
-        crate::status::non_null(out, "out")?;
+        non_null(out, "out")?;
         let dir = utf8(dir, "dir")?;
         let shape = slice(obs_shape, obs_rank, obs_rank, "obs_shape")?;
         let spec = BufferSpec {
@@ -80,7 +81,7 @@ pub unsafe extern "C" fn zp_buffer_create(
 pub unsafe extern "C" fn zp_buffer_open(dir: *const c_char, out: *mut *mut zp_buffer) -> zp_status {
     // SAFETY: the arguments follow this function's documented contract.
     guard(|| unsafe {
-        crate::status::non_null(out, "out")?;
+        non_null(out, "out")?;
         let dir = utf8(dir, "dir")?;
         into_handle(Buffer::open(Path::new(dir))?, out)
     })

@@ -8,7 +8,8 @@ use std::sync::atomic::AtomicBool;
 use zplan_onnx::Bundle;
 
 use crate::status::{
-    Failure, Handle, free_handle, guard, utf8, with_handle_ref, write, write_handle,
+    Failure, Handle, Result, check_poison, free_handle, guard, non_null, utf8, with_handle_ref,
+    write, write_handle,
 };
 use crate::zp_status;
 
@@ -58,7 +59,7 @@ pub struct zp_bundle_info {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_bundle_load(dir: *const c_char, out: *mut *mut zp_bundle) -> zp_status {
     guard(|| {
-        crate::status::non_null(out, "out")?;
+        non_null(out, "out")?;
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let dir = unsafe { utf8(dir, "dir") }?;
         if zplan_onnx::Runtime::get().is_none() {
@@ -123,16 +124,16 @@ pub unsafe extern "C" fn zp_bundle_get_info(
 /// uses.
 pub(crate) unsafe fn take_bundle<T>(
     bundle: *mut *mut zp_bundle,
-    check: impl FnOnce(&Bundle) -> crate::status::Result<()>,
-    consume: impl FnOnce(Bundle) -> crate::status::Result<T>,
-) -> crate::status::Result<T> {
-    crate::status::non_null(bundle, "bundle")?;
+    check: impl FnOnce(&Bundle) -> Result<()>,
+    consume: impl FnOnce(Bundle) -> Result<T>,
+) -> Result<T> {
+    non_null(bundle, "bundle")?;
     // SAFETY: `bundle` is non-NULL and points to a `zp_bundle *` (the contract).
     let raw = unsafe { *bundle };
-    crate::status::non_null(raw, "*bundle")?;
+    non_null(raw, "*bundle")?;
     // SAFETY: live and ours alone (the contract).
     let handle = unsafe { &*raw };
-    crate::status::check_poison(handle)?;
+    check_poison(handle)?;
     check(&handle.bundle)?;
     // SAFETY: made by `zp_bundle_load` (Box::into_raw) and live; ownership moves here, and the
     // caller's pointer is cleared right away.
