@@ -72,6 +72,15 @@
 // Solver outcome: no regularised step lowered the cost; the trajectory is the best found.
 #define ZP_SOLVE_REGULARIZATION_LIMIT 4
 
+// Model kind of `zp_trainer_new_reference`: PC3 (prediction, consistency, curvature).
+#define ZP_MODEL_PC3 0
+
+// Model kind of `zp_trainer_new_reference`: a deterministic encoder and latent dynamics.
+#define ZP_MODEL_DETERMINISTIC 1
+
+// Model kind of `zp_trainer_new_reference`: Embed to Control (locally linear dynamics).
+#define ZP_MODEL_E2C 2
+
 // What a call did. The numbers are stable: a code is never reused for another meaning.
 // `zp_status_str` names each; `zp_last_error_message` says what went wrong, per thread.
 typedef enum zp_status {
@@ -99,6 +108,12 @@ typedef enum zp_status {
   ZP_PANIC = 10,
   // The handle was poisoned by an earlier ZP_PANIC and refuses every call but its `_free`.
   ZP_POISONED = 11,
+  // `zp_trainer_poll`: the training job is still running; poll again later.
+  ZP_PENDING = 12,
+  // `zp_trainer_start`: a job is running already (collect it first).
+  ZP_BUSY = 13,
+  // A training job could not start its trainer, or the trainer failed.
+  ZP_TRAINER = 14,
 } zp_status;
 
 // A transition buffer on disk, open for appending. Made by `zp_buffer_create` or
@@ -121,6 +136,13 @@ typedef struct zp_bundle zp_bundle;
 // `zp_planner_new`, freed by `zp_planner_free`. Not thread-safe: the caller serialises calls
 // on one planner (it may move between threads); separate planners run in parallel.
 typedef struct zp_planner zp_planner;
+
+// A trainer and at most one job running on its worker thread. Made by `zp_trainer_new_command`
+// or `zp_trainer_new_reference`, freed by `zp_trainer_free`. Not thread-safe: the caller
+// serialises calls on one trainer (it may move between threads). The worker thread, named
+// `zplan-trainer`, is the only thread the library starts, and only `zp_trainer_start` starts
+// it; it runs the trainer's process and loads the bundle, and ends with the job.
+typedef struct zp_trainer zp_trainer;
 
 // What a bundle expects and produces. Plain data, owned by the caller.
 typedef struct zp_bundle_info {
@@ -271,6 +293,24 @@ typedef struct zp_plan_info {
   // Seconds of the whole plan call.
   double total_seconds;
 } zp_plan_info;
+
+// One training run. The trainer reads it from its environment: ZPLAN_TASK, ZPLAN_DATA,
+// ZPLAN_OUT, ZPLAN_EPOCHS, ZPLAN_HORIZON and ZPLAN_SEED. The strings are copied by
+// `zp_trainer_start`.
+typedef struct zp_train_job {
+  // The task's name (a benchmark task's for the reference trainer).
+  const char *task;
+  // Transition buffer directory to train on (`zp_buffer_create`'s).
+  const char *data_dir;
+  // Directory the trainer writes the bundle into.
+  const char *out_dir;
+  // Training epochs.
+  uint32_t epochs;
+  // Prediction steps of the loss (1: single transitions).
+  uint32_t horizon;
+  // Seed of the run.
+  uint64_t seed;
+} zp_train_job;
 
 #ifdef __cplusplus
 extern "C" {
@@ -459,6 +499,39 @@ enum zp_status zp_runtime_init(const char *library_path);
 // Copies the loaded ONNX Runtime's version (e.g. "1.31.1") into `buf` like
 // `zp_last_error_message` and returns its length; 0 before `zp_runtime_init` succeeded.
 size_t zp_runtime_version(char *buf, size_t len);
+
+// A trainer that runs `sh -c command` with the job in its environment and succeeds when the
+// command exits 0 with a bundle in ZPLAN_OUT. The caller owns the new handle.
+enum zp_status zp_trainer_new_command(const char *command, struct zp_trainer **out);
+
+// The project's PyTorch trainer (`python -m zplan_train`) in `training_dir` (the directory
+// holding the package `zplan_train`), run by `python` (NULL: `training_dir/../.venv/bin/python`),
+// training models of kind `model` (`ZP_MODEL_*`). Fails with ZP_TRAINER when either file is
+// missing. The caller owns the new handle.
+enum zp_status zp_trainer_new_reference(const char *training_dir,
+                                        const char *python,
+                                        uint32_t model,
+                                        struct zp_trainer **out);
+
+// Starts `job` on the trainer's worker thread and returns at once. ZP_BUSY while an earlier
+// job has not been collected by `zp_trainer_poll` or `zp_trainer_wait`. Needs
+// `zp_runtime_init` (the worker loads the bundle).
+enum zp_status zp_trainer_start(struct zp_trainer *trainer, const struct zp_train_job *job);
+
+// Collects the running job without blocking: ZP_PENDING while it runs (`*out` untouched);
+// once it has finished, ZP_OK with the new bundle in `*out` (loaded and checked; the caller
+// owns it and usually hands it to `zp_planner_swap_bundle`), or the job's error (ZP_TRAINER:
+// the trainer did not start or failed; ZP_BUNDLE: the bundle it wrote does not load). A
+// collected job frees the trainer for the next `zp_trainer_start`.
+enum zp_status zp_trainer_poll(struct zp_trainer *trainer, struct zp_bundle **out);
+
+// As `zp_trainer_poll`, but blocks until the job has finished. Never call it on the control
+// thread: training takes minutes.
+enum zp_status zp_trainer_wait(struct zp_trainer *trainer, struct zp_bundle **out);
+
+// Frees a trainer (NULL is ignored), first waiting for a running job to finish; a bundle it
+// made and nobody collected is freed.
+void zp_trainer_free(struct zp_trainer *trainer);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -99,6 +100,8 @@ public:
     }
 
 private:
+    friend class Trainer;
+    explicit Bundle(zp_bundle *handle) noexcept : handle_(handle) {}
     detail::Handle<zp_bundle, zp_bundle_free> handle_;
 };
 
@@ -231,6 +234,62 @@ public:
 private:
     explicit Buffer(zp_buffer *handle) noexcept : handle_(handle) {}
     zp_buffer *handle_;
+};
+
+// One training run; the trainer reads it from ZPLAN_TASK, ZPLAN_DATA, ZPLAN_OUT, ZPLAN_EPOCHS,
+// ZPLAN_HORIZON and ZPLAN_SEED.
+struct TrainJob {
+    std::string task;
+    std::string data_dir;
+    std::string out_dir;
+    std::uint32_t epochs = 30;
+    std::uint32_t horizon = 1;
+    std::uint64_t seed = 0;
+};
+
+// A trainer with at most one job on its worker thread (see zp_trainer). The control loop
+// starts a job, keeps planning, and polls; a finished job gives a loaded, checked Bundle to
+// hand to Planner::swap_bundle. The destructor waits for a running job.
+class Trainer {
+public:
+    // Runs `sh -c shell_command` with the job in its environment.
+    static Trainer command(const std::string &shell_command) {
+        zp_trainer *raw = nullptr;
+        check(zp_trainer_new_command(shell_command.c_str(), &raw));
+        return Trainer(raw);
+    }
+    // The project's PyTorch trainer in `training_dir`; `python` empty: training_dir/../.venv.
+    static Trainer reference(const std::string &training_dir, std::uint32_t model = ZP_MODEL_PC3,
+                             const std::string &python = {}) {
+        zp_trainer *raw = nullptr;
+        check(zp_trainer_new_reference(training_dir.c_str(), python.empty() ? nullptr : python.c_str(),
+                                       model, &raw));
+        return Trainer(raw);
+    }
+
+    void start(const TrainJob &job) {
+        const zp_train_job c_job{job.task.c_str(), job.data_dir.c_str(), job.out_dir.c_str(),
+                                 job.epochs, job.horizon, job.seed};
+        check(zp_trainer_start(handle_.get(), &c_job));
+    }
+    // The new bundle once the job has finished; empty while it runs. Throws the job's error.
+    std::optional<Bundle> poll() {
+        zp_bundle *raw = nullptr;
+        const zp_status status = zp_trainer_poll(handle_.get(), &raw);
+        if (status == ZP_PENDING) return std::nullopt;
+        check(status);
+        return Bundle(raw);
+    }
+    // Blocks until the job has finished (never on the control thread).
+    Bundle wait() {
+        zp_bundle *raw = nullptr;
+        check(zp_trainer_wait(handle_.get(), &raw));
+        return Bundle(raw);
+    }
+
+private:
+    explicit Trainer(zp_trainer *handle) noexcept : handle_(handle) {}
+    detail::Handle<zp_trainer, zp_trainer_free> handle_;
 };
 
 }  // namespace zplan

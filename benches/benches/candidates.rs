@@ -8,22 +8,28 @@ use std::path::PathBuf;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::Array1;
+use zplan_envs::TaskKind;
 use zplan_lqr::{Problem, QuadraticCost, Solution, Workspace, solve, solve_batch};
 use zplan_mpc::{LatentDynamics, PlannerSettings};
 use zplan_onnx::Bundle;
 
 const CANDIDATES: usize = 7;
 
-fn model(task: &str) -> PathBuf {
+fn model(task: TaskKind) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../models")
-        .join(task)
+        .join(task.name())
 }
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("candidates_x7");
-    for task in ["planar", "swing", "cartpole", "threepole"] {
-        let settings = PlannerSettings::reference(task).expect("a task");
+    for task in [
+        TaskKind::Planar,
+        TaskKind::Swing,
+        TaskKind::Cartpole,
+        TaskKind::Threepole,
+    ] {
+        let settings = PlannerSettings::reference(task);
         let (manifest, _, net, _, _) = Bundle::load(&model(task))
             .expect("shipped model")
             .into_parts();
@@ -52,7 +58,7 @@ fn bench(c: &mut Criterion) {
         let mut solutions: Vec<Solution> = (0..CANDIDATES)
             .map(|_| Solution::new(nz, nu, horizon))
             .collect();
-        group.bench_function(BenchmarkId::new("sequential", task), |b| {
+        group.bench_function(BenchmarkId::new("sequential", task.name()), |b| {
             b.iter(|| {
                 for (c, sol) in solutions.iter_mut().enumerate() {
                     start(sol, c);
@@ -68,7 +74,7 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
-        group.bench_function(BenchmarkId::new("batched", task), |b| {
+        group.bench_function(BenchmarkId::new("batched", task.name()), |b| {
             b.iter(|| {
                 for (c, sol) in solutions.iter_mut().enumerate() {
                     start(sol, c);

@@ -89,6 +89,7 @@ pub struct LqrData {
 /// How the open-loop dynamics A of a seeded problem behave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Stability {
     /// A = 0.98 I + noise: some modes unstable (the problems of the criterion benches and the
     /// Crocoddyl comparison).
@@ -106,16 +107,6 @@ impl Stability {
             Self::Mixed => "mixed",
             Self::Stable => "stable",
             Self::Unstable => "unstable",
-        }
-    }
-
-    /// From its name: mixed, stable or unstable.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "mixed" => Some(Self::Mixed),
-            "stable" => Some(Self::Stable),
-            "unstable" => Some(Self::Unstable),
-            _ => None,
         }
     }
 }

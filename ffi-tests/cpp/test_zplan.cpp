@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -156,6 +157,29 @@ int main(int argc, char **argv) {
         moved_buffer.close();
     }
     CHECK(status_of([&] { zplan::Buffer::create(scratch + "/buffer", {1, 40, 40}, 2); }) == ZP_IO);
+
+    // Retraining from the control loop: the job runs on the trainer's thread while the planner
+    // keeps planning; the finished job's bundle is swapped in; a failed job throws its error.
+    {
+        auto trainer = zplan::Trainer::command("sleep 0.2 && cp -R '" + bundle_dir + "/.' \"$ZPLAN_OUT\"");
+        trainer.start({"planar", scratch + "/buffer", scratch + "/retrained", 3, 1, 7});
+        CHECK(status_of([&] { trainer.start({"planar", scratch, scratch + "/x", 3, 1, 7}); }) == ZP_BUSY);
+        std::optional<zplan::Bundle> fresh;
+        long plans_meanwhile = 0;
+        while (!(fresh = trainer.poll())) {
+            planner.plan(planar_frame(5, 5));
+            plans_meanwhile++;
+        }
+        CHECK(plans_meanwhile > 0);
+        planner.swap_bundle(std::move(*fresh));
+        planner.plan(planar_frame(5, 5));
+
+        auto failing = zplan::Trainer::command("exit 3");
+        failing.start({"planar", scratch, scratch + "/failed", 1, 1, 0});
+        CHECK(status_of([&] { failing.wait(); }) == ZP_TRAINER);
+        CHECK(zplan::last_error_message().find("failed") != std::string::npos);
+        CHECK(status_of([&] { zplan::Trainer::reference(scratch + "/nowhere"); }) == ZP_TRAINER);
+    }
 
     if (failures) {
         std::fprintf(stderr, "test_zplan_cpp: %d checks failed\n", failures);

@@ -2,9 +2,19 @@
 
 use std::ffi::{CStr, c_char, c_int};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
+use clap::Args;
 use zplan_onnx::Runtime;
+
+/// Report what zplan finds on this machine (ONNX Runtime, BLAS, CPU, threads); exit 1 when
+/// something it needs is missing.
+#[derive(Args)]
+pub struct DoctorCommand {
+    /// ONNX Runtime library file or directory to use instead of the search order
+    /// (ZPLAN_ORT_DYLIB, ORT_DYLIB_PATH, the setup location .deps/onnxruntime/).
+    #[arg(long, value_name = "PATH")]
+    ort: Option<PathBuf>,
+}
 
 /// One line of the report: a label, what was found, and for a failure the fix.
 struct Finding {
@@ -27,7 +37,13 @@ impl Finding {
     }
 }
 
-pub fn run(ort: Option<&Path>) -> ExitCode {
+impl DoctorCommand {
+    pub fn execute(self) -> anyhow::Result<()> {
+        report(self.ort.as_deref())
+    }
+}
+
+fn report(ort: Option<&Path>) -> anyhow::Result<()> {
     let findings = [
         onnx_runtime(ort),
         blas(),
@@ -48,10 +64,9 @@ pub fn run(ort: Option<&Path>) -> ExitCode {
     }
     if healthy {
         println!("everything zplan needs is in place");
-        ExitCode::SUCCESS
+        Ok(())
     } else {
-        println!("zplan cannot run until what is MISSING above is fixed");
-        ExitCode::FAILURE
+        anyhow::bail!("zplan cannot run until what is MISSING above is fixed")
     }
 }
 

@@ -1,228 +1,161 @@
 //! `zplan eval`: a model's score on the true task, as docs/tasks.md scores it: the percent
-//! of steps whose true state is in goal, per episode and averaged over fixed random start/goal
-//! draws, with the MPC step latency.
+//! of steps in goal, per episode and averaged over fixed random start/goal draws, with the MPC
+//! step latency.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::time::Instant;
 
-use ndarray::ArrayView4;
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
 use zplan_envs::{Env, TaskKind};
+use zplan_loop::{Evaluation, PHASES, evaluate, quantile};
 use zplan_mpc::{Objective, Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
-/// What to evaluate.
-pub struct EvalArgs {
-    pub task: TaskKind,
-    pub models: Vec<PathBuf>,
-    pub episodes: usize,
-    pub seed: u64,
-    pub json: Option<PathBuf>,
-    /// Plan on the bundle's reward model instead of the distance to the goal image.
-    pub reward_objective: bool,
-    /// Start from the reference planner's settings (`PlannerSettings::reference`) instead of
-    /// zplan's (`PlannerSettings::for_task`).
-    pub reference: bool,
-    /// Latent state weight instead of the settings' q.
-    pub q: Option<f64>,
-    /// Terminal LQR steps instead of the settings'.
-    pub terminal_steps: Option<usize>,
-    /// Horizon instead of the settings'.
-    pub horizon: Option<usize>,
-}
-
-/// One model's results.
-pub(crate) struct Score {
-    pub(crate) percent: f64,
-    pub(crate) episodes: Vec<f64>,
-    pub(crate) step_ms: Vec<f64>,
-    /// Per MPC step: encoding, linearisation, backward passes, line searches (ms).
-    pub(crate) phase_ms: [Vec<f64>; 4],
-}
-
-/// The q-quantile (nearest rank) of unsorted values.
-pub(crate) fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-pub fn run(args: &EvalArgs) -> ExitCode {
-    let mut scores = Vec::new();
-    for model in &args.models {
-        match evaluate(args, model) {
-            Ok(score) => scores.push(score),
-            Err(message) => {
-                eprintln!("zplan eval: {}: {message}", model.display());
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    if scores.len() > 1 {
-        let all = scores.iter().map(|s| s.percent).sum::<f64>() / scores.len() as f64;
-        let top = scores
-            .iter()
-            .map(|s| s.percent)
-            .fold(f64::NEG_INFINITY, f64::max);
-        println!(
-            "{}: all {all:.2} %, top 1 {top:.2} % over {} models",
-            args.task.name(),
-            scores.len()
-        );
-    }
-    if let Some(path) = &args.json {
-        let score = &scores[0];
-        let episodes: Vec<String> = score.episodes.iter().map(|p| format!("{p:.4}")).collect();
-        let json = format!(
-            "{{\"task\": \"{}\", \"percent_in_goal\": {:.4}, \"episodes\": [{}], \"step_ms_median\": {:.4}, \"step_ms_p99\": {:.4}, \"encode_ms_median\": {:.4}}}\n",
-            args.task.name(),
-            score.percent,
-            episodes.join(", "),
-            quantile(&score.step_ms, 0.5),
-            quantile(&score.step_ms, 0.99),
-            quantile(&score.phase_ms[0], 0.5),
-        );
-        if let Err(e) = std::fs::write(path, json) {
-            eprintln!("zplan eval: {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    }
-    ExitCode::SUCCESS
-}
-
-pub(crate) fn evaluate(args: &EvalArgs, model: &Path) -> Result<Score, String> {
-    let bundle = Bundle::load(model).map_err(|e| e.to_string())?;
-    let settings_of = if args.reference {
-        PlannerSettings::reference
-    } else {
-        PlannerSettings::for_task
-    };
-    let mut settings = settings_of(args.task.name()).expect("every task has settings");
-    if let Some(q) = args.q {
-        settings.q = q;
-    }
-    if let Some(steps) = args.terminal_steps {
-        settings.terminal_steps = steps;
-    }
-    if let Some(horizon) = args.horizon {
-        settings.horizon = horizon;
-    }
-    if args.reward_objective {
-        settings.objective = Objective::Reward { weight: settings.q };
-    }
-    let mut planner = Planner::new(bundle, settings).map_err(|e| e.to_string())?;
-    let mut env = Env::new(args.task, args.seed);
-    let mut episodes = Vec::new();
-    let mut step_ms = Vec::new();
-    let mut phase_ms: [Vec<f64>; 4] = Default::default();
-    let settings = planner.settings();
-    println!(
-        "{} on {} ({} episodes, seed {}; horizon {}, q {}, terminal LQR steps {}):",
-        model.display(),
-        args.task.name(),
-        args.episodes,
-        args.seed,
-        settings.horizon,
-        settings.q,
-        settings.terminal_steps,
-    );
-    for episode in 0..args.episodes {
-        let percent = run_episode(&mut env, &mut planner, args.seed + episode as u64, |step| {
-            step_ms.push(step.plan_ms);
-            let times = step.planner.times();
-            for (phase, time) in phase_ms.iter_mut().zip([
-                times.encode,
-                times.phases.linearize,
-                times.phases.backward,
-                times.phases.forward,
-            ]) {
-                phase.push(time.as_secs_f64() * 1e3);
-            }
-            Ok(())
-        })?;
-        println!("  episode {episode:>2}: {percent:6.2} % of steps in goal");
-        episodes.push(percent);
-    }
-    let percent = episodes.iter().sum::<f64>() / episodes.len().max(1) as f64;
-    let [encode, linearize, backward, forward] = phase_ms.each_ref().map(|v| quantile(v, 0.5));
-    println!(
-        "  mean {percent:.2} % in goal; MPC step median {:.3} ms, p99 {:.3} ms",
-        quantile(&step_ms, 0.5),
-        quantile(&step_ms, 0.99)
-    );
-    println!(
-        "  phase medians: encode {encode:.3} ms ({:.0} % of the step), linearise {linearize:.3} ms, backward {backward:.3} ms, line search {forward:.3} ms",
-        100.0 * encode / quantile(&step_ms, 0.5)
-    );
-    Ok(Score {
-        percent,
-        episodes,
-        step_ms,
-        phase_ms,
-    })
-}
-
-/// One MPC step of [`run_episode`], as its `observe` sees it.
-pub struct Step<'a> {
-    /// The environment, already stepped (its state is s_{t+1}).
-    pub env: &'a Env,
-    /// The planner, holding this step's plan.
-    pub planner: &'a Planner,
-    /// The observation planned from, o_t.
-    pub obs: &'a [u8],
-    /// The true state s_t planned from.
-    pub state: &'a [f64],
-    /// The action applied, u_t.
-    pub action: &'a [f64],
-    /// Whether this step ends the episode.
-    pub last: bool,
-    /// Wall-clock time of the plan call in ms.
-    pub plan_ms: f64,
-}
-
-/// Runs one episode from the start/goal draw of `seed` under the planner and returns its
-/// percent of steps in goal. After every step `observe` sees it; an error it returns ends the
-/// episode with that error.
-pub fn run_episode(
-    env: &mut Env,
-    planner: &mut Planner,
+/// Score models on the true task: percent of steps in goal under the latent MPC planner.
+#[derive(Args)]
+pub struct EvalCommand {
+    #[arg(long)]
+    task: TaskKind,
+    /// The bundle(s) to score; several give "all" (mean) and "top 1".
+    #[arg(long = "model", alias = "models", num_args = 1.., required = true)]
+    models: Vec<PathBuf>,
+    /// Start/goal draws, one episode each.
+    #[arg(long, default_value_t = 10)]
+    episodes: usize,
+    /// Seed of the first draw (episode k uses seed + k).
+    #[arg(long, default_value_t = 0)]
     seed: u64,
-    mut observe: impl FnMut(&Step<'_>) -> Result<(), String>,
-) -> Result<f64, String> {
-    let image = env.image();
-    let shape = (1, image.frames, image.height, image.width);
-    let (mut obs, mut goal) = (vec![0u8; image.len()], vec![0u8; image.len()]);
-    env.reset_seeded(seed);
-    env.goal_observation(&mut goal);
-    planner
-        .set_goal(ArrayView4::from_shape(shape, &goal).expect("image shape"))
-        .map_err(|e| e.to_string())?;
-    planner.reset();
-    let length = env.task().episode_length();
-    let (mut action, mut state) = (Vec::new(), Vec::new());
-    let mut in_goal = 0;
-    for t in 0..length {
-        env.observation(&mut obs);
-        state.clear();
-        state.extend_from_slice(env.state());
-        let start = Instant::now();
-        let planned = planner
-            .plan(ArrayView4::from_shape(shape, &obs).expect("image shape"))
-            .map_err(|e| e.to_string())?;
-        let plan_ms = start.elapsed().as_secs_f64() * 1e3;
-        action.clear();
-        action.extend_from_slice(planned);
-        env.step(&action);
-        in_goal += usize::from(env.in_goal());
-        observe(&Step {
-            env,
-            planner,
-            obs: &obs,
-            state: &state,
-            action: &action,
-            last: t + 1 == length,
-            plan_ms,
-        })?;
+    /// Also write the first model's results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// What the planner minimises.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Goal)]
+    objective: ObjectiveArg,
+    /// Plan with the reference planner's settings of docs/tasks.md (`PlannerSettings::reference`:
+    /// its horizon and q, Q_T = Q) instead of zplan's (`PlannerSettings::for_task`).
+    #[arg(long)]
+    reference: bool,
+    /// Latent state weight q instead of the task's.
+    #[arg(long)]
+    q: Option<f64>,
+    /// Terminal weight from N steps of LQR at the goal instead of the task's (0: Q_T = Q).
+    #[arg(long, value_name = "N")]
+    terminal_steps: Option<usize>,
+    /// Steps planned ahead instead of the task's.
+    #[arg(long, value_name = "T")]
+    horizon: Option<usize>,
+}
+
+/// `--objective`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ObjectiveArg {
+    /// Quadratic in latent space to the goal image.
+    Goal,
+    /// The bundle's reward model, weighted by the task's q.
+    Reward,
+}
+
+/// The record `--json` writes.
+#[derive(Serialize)]
+struct EvalRecord<'a> {
+    task: &'a str,
+    percent_in_goal: f64,
+    episodes: &'a [f64],
+    step_ms_median: f64,
+    step_ms_p99: f64,
+    encode_ms_median: f64,
+}
+
+impl EvalCommand {
+    pub fn execute(self) -> anyhow::Result<()> {
+        let mut scores = Vec::new();
+        for model in &self.models {
+            let score = self
+                .score(model)
+                .with_context(|| format!("{}", model.display()))?;
+            scores.push(score);
+        }
+        if scores.len() > 1 {
+            let all = scores.iter().map(|s| s.percent).sum::<f64>() / scores.len() as f64;
+            let top = scores
+                .iter()
+                .map(|s| s.percent)
+                .fold(f64::NEG_INFINITY, f64::max);
+            println!(
+                "{}: all {all:.2} %, top 1 {top:.2} % over {} models",
+                self.task.name(),
+                scores.len()
+            );
+        }
+        if let Some(path) = &self.json {
+            let score = &scores[0];
+            let record = EvalRecord {
+                task: self.task.name(),
+                percent_in_goal: score.percent,
+                episodes: &score.episodes,
+                step_ms_median: quantile(&score.step_ms, 0.5),
+                step_ms_p99: quantile(&score.step_ms, 0.99),
+                encode_ms_median: quantile(&score.phase_ms[0], 0.5),
+            };
+            crate::write_json(path, &record)?;
+        }
+        Ok(())
     }
-    Ok(100.0 * in_goal as f64 / length as f64)
+
+    /// The planner settings the options ask for.
+    fn settings(&self) -> PlannerSettings {
+        let mut settings = if self.reference {
+            PlannerSettings::reference(self.task)
+        } else {
+            PlannerSettings::for_task(self.task)
+        };
+        settings.q = self.q.unwrap_or(settings.q);
+        settings.terminal_steps = self.terminal_steps.unwrap_or(settings.terminal_steps);
+        settings.horizon = self.horizon.unwrap_or(settings.horizon);
+        if let ObjectiveArg::Reward = self.objective {
+            settings.objective = Objective::Reward { weight: settings.q };
+        }
+        settings
+    }
+
+    fn score(&self, model: &Path) -> anyhow::Result<Evaluation> {
+        let mut planner = Planner::new(Bundle::load(model)?, self.settings())?;
+        let mut env = Env::new(self.task, self.seed);
+        let settings = planner.settings();
+        println!(
+            "{} on {} ({} episodes, seed {}; horizon {}, q {}, terminal LQR steps {}):",
+            model.display(),
+            self.task.name(),
+            self.episodes,
+            self.seed,
+            settings.horizon,
+            settings.q,
+            settings.terminal_steps,
+        );
+        let score = evaluate(
+            &mut env,
+            &mut planner,
+            self.seed,
+            self.episodes,
+            |k, percent| println!("  episode {k:>2}: {percent:6.2} % of steps in goal"),
+        )?;
+        let step = quantile(&score.step_ms, 0.5);
+        println!(
+            "  mean {:.2} % in goal; MPC step median {step:.3} ms, p99 {:.3} ms",
+            score.percent,
+            quantile(&score.step_ms, 0.99)
+        );
+        let phases: Vec<String> = PHASES
+            .iter()
+            .zip(&score.phase_ms)
+            .map(|(name, ms)| format!("{name} {:.3} ms", quantile(ms, 0.5)))
+            .collect();
+        println!(
+            "  phase medians: {} (encode {:.0} % of the step)",
+            phases.join(", "),
+            100.0 * quantile(&score.phase_ms[0], 0.5) / step
+        );
+        Ok(score)
+    }
 }

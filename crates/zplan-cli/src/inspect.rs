@@ -1,9 +1,10 @@
 //! `zplan inspect DIR`: load and validate a model bundle, describe it, and time one call of
 //! each network.
 
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+use clap::Args;
 
 use ndarray::{Array1, Array2, Array3, Array4};
 use zplan_onnx::{Bundle, BundleError, DifferenceScheme, JacobianSpec};
@@ -11,13 +12,17 @@ use zplan_onnx::{Bundle, BundleError, DifferenceScheme, JacobianSpec};
 /// Calls per network for the latency median.
 const CALLS: usize = 200;
 
-pub fn run(dir: &Path) -> ExitCode {
-    match inspect(dir) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("zplan inspect: {err}");
-            ExitCode::FAILURE
-        }
+/// Load and validate a model bundle, describe its networks, shapes, action bounds and Jacobian
+/// mode, and time one call of each network; exit 1 with the error otherwise.
+#[derive(Args)]
+pub struct InspectCommand {
+    /// The bundle directory (holding zplan.json).
+    bundle: PathBuf,
+}
+
+impl InspectCommand {
+    pub fn execute(self) -> anyhow::Result<()> {
+        Ok(inspect(&self.bundle)?)
     }
 }
 
@@ -30,8 +35,7 @@ fn median_us(mut f: impl FnMut() -> Result<(), BundleError>) -> Result<f64, Bund
         f()?;
         samples.push(start.elapsed().as_secs_f64() * 1e6);
     }
-    samples.sort_by(f64::total_cmp);
-    Ok(samples[CALLS / 2])
+    Ok(zplan_loop::quantile(&samples, 0.5))
 }
 
 fn row(network: &str, description: String, us: f64) {

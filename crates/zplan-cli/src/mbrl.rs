@@ -1,4 +1,5 @@
-//! `zplan mbrl`: model-based RL "version 1.5" on a task, end to end.
+//! `zplan mbrl`: model-based RL "version 1.5" on a task, end to end, with the machinery of
+//! zplan-loop:
 //!
 //! ```text
 //! D <- transitions of the base policy pi_0 (uniformly random actions)
@@ -10,270 +11,271 @@
 //! ```
 //!
 //! The planner object lives through the whole run: a retrained bundle replaces its networks
-//! only after it has passed validation (`Planner::swap_bundle`), so the old model serves until
+//! only after it has passed validation (`zplan_loop::retrain`), so the old model serves until
 //! then, and a failed training run leaves the old model and every committed row in place.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::Context as _;
+use clap::Args;
+use plotters::prelude::*;
 use rand::SeedableRng;
-use serde_json::json;
+use serde::Serialize;
 use zplan_envs::{Env, Pcg64, TaskKind};
+use zplan_loop::{
+    CommandTrainer, ModelKind, Recorder, ReferenceTrainer, Retrain, TrainJob, Trainer, retrain,
+    run_episode, train_bundle,
+};
 use zplan_mpc::{Planner, PlannerSettings};
-use zplan_onnx::Bundle;
 
-use crate::collect::Recorder;
-use crate::eval::run_episode;
-use crate::picture::{BLACK, Canvas, GREY, Panel, WHITE};
-use crate::train::{Trainer, run_trainer};
+use crate::plot::{BLUE, Figure, GREY, ORANGE, font};
 
 /// First start/goal draw of the loop's MPC episodes (for `--seed 0`).
 const EPISODE_SEEDS: u64 = 1_000_000;
 
-/// What to run.
-pub struct MbrlArgs {
-    pub task: TaskKind,
-    pub iterations: usize,
-    pub steps_per_iteration: usize,
-    /// Episodes of pi_0 before the first model.
-    pub initial_episodes: usize,
-    pub epochs: usize,
-    pub model: String,
-    /// Prediction steps of the trainer's loss (its episodes are sequences already).
-    pub horizon: usize,
-    pub seed: u64,
-    pub out: PathBuf,
-    /// A shell command to train with instead of the reference trainer.
-    pub train_command: Option<String>,
+/// Model-based RL on a task: collect with random actions, train, then K times: plan with MPC
+/// for N steps appending every transition, retrain on all the data and swap the new model into
+/// the running planner. Writes OUT/buffer, OUT/models/K, OUT/mbrl.json and
+/// OUT/learning-curve.png.
+#[derive(Args, Serialize)]
+pub struct MbrlCommand {
+    #[arg(long)]
+    #[serde(serialize_with = "task_name")]
+    task: TaskKind,
+    /// Retraining rounds after the first model.
+    #[arg(long, default_value_t = 3)]
+    #[serde(skip)]
+    iterations: usize,
+    /// MPC steps between two trainings (whole episodes, so at least this many).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    steps_per_iteration: u64,
+    /// Episodes of the random base policy before the first model.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    initial_episodes: u64,
+    /// Training epochs of each model.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Model kind of the reference trainer.
+    #[arg(long, value_enum, default_value_t = ModelKind::Deterministic)]
+    #[serde(skip)]
+    model: ModelKind,
+    /// Train on latent predictions this many steps ahead (deterministic kind; needs data of
+    /// several transitions per episode).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[serde(skip)]
+    horizon: u64,
+    /// Seed of the data, the episodes and the training runs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A shell command that trains instead of the reference trainer; it reads its job from
+    /// ZPLAN_TASK, ZPLAN_DATA, ZPLAN_OUT, ZPLAN_EPOCHS, ZPLAN_HORIZON and ZPLAN_SEED and writes
+    /// a bundle to $ZPLAN_OUT.
+    #[arg(long, value_name = "COMMAND")]
+    #[serde(skip)]
+    train_command: Option<String>,
+    /// New output directory.
+    #[arg(long)]
+    #[serde(skip)]
+    out: PathBuf,
+}
+
+fn task_name<S: serde::Serializer>(task: &TaskKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(task.name())
 }
 
 /// One line of the run's record.
+#[derive(Serialize)]
 struct Iteration {
     /// 0 for the model trained on pi_0's data.
-    index: usize,
+    iteration: usize,
     transitions: usize,
     /// Percent of this iteration's MPC steps in goal (planned with the previous model).
-    score: Option<f64>,
+    percent_in_goal: Option<f64>,
     /// Total training loss of the model trained at the end of this iteration.
-    loss: Option<f64>,
+    training_loss: Option<f64>,
     /// The bundle serving after this iteration.
     model: PathBuf,
     /// Why the model was not replaced, when it was not.
     kept_because: Option<String>,
 }
 
-pub fn run(args: &MbrlArgs) -> ExitCode {
-    match mbrl(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("zplan mbrl: {message}");
-            ExitCode::FAILURE
-        }
-    }
+/// mbrl.json: the options and one record per iteration.
+#[derive(Serialize)]
+struct Record<'a> {
+    #[serde(flatten)]
+    options: &'a MbrlCommand,
+    iterations: &'a [Iteration],
 }
 
-fn mbrl(args: &MbrlArgs) -> Result<(), String> {
-    if args.steps_per_iteration == 0 || args.initial_episodes == 0 {
-        return Err("--steps-per-iteration and --initial-episodes must be at least 1".into());
-    }
-    let start = Instant::now();
-    let buffer_dir = args.out.join("buffer");
-    let mut rec = Recorder::create(&buffer_dir, args.task)?;
-    let mut env = Env::new(args.task, args.seed);
-    let mut rng = Pcg64::seed_from_u64(args.seed);
-    rec.random_episodes(&mut env, args.initial_episodes, &mut rng, || {})?;
-    rec.commit()?;
+impl MbrlCommand {
+    pub fn execute(self) -> anyhow::Result<()> {
+        let start = Instant::now();
+        let buffer_dir = self.out.join("buffer");
+        let task = self.task.task();
+        let mut rec = Recorder::create(&buffer_dir, task.as_ref())?;
+        let mut env = Env::new(self.task, self.seed);
+        let mut rng = Pcg64::seed_from_u64(self.seed);
+        rec.random_episodes(&mut env, self.initial_episodes as usize, &mut rng, || {})?;
+        rec.commit()?;
 
-    let settings = PlannerSettings::for_task(args.task.name()).expect("every task has one");
-    let model_dir = |k: usize| args.out.join("models").join(k.to_string());
-    let (bundle, loss) =
-        train(args, &buffer_dir, &model_dir(0), 0).map_err(|e| format!("the first model: {e}"))?;
-    let mut planner = Planner::new(bundle, settings).map_err(|e| e.to_string())?;
-    let mut record = vec![Iteration {
-        index: 0,
-        transitions: rec.buffer.transitions(),
-        score: None,
-        loss: Some(loss),
-        model: model_dir(0),
-        kept_because: None,
-    }];
-    report(&record[0], start);
-
-    // Start/goal draws of the MPC episodes: seeds from EPISODE_SEEDS on, apart from the draws
-    // 0.. that `zplan eval` scores with.
-    let mut episode_seed = EPISODE_SEEDS + args.seed.wrapping_mul(100_000);
-    for k in 1..=args.iterations {
-        // The inner loop: plan, act, record, replan; whole episodes until N steps.
-        let (mut steps, mut in_goal) = (0, 0);
-        while steps < args.steps_per_iteration {
-            run_episode(&mut env, &mut planner, episode_seed, |step| {
-                let reached = step.env.in_goal();
-                rec.obs.copy_from_slice(step.obs);
-                step.env.observation(&mut rec.next);
-                let reward = f32::from(u8::from(reached));
-                rec.append(step.action, reward, step.last, step.state, step.env.state())?;
-                in_goal += usize::from(reached);
-                steps += 1;
-                Ok(())
-            })?;
-            episode_seed += 1;
-            rec.commit()?;
-        }
-
-        // The outer loop: retrain on all of D; the old model serves until the new one passes.
-        let candidate = model_dir(k);
-        let (model, loss, kept_because) = match train(args, &buffer_dir, &candidate, k as u64)
-            .and_then(|(bundle, loss)| {
-                planner
-                    .swap_bundle(bundle)
-                    .map(|()| loss)
-                    .map_err(|e| format!("the planner refused it: {e}"))
-            }) {
-            Ok(loss) => (candidate, Some(loss), None),
-            Err(why) => (record[k - 1].model.clone(), None, Some(why)),
+        let trainer: Box<dyn Trainer> = match &self.train_command {
+            Some(shell) => Box::new(CommandTrainer::new(shell.clone())),
+            None => Box::new(ReferenceTrainer::locate(None, self.model)?),
         };
-        record.push(Iteration {
-            index: k,
-            transitions: rec.buffer.transitions(),
-            score: Some(100.0 * in_goal as f64 / steps as f64),
-            loss,
-            model,
-            kept_because,
-        });
-        report(&record[k], start);
-    }
-    write_record(args, &record)?;
-    learning_curve(&args.out.join("learning-curve.png"), args.task, &record)?;
-    println!(
-        "zplan mbrl: wrote {} and {}",
-        args.out.join("mbrl.json").display(),
-        args.out.join("learning-curve.png").display()
-    );
-    Ok(())
-}
+        let job = |k: usize| TrainJob {
+            task: self.task.name().to_owned(),
+            data: buffer_dir.clone(),
+            out: self.out.join("models").join(k.to_string()),
+            epochs: self.epochs,
+            horizon: self.horizon as usize,
+            seed: self.seed.wrapping_add(k as u64),
+        };
+        let first = job(0);
+        let bundle = train_bundle(trainer.as_ref(), &first).context("the first model")?;
+        let loss = bundle.manifest().provenance.losses.get("total").copied();
+        let mut planner = Planner::new(bundle, PlannerSettings::for_task(self.task))?;
+        let mut record = vec![Iteration {
+            iteration: 0,
+            transitions: rec.buffer().transitions(),
+            percent_in_goal: None,
+            training_loss: loss,
+            model: first.out,
+            kept_because: None,
+        }];
+        report(&record[0], start);
 
-/// Trains on the buffer into `out` and returns the validated bundle and its total loss.
-fn train(args: &MbrlArgs, data: &Path, out: &Path, seed: u64) -> Result<(Bundle, f64), String> {
-    let bundle = run_trainer(&Trainer {
-        task: args.task,
-        data,
-        out,
-        epochs: args.epochs,
-        model: &args.model,
-        horizon: args.horizon,
-        seed: args.seed.wrapping_add(seed),
-        python: None,
-        command: args.train_command.as_deref(),
-    })?;
-    let losses = &bundle.manifest().provenance.losses;
-    let loss = losses.get("total").copied().unwrap_or(f64::NAN);
-    Ok((bundle, loss))
+        // Start/goal draws of the MPC episodes: seeds from EPISODE_SEEDS on, apart from the
+        // draws 0.. that `zplan eval` scores with.
+        let mut episode_seed = EPISODE_SEEDS + self.seed.wrapping_mul(100_000);
+        for k in 1..=self.iterations {
+            // The inner loop: plan, act, record, replan; whole episodes until N steps.
+            let (mut steps, mut in_goal) = (0, 0);
+            while steps < self.steps_per_iteration as usize {
+                run_episode(&mut env, &mut planner, episode_seed, |step| {
+                    rec.append_step(step)?;
+                    in_goal += usize::from(step.env.in_goal());
+                    steps += 1;
+                    Ok(())
+                })?;
+                episode_seed += 1;
+                rec.commit()?;
+            }
+            // The outer loop: retrain on all of D; the old model serves until the new one
+            // passes.
+            let job = job(k);
+            let (model, training_loss, kept_because) =
+                match retrain(&mut planner, trainer.as_ref(), &job) {
+                    Retrain::Swapped { loss } => (job.out, loss, None),
+                    Retrain::Kept { reason } => (record[k - 1].model.clone(), None, Some(reason)),
+                };
+            record.push(Iteration {
+                iteration: k,
+                transitions: rec.buffer().transitions(),
+                percent_in_goal: Some(100.0 * in_goal as f64 / steps as f64),
+                training_loss,
+                model,
+                kept_because,
+            });
+            report(&record[k], start);
+        }
+        let json = self.out.join("mbrl.json");
+        let curve = self.out.join("learning-curve.png");
+        crate::write_json(
+            &json,
+            &Record {
+                options: &self,
+                iterations: &record,
+            },
+        )?;
+        learning_curve(&curve, self.task, &record)?;
+        println!(
+            "zplan mbrl: wrote {} and {}",
+            json.display(),
+            curve.display()
+        );
+        Ok(())
+    }
 }
 
 fn report(it: &Iteration, start: Instant) {
     let score = it
-        .score
+        .percent_in_goal
         .map_or("-".to_string(), |s| format!("{s:.1} % in goal"));
     let model = match &it.kept_because {
         None => format!(
             "model {} (training loss {:.4})",
             it.model.display(),
-            it.loss.unwrap_or(f64::NAN)
+            it.training_loss.unwrap_or(f64::NAN)
         ),
         Some(why) => format!("kept model {} ({why})", it.model.display()),
     };
     println!(
         "iteration {:>2}: {:>6} transitions; MPC score {score}; {model}; {:.0} s",
-        it.index,
+        it.iteration,
         it.transitions,
         start.elapsed().as_secs_f64()
     );
 }
 
-fn write_record(args: &MbrlArgs, record: &[Iteration]) -> Result<(), String> {
-    let iterations: Vec<_> = record
-        .iter()
-        .map(|it| {
-            json!({
-                "iteration": it.index,
-                "transitions": it.transitions,
-                "percent_in_goal": it.score,
-                "training_loss": it.loss,
-                "model": it.model.display().to_string(),
-                "kept_because": it.kept_because,
-            })
-        })
-        .collect();
-    let text = serde_json::to_string_pretty(&json!({
-        "task": args.task.name(),
-        "steps_per_iteration": args.steps_per_iteration,
-        "initial_episodes": args.initial_episodes,
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "iterations": iterations,
-    }))
-    .expect("JSON serialises");
-    let path = args.out.join("mbrl.json");
-    std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Score per iteration (percent of its MPC steps in goal) and the data size, as a PNG.
-fn learning_curve(path: &Path, task: TaskKind, record: &[Iteration]) -> Result<(), String> {
-    const BLUE: [u8; 3] = [31, 119, 180];
-    const ORANGE: [u8; 3] = [255, 127, 14];
-    let mut canvas = Canvas::new(720, 460, WHITE);
-    canvas.text(
-        20,
-        12,
-        &format!(
-            "MBRL ON {}: SCORE AND DATA PER ITERATION",
-            task.name().to_uppercase()
-        ),
-        2,
-        BLACK,
-    );
-    let count = record.len();
-    let scores: Vec<f64> = record.iter().map(|it| it.score.unwrap_or(0.0)).collect();
-    let score = Panel {
-        x: 70,
-        y: 60,
-        w: 620,
-        h: 150,
-        lo: 0.0,
-        hi: 100.0,
-        count,
-    };
-    score.frame(&mut canvas);
-    score.dashed(&mut canvas, 50.0, GREY);
-    // Scores exist from iteration 1 on (iteration 0 is pi_0's data).
-    for k in 1..count {
-        let (x, y) = (score.px(k as f64), score.py(scores[k]));
-        canvas.fill_rect(x - 2, y - 2, 5, 5, BLUE);
-        if k > 1 {
-            let from = (score.px(k as f64 - 1.0), score.py(scores[k - 1]));
-            canvas.line(from, (x, y), 2, BLUE);
-        }
-    }
-    score.labels(&mut canvas, "% of MPC steps in goal (iteration 1 on)");
-    let data: Vec<f64> = record.iter().map(|it| it.transitions as f64).collect();
-    let top = data.iter().copied().fold(1.0, f64::max);
-    let size = Panel {
-        x: 70,
-        y: 260,
-        w: 620,
-        h: 150,
-        lo: 0.0,
-        hi: top * 1.05,
-        count,
-    };
-    size.frame(&mut canvas);
-    size.series(&mut canvas, &data, ORANGE);
-    size.labels(&mut canvas, "transitions in the buffer");
-    for (k, _) in record.iter().enumerate() {
-        let label = k.to_string();
-        canvas.text(size.px(k as f64) - 3, 420, &label, 1, BLACK);
-    }
-    canvas.text(330, 436, "iteration", 1, BLACK);
-    canvas.write_png(path)
+fn learning_curve(path: &Path, task: TaskKind, record: &[Iteration]) -> anyhow::Result<()> {
+    let last = record.len().saturating_sub(1).max(1) as f64;
+    let x_range = -0.2..last + 0.2;
+    let most = record.iter().map(|it| it.transitions).max().unwrap_or(1) as f64;
+    let mut figure = Figure::new(760, 520, WHITE);
+    figure.draw(|area| {
+        let area = area.titled(
+            &format!("MBRL on {}: score and data per iteration", task.name()),
+            font(20.0),
+        )?;
+        let (top, bottom) = area.split_vertically(240);
+        let mut score = ChartBuilder::on(&top)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range.clone(), 0.0..100.0)?;
+        score
+            .configure_mesh()
+            .x_desc("iteration")
+            .y_desc("MPC steps in goal (%)")
+            .x_labels(record.len().max(2))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .label_style(font(13.0))
+            .axis_desc_style(font(14.0))
+            .draw()?;
+        score.draw_series(DashedLineSeries::new(
+            [(x_range.start, 50.0), (x_range.end, 50.0)],
+            6,
+            4,
+            GREY.stroke_width(1),
+        ))?;
+        // Scores exist from iteration 1 on (iteration 0 is pi_0's data).
+        let points: Vec<(f64, f64)> = record
+            .iter()
+            .filter_map(|it| Some((it.iteration as f64, it.percent_in_goal?)))
+            .collect();
+        score.draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))?;
+        score.draw_series(points.iter().map(|&p| Circle::new(p, 4, BLUE.filled())))?;
+
+        let mut data = ChartBuilder::on(&bottom)
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range.clone(), 0.0..most * 1.05)?;
+        data.configure_mesh()
+            .x_desc("iteration")
+            .y_desc("transitions in the buffer")
+            .x_labels(record.len().max(2))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .label_style(font(13.0))
+            .axis_desc_style(font(14.0))
+            .draw()?;
+        let sizes = record
+            .iter()
+            .map(|it| (it.iteration as f64, it.transitions as f64));
+        data.draw_series(LineSeries::new(sizes, ORANGE.stroke_width(2)))?;
+        Ok(())
+    })?;
+    figure.write_png(path)
 }

@@ -194,7 +194,7 @@ fn collect_writes_a_buffer_for_every_task() {
         &[],
     );
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown task \"bogus\""));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'bogus'"));
 }
 
 #[test]

@@ -58,6 +58,9 @@ impl Task for Cartpole {
     fn state_dim(&self) -> usize {
         4
     }
+    fn state_names(&self) -> &'static [&'static str] {
+        &["theta", "theta_dot", "x", "x_dot"]
+    }
     fn action_dim(&self) -> usize {
         1
     }

@@ -67,6 +67,9 @@ impl Task for Pendulum {
     fn state_dim(&self) -> usize {
         2
     }
+    fn state_names(&self) -> &'static [&'static str] {
+        &["theta", "theta_dot"]
+    }
     fn action_dim(&self) -> usize {
         1
     }

@@ -70,6 +70,9 @@ impl Task for Planar {
     fn state_dim(&self) -> usize {
         2
     }
+    fn state_names(&self) -> &'static [&'static str] {
+        &["row", "col"]
+    }
     fn action_dim(&self) -> usize {
         2
     }

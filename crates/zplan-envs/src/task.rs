@@ -4,6 +4,7 @@ use rand_pcg::Pcg64;
 
 /// The five tasks of docs/tasks.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum TaskKind {
     /// Point agent among obstacles, 40 x 40, one frame.
     Planar,
@@ -90,11 +91,14 @@ pub trait Task: Send + Sync {
     fn kind(&self) -> TaskKind;
     /// Size of the true state.
     fn state_dim(&self) -> usize;
+    /// Names of the true state's components, in order (`state_dim()` of them).
+    fn state_names(&self) -> &'static [&'static str];
     /// Size of the action.
     fn action_dim(&self) -> usize;
     /// Action limits the environment clips to (and the data sampler draws from).
     fn action_limits(&self) -> (Vec<f64>, Vec<f64>);
-    /// Action limits of the reference planner (tighter than the environment's for the pendulum).
+    /// Action limits of the reference planner (tighter than the environment's for the pendulum):
+    /// the action bounds a trained bundle declares.
     fn planning_limits(&self) -> (Vec<f64>, Vec<f64>) {
         self.action_limits()
     }

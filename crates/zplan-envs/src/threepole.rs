@@ -138,6 +138,16 @@ impl Task for Threepole {
     fn state_dim(&self) -> usize {
         6
     }
+    fn state_names(&self) -> &'static [&'static str] {
+        &[
+            "theta_1",
+            "theta_1_dot",
+            "theta_2",
+            "theta_2_dot",
+            "theta_3",
+            "theta_3_dot",
+        ]
+    }
     fn action_dim(&self) -> usize {
         3
     }

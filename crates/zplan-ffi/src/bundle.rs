@@ -23,6 +23,16 @@ pub struct zp_bundle {
     poison: AtomicBool,
 }
 
+impl zp_bundle {
+    /// A handle owning `bundle`.
+    pub(crate) fn new(bundle: Bundle) -> Self {
+        Self {
+            bundle,
+            poison: AtomicBool::new(false),
+        }
+    }
+}
+
 impl Handle for zp_bundle {
     const NAME: &'static str = "zp_bundle";
     fn poison(&self) -> &AtomicBool {
@@ -69,12 +79,8 @@ pub unsafe extern "C" fn zp_bundle_load(dir: *const c_char, out: *mut *mut zp_bu
             ));
         }
         let bundle = Bundle::load(Path::new(dir))?;
-        let handle = zp_bundle {
-            bundle,
-            poison: AtomicBool::new(false),
-        };
         // SAFETY: `out` is a writable `zp_bundle *` (the contract).
-        unsafe { write_handle(out, handle) }
+        unsafe { write_handle(out, zp_bundle::new(bundle)) }
     })
 }
 

@@ -26,6 +26,7 @@ mod lq;
 mod planner;
 mod runtime;
 mod status;
+mod trainer;
 
 pub use buffer::*;
 pub use bundle::*;
@@ -33,6 +34,7 @@ pub use lq::*;
 pub use planner::*;
 pub use runtime::*;
 pub use status::zp_status;
+pub use trainer::*;
 
 /// Major version of zplan (the C header's and the library's).
 pub const ZPLAN_VERSION_MAJOR: u32 = 0;

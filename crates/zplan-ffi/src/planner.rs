@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use ndarray::ArrayView4;
+use zplan_envs::TaskKind;
 use zplan_mpc::{Objective, Planner, PlannerSettings};
 
 use crate::bundle::{take_bundle, zp_bundle};
@@ -161,12 +162,12 @@ pub unsafe extern "C" fn zp_planner_settings_for_task(
 unsafe fn task_settings(
     task: *const c_char,
     out: *mut zp_planner_settings,
-    settings_of: fn(&str) -> Option<PlannerSettings>,
+    settings_of: fn(TaskKind) -> PlannerSettings,
 ) -> Result<()> {
     non_null(out, "out")?;
     // SAFETY: the caller's contract.
     let task = unsafe { utf8(task, "task") }?;
-    let settings = settings_of(task).ok_or_else(|| {
+    let task = TaskKind::from_name(task).ok_or_else(|| {
         Failure::new(
             zp_status::ZP_INVALID_ARGUMENT,
             format!(
@@ -175,7 +176,7 @@ unsafe fn task_settings(
         )
     })?;
     // SAFETY: the caller's contract.
-    unsafe { write(out, (&settings).into(), "out") }
+    unsafe { write(out, (&settings_of(task)).into(), "out") }
 }
 
 /// A receding-horizon planner over one bundle, with its own ONNX sessions and buffers. Made by

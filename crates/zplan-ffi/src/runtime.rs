@@ -33,6 +33,9 @@ pub extern "C" fn zp_status_str(status: i32) -> *const c_char {
         s if s == ZP_IO as i32 => c"buffer file error",
         s if s == ZP_PANIC as i32 => c"internal error",
         s if s == ZP_POISONED as i32 => c"handle poisoned by an earlier internal error",
+        s if s == ZP_PENDING as i32 => c"training job still running",
+        s if s == ZP_BUSY as i32 => c"a training job is running already",
+        s if s == ZP_TRAINER as i32 => c"the trainer failed",
         _ => c"unknown status",
     };
     name.as_ptr()

@@ -40,6 +40,12 @@ pub enum zp_status {
     ZP_PANIC = 10,
     /// The handle was poisoned by an earlier ZP_PANIC and refuses every call but its `_free`.
     ZP_POISONED = 11,
+    /// `zp_trainer_poll`: the training job is still running; poll again later.
+    ZP_PENDING = 12,
+    /// `zp_trainer_start`: a job is running already (collect it first).
+    ZP_BUSY = 13,
+    /// A training job could not start its trainer, or the trainer failed.
+    ZP_TRAINER = 14,
 }
 
 /// A failed call: its status and the message `zp_last_error_message` returns.

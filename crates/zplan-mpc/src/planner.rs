@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use ndarray::{Array1, Array2, ArrayView4};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
+use zplan_envs::TaskKind;
 use zplan_lqr::{Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
 use zplan_onnx::{Bundle, BundleError, Encoder, Manifest, ObservationSpec};
 
@@ -130,29 +131,28 @@ impl Default for PlannerSettings {
 impl PlannerSettings {
     /// The reference planner's settings for a task: [`PlannerSettings::default`] with the
     /// horizon and q of docs/tasks.md.
-    pub fn reference(task: &str) -> Option<Self> {
+    pub fn reference(task: TaskKind) -> Self {
         let (horizon, q) = match task {
-            "planar" => (10, 10.0),
-            "swing" | "balance" => (10, 50.0),
-            "cartpole" => (5, 100.0),
-            "threepole" => (20, 50.0),
-            _ => return None,
+            TaskKind::Planar => (10, 10.0),
+            TaskKind::Swing | TaskKind::Balance => (10, 50.0),
+            TaskKind::Cartpole => (5, 100.0),
+            TaskKind::Threepole => (20, 50.0),
         };
-        Some(Self {
+        Self {
             horizon,
             q,
             ..Self::default()
-        })
+        }
     }
 
     /// zplan's settings for a task: the reference's plus the terminal weight of
     /// `terminal_steps` steps of LQR at the goal, 5 for every task but the cart-pole. The
     /// cart-pole plans 9 steps ahead with PC3's q = 1000 and 23 LQR steps, chosen on start/goal
     /// draws held out of the scoring (docs/results.md, "Cart-pole settings").
-    pub fn for_task(task: &str) -> Option<Self> {
-        let reference = Self::reference(task)?;
-        Some(match task {
-            "cartpole" => Self {
+    pub fn for_task(task: TaskKind) -> Self {
+        let reference = Self::reference(task);
+        match task {
+            TaskKind::Cartpole => Self {
                 horizon: 9,
                 q: 1000.0,
                 terminal_steps: 23,
@@ -162,7 +162,7 @@ impl PlannerSettings {
                 terminal_steps: 5,
                 ..reference
             },
-        })
+        }
     }
 }
 

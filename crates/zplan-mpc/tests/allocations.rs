@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use counting_alloc::allocations_during;
 use ndarray::Array4;
+use zplan_envs::TaskKind;
 use zplan_mpc::{Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
@@ -16,7 +17,7 @@ fn a_plan_call_allocates_nothing_once_its_batch_sizes_have_been_seen() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zplan-onnx/tests/fixtures/mlp");
     let settings = PlannerSettings {
         horizon: 6,
-        ..PlannerSettings::reference("planar").unwrap()
+        ..PlannerSettings::reference(TaskKind::Planar)
     };
     let mut planner = Planner::new(Bundle::load(&dir).unwrap(), settings).unwrap();
     let goal = Array4::from_shape_fn((1, 1, 8, 8), |(_, _, i, j)| if i == j { 255u8 } else { 0 });

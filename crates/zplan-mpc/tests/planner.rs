@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use ndarray::{Array1, Array2, Array3, Array4, s};
+use zplan_envs::TaskKind;
 use zplan_lqr::Dynamics as _;
 use zplan_lqr::{LqrProblem, LqrSolution, LqrWorkspace, solve_lqr};
 use zplan_mpc::{LatentDynamics, Objective, PlanError, Planner, PlannerSettings};
@@ -74,7 +75,7 @@ fn the_adapter_passes_steps_and_jacobians_through_in_f64() {
 fn settings() -> PlannerSettings {
     PlannerSettings {
         horizon: 6,
-        ..PlannerSettings::reference("planar").unwrap()
+        ..PlannerSettings::reference(TaskKind::Planar)
     }
 }
 
@@ -178,7 +179,7 @@ fn linear_planner(
         random_candidates: 2,
         bang_bang_candidates: 1,
         warm_start: false,
-        ..PlannerSettings::reference("planar").unwrap()
+        ..PlannerSettings::reference(TaskKind::Planar)
     };
     settings.solver.max_iterations = 10;
     let mut planner = Planner::new(Bundle::load(&fixture("linear")).unwrap(), settings).unwrap();

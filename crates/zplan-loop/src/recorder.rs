@@ -1,0 +1,158 @@
+//! A transition buffer being written by a running loop.
+
+use std::path::Path;
+
+use zplan_buffer::{Buffer, BufferSpec, Transition};
+use zplan_envs::{Env, Pcg64, Task, uniform};
+
+use crate::{LoopError, Step};
+
+/// Rows between two automatic commits of a [`Recorder`].
+pub const COMMIT_EVERY: usize = 1000;
+
+/// A transition buffer being written, with the true state of every row: rows are committed
+/// every [`COMMIT_EVERY`] appends and on [`Recorder::commit`], so that a killed process loses
+/// at most the rows since the last commit.
+pub struct Recorder {
+    buffer: Buffer,
+    appended: usize,
+    /// o_t and o_{t+1} of the row being recorded.
+    obs: Vec<u8>,
+    next: Vec<u8>,
+    /// The action as the buffer stores it (f32).
+    action: Vec<f32>,
+}
+
+impl Recorder {
+    /// A new buffer in `dir` for `task`'s images, actions and true states.
+    pub fn create(dir: &Path, task: &dyn Task) -> Result<Self, LoopError> {
+        let image = task.image();
+        let spec = BufferSpec {
+            obs_shape: vec![image.frames, image.height, image.width],
+            action_dim: task.action_dim(),
+            chunk_rows: 4096,
+            state_dim: task.state_dim(),
+        };
+        Ok(Self {
+            buffer: Buffer::create(dir, spec)?,
+            appended: 0,
+            obs: vec![0; image.len()],
+            next: vec![0; image.len()],
+            action: vec![0.0; task.action_dim()],
+        })
+    }
+
+    /// The buffer written.
+    pub fn buffer(&self) -> &Buffer {
+        &self.buffer
+    }
+
+    /// Appends the row (obs, action, reward, next_obs, done) with the true states of both
+    /// images; commits every [`COMMIT_EVERY`] rows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append(
+        &mut self,
+        obs: &[u8],
+        action: &[f64],
+        reward: f32,
+        next_obs: &[u8],
+        done: bool,
+        state: &[f64],
+        next_state: &[f64],
+    ) -> Result<(), LoopError> {
+        self.action.clear();
+        self.action.extend(action.iter().map(|&v| v as f32));
+        self.buffer.append(&Transition {
+            obs,
+            action: &self.action,
+            reward,
+            next_obs,
+            done,
+            state,
+            next_state,
+        })?;
+        self.appended += 1;
+        if self.appended.is_multiple_of(COMMIT_EVERY) {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Appends one MPC step of [`crate::run_episode`]: reward 1 when the next state is in goal,
+    /// done on the episode's last step.
+    pub fn append_step(&mut self, step: &Step<'_>) -> Result<(), LoopError> {
+        let mut next = std::mem::take(&mut self.next);
+        step.env.observation(&mut next);
+        let reward = f32::from(u8::from(step.env.in_goal()));
+        let result = self.append(
+            step.obs,
+            step.action,
+            reward,
+            &next,
+            step.last,
+            step.state,
+            step.env.state(),
+        );
+        self.next = next;
+        result
+    }
+
+    /// Ends the current episode where it stands (independent samples are one episode each).
+    pub fn end_episode(&mut self) {
+        self.buffer.end_episode();
+    }
+
+    /// Commits every row appended so far.
+    pub fn commit(&mut self) -> Result<(), LoopError> {
+        Ok(self.buffer.commit()?)
+    }
+
+    /// `episodes` whole episodes of the task under uniformly random actions (the base policy
+    /// pi_0) from the environment's start distribution; reward 1 when the next state is in
+    /// goal. `progress` is called after every row.
+    pub fn random_episodes(
+        &mut self,
+        env: &mut Env,
+        episodes: usize,
+        rng: &mut Pcg64,
+        mut progress: impl FnMut(),
+    ) -> Result<(), LoopError> {
+        let (low, high) = env.task().action_limits();
+        let length = env.task().episode_length();
+        let (mut obs, mut next) = (
+            std::mem::take(&mut self.obs),
+            std::mem::take(&mut self.next),
+        );
+        let (mut state, mut action) = (Vec::new(), vec![0.0; low.len()]);
+        let mut result = Ok(());
+        'episodes: for _ in 0..episodes {
+            env.reset();
+            for t in 0..length {
+                env.observation(&mut obs);
+                state.clear();
+                state.extend_from_slice(env.state());
+                for (a, (&l, &h)) in action.iter_mut().zip(low.iter().zip(&high)) {
+                    *a = uniform(rng, l, h);
+                }
+                env.step(&action);
+                env.observation(&mut next);
+                let reward = f32::from(u8::from(env.in_goal()));
+                result = self.append(
+                    &obs,
+                    &action,
+                    reward,
+                    &next,
+                    t + 1 == length,
+                    &state,
+                    env.state(),
+                );
+                if result.is_err() {
+                    break 'episodes;
+                }
+                progress();
+            }
+        }
+        (self.obs, self.next) = (obs, next);
+        result
+    }
+}
