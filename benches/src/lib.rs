@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3};
 use serde::Serialize;
-use zplan_lqr::systems::LinearSystem;
+use zplan_lqr::systems::{LinearSystem, RandomMatrices};
 use zplan_lqr::{Dynamics, LqrProblem, ModelError, Problem, SolveError};
 
 /// The solver sizes (n, m, T) every report uses.
@@ -16,33 +16,6 @@ pub const SIZES: [(usize, usize, usize); 5] = [
     (32, 8, 100),
     (64, 8, 50),
 ];
-
-/// A small deterministic generator (64-bit LCG), uniform in [-0.5, 0.5).
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
-    }
-
-    /// The next number in [-0.5, 0.5).
-    pub fn next_f64(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-    }
-
-    fn matrix(&mut self, rows: usize, cols: usize, scale: f64) -> Array2<f64> {
-        Array2::from_shape_fn((rows, cols), |_| scale * self.next_f64())
-    }
-
-    fn vector(&mut self, len: usize, scale: f64) -> Array1<f64> {
-        Array1::from_shape_fn(len, |_| scale * self.next_f64())
-    }
-}
 
 /// A time-invariant affine LQR problem with control limits:
 ///
@@ -125,7 +98,8 @@ impl LqrData {
         seed: u64,
         stability: Stability,
     ) -> Self {
-        let mut rng = Rng::new(seed ^ ((n as u64) << 32) ^ ((m as u64) << 16) ^ horizon as u64);
+        let mut rng =
+            RandomMatrices::new(seed ^ ((n as u64) << 32) ^ ((m as u64) << 16) ^ horizon as u64);
         let a = match stability {
             Stability::Mixed => {
                 Array2::<f64>::eye(n) * 0.98 + rng.matrix(n, n, 0.4 / (n as f64).sqrt())

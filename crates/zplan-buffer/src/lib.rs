@@ -9,9 +9,7 @@
 mod buffer;
 mod error;
 mod npy;
-mod sample;
 
 pub use buffer::{Buffer, BufferSpec, FORMAT_VERSION, META_FILE, Transition};
 pub use error::BufferError;
 pub use npy::Dtype;
-pub use sample::{Rng, Sampler};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
-use zplan_buffer::{Buffer, BufferError, BufferSpec, Sampler, Transition};
+use zplan_buffer::{Buffer, BufferError, BufferSpec, Transition};
 
 /// A buffer path that does not exist yet, in a temporary directory removed with the guard.
 fn scratch(tag: &str) -> (TempDir, PathBuf) {
@@ -182,37 +182,6 @@ fn every_field_is_a_standard_npy_file() {
         assert_eq!(episode[i], buffer.episode_of(i));
         assert_eq!(valid[i] == 1, buffer.is_valid(i));
     }
-}
-
-#[test]
-fn sampling_is_seeded_and_sequences_stay_inside_episodes() {
-    let (_tmp, dir) = scratch("sample");
-    let mut buffer = Buffer::create(&dir, spec()).unwrap();
-    append_stream(&mut buffer, 0, 60, 6);
-    buffer.commit().unwrap();
-    let mut a = Sampler::new(&buffer, 7);
-    let mut b = Sampler::new(&buffer, 7);
-    assert_eq!(a.transitions(), 60);
-    let draws = a.sample_transitions(500);
-    assert_eq!(draws, b.sample_transitions(500));
-    assert!(draws.iter().all(|&i| buffer.is_valid(i)));
-    let distinct: std::collections::HashSet<_> = draws.iter().collect();
-    assert!(
-        distinct.len() > 50,
-        "uniform over 60 transitions: {}",
-        distinct.len()
-    );
-    for start in a.sample_sequences(200, 4) {
-        let episode = buffer.episode_of(start);
-        for i in start..start + 4 {
-            assert!(buffer.is_valid(i));
-            assert_eq!(buffer.episode_of(i + 1), episode);
-        }
-    }
-    assert!(
-        a.sample_sequences(10, 7).is_empty(),
-        "episodes have 6 transitions"
-    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use zplan_envs::{Env, TaskKind};
 use zplan_loop::{quantile, run_episode};
 use zplan_mpc::{Planner, PlannerSettings};
-use zplan_onnx::{Bundle, Decoder};
+use zplan_onnx::{Bundle, DecoderNet};
 
 use crate::plot::{BLUE, Figure, GOAL_BAND, GREY, GreyGif, ORANGE, RED, font, padded_range};
 
@@ -120,14 +120,14 @@ impl DemoCommand {
 
 /// The decoder's images of the plan's first and last latent states.
 struct DecodedPlan {
-    decoder: Option<Decoder>,
+    decoder: Option<DecoderNet>,
     /// z_0 and z_T, [2, nz].
     z: Array2<f32>,
     images: Array4<f32>,
 }
 
 impl DecodedPlan {
-    fn new(decoder: Option<Decoder>, env: &Env, planner: &Planner) -> Self {
+    fn new(decoder: Option<DecoderNet>, env: &Env, planner: &Planner) -> Self {
         let image = env.image();
         let nz = planner.solution().states().ncols();
         Self {

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use zplan_buffer::{Buffer, BufferSpec, Sampler, Transition};
+use zplan_buffer::{Buffer, BufferSpec, Transition};
 use zplan_onnx::{Manifest, OnnxHeader};
 
 /// A fuzz target's body.
@@ -103,7 +103,7 @@ pub fn corrupted_buffer(data: &[u8]) -> Option<(tempfile::TempDir, PathBuf)> {
     Some((scratch, dir))
 }
 
-/// Reads every committed row and samples from them, as a trainer does.
+/// Reads every committed row, as a trainer does.
 fn read_all(buffer: &Buffer) {
     let spec = buffer.spec();
     let mut action = vec![0.0; spec.action_dim];
@@ -119,13 +119,6 @@ fn read_all(buffer: &Buffer) {
         }
     }
     std::hint::black_box(sum);
-    let mut sampler = Sampler::new(buffer, 7);
-    for row in sampler.sample_transitions(4) {
-        std::hint::black_box(buffer.obs(row + 1));
-    }
-    for row in sampler.sample_sequences(2, 3) {
-        std::hint::black_box(buffer.obs(row + 3));
-    }
 }
 
 /// Appends `count` transitions of the buffer's shapes and commits them.

@@ -88,7 +88,10 @@ fn retrain_swaps_a_valid_bundle_and_keeps_the_old_one_with_the_reason() {
     let job = job(tmp.path());
 
     let swapped = retrain(&mut planner, &copying(&root().join("models/planar")), &job);
-    assert!(matches!(swapped, Retrain::Swapped { loss: Some(_) }), "{swapped:?}");
+    assert!(
+        matches!(swapped, Retrain::Swapped { loss: Some(_) }),
+        "{swapped:?}"
+    );
 
     let failed = retrain(&mut planner, &CommandTrainer::new("exit 3"), &job);
     let Retrain::Kept { reason } = failed else {

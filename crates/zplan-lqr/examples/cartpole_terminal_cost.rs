@@ -11,15 +11,11 @@
 use std::f64::consts::PI;
 
 use ndarray::{Array1, Array2, Array3, arr1, s};
-use zplan_lqr::systems::CartPole;
+use zplan_lqr::systems::{CartPole, RandomMatrices};
 use zplan_lqr::{
     Dynamics, LqrProblem, LqrSolution, LqrWorkspace, Problem, QuadraticCost, Settings, Solution,
     Workspace, lqr_backward, solve_batch,
 };
-
-// The integration tests' seeded generator (uniform in [-0.5, 0.5)).
-#[path = "../tests/common/mod.rs"]
-mod common;
 
 const EPISODES: usize = 20;
 const STEPS: usize = 50;
@@ -73,12 +69,12 @@ fn score(q: f64, q_terminal: &Array2<f64>, horizon: usize) -> f64 {
         max_iterations: 4,
         ..Settings::default()
     };
-    let mut rng = common::Rng::new(7);
+    let mut rng = RandomMatrices::new(7);
     let (mut state, mut next) = (Array2::zeros((1, 4)), Array2::zeros((1, 4)));
     let mut in_goal = 0;
     for _ in 0..EPISODES {
         state.fill(0.0);
-        state[[0, 0]] = 2.0 * rng.next() * PI / 8.0;
+        state[[0, 0]] = 2.0 * rng.uniform() * PI / 8.0;
         let mut previous = vec![0.0; horizon];
         for _ in 0..STEPS {
             let problem = Problem::new(state.row(0).to_owned(), horizon)
@@ -89,8 +85,8 @@ fn score(q: f64, q_terminal: &Array2<f64>, horizon: usize) -> f64 {
                 for (t, u) in plan.controls_mut().iter_mut().enumerate() {
                     *u = match c {
                         0 => previous[t],
-                        1..=3 => 2.0 * rng.next() * FORCE,
-                        _ if rng.next() < 0.0 => -FORCE,
+                        1..=3 => 2.0 * rng.uniform() * FORCE,
+                        _ if rng.uniform() < 0.0 => -FORCE,
                         _ => FORCE,
                     };
                 }

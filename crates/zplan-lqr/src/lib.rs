@@ -23,6 +23,7 @@ mod error;
 mod lqr;
 mod model;
 mod riccati;
+#[cfg(feature = "systems")]
 pub mod systems;
 
 pub use boxqp::BoxQpSettings;

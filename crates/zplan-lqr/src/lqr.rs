@@ -498,7 +498,7 @@ impl Cost for LqrProblem {
         u: ArrayView1<'_, f64>,
         mut gradient: ArrayViewMut1<'_, f64>,
         mut hessian: ArrayViewMut2<'_, f64>,
-    ) {
+    ) -> Result<(), ModelError> {
         let n = self.n;
         let (h, g) = self.stage_model(t);
         // The stored N_t' block is not read: mirror N_t into it.
@@ -516,6 +516,7 @@ impl Cost for LqrProblem {
             let row = hessian.row(i);
             gradient[i] = g[i] + row.slice(s![..n]).dot(&x) + row.slice(s![n..]).dot(&u);
         }
+        Ok(())
     }
 
     /// 1/2 x'Q_T x + q_T'x.
@@ -531,11 +532,12 @@ impl Cost for LqrProblem {
         x: ArrayView1<'_, f64>,
         mut gradient: ArrayViewMut1<'_, f64>,
         mut hessian: ArrayViewMut2<'_, f64>,
-    ) {
+    ) -> Result<(), ModelError> {
         let q = ArrayView2::from_shape((self.n, self.n), &self.terminal_hessian).expect("n x n");
         hessian.assign(&q);
         for i in 0..self.n {
             gradient[i] = self.terminal_gradient[i] + q.row(i).dot(&x);
         }
+        Ok(())
     }
 }

@@ -70,6 +70,7 @@ pub trait Cost {
     /// The gradient [l_x; l_u] (n+m) and the Hessian [[l_xx, l_xu], [l_ux, l_uu]]
     /// ((n+m) x (n+m)) of l_t at (x, u). Both outputs hold stale values on entry: write every
     /// element. The solver reads l_xx, l_ux and l_uu (the l_xu block is taken as l_ux').
+    /// A cost that can fail (a network behind it) says so through the `Result`.
     fn stage_derivatives(
         &self,
         t: usize,
@@ -77,7 +78,7 @@ pub trait Cost {
         u: ArrayView1<'_, f64>,
         gradient: ArrayViewMut1<'_, f64>,
         hessian: ArrayViewMut2<'_, f64>,
-    );
+    ) -> Result<(), ModelError>;
 
     /// l_T(x).
     fn terminal(&self, x: ArrayView1<'_, f64>) -> f64;
@@ -88,7 +89,7 @@ pub trait Cost {
         x: ArrayView1<'_, f64>,
         gradient: ArrayViewMut1<'_, f64>,
         hessian: ArrayViewMut2<'_, f64>,
-    );
+    ) -> Result<(), ModelError>;
 
     // The batched forms below are what the solver calls. Their defaults loop over the
     // per-point methods above; a cost behind a per-call overhead (a neural network) overrides
@@ -143,7 +144,7 @@ pub trait Cost {
                 u,
                 gradients.row_mut(r),
                 hessians.index_axis_mut(ndarray::Axis(0), r),
-            );
+            )?;
         }
         Ok(())
     }
@@ -292,7 +293,7 @@ impl Cost for QuadraticCost {
         u: ArrayView1<'_, f64>,
         mut gradient: ArrayViewMut1<'_, f64>,
         mut hessian: ArrayViewMut2<'_, f64>,
-    ) {
+    ) -> Result<(), ModelError> {
         let (n, m) = (x.len(), u.len());
         weighted_distance(
             &self.q,
@@ -306,6 +307,7 @@ impl Cost for QuadraticCost {
         hessian.fill(0.0);
         hessian.slice_mut(ndarray::s![..n, ..n]).assign(&self.q);
         hessian.slice_mut(ndarray::s![n.., n..]).assign(&self.r);
+        Ok(())
     }
 
     fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
@@ -320,10 +322,11 @@ impl Cost for QuadraticCost {
         x: ArrayView1<'_, f64>,
         mut gradient: ArrayViewMut1<'_, f64>,
         mut hessian: ArrayViewMut2<'_, f64>,
-    ) {
+    ) -> Result<(), ModelError> {
         weighted_distance(&self.q_terminal, &x, &self.goal, Some(gradient.view_mut()));
         gradient += &self.q_lin_terminal;
         hessian.assign(&self.q_terminal);
+        Ok(())
     }
 }
 

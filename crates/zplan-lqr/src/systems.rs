@@ -1,11 +1,46 @@
 //! Example systems with exact derivatives: a linear system, a pendulum and a cart-pole, each
 //! discretised by explicit Euler so that the Jacobians are those of the discrete map.
-//! They serve the tests, the benchmarks and as templates for implementing [`Dynamics`].
+//! They serve the tests, the benchmarks and as templates for implementing [`Dynamics`]; with
+//! [`RandomMatrices`], the seeded draws of their random problems. Behind the feature `systems`.
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64;
 
 use crate::error::{ModelError, SolveError};
 use crate::model::Dynamics;
+
+/// Seeded uniform draws for random test and benchmark problems: the same numbers on every
+/// platform for a seed (PCG-64).
+pub struct RandomMatrices(Pcg64);
+
+impl RandomMatrices {
+    /// Draws from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(Pcg64::seed_from_u64(seed))
+    }
+
+    /// Uniform in [-0.5, 0.5).
+    pub fn uniform(&mut self) -> f64 {
+        self.0.random_range(-0.5..0.5)
+    }
+
+    /// rows x cols, entries uniform in [-scale / 2, scale / 2).
+    pub fn matrix(&mut self, rows: usize, cols: usize, scale: f64) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |_| scale * self.uniform())
+    }
+
+    /// len entries uniform in [-scale / 2, scale / 2).
+    pub fn vector(&mut self, len: usize, scale: f64) -> Array1<f64> {
+        Array1::from_shape_fn(len, |_| scale * self.uniform())
+    }
+
+    /// M'M + shift I for a random n x n M: symmetric, eigenvalues >= shift.
+    pub fn spd(&mut self, n: usize, shift: f64) -> Array2<f64> {
+        let m = self.matrix(n, n, 1.0);
+        m.t().dot(&m) + Array2::<f64>::eye(n) * shift
+    }
+}
 
 /// Applies a per-point step to every row of a batch.
 fn step_rows(

@@ -4,11 +4,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::Rng;
 use ndarray::{
     Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3,
     arr1, s,
 };
+use zplan_lqr::systems::RandomMatrices;
 use zplan_lqr::systems::{CartPole, LinearSystem, Pendulum};
 use zplan_lqr::{
     Cost, Dynamics, LqrProblem, LqrSolution, LqrWorkspace, ModelError, Problem, QuadraticCost,
@@ -54,7 +54,7 @@ fn check_jacobian<D: Dynamics>(d: &mut D, x: Array1<f64>, u: Array1<f64>) {
 
 #[test]
 fn example_system_jacobians_match_finite_differences() {
-    let mut rng = Rng::new(3);
+    let mut rng = RandomMatrices::new(3);
     for _ in 0..20 {
         check_jacobian(
             &mut Pendulum::default(),
@@ -74,7 +74,7 @@ fn example_system_jacobians_match_finite_differences() {
 #[test]
 fn ilqr_on_a_linear_system_reproduces_lqr() {
     let (n, m, horizon) = (4, 2, 30);
-    let mut rng = Rng::new(21);
+    let mut rng = RandomMatrices::new(21);
     let a = Array2::<f64>::eye(n) + rng.matrix(n, n, 0.3);
     let b = rng.matrix(n, m, 1.0);
     let q = rng.spd(n, 1.0);
@@ -239,7 +239,7 @@ fn ilqr_swings_up_and_balances_the_cart_pole() {
 #[test]
 fn box_ddp_matches_projected_gradient_on_a_small_qp() {
     let (n, m, horizon) = (2, 1, 8);
-    let mut rng = Rng::new(5);
+    let mut rng = RandomMatrices::new(5);
     let a = Array2::<f64>::eye(n) + rng.matrix(n, n, 0.2);
     let b = rng.matrix(n, m, 1.0);
     let q = rng.spd(n, 0.5);
@@ -313,7 +313,7 @@ impl Cost for DoubleWell {
         u: ArrayView1<f64>,
         mut gradient: ArrayViewMut1<f64>,
         mut hessian: ArrayViewMut2<f64>,
-    ) {
+    ) -> Result<(), ModelError> {
         let n = x.len();
         hessian.fill(0.0);
         for i in 0..n {
@@ -322,6 +322,7 @@ impl Cost for DoubleWell {
         }
         gradient[n] = -u[0] + u[0].powi(3);
         hessian[[n, n]] = -1.0 + 3.0 * u[0] * u[0];
+        Ok(())
     }
     fn terminal(&self, x: ArrayView1<f64>) -> f64 {
         0.5 * x.dot(&x)
@@ -331,9 +332,10 @@ impl Cost for DoubleWell {
         x: ArrayView1<f64>,
         mut gradient: ArrayViewMut1<f64>,
         mut hessian: ArrayViewMut2<f64>,
-    ) {
+    ) -> Result<(), ModelError> {
         gradient.assign(&x);
         hessian.assign(&Array2::eye(x.len()));
+        Ok(())
     }
 }
 
@@ -506,9 +508,9 @@ fn candidates_solved_together_end_as_each_alone_with_fewer_model_calls() {
         line_search_batch: 4,
         ..Settings::default()
     };
-    let mut rng = Rng::new(11);
+    let mut rng = RandomMatrices::new(11);
     let guesses: Vec<Vec<f64>> = (0..5)
-        .map(|_| (0..horizon).map(|_| 2.0 * rng.next()).collect())
+        .map(|_| (0..horizon).map(|_| 2.0 * rng.uniform()).collect())
         .collect();
     let start = |guess: &[f64]| {
         let mut sol = Solution::new(2, 1, horizon);
@@ -766,7 +768,8 @@ fn a_terminal_cost_with_a_linear_term_is_evaluated_and_checked() {
     let x = arr1(&[2.0, 1.0]);
     assert!((cost.terminal(x.view()) - 2.5).abs() < 1e-12);
     let (mut gradient, mut hessian) = (Array1::zeros(2), Array2::zeros((2, 2)));
-    cost.terminal_derivatives(x.view(), gradient.view_mut(), hessian.view_mut());
+    cost.terminal_derivatives(x.view(), gradient.view_mut(), hessian.view_mut())
+        .unwrap();
     assert_eq!(gradient, arr1(&[6.0 + 0.5, 5.0 - 3.0]));
     assert_eq!(hessian, q_terminal);
 

@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{Rng, random_lqr};
+use common::random_lqr;
 use ndarray::{Array1, Array2, s};
 use ndarray_linalg::{Inverse, Solve};
+use zplan_lqr::systems::RandomMatrices;
 use zplan_lqr::{
     Cost, Dynamics, LqrProblem, LqrSolution, LqrWorkspace, Problem, Settings, Solution, SolveError,
     Status, Workspace, solve, solve_lqr,
@@ -108,7 +109,7 @@ fn max_abs_diff(a: ndarray::ArrayView2<f64>, b: ndarray::ArrayView2<f64>) -> f64
 fn lqr_equals_the_dense_kkt_solution() {
     for &(n, m, horizon, seed) in &[(4, 2, 10, 1), (3, 1, 25, 2), (6, 3, 8, 3), (16, 4, 6, 4)] {
         let mut problem = random_lqr(n, m, horizon, seed);
-        let x0 = Rng::new(seed + 100).vector(n, 2.0);
+        let x0 = RandomMatrices::new(seed + 100).vector(n, 2.0);
         let mut ws = LqrWorkspace::new(n, m);
         let mut sol = LqrSolution::new(n, m, horizon);
         solve_lqr(&problem, x0.view(), &mut ws, &mut sol).unwrap();
@@ -166,7 +167,7 @@ fn dare_by_doubling(
 #[test]
 fn long_horizon_gains_converge_to_the_dare_solution() {
     let (n, m, horizon) = (4, 2, 400);
-    let mut rng = Rng::new(7);
+    let mut rng = RandomMatrices::new(7);
     // An unstable system: eigenvalues of A up to about 1.3.
     let a = Array2::<f64>::eye(n) * 1.1 + rng.matrix(n, n, 0.5);
     let b = rng.matrix(n, m, 1.0);
@@ -306,7 +307,7 @@ fn rollout_cost(p: &LqrProblem, x0: &Array1<f64>, us: ndarray::ArrayView2<f64>) 
 fn box_ddp_on_the_lq_problem_matches_lqr_and_respects_bounds() {
     let (n, m, horizon) = (4, 2, 12);
     let problem = random_lqr(n, m, horizon, 7);
-    let x0 = Rng::new(107).vector(n, 2.0);
+    let x0 = RandomMatrices::new(107).vector(n, 2.0);
     let mut ws = LqrWorkspace::new(n, m);
     let mut lqr = LqrSolution::new(n, m, horizon);
     solve_lqr(&problem, x0.view(), &mut ws, &mut lqr).unwrap();

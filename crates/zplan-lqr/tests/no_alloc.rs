@@ -4,9 +4,10 @@
 mod common;
 mod counting_alloc;
 
-use common::{Rng, random_lqr};
+use common::random_lqr;
 use counting_alloc::allocations_during;
 use ndarray::{Array1, Array2, arr1};
+use zplan_lqr::systems::RandomMatrices;
 use zplan_lqr::systems::{CartPole, LinearSystem};
 use zplan_lqr::{
     LqrSolution, LqrWorkspace, Problem, QuadraticCost, Settings, Solution, Workspace, solve,
@@ -96,7 +97,7 @@ fn solves_allocate_nothing() {
 
     // Unconstrained iLQR at a BLAS-sized problem.
     let (n, m, horizon) = (32, 8, 20);
-    let mut rng = Rng::new(9);
+    let mut rng = RandomMatrices::new(9);
     let mut system = LinearSystem::new(
         Array2::eye(n) + rng.matrix(n, n, 0.1),
         rng.matrix(n, m, 1.0),

@@ -7,7 +7,7 @@ use zplan_lqr::ModelError;
 
 /// zplan-onnx's dynamics network as a solver model.
 pub struct LatentDynamics {
-    net: zplan_onnx::Dynamics,
+    net: zplan_onnx::DynamicsNet,
     z: Array2<f32>,
     u: Array2<f32>,
     out: Array2<f32>,
@@ -17,7 +17,7 @@ pub struct LatentDynamics {
 
 impl LatentDynamics {
     /// Wraps the network; buffers grow to the largest batch seen.
-    pub fn new(net: zplan_onnx::Dynamics) -> Self {
+    pub fn new(net: zplan_onnx::DynamicsNet) -> Self {
         let (nz, nu) = (net.latent_dim(), net.action_dim());
         Self {
             net,

@@ -27,7 +27,7 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use zplan_envs::TaskKind;
 use zplan_lqr::{Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
-use zplan_onnx::{Bundle, BundleError, Encoder, Manifest, ObservationSpec};
+use zplan_onnx::{Bundle, BundleError, EncoderNet, Manifest, ObservationSpec};
 
 use crate::dynamics::LatentDynamics;
 use crate::reward::RewardCost;
@@ -179,7 +179,7 @@ pub struct PlanTimes {
 
 /// A planner over one bundle.
 pub struct Planner {
-    encoder: Encoder,
+    encoder: EncoderNet,
     dynamics: LatentDynamics,
     settings: PlannerSettings,
     low: Vec<f64>,

@@ -16,7 +16,7 @@ use ndarray::{
     Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, s,
 };
 use zplan_lqr::{Cost, ModelError};
-use zplan_onnx::Reward;
+use zplan_onnx::RewardNet;
 
 /// -w r(z, u) + 1/2 rho |u|^2 through the bundle's reward network.
 pub struct RewardCost {
@@ -29,7 +29,7 @@ pub struct RewardCost {
 }
 
 struct Inner {
-    net: Reward,
+    net: RewardNet,
     scratch: Scratch,
 }
 
@@ -42,7 +42,7 @@ struct Scratch {
 
 impl RewardCost {
     /// The cost -`weight` r(z, u) + 1/2 `action_weight` |u|^2, derivatives with step `step`.
-    pub fn new(net: Reward, weight: f64, action_weight: f64, step: f64) -> Self {
+    pub fn new(net: RewardNet, weight: f64, action_weight: f64, step: f64) -> Self {
         let (nz, nu) = (net.latent_dim(), net.action_dim());
         Self {
             inner: Mutex::new(Inner {
@@ -188,19 +188,14 @@ impl Cost for RewardCost {
         u: ArrayView1<'_, f64>,
         gradient: ArrayViewMut1<'_, f64>,
         hessian: ArrayViewMut2<'_, f64>,
-    ) {
-        let mut gradient = gradient.insert_axis(ndarray::Axis(0));
-        let mut hessian = hessian.insert_axis(ndarray::Axis(0));
+    ) -> Result<(), ModelError> {
         let (x, u) = (
             x.insert_axis(ndarray::Axis(0)),
             u.insert_axis(ndarray::Axis(0)),
         );
-        if self
-            .stage_derivatives_along(1, x, u, gradient.view_mut(), hessian.view_mut())
-            .is_err()
-        {
-            gradient.fill(f64::NAN);
-        }
+        let gradient = gradient.insert_axis(ndarray::Axis(0));
+        let hessian = hessian.insert_axis(ndarray::Axis(0));
+        self.stage_derivatives_along(1, x, u, gradient, hessian)
     }
 
     fn terminal(&self, x: ArrayView1<'_, f64>) -> f64 {
@@ -219,20 +214,11 @@ impl Cost for RewardCost {
         x: ArrayView1<'_, f64>,
         gradient: ArrayViewMut1<'_, f64>,
         hessian: ArrayViewMut2<'_, f64>,
-    ) {
-        let mut gradient = gradient.insert_axis(ndarray::Axis(0));
+    ) -> Result<(), ModelError> {
+        let x = x.insert_axis(ndarray::Axis(0));
+        let gradient = gradient.insert_axis(ndarray::Axis(0));
         let hessian = hessian.insert_axis(ndarray::Axis(0));
-        if self
-            .differences(
-                x.insert_axis(ndarray::Axis(0)),
-                None,
-                gradient.view_mut(),
-                hessian,
-            )
-            .is_err()
-        {
-            gradient.fill(f64::NAN);
-        }
+        self.differences(x, None, gradient, hessian)
     }
 
     fn stage_batch(

@@ -19,7 +19,7 @@ pub use bundle::onnx_header::{MAX_IR_VERSION, MAX_OPSET, OnnxHeader};
 pub use bundle::{Bundle, MANIFEST_FILE};
 pub use error::{BundleError, RuntimeError};
 pub use network::NetworkOptions;
-pub use networks::{Decoder, Dynamics, Encoder, Reward};
+pub use networks::{DecoderNet, DynamicsNet, EncoderNet, RewardNet};
 pub use runtime::{
     LibrarySource, MINIMUM_VERSION, ORT_DISABLE_TELEMETRY, ORT_DYLIB_PATH, Runtime, SETUP_VERSION,
     ZPLAN_ORT_DYLIB, setup_dir,

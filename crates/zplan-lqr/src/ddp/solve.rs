@@ -94,6 +94,58 @@ where
 {
     let start = Instant::now();
     let ws = workspace;
+    validate(dynamics, problem, settings, ws, solutions)?;
+    initialise(dynamics, cost, problem, settings, ws, solutions)?;
+    let mut report = BatchReport {
+        best: 0,
+        times: PhaseTimes::default(),
+    };
+    for _ in 0..settings.max_iterations {
+        ws.slots.clear();
+        ws.slots
+            .extend((0..solutions.len()).filter(|&c| ws.progress[c].running));
+        if ws.slots.is_empty() {
+            break;
+        }
+        if settings
+            .time_budget
+            .is_some_and(|budget| start.elapsed() >= budget)
+        {
+            for &c in &ws.slots {
+                solutions[c].status = Status::TimeBudget;
+            }
+            break;
+        }
+        let mut clock = Instant::now();
+        linearize(dynamics, cost, problem.horizon, ws, solutions)?;
+        let linearize_time = lap(&mut clock);
+        report.times.linearize += linearize_time;
+        report.times.backward += backward_round(problem, settings, linearize_time, ws, solutions);
+        if ws.slots.is_empty() {
+            continue;
+        }
+        let mut clock = Instant::now();
+        line_search(dynamics, cost, problem, settings, ws, solutions)?;
+        let forward_time = lap(&mut clock);
+        report.times.forward += forward_time;
+        accept_round(settings, forward_time, ws, solutions);
+    }
+    for (c, solution) in solutions.iter().enumerate() {
+        if solution.cost < solutions[report.best].cost {
+            report.best = c;
+        }
+    }
+    Ok(report)
+}
+
+/// Checks the problem, the settings, the workspace and every solution against each other.
+fn validate<D: Dynamics + ?Sized>(
+    dynamics: &D,
+    problem: &Problem,
+    settings: &Settings,
+    ws: &Workspace,
+    solutions: &[Solution],
+) -> Result<(), SolveError> {
     let (n, m, horizon) = (problem.x0.len(), ws.m, problem.horizon);
     settings.validate()?;
     check_dims(dynamics, n, m)?;
@@ -104,7 +156,7 @@ where
             reason: "need between 1 and the workspace's number of candidates",
         });
     }
-    for solution in solutions.iter() {
+    for solution in solutions {
         SolveError::check_dim("solution state dimension", n, solution.n)?;
         SolveError::check_dim("solution control dimension", m, solution.m)?;
         let max = ws.max_horizon.min(solution.max_horizon);
@@ -121,8 +173,20 @@ where
             reason: "exceeds the batch the workspace was built for",
         });
     }
+    Ok(())
+}
 
-    // Initial rollout of the (clamped) warm-start controls, all candidates together.
+/// Clamps every warm start into the bounds, rolls all candidates out together and starts each
+/// one's progress (mu = mu_init, its initial cost).
+fn initialise<D: Dynamics + ?Sized, C: Cost + ?Sized>(
+    dynamics: &mut D,
+    cost: &C,
+    problem: &Problem,
+    settings: &Settings,
+    ws: &mut Workspace,
+    solutions: &mut [Solution],
+) -> Result<(), SolveError> {
+    let (m, horizon) = (ws.m, problem.horizon);
     for solution in solutions.iter_mut() {
         solution.begin(horizon);
         if let Some((lower, upper)) = &problem.bounds {
@@ -157,143 +221,127 @@ where
         progress.cost = total;
         progress.running = true;
     }
+    Ok(())
+}
 
-    let mut report = BatchReport {
-        best: 0,
-        times: PhaseTimes::default(),
-    };
-    for _ in 0..settings.max_iterations {
-        ws.slots.clear();
-        ws.slots
-            .extend((0..solutions.len()).filter(|&c| ws.progress[c].running));
-        if ws.slots.is_empty() {
-            break;
-        }
-        if settings
-            .time_budget
-            .is_some_and(|budget| start.elapsed() >= budget)
-        {
-            for &c in &ws.slots {
-                solutions[c].status = Status::TimeBudget;
-            }
-            break;
-        }
+/// Per running candidate (`ws.slots`): the backward pass, raising mu until it succeeds, then
+/// the stopping tests. Candidates that go on to a line search stay in `slots`; the others end
+/// (converged, or at the regularisation limit). Returns the time of the backward passes.
+fn backward_round(
+    problem: &Problem,
+    settings: &Settings,
+    linearize_time: Duration,
+    ws: &mut Workspace,
+    solutions: &mut [Solution],
+) -> Duration {
+    let (m, horizon) = (ws.m, problem.horizon);
+    let mut total = Duration::ZERO;
+    let mut searching = 0;
+    for slot in 0..ws.slots.len() {
+        let c = ws.slots[slot];
+        let solution = &mut solutions[c];
         let mut clock = Instant::now();
-        linearize(dynamics, cost, horizon, ws, solutions)?;
-        let linearize_time = lap(&mut clock);
-        report.times.linearize += linearize_time;
-
-        // Per candidate: backward pass (raising mu until it succeeds), stopping tests.
-        // Candidates that go on to a line search stay in `slots`.
-        let mut searching = 0;
-        for slot in 0..ws.slots.len() {
-            let c = ws.slots[slot];
-            let solution = &mut solutions[c];
-            let mut clock = Instant::now();
-            let mut progress = ws.progress[c];
-            let expected = loop {
-                match backward(problem, horizon, progress.mu, settings, slot, ws, solution) {
-                    Ok(expected) => break Some(expected),
-                    Err(_) => {
-                        increase_mu(&mut progress.mu, &mut progress.dmu, settings);
-                        if progress.mu > settings.mu_max {
-                            break None;
-                        }
-                    }
-                }
-            };
-            let backward_time = lap(&mut clock);
-            report.times.backward += backward_time;
-            let times = PhaseTimes {
-                linearize: linearize_time,
-                backward: backward_time,
-                forward: Duration::ZERO,
-            };
-            let Some(expected) = expected else {
-                solution.status = Status::RegularizationLimit;
-                progress.running = false;
-                ws.progress[c] = progress;
-                continue;
-            };
-            let gradient_norm = feedforward_norm(
-                &solution.feedforward[..horizon * m],
-                &solution.controls[..horizon * m],
-                m,
-            );
-            let record = IterationRecord {
-                cost: progress.cost,
-                mu: progress.mu,
-                alpha: 0.0,
-                expected_improvement: -(expected[0] + expected[1]),
-                gradient_norm,
-                times,
-            };
-            // Converged when the feedforward step is negligible, or when the quadratic model
-            // predicts less improvement than the cost tolerance (near the optimum the actual
-            // change is rounding noise and a line search would only fail).
-            let negligible_step =
-                gradient_norm < settings.gradient_tolerance && progress.mu < MU_CONVERGED;
-            let nothing_to_gain = record.expected_improvement
-                < settings.cost_tolerance * progress.cost.abs().max(1.0);
-            if negligible_step || nothing_to_gain {
-                decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
-                solution.record(record);
-                solution.status = Status::Converged;
-                progress.running = false;
-            } else {
-                progress.expected = expected;
-                progress.record = record;
-                progress.accepted = None;
-                ws.slots[searching] = c;
-                searching += 1;
-            }
-            ws.progress[c] = progress;
-        }
-        ws.slots.truncate(searching);
-        if ws.slots.is_empty() {
-            continue;
-        }
-
-        let mut clock = Instant::now();
-        line_search(dynamics, cost, problem, settings, ws, solutions)?;
-        let forward_time = lap(&mut clock);
-        report.times.forward += forward_time;
-        for slot in 0..ws.slots.len() {
-            let c = ws.slots[slot];
-            let (progress, solution) = (&mut ws.progress[c], &mut solutions[c]);
-            let mut record = progress.record;
-            record.times.forward = forward_time;
-            match progress.accepted {
-                Some((alpha, new_total)) => {
-                    let improvement = progress.cost - new_total;
-                    progress.cost = new_total;
-                    solution.cost = new_total;
-                    record.cost = new_total;
-                    record.alpha = alpha;
-                    decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
-                    solution.record(record);
-                    if improvement < settings.cost_tolerance * new_total.abs().max(1.0) {
-                        solution.status = Status::Converged;
-                        progress.running = false;
-                    }
-                }
-                None => {
-                    solution.record(record);
+        let mut progress = ws.progress[c];
+        let expected = loop {
+            match backward(problem, horizon, progress.mu, settings, slot, ws, solution) {
+                Ok(expected) => break Some(expected),
+                Err(_) => {
                     increase_mu(&mut progress.mu, &mut progress.dmu, settings);
                     if progress.mu > settings.mu_max {
-                        solution.status = Status::RegularizationLimit;
-                        progress.running = false;
+                        break None;
                     }
+                }
+            }
+        };
+        let backward_time = lap(&mut clock);
+        total += backward_time;
+        let times = PhaseTimes {
+            linearize: linearize_time,
+            backward: backward_time,
+            forward: Duration::ZERO,
+        };
+        let Some(expected) = expected else {
+            solution.status = Status::RegularizationLimit;
+            progress.running = false;
+            ws.progress[c] = progress;
+            continue;
+        };
+        let gradient_norm = feedforward_norm(
+            &solution.feedforward[..horizon * m],
+            &solution.controls[..horizon * m],
+            m,
+        );
+        let record = IterationRecord {
+            cost: progress.cost,
+            mu: progress.mu,
+            alpha: 0.0,
+            expected_improvement: -(expected[0] + expected[1]),
+            gradient_norm,
+            times,
+        };
+        // Converged when the feedforward step is negligible, or when the quadratic model
+        // predicts less improvement than the cost tolerance (near the optimum the actual
+        // change is rounding noise and a line search would only fail).
+        let negligible_step =
+            gradient_norm < settings.gradient_tolerance && progress.mu < MU_CONVERGED;
+        let nothing_to_gain =
+            record.expected_improvement < settings.cost_tolerance * progress.cost.abs().max(1.0);
+        if negligible_step || nothing_to_gain {
+            decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
+            solution.record(record);
+            solution.status = Status::Converged;
+            progress.running = false;
+        } else {
+            progress.expected = expected;
+            progress.record = record;
+            progress.accepted = None;
+            ws.slots[searching] = c;
+            searching += 1;
+        }
+        ws.progress[c] = progress;
+    }
+    ws.slots.truncate(searching);
+    total
+}
+
+/// Per candidate that searched: takes the accepted step (mu lowered; converged when the cost
+/// barely moved) or, when no step size lowered the cost, raises mu (ending the candidate above
+/// mu_max).
+fn accept_round(
+    settings: &Settings,
+    forward_time: Duration,
+    ws: &mut Workspace,
+    solutions: &mut [Solution],
+) {
+    for slot in 0..ws.slots.len() {
+        let c = ws.slots[slot];
+        let (progress, solution) = (&mut ws.progress[c], &mut solutions[c]);
+        let mut record = progress.record;
+        record.times.forward = forward_time;
+        match progress.accepted {
+            Some((alpha, new_total)) => {
+                let improvement = progress.cost - new_total;
+                progress.cost = new_total;
+                solution.cost = new_total;
+                record.cost = new_total;
+                record.alpha = alpha;
+                decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
+                solution.record(record);
+                if improvement < settings.cost_tolerance * new_total.abs().max(1.0) {
+                    solution.status = Status::Converged;
+                    progress.running = false;
+                }
+            }
+            None => {
+                solution.record(record);
+                increase_mu(&mut progress.mu, &mut progress.dmu, settings);
+                if progress.mu > settings.mu_max {
+                    solution.status = Status::RegularizationLimit;
+                    progress.running = false;
                 }
             }
         }
     }
-    for (c, solution) in solutions.iter().enumerate() {
-        if solution.cost < solutions[report.best].cost {
-            report.best = c;
-        }
-    }
-    Ok(report)
 }
 
 fn lap(clock: &mut Instant) -> Duration {
@@ -458,7 +506,11 @@ fn linearize<D: Dynamics + ?Sized, C: Cost + ?Sized>(
             &mut ws.terminal_hessian[slot * n * n..(slot + 1) * n * n],
         )
         .expect("n x n");
-        cost.terminal_derivatives(x, gradient, hessian);
+        cost.terminal_derivatives(x, gradient, hessian)
+            .map_err(|source| SolveError::Cost {
+                stage: horizon,
+                source,
+            })?;
     }
     let stage_of = |i: usize, per: usize| (i / per.max(1)) % horizon.max(1);
     if let Some(i) = first_non_finite(&ws.cost_gradients[..rows * nm]) {

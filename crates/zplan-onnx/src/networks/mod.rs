@@ -1,0 +1,170 @@
+//! The four networks of a bundle, each on its own session, with shape and NaN checks on every
+//! input. All calls are batched: row b of every input and output belongs to the same point.
+//!
+//! Each network kind opens and validates itself against the manifest (`open`: the declared
+//! signature, then one probe point whose output shapes must match): the encoder o -> z, the
+//! dynamics and the reward model, both networks of (z, u) ([`StateActionNet`]), and the decoder
+//! z -> o.
+
+mod decoder;
+mod dynamics;
+mod encoder;
+mod reward;
+
+use std::path::Path;
+
+use ndarray::{Array2, ArrayView2, ArrayViewMutD};
+
+pub use decoder::DecoderNet;
+pub use dynamics::DynamicsNet;
+pub use encoder::EncoderNet;
+pub use reward::RewardNet;
+
+use crate::error::BundleError;
+use crate::network::{Net, NetworkOptions};
+
+fn input_error(network: &'static str, input: &'static str, problem: String) -> BundleError {
+    BundleError::Input {
+        network,
+        input,
+        problem,
+    }
+}
+
+fn check_shape(
+    network: &'static str,
+    input: &'static str,
+    found: &[usize],
+    expected: &[usize],
+) -> Result<(), BundleError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(input_error(
+            network,
+            input,
+            format!("has shape {found:?}, expected {expected:?}"),
+        ))
+    }
+}
+
+fn check_finite<'a>(
+    network: &'static str,
+    input: &'static str,
+    values: impl IntoIterator<Item = &'a f32>,
+) -> Result<(), BundleError> {
+    match values.into_iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(BundleError::NonFinite {
+            network,
+            input,
+            index,
+        }),
+    }
+}
+
+/// The probe's output shape for one point must be what the manifest implies.
+fn expect_shape(
+    net: &Net,
+    field: &str,
+    name: &str,
+    found: &[usize],
+    expected: &[usize],
+) -> Result<(), BundleError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(BundleError::Signature {
+            path: net.path.clone(),
+            field: field.to_string(),
+            problem: format!(
+                "output `{name}` has shape {found:?} for one point, the manifest implies {expected:?}"
+            ),
+        })
+    }
+}
+
+/// A network of a latent state and an action, (z [B, nz], u [B, nu]) -> outputs: the dynamics
+/// and the reward model.
+pub(crate) struct StateActionNet {
+    net: Net,
+    /// "dynamics" or "reward", for messages and manifest field names.
+    network: &'static str,
+    state_input: String,
+    action_input: String,
+    latent_dim: usize,
+    action_dim: usize,
+}
+
+impl StateActionNet {
+    /// Opens `file` of the bundle in `dir` and checks the declared shapes of its two inputs
+    /// (manifest fields `NETWORK.state_input` and `NETWORK.action_input`).
+    fn open(
+        dir: &Path,
+        network: &'static str,
+        file: &str,
+        (state_input, action_input): (&str, &str),
+        (nz, nu): (usize, usize),
+        options: &NetworkOptions,
+    ) -> Result<Self, BundleError> {
+        let net = Net::open(dir, file, network, options)?;
+        let field = |input: &str| format!("{network}.{input}");
+        net.expect(true, &field("state_input"), state_input, &[None, Some(nz)])?;
+        net.expect(
+            true,
+            &field("action_input"),
+            action_input,
+            &[None, Some(nu)],
+        )?;
+        Ok(Self {
+            net,
+            network,
+            state_input: state_input.to_owned(),
+            action_input: action_input.to_owned(),
+            latent_dim: nz,
+            action_dim: nu,
+        })
+    }
+
+    /// The shapes of `outputs` for one point (z = 0, u = 0).
+    fn probe(&mut self, outputs: &[&str]) -> Result<Vec<Vec<usize>>, BundleError> {
+        let z = Array2::<f32>::zeros((1, self.latent_dim));
+        let u = Array2::<f32>::zeros((1, self.action_dim));
+        self.net.probe_shapes(
+            &[
+                (&self.state_input, z.view().into_dyn()),
+                (&self.action_input, u.view().into_dyn()),
+            ],
+            outputs,
+        )
+    }
+
+    /// Checks a batch of (z, u) inputs, shapes and values; returns B.
+    fn check(
+        &self,
+        z: &ArrayView2<'_, f32>,
+        u: &ArrayView2<'_, f32>,
+    ) -> Result<usize, BundleError> {
+        let batch = z.nrows();
+        check_shape(self.network, "z", z.shape(), &[batch, self.latent_dim])?;
+        check_shape(self.network, "u", u.shape(), &[batch, self.action_dim])?;
+        check_finite(self.network, "z", z.iter())?;
+        check_finite(self.network, "u", u.iter())?;
+        Ok(batch)
+    }
+
+    /// Runs the network on checked inputs of one batch, into `outputs` (None: not wanted).
+    fn run(
+        &mut self,
+        z: ArrayView2<'_, f32>,
+        u: ArrayView2<'_, f32>,
+        outputs: &mut [Option<ArrayViewMutD<'_, f32>>],
+    ) -> Result<(), BundleError> {
+        let (z, u) = (z.as_standard_layout(), u.as_standard_layout());
+        let inputs = [
+            (self.state_input.as_str(), z.view().into_dyn()),
+            (self.action_input.as_str(), u.view().into_dyn()),
+        ];
+        self.net.run(z.nrows(), &inputs, outputs)
+    }
+}
