@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps test lint rust-test python-test demo install header bench bench-compare bench-report fuzz clean
+.PHONY: all deps test lint rust-test python-test demo install header tasks-json bench bench-compare bench-report fuzz clean
 
 all: test
 
@@ -17,6 +17,8 @@ test: deps lint rust-test python-test
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 rust-test:
 	$(CARGO) test --workspace --locked
@@ -40,6 +42,11 @@ install: deps
 ## header: regenerate include/zplan.h from crates/zplan-ffi (make test fails when it drifts)
 header:
 	ZPLAN_BLESS=1 $(CARGO) test --locked -p zplan-ffi --test header
+
+## tasks-json: regenerate the trainer's task table training/zplan_train/tasks.json from the Rust
+## tasks (`zplan tasks --json`; make test fails when it drifts)
+tasks-json:
+	ZPLAN_BLESS=1 $(CARGO) test --locked -p zplan-cli --test cli tasks_json
 
 ## bench: the criterion benches (single thread)
 bench: deps

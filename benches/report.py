@@ -11,9 +11,8 @@ import subprocess
 import sys
 from datetime import date
 
-import numpy as np
-
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -65,40 +64,56 @@ def slope(xs, ys):
 def main():
     results, out_md, plot_dir = sys.argv[1:4]
     os.makedirs(plot_dir, exist_ok=True)
-    md = ["# Benchmarks", "",
-          "Produced by `make bench-report` (scripts/bench-report.sh, benches/report.py); every "
-          "number below comes from that run.", "", "## Machine", ""]
+    md = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench-report` (scripts/bench-report.sh, benches/report.py); every "
+        "number below comes from that run.",
+        "",
+        "## Machine",
+        "",
+    ]
     md += machine(results)
 
     # --- solver grid ---------------------------------------------------------------------------
-    md += ["", "## Solver grid", "",
-           "`zplan bench lqr|ilqr|boxddp --n N --m M --horizon T --system unstable`: seeded "
-           "problems whose open-loop dynamics A = 1.05 U (U random orthogonal: every eigenvalue "
-           "of modulus 1.05), a quadratic cost with cross terms; `ilqr` and `boxddp` add a sine "
-           "term, x' = A x + B u + f + 0.1 sin(x), and solve from zero controls to convergence "
-           "(`boxddp` with |u_i| <= 0.5). Medians over 200 runs after a warm-up. GFLOP/s counts "
-           "the Riccati recursion and one rollout per iteration.", "",
-           "| n | m | T | LQR us | LQR GFLOP/s | % of DGEMM peak | iLQR us (iterations) | "
-           "box-DDP us (iterations) |", "|---|---|---|---|---|---|---|---|"]
+    md += [
+        "",
+        "## Solver grid",
+        "",
+        "`zplan bench lqr|ilqr|boxddp --n N --m M --horizon T --system unstable`: seeded "
+        "problems whose open-loop dynamics A = 1.05 U (U random orthogonal: every eigenvalue "
+        "of modulus 1.05), a quadratic cost with cross terms; `ilqr` and `boxddp` add a sine "
+        "term, x' = A x + B u + f + 0.1 sin(x), and solve from zero controls to convergence "
+        "(`boxddp` with |u_i| <= 0.5). Medians over 200 runs after a warm-up. GFLOP/s counts "
+        "the Riccati recursion and one rollout per iteration.",
+        "",
+        "| n | m | T | LQR us | LQR GFLOP/s | % of DGEMM peak | iLQR us (iterations) | box-DDP us (iterations) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for n, m, t in GRID:
-        r = {k: load(os.path.join(results, "solver", f"grid-{k}-{n}-{m}-{t}.json"))
-             for k in ("lqr", "ilqr", "boxddp")}
+        r = {k: load(os.path.join(results, "solver", f"grid-{k}-{n}-{m}-{t}.json")) for k in ("lqr", "ilqr", "boxddp")}
         md.append(
             f"| {n} | {m} | {t} | {r['lqr']['median_us']:.1f} | {r['lqr']['gflops']:.2f} | "
             f"{100 * r['lqr']['gflops'] / r['lqr']['peak_gflops']:.0f} % | "
             f"{r['ilqr']['median_us']:.0f} ({r['ilqr']['iterations']}) | "
-            f"{r['boxddp']['median_us']:.0f} ({r['boxddp']['iterations']}) |")
+            f"{r['boxddp']['median_us']:.0f} ({r['boxddp']['iterations']}) |"
+        )
 
     # --- Crocoddyl ----------------------------------------------------------------------------
     croc = load(os.path.join(results, "crocoddyl.json"))
-    md += ["", "## Against Crocoddyl", "",
-           "`make bench-compare`: the seeded problems of the criterion benches (A = 0.98 I + "
-           "noise, some modes unstable) solved by zplan and by Crocoddyl 3.2.1 "
-           "(ActionModelLQR, SolverDDP, SolverBoxDDP from its Python package), single thread, "
-           "in one run; both return the same controls to 1e-8 (checked). Ratio = Crocoddyl / "
-           "zplan: above 1, zplan is faster.", "",
-           "| n | m | T | backward pass us: zplan / Crocoddyl (ratio) | DDP solve us (ratio) | "
-           "box-DDP solve us (ratio) |", "|---|---|---|---|---|---|"]
+    md += [
+        "",
+        "## Against Crocoddyl",
+        "",
+        "`make bench-compare`: the seeded problems of the criterion benches (A = 0.98 I + "
+        "noise, some modes unstable) solved by zplan and by Crocoddyl 3.2.1 "
+        "(ActionModelLQR, SolverDDP, SolverBoxDDP from its Python package), single thread, "
+        "in one run; both return the same controls to 1e-8 (checked). Ratio = Crocoddyl / "
+        "zplan: above 1, zplan is faster.",
+        "",
+        "| n | m | T | backward pass us: zplan / Crocoddyl (ratio) | DDP solve us (ratio) | box-DDP solve us (ratio) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in croc:
         md.append(
             f"| {r['n']} | {r['m']} | {r['T']} | "
@@ -107,7 +122,8 @@ def main():
             f"{r['zplan_solve_us']:.0f} / {r['crocoddyl_solve_us']:.0f} "
             f"({r['crocoddyl_solve_us'] / r['zplan_solve_us']:.1f}x) | "
             f"{r['zplan_boxddp_us']:.0f} / {r['crocoddyl_boxddp_us']:.0f} "
-            f"({r['crocoddyl_boxddp_us'] / r['zplan_boxddp_us']:.1f}x) |")
+            f"({r['crocoddyl_boxddp_us'] / r['zplan_boxddp_us']:.1f}x) |"
+        )
 
     # --- scaling ------------------------------------------------------------------------------
     def sweep(prefix, kind):
@@ -125,8 +141,7 @@ def main():
             per_iteration = ys / np.array([max(r["iterations"], 1) for r in rows])
             ax.loglog(xs, ys, marker=marker, label=f"{kind} solve")
             if kind == "boxddp":
-                ax.loglog(xs, per_iteration, marker=marker, linestyle="--",
-                          label="boxddp per iteration")
+                ax.loglog(xs, per_iteration, marker=marker, linestyle="--", label="boxddp per iteration")
             fits[kind] = (slope(xs, ys), slope(xs[-3:], ys[-3:]), xs, ys, rows)
         ax.set_xlabel(label)
         ax.set_ylabel("median time (us), log scale")
@@ -137,37 +152,51 @@ def main():
         fig.savefig(os.path.join(plot_dir, name), dpi=100)
         plt.close(fig)
         lqr_all, lqr_top, xs, ys, _ = fits["lqr"]
-        local = [slope(xs[i:i + 2], ys[i:i + 2]) for i in range(len(xs) - 1)]
-        md += [f"![time against {label}](benchmarks/{name})", "",
-               f"LQR time against {label}: fitted exponent {lqr_all:.2f} over the whole sweep, "
-               f"{lqr_top:.2f} over its three largest sizes (expected {expected}); "
-               + ", ".join(f"{int(x)}: {y:.1f} us" for x, y in zip(xs, ys))
-               + ". Exponent between neighbouring sizes: "
-               + ", ".join(f"{int(xs[i])}->{int(xs[i + 1])}: {p:.2f}" for i, p in enumerate(local))
-               + "."]
+        local = [slope(xs[i : i + 2], ys[i : i + 2]) for i in range(len(xs) - 1)]
+        md += [
+            f"![time against {label}](benchmarks/{name})",
+            "",
+            f"LQR time against {label}: fitted exponent {lqr_all:.2f} over the whole sweep, "
+            f"{lqr_top:.2f} over its three largest sizes (expected {expected}); "
+            + ", ".join(f"{int(x)}: {y:.1f} us" for x, y in zip(xs, ys, strict=True))
+            + ". Exponent between neighbouring sizes: "
+            + ", ".join(f"{int(xs[i])}->{int(xs[i + 1])}: {p:.2f}" for i, p in enumerate(local))
+            + ".",
+        ]
         if prefix == "n":
-            md += ["", "The cubic terms (n^2 (n + m) per stage) dominate only between the largest "
-                   f"sizes (exponent {local[-1]:.2f} there); at small n the terms in m (fixed at "
-                   "4) and the per-stage overhead weigh as much, and the exponent stays near 2."]
+            md += [
+                "",
+                "The cubic terms (n^2 (n + m) per stage) dominate only between the largest "
+                f"sizes (exponent {local[-1]:.2f} there); at small n the terms in m (fixed at "
+                "4) and the per-stage overhead weigh as much, and the exponent stays near 2.",
+            ]
         _, _, bxs, bys, brows = fits["boxddp"]
         per_iteration = bys / np.array([max(r["iterations"], 1) for r in brows])
-        md += ["", "box-DDP (dashed: time per iteration): exponent per iteration "
-               f"{slope(bxs, per_iteration):.2f}; iterations "
-               + ", ".join(f"{r['iterations']} ({r['status']})" for r in brows)
-               + ". The solve time follows the iteration count: on the larger unstable problems "
-               "the solver stops at its 50-iteration limit.", ""]
+        md += [
+            "",
+            "box-DDP (dashed: time per iteration): exponent per iteration "
+            f"{slope(bxs, per_iteration):.2f}; iterations "
+            + ", ".join(f"{r['iterations']} ({r['status']})" for r in brows)
+            + ". The solve time follows the iteration count: on the larger unstable problems "
+            "the solver stops at its 50-iteration limit.",
+            "",
+        ]
 
     # --- MPC ----------------------------------------------------------------------------------
-    md += ["## The MPC step", "",
-           "`zplan bench mpc --task TASK` (2 episodes, reference settings of docs/tasks.md: 6 "
-           "candidates and the warm start, up to 4 iterations, solved together by "
-           "`solve_batch`) beside the numpy version of the reference planner "
-           "(benches/compare/mpc_numpy.py: the same 6 x 4 iLQR loop, candidates one after "
-           "another, one dynamics call per time step, central-difference Jacobians batched per "
-           "time step) on the same ONNX files through onnxruntime, 20 steps from collected "
-           "observations. Medians; ratio = numpy / zplan.", "",
-           "| task | zplan step us | encode | linearise | backward | line search | numpy "
-           "reference ms | ratio |", "|---|---|---|---|---|---|---|---|"]
+    md += [
+        "## The MPC step",
+        "",
+        "`zplan bench mpc --task TASK` (2 episodes, reference settings of docs/tasks.md: 6 "
+        "candidates and the warm start, up to 4 iterations, solved together by "
+        "`solve_batch`) beside the numpy version of the reference planner "
+        "(benches/compare/mpc_numpy.py: the same 6 x 4 iLQR loop, candidates one after "
+        "another, one dynamics call per time step, central-difference Jacobians batched per "
+        "time step) on the same ONNX files through onnxruntime, 20 steps from collected "
+        "observations. Medians; ratio = numpy / zplan.",
+        "",
+        "| task | zplan step us | encode | linearise | backward | line search | numpy reference ms | ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     dominant = []
     for task in TASKS:
         z = load(os.path.join(results, "mpc", f"zplan-{task}.json"))
@@ -180,18 +209,27 @@ def main():
             f"{phases['linearize']:.0f} ({share['linearize']:.0f} %) | "
             f"{phases['backward']:.0f} ({share['backward']:.0f} %) | "
             f"{phases['forward']:.0f} ({share['forward']:.0f} %) | "
-            f"{p['step_us_median'] / 1e3:.1f} | {p['step_us_median'] / step:.0f}x |")
+            f"{p['step_us_median'] / 1e3:.1f} | {p['step_us_median'] / step:.0f}x |"
+        )
         top = max(phases, key=phases.get)
-        names = {"encode": "encoding", "linearize": "linearisation", "backward": "backward passes",
-                 "forward": "line search"}
+        names = {
+            "encode": "encoding",
+            "linearize": "linearisation",
+            "backward": "backward passes",
+            "forward": "line search",
+        }
         dominant.append(f"{task}: {names[top]} ({share[top]:.0f} %)")
-    md += ["", "Phase times are medians of each phase separately, so they need not add up to "
-           "the step. The largest phase per task: " + "; ".join(dominant) + ". Network calls "
-           "(linearisation by finite differences and the line-search rollouts) dominate; the "
-           "Riccati recursion over latent states of size 2 to 8 is a small share, and the "
-           "conv encoders of cartpole and threepole cost about 0.23 ms a frame. The ratio to the "
-           "reference loop comes from calling each network once per time step for all "
-           "candidates and line-search steps together, not from faster arithmetic.", ""]
+    md += [
+        "",
+        "Phase times are medians of each phase separately, so they need not add up to "
+        "the step. The largest phase per task: " + "; ".join(dominant) + ". Network calls "
+        "(linearisation by finite differences and the line-search rollouts) dominate; the "
+        "Riccati recursion over latent states of size 2 to 8 is a small share, and the "
+        "conv encoders of cartpole and threepole cost about 0.23 ms a frame. The ratio to the "
+        "reference loop comes from calling each network once per time step for all "
+        "candidates and line-search steps together, not from faster arithmetic.",
+        "",
+    ]
 
     with open(out_md, "w") as f:
         f.write("\n".join(md))

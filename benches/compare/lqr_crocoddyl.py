@@ -83,12 +83,14 @@ def main():
         ddp.setCandidate([x0] * (horizon + 1), zeros, False)
         ddp.calcDiff()
         backward_us = median_us(ddp.backwardPass, budget)
-        solve_us = median_us(lambda: solve(ddp, shooting, zeros), budget)
+        solve_us = median_us(lambda ddp=ddp, shooting=shooting, zeros=zeros: solve(ddp, shooting, zeros), budget)
         _, us = solve(ddp, shooting, zeros)
 
         shooting_box, _, _, _ = build(problem, bounded=True)
         box = crocoddyl.SolverBoxDDP(shooting_box)
-        box_us = median_us(lambda: solve(box, shooting_box, zeros), budget)
+        box_us = median_us(
+            lambda box=box, shooting_box=shooting_box, zeros=zeros: solve(box, shooting_box, zeros), budget
+        )
         _, us_box = solve(box, shooting_box, zeros)
 
         for name, ours, theirs in (

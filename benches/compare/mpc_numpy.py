@@ -42,8 +42,7 @@ class Networks:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
         def session(spec):
-            return ort.InferenceSession(os.path.join(bundle, spec["file"]), options,
-                                        providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(os.path.join(bundle, spec["file"]), options, providers=["CPUExecutionProvider"])
 
         enc, dyn = manifest["encoder"], manifest["dynamics"]
         self.encoder, self.dynamics = session(enc), session(dyn)
@@ -58,8 +57,7 @@ class Networks:
         return self.encoder.run([self.enc_out], {self.enc_in: x})[0][0].astype(np.float64)
 
     def step(self, z, u):
-        feed = {self.z_in: np.atleast_2d(z).astype(np.float32),
-                self.u_in: np.atleast_2d(u).astype(np.float32)}
+        feed = {self.z_in: np.atleast_2d(z).astype(np.float32), self.u_in: np.atleast_2d(u).astype(np.float32)}
         return self.dynamics.run([self.z_out], feed)[0].astype(np.float64)
 
     def jacobian(self, z, u):
@@ -68,7 +66,7 @@ class Networks:
         eye = np.eye(n + m) * STEP
         points = np.concatenate([eye, -eye]) + np.concatenate([z, u])
         out = self.step(points[:, :n], points[:, n:])
-        return ((out[: n + m] - out[n + m:]) / (2 * STEP)).T
+        return ((out[: n + m] - out[n + m :]) / (2 * STEP)).T
 
 
 def rollout(net, z0, us):
@@ -122,8 +120,7 @@ def ilqr(net, z0, zg, us, q):
             new_zs, new_us = np.empty_like(zs), np.empty_like(us)
             new_zs[0] = z0
             for t in range(horizon):
-                new_us[t] = np.clip(us[t] + alpha * ks[t] + kk[t] @ (new_zs[t] - zs[t]),
-                                    net.low, net.high)
+                new_us[t] = np.clip(us[t] + alpha * ks[t] + kk[t] @ (new_zs[t] - zs[t]), net.low, net.high)
                 new_zs[t + 1] = net.step(new_zs[t], new_us[t])[0]
             new_j = cost(new_zs, new_us, zg, q)
             if new_j < j:
@@ -173,14 +170,19 @@ def main():
         action = mpc_step(net, o, zg, q, horizon, rng)
         samples.append((time.perf_counter() - start) * 1e6)
         assert np.all(np.isfinite(action))
-    result = {"task": args.task, "steps": len(samples),
-              "step_us_median": float(np.median(samples)),
-              "step_us_p10": float(np.percentile(samples, 10)),
-              "step_us_p90": float(np.percentile(samples, 90))}
+    result = {
+        "task": args.task,
+        "steps": len(samples),
+        "step_us_median": float(np.median(samples)),
+        "step_us_p10": float(np.percentile(samples, 10)),
+        "step_us_p90": float(np.percentile(samples, 90)),
+    }
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
-    print(f"numpy reference MPC step on {args.task}: median {result['step_us_median'] / 1e3:.1f} ms"
-          f" over {len(samples)} steps")
+    print(
+        f"numpy reference MPC step on {args.task}: median {result['step_us_median'] / 1e3:.1f} ms"
+        f" over {len(samples)} steps"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ def zplan():
 @pytest.fixture(scope="session")
 def planar_buffer(zplan, tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "planar"
-    subprocess.run([zplan, "collect", "--task", "planar", "--samples", "400", "--seed", "1", "--out", str(out)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [zplan, "collect", "--task", "planar", "--samples", "400", "--seed", "1", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
     return str(out)

@@ -6,9 +6,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
 from zplan_train.__main__ import main
-from zplan_train.data import BufferError, read_buffer
+from zplan_train.config import TrainConfig
+from zplan_train.data import BufferFormatError, read_buffer
 from zplan_train.export import export_bundle
 from zplan_train.train import train
 
@@ -16,9 +16,9 @@ from zplan_train.train import train
 @pytest.mark.parametrize("kind", ["e2c", "deterministic", "pc3"])
 def test_a_tiny_run_exports_a_bundle_that_zplan_loads_and_that_matches_torch(kind, planar_buffer, zplan, tmp_path):
     data = read_buffer(planar_buffer)
-    model, history, held_out, seconds = train(data, "planar", kind, epochs=2, seed=0, log=lambda _: None)
+    model, history, held_out, seconds = train(data, "planar", TrainConfig(kind=kind, epochs=2), log=lambda _: None)
     out = tmp_path / "bundle"
-    errors = export_bundle(model, data, held_out, str(out), history, 0, seconds)
+    errors = export_bundle(model, data, held_out, str(out), history, TrainConfig(kind=kind), seconds)
     assert all(e < 1e-4 for e in errors.values())
 
     inspect = subprocess.run([zplan, "inspect", str(out)], capture_output=True, text=True)
@@ -38,7 +38,9 @@ def test_a_tiny_run_exports_a_bundle_that_zplan_loads_and_that_matches_torch(kin
 
 def test_the_objective_terms_decrease_on_a_toy_problem(planar_buffer):
     data = read_buffer(planar_buffer)
-    _, history, _, _ = train(data, "planar", "deterministic", epochs=12, seed=3, batch_size=64, log=lambda _: None)
+    _, history, _, _ = train(
+        data, "planar", TrainConfig(kind="deterministic", epochs=12, seed=3, batch_size=64), log=lambda _: None
+    )
     first, last = history[0], history[-1]
     for term in ("reconstruction", "next_reconstruction", "reward", "total"):
         assert last[term] < first[term], (term, first[term], last[term])
@@ -49,7 +51,12 @@ def test_the_objective_terms_decrease_on_a_toy_problem(planar_buffer):
 
 def test_the_pc3_terms_decrease_and_the_decoder_never_moves_the_encoder(planar_buffer):
     data = read_buffer(planar_buffer)
-    _, history, _, _ = train(data, "planar", "pc3", epochs=12, seed=3, batch_size=64, log=lambda _: None)
+    _, history, _, _ = train(
+        data,
+        "planar",
+        TrainConfig(kind="pc3", epochs=12, seed=3, batch_size=64, lr=1e-3, weight_decay=0.0),
+        log=lambda _: None,
+    )
     first, last = history[0], history[-1]
     for term in ("consistency", "reconstruction", "total"):
         assert last[term] < first[term], (term, first[term], last[term])
@@ -71,7 +78,7 @@ def test_a_corrupt_buffer_is_a_clear_error(planar_buffer, tmp_path, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "meta.json").write_text("{ not json")
-    with pytest.raises(BufferError, match="meta.json"):
+    with pytest.raises(BufferFormatError, match="meta.json"):
         read_buffer(str(bad))
     assert main(["--data", str(bad), "--task", "planar", "--out", str(tmp_path / "x"), "--epochs", "1"]) == 2
     assert "meta.json" in capsys.readouterr().err
@@ -79,7 +86,7 @@ def test_a_corrupt_buffer_is_a_clear_error(planar_buffer, tmp_path, capsys):
     truncated = tmp_path / "truncated"
     subprocess.run(["cp", "-r", planar_buffer, str(truncated)], check=True)
     os.truncate(truncated / "action.npy", 100)
-    with pytest.raises(BufferError, match="action.npy"):
+    with pytest.raises(BufferFormatError, match="action.npy"):
         read_buffer(str(truncated))
     assert not (tmp_path / "x").exists()
 
@@ -87,8 +94,11 @@ def test_a_corrupt_buffer_is_a_clear_error(planar_buffer, tmp_path, capsys):
 @pytest.fixture(scope="session")
 def planar_sequences(zplan, tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "planar-sequences"
-    subprocess.run([zplan, "collect", "--task", "planar", "--samples", "400", "--sequence", "8", "--seed", "1", "--out", str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [zplan, "collect", "--task", "planar", "--samples", "400", "--sequence", "8", "--seed", "1", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
     return str(out)
 
 
@@ -101,30 +111,52 @@ def test_windows_follow_one_episode_and_sequences_train_multistep(planar_sequenc
         assert np.array_equal(data.next_obs[windows[:, k]], data.obs[windows[:, k + 1]])
     assert len(read_buffer(planar_buffer).windows(2)) == 0, "independent samples have no windows"
 
-    _, history, _, _ = train(data, "planar", "deterministic", epochs=12, seed=3, batch_size=64, log=lambda _: None, horizon=4)
+    _, history, _, _ = train(
+        data,
+        "planar",
+        TrainConfig(kind="deterministic", epochs=12, seed=3, batch_size=64, horizon=4),
+        log=lambda _: None,
+    )
     first, last = history[0], history[-1]
     for term in ("reconstruction", "next_reconstruction", "total"):
         assert last[term] < first[term], (term, first[term], last[term])
 
 
 def test_a_horizon_without_sequences_is_a_clear_error(planar_buffer, tmp_path, capsys):
-    code = main(["--data", planar_buffer, "--task", "planar", "--out", str(tmp_path / "b"), "--model", "deterministic",
-                 "--epochs", "1", "--horizon", "3"])
+    code = main(
+        [
+            "--data",
+            planar_buffer,
+            "--task",
+            "planar",
+            "--out",
+            str(tmp_path / "b"),
+            "--model",
+            "deterministic",
+            "--epochs",
+            "1",
+            "--horizon",
+            "3",
+        ]
+    )
     assert code == 2
     assert "no run of 3 transitions" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
 
 
-def test_the_prediction_check_compares_recorded_zero_and_negated_actions(planar_sequences, planar_buffer, tmp_path, capsys):
+def test_the_prediction_check_compares_recorded_zero_and_negated_actions(
+    planar_sequences, planar_buffer, tmp_path, capsys
+):
     from zplan_train.prediction import main as prediction
 
     data = read_buffer(planar_sequences)
-    model, history, held_out, seconds = train(data, "planar", "deterministic", epochs=1, seed=0, log=lambda _: None, horizon=2)
-    export_bundle(model, data, held_out, str(tmp_path / "bundle"), history, 0, seconds, horizon=2)
+    config = TrainConfig(kind="deterministic", epochs=1, horizon=2)
+    model, history, held_out, seconds = train(data, "planar", config, log=lambda _: None)
+    export_bundle(model, data, held_out, str(tmp_path / "bundle"), history, config, seconds)
     assert prediction(["--model", str(tmp_path / "bundle"), "--data", planar_sequences, "--horizon", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "1..4 steps ahead" in lines[0]
-    for name, line in zip(("recorded u", "u = 0", "-u"), lines[1:]):
+    for name, line in zip(("recorded u", "u = 0", "-u"), lines[1:4], strict=True):
         assert line.split(":")[0].strip() == name and len(line.split(":")[1].split()) == 4
 
     assert prediction(["--model", str(tmp_path / "bundle"), "--data", planar_buffer, "--horizon", "4"]) == 2
@@ -149,13 +181,14 @@ def test_the_probe_reads_the_state_from_a_bundle_within_a_range(planar_buffer, t
     from zplan_train.probe import main as probe
 
     data = read_buffer(planar_buffer)
-    model, history, held_out, seconds = train(data, "planar", "deterministic", epochs=1, seed=0, log=lambda _: None)
+    config = TrainConfig(kind="deterministic", epochs=1)
+    model, history, held_out, seconds = train(data, "planar", config, log=lambda _: None)
     bundle = str(tmp_path / "bundle")
-    export_bundle(model, data, held_out, bundle, history, 0, seconds)
+    export_bundle(model, data, held_out, bundle, history, config, seconds)
     assert probe(["--model", bundle, "--data", planar_buffer, "--task", "planar"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "200 rows fitted, 200 held out" in lines[0]
-    for name, line in zip(("row", "col"), lines[2:]):
+    for name, line in zip(("row", "col"), lines[2:4], strict=True):
         fields = line.split()
         assert fields[0] == name and len(fields) == 4 and float(fields[3]) <= 1.0
 
@@ -178,8 +211,27 @@ def test_the_probe_reads_the_state_from_a_bundle_within_a_range(planar_buffer, t
 
 def test_checkpoints_are_whole_bundles_written_along_the_way(planar_buffer, zplan, tmp_path):
     out = tmp_path / "bundle"
-    assert main(["--data", planar_buffer, "--task", "planar", "--out", str(out), "--model", "deterministic", "--epochs", "3",
-                 "--checkpoint-every", "2", "--batch-size", "64"]) == 0
+    assert (
+        main(
+            [
+                "--data",
+                planar_buffer,
+                "--task",
+                "planar",
+                "--out",
+                str(out),
+                "--model",
+                "deterministic",
+                "--epochs",
+                "3",
+                "--checkpoint-every",
+                "2",
+                "--batch-size",
+                "64",
+            ]
+        )
+        == 0
+    )
     checkpoint = tmp_path / "bundle-e2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "bundle-e2"]
     with open(checkpoint / "zplan.json") as f:
@@ -189,3 +241,22 @@ def test_checkpoints_are_whole_bundles_written_along_the_way(planar_buffer, zpla
     with open(checkpoint / "zplan.json") as f:
         assert json.load(f)["provenance"]["training_seconds"] <= final
     subprocess.run([zplan, "inspect", str(checkpoint)], check=True, capture_output=True)
+
+
+def test_the_task_table_is_zplans_and_the_config_fills_the_kind_defaults(zplan):
+    from zplan_train.config import ModelKind
+    from zplan_train.tasks import TASKS
+
+    listed = json.loads(subprocess.run([zplan, "tasks", "--json"], capture_output=True, check=True, text=True).stdout)
+    assert sorted(TASKS) == sorted(listed)
+    assert TASKS["swing"].planning_high == (0.65,) and TASKS["swing"].image == (2, 48, 48)
+    assert TASKS["planar"].time_step == 0 and TASKS["planar"].bundle_time_step == 1.0
+    assert TASKS["threepole"].state[0] == "theta_1"
+
+    pc3, deterministic = TrainConfig(), TrainConfig(kind="deterministic", lr=0.01)
+    assert pc3.kind is ModelKind.PC3 and (pc3.batch_size, pc3.lr, pc3.weight_decay) == (256, 5e-4, 1e-3)
+    assert (deterministic.batch_size, deterministic.lr) == (128, 0.01)
+    with pytest.raises(ValueError, match="deterministic kind"):
+        TrainConfig(kind="e2c", horizon=2)
+    with pytest.raises(ValueError):
+        TrainConfig(kind="vae")

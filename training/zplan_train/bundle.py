@@ -20,12 +20,16 @@ class OnnxBundle:
     def encode(self, obs, batch=512):
         """z [N, nz] of uint8 observations [N, C, H, W] (scaled to [0, 1]), `batch` rows a call."""
         spec = self.encoder_spec
-        return np.concatenate([
-            self.encoder.run([spec["output"]], {spec["input"]: obs[b : b + batch].astype(np.float32) / 255.0})[0]
-            for b in range(0, len(obs), batch)
-        ])
+        return np.concatenate(
+            [
+                self.encoder.run([spec["output"]], {spec["input"]: obs[b : b + batch].astype(np.float32) / 255.0})[0]
+                for b in range(0, len(obs), batch)
+            ]
+        )
 
     def step(self, z, u):
         """z' [N, nz] = f(z, u)."""
         spec = self.dynamics_spec
-        return self.dynamics.run([spec["output"]], {spec["state_input"]: z, spec["action_input"]: u.astype(np.float32)})[0]
+        return self.dynamics.run(
+            [spec["output"]], {spec["state_input"]: z, spec["action_input"]: u.astype(np.float32)}
+        )[0]

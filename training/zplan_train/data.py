@@ -12,7 +12,7 @@ STATE_FIELD = "state"
 LEGACY_STATES = "states.npy"
 
 
-class BufferError(Exception):
+class BufferFormatError(Exception):
     """A buffer directory that cannot be read, with the file that is wrong."""
 
 
@@ -52,24 +52,24 @@ def read_buffer(path):
             meta = json.load(f)
         n = int(meta["len"])
     except FileNotFoundError:
-        raise BufferError(f"{meta_path}: no buffer here (meta.json is missing)") from None
+        raise BufferFormatError(f"{meta_path}: no buffer here (meta.json is missing)") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise BufferError(f"{meta_path}: not a buffer meta file ({e})") from None
+        raise BufferFormatError(f"{meta_path}: not a buffer meta file ({e})") from None
     fields = {}
     for name in FIELDS:
         file = os.path.join(path, f"{name}.npy")
         try:
             array = np.load(file, mmap_mode="r")
         except FileNotFoundError:
-            raise BufferError(f"{file}: missing") from None
+            raise BufferFormatError(f"{file}: missing") from None
         except ValueError as e:
-            raise BufferError(f"{file}: not a readable .npy file ({e})") from None
+            raise BufferFormatError(f"{file}: not a readable .npy file ({e})") from None
         if array.shape[0] < n:
-            raise BufferError(f"{file}: holds {array.shape[0]} rows, meta.json says {n}")
+            raise BufferFormatError(f"{file}: holds {array.shape[0]} rows, meta.json says {n}")
         fields[name] = array[:n]
     rows = np.flatnonzero(fields["valid"])
     if len(rows) == 0:
-        raise BufferError(f"{path}: the buffer holds no transition")
+        raise BufferFormatError(f"{path}: the buffer holds no transition")
     states = None
     has_state_field = any(f.get("name") == STATE_FIELD for f in meta.get("fields", []))
     states_file = os.path.join(path, f"{STATE_FIELD}.npy" if has_state_field else LEGACY_STATES)
@@ -77,9 +77,9 @@ def read_buffer(path):
         try:
             states = np.load(states_file, mmap_mode="r")
         except (FileNotFoundError, ValueError) as e:
-            raise BufferError(f"{states_file}: not a readable .npy file ({e})") from None
+            raise BufferFormatError(f"{states_file}: not a readable .npy file ({e})") from None
         if len(states) < n:
-            raise BufferError(f"{states_file}: {len(states)} rows for a buffer of {n}")
+            raise BufferFormatError(f"{states_file}: {len(states)} rows for a buffer of {n}")
         states = np.asarray(states[:n])
     # Row r + 1 continues row r's episode when it starts a transition of the same episode.
     position = np.full(n + 1, -1, dtype=np.int64)

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from . import __version__
-from .models import TASKS
+from .config import ModelKind
+from .tasks import TASKS
 
 PARITY_TOLERANCE = 1e-4
 
@@ -79,11 +80,20 @@ def _export(module, args, path, inputs, outputs):
     with torch.no_grad(), warnings.catch_warnings():
         # Every input shares the one batch axis, which the exporter remarks on.
         warnings.filterwarnings("ignore", message=".*shares the same shape constraints.*")
-        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_shapes=shapes,
-                          external_data=False, verbose=False)
+        torch.onnx.export(
+            module,
+            args,
+            path,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=shapes,
+            external_data=False,
+            verbose=False,
+        )
     model = onnx.load(path)
     if model.ir_version > 13 or any(o.version > 26 for o in model.opset_import if o.domain in ("", "ai.onnx")):
-        raise ExportError(f"{path}: IR {model.ir_version} / opset {[o.version for o in model.opset_import]} is newer than ONNX Runtime 1.31 loads")
+        opsets = [o.version for o in model.opset_import]
+        raise ExportError(f"{path}: IR {model.ir_version} / opset {opsets} is newer than ONNX Runtime 1.31 loads")
 
 
 def _parity(module, path, feeds):
@@ -92,18 +102,20 @@ def _parity(module, path, feeds):
     with torch.no_grad():
         want = module(*feeds.values())
     want = want if isinstance(want, tuple) else (want,)
-    error = max(float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want))
+    error = max(float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want, strict=True))
     if not error < PARITY_TOLERANCE:
         raise ExportError(f"{path}: ONNX Runtime differs from torch by {error:.3g} (limit {PARITY_TOLERANCE:g})")
     return error
 
 
-def export_bundle(model, data, held_out, out, history, seed, seconds, name=None, differences="central", horizon=1):
-    """Exports `model` (on the CPU) to the bundle directory `out`; returns the parity errors.
+def export_bundle(model, data, held_out, out, history, config, seconds, name=None):
+    """Exports `model` (on the CPU), trained as `config` says, to the bundle directory `out`;
+    returns the parity errors.
 
-    Models without A/B heads get finite-difference Jacobians of the `differences` scheme
-    (central or forward, docs/model-bundle.md); `horizon` (the prediction steps it was trained
-    on) goes into the provenance."""
+    Models without A/B heads get finite-difference Jacobians of the `config.differences` scheme
+    (central or forward, docs/model-bundle.md); the seed and `config.horizon` (the prediction
+    steps it was trained on) go into the provenance."""
+    seed, differences, horizon = config.seed, config.differences, config.horizon
     model = model.cpu().eval()
     task, kind = model.task, model.kind
     spec = TASKS[task]
@@ -120,7 +132,11 @@ def export_bundle(model, data, held_out, out, history, seed, seconds, name=None,
             z = model.encoder(obs)[0]
         networks = {
             "encoder": (_Encoder(model), {"obs": obs}, ["z"]),
-            "dynamics": (_Dynamics(model), {"z": z, "u": u}, ["z_next", "A", "B"] if kind == "e2c" else ["z_next"]),
+            "dynamics": (
+                _Dynamics(model),
+                {"z": z, "u": u},
+                ["z_next", "A", "B"] if kind == ModelKind.E2C else ["z_next"],
+            ),
             "decoder": (_Decoder(model), {"z": z}, ["obs"]),
             "reward": (model.reward, {"z": z, "u": u}, ["r"]),
         }
@@ -131,7 +147,7 @@ def export_bundle(model, data, held_out, out, history, seed, seconds, name=None,
             _export(module, tuple(feeds.values()), path, list(feeds), outputs)
             errors[net] = _parity(module, path, feeds)
         dynamics = {"file": "dynamics.onnx", "state_input": "z", "action_input": "u", "output": "z_next"}
-        if kind == "e2c":
+        if kind == ModelKind.E2C:
             dynamics.update(a_output="A", b_output="B")
         final = {k: float(v) for k, v in history[-1].items()} if history else {}
         provenance = {
@@ -146,16 +162,17 @@ def export_bundle(model, data, held_out, out, history, seed, seconds, name=None,
             provenance["git_revision"] = revision
         manifest = {
             "format_version": 1,
-            "name": name or f"{task}-{kind}-seed{seed}",
+            "name": name or f"{task}-{kind.value}-seed{seed}",
             "observation": {"frames": frames, "channels": 1, "height": height, "width": width},
             "latent_dim": nz,
-            "action": {"dim": nu, "low": [spec["low"]] * nu, "high": [spec["high"]] * nu},
-            "time_step": spec["time_step"],
+            "action": {"dim": nu, "low": list(spec.planning_low), "high": list(spec.planning_high)},
+            "time_step": spec.bundle_time_step,
             "encoder": {"file": "encoder.onnx", "input": "obs", "output": "z"},
             "dynamics": dynamics,
             "decoder": {"file": "decoder.onnx", "input": "z", "output": "obs"},
             "reward": {"file": "reward.onnx", "state_input": "z", "action_input": "u", "output": "r"},
-            "jacobians": {"mode": "model"} if kind == "e2c"
+            "jacobians": {"mode": "model"}
+            if kind == ModelKind.E2C
             else {"mode": "finite_differences", "step": 0.01, "scheme": differences},
             "provenance": provenance,
         }

@@ -17,21 +17,17 @@ under 5 MB).
 import torch
 from torch import nn
 
-_PENDULUM = ("theta", "theta_dot")
-_THREEPOLE = ("theta_1", "theta_1_dot", "theta_2", "theta_2_dot", "theta_3", "theta_3_dot")
+from .config import ModelKind
 
-# latent size, encoder kind, MLP width, seconds per step, planner action limits (per action),
-# and the names of the true state's components (the columns of a buffer's `state` field).
-TASKS = {
-    "planar": dict(latent=2, encoder="mlp", hidden=128, time_step=1.0, low=-3.0, high=3.0, state=("row", "col")),
-    "swing": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65, state=_PENDULUM),
-    "balance": dict(latent=3, encoder="mlp", hidden=100, time_step=0.02, low=-0.65, high=0.65, state=_PENDULUM),
-    "cartpole": dict(latent=8, encoder="conv", hidden=128, time_step=0.02, low=-10.0, high=10.0,
-                     state=("theta", "theta_dot", "x", "x_dot")),
-    "threepole": dict(latent=8, encoder="conv", hidden=128, time_step=0.02, low=-1.0, high=1.0, state=_THREEPOLE),
+# Per task: latent size, encoder kind and MLP width (PCC / PC3's sizes). The task's own facts
+# (image, action limits, time step) are in tasks.py.
+ARCHITECTURES = {
+    "planar": dict(latent=2, encoder="mlp", hidden=128),
+    "swing": dict(latent=3, encoder="mlp", hidden=100),
+    "balance": dict(latent=3, encoder="mlp", hidden=100),
+    "cartpole": dict(latent=8, encoder="conv", hidden=128),
+    "threepole": dict(latent=8, encoder="conv", hidden=128),
 }
-
-KINDS = ("deterministic", "e2c", "pc3")
 
 
 def _conv_out(size):
@@ -49,13 +45,26 @@ class Encoder(nn.Module):
         out = latent * (2 if gaussian else 1)
         if kind == "mlp":
             self.net = nn.Sequential(
-                nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out)
+                nn.Flatten(),
+                nn.Linear(c * h * w, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, out),
             )
         else:
             k = _conv_out(h) * _conv_out(w)
             self.net = nn.Sequential(
-                nn.Conv2d(c, 32, 5, 2), nn.ReLU(), nn.Conv2d(32, 32, 5, 2), nn.ReLU(), nn.Conv2d(32, 32, 5, 2), nn.ReLU(),
-                nn.Flatten(), nn.Linear(32 * k, hidden), nn.ReLU(), nn.Linear(hidden, out),
+                nn.Conv2d(c, 32, 5, 2),
+                nn.ReLU(),
+                nn.Conv2d(32, 32, 5, 2),
+                nn.ReLU(),
+                nn.Conv2d(32, 32, 5, 2),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(32 * k, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, out),
             )
         self.latent, self.gaussian = latent, gaussian
 
@@ -80,9 +89,14 @@ class Decoder(nn.Module):
             self.deconv = None
         else:
             self.base = (h // 8, w // 8)
-            self.net = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, 32 * self.base[0] * self.base[1]), nn.ReLU())
+            self.net = nn.Sequential(
+                nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, 32 * self.base[0] * self.base[1]), nn.ReLU()
+            )
             self.deconv = nn.Sequential(
-                nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),
+                nn.ConvTranspose2d(32, 32, 4, 2, 1),
+                nn.ReLU(),
+                nn.ConvTranspose2d(32, 32, 4, 2, 1),
+                nn.ReLU(),
                 nn.ConvTranspose2d(32, c, 4, 2, 1),
             )
 
@@ -99,7 +113,13 @@ class ResidualDynamics(nn.Module):
 
     def __init__(self, latent, actions, hidden=64):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(latent + actions, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, latent))
+        self.net = nn.Sequential(
+            nn.Linear(latent + actions, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, latent),
+        )
 
     def forward(self, z, u):
         return z + self.net(torch.cat([z, u], dim=1))
@@ -110,7 +130,9 @@ class GaussianResidualDynamics(nn.Module):
 
     def __init__(self, latent, actions, hidden=64):
         super().__init__()
-        self.hidden = nn.Sequential(nn.Linear(latent + actions, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
+        self.hidden = nn.Sequential(
+            nn.Linear(latent + actions, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
+        )
         self.mean = nn.Linear(hidden, latent)
         self.logstd = nn.Linear(hidden, latent)
 
@@ -159,19 +181,18 @@ class LatentModel(nn.Module):
 
     def __init__(self, task, kind, shape, actions, transition=64):
         super().__init__()
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
-        if kind not in KINDS:
-            raise ValueError(f"unknown model kind {kind!r}; kinds are {', '.join(KINDS)}")
-        spec = TASKS[task]
+        if task not in ARCHITECTURES:
+            raise ValueError(f"unknown task {task!r}; tasks are {', '.join(ARCHITECTURES)}")
+        kind = ModelKind(kind)
+        spec = ARCHITECTURES[task]
         self.task, self.kind, self.shape, self.actions = task, kind, tuple(shape), actions
         self.latent = spec["latent"]
-        gaussian = kind == "e2c"
+        gaussian = kind == ModelKind.E2C
         self.encoder = Encoder(self.shape, self.latent, spec["encoder"], spec["hidden"], gaussian)
         self.decoder = Decoder(self.shape, self.latent, spec["encoder"], spec["hidden"])
-        if kind == "e2c":
+        if kind == ModelKind.E2C:
             self.dynamics = LocallyLinearDynamics(self.latent, actions, transition)
-        elif kind == "pc3":
+        elif kind == ModelKind.PC3:
             self.dynamics = GaussianResidualDynamics(self.latent, actions, transition)
         else:
             self.dynamics = ResidualDynamics(self.latent, actions, transition)
@@ -180,8 +201,8 @@ class LatentModel(nn.Module):
     def step(self, z, u):
         """z' (the mean for pc3), and A, B for the locally linear model (else None)."""
         out = self.dynamics(z, u)
-        if self.kind == "e2c":
+        if self.kind == ModelKind.E2C:
             return out
-        if self.kind == "pc3":
+        if self.kind == ModelKind.PC3:
             return out[0], None, None
         return out, None, None

@@ -37,6 +37,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .config import ModelKind
+
 
 def bernoulli_nll(logits, target):
     """Per-sample sum over pixels, batch mean."""
@@ -45,7 +47,7 @@ def bernoulli_nll(logits, target):
 
 def losses(model, obs, action, reward, next_obs, beta=1.0, prediction_weight=10.0):
     """The loss terms of one batch of transitions (a dict of scalars) and their weighted total."""
-    if model.kind != "e2c":
+    if model.kind != ModelKind.E2C:
         return multistep_losses(model, obs, action[:, None], reward, next_obs[:, None], prediction_weight)
     mean, logvar = model.encoder(obs)
     next_mean, next_logvar = model.encoder(next_obs)
@@ -59,8 +61,11 @@ def losses(model, obs, action, reward, next_obs, beta=1.0, prediction_weight=10.
         "kl": 0.5 * (mean**2 + torch.exp(logvar) - 1.0 - logvar).sum(1).mean(),
     }
     total = (
-        terms["reconstruction"] + terms["next_reconstruction"] + prediction_weight * terms["prediction"]
-        + terms["reward"] + beta * terms["kl"]
+        terms["reconstruction"]
+        + terms["next_reconstruction"]
+        + prediction_weight * terms["prediction"]
+        + terms["reward"]
+        + beta * terms["kl"]
     )
     return terms, total
 
@@ -83,11 +88,18 @@ def multistep_losses(model, obs, actions, reward, next_obs, prediction_weight=10
         "prediction": ((predicted - targets) ** 2).sum(2).mean(),
         "reward": ((model.reward(z, actions[:, 0]) - reward) ** 2).mean(),
     }
-    total = terms["reconstruction"] + terms["next_reconstruction"] + prediction_weight * terms["prediction"] + terms["reward"]
+    total = (
+        terms["reconstruction"]
+        + terms["next_reconstruction"]
+        + prediction_weight * terms["prediction"]
+        + terms["reward"]
+    )
     return terms, total
 
 
-def pc3_losses(model, obs, action, reward, next_obs, latent_noise=0.1, delta=0.1, curvature_weight=7.0, centre_weight=0.1):
+def pc3_losses(
+    model, obs, action, reward, next_obs, latent_noise=0.1, delta=0.1, curvature_weight=7.0, centre_weight=0.1
+):
     """PC3's loss terms of one batch (a dict of scalars) and their weighted total."""
     z = model.encoder(obs)[0]
     z_next = model.encoder(next_obs)[0]
@@ -119,5 +131,12 @@ def pc3_losses(model, obs, action, reward, next_obs, latent_noise=0.1, delta=0.1
         "reconstruction": bernoulli_nll(model.decoder(z_frozen), obs),
         "reward": ((model.reward(z_frozen, action) - reward) ** 2).mean(),
     }
-    total = nce + consistency + curvature_weight * curvature + centre_weight * centre + terms["reconstruction"] + terms["reward"]
+    total = (
+        nce
+        + consistency
+        + curvature_weight * curvature
+        + centre_weight * centre
+        + terms["reconstruction"]
+        + terms["reward"]
+    )
     return terms, total

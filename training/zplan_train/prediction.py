@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from .bundle import OnnxBundle
-from .data import BufferError, read_buffer
+from .data import BufferFormatError, read_buffer
 
 
 def rollout_errors(model_dir, data, horizon, windows):
@@ -37,8 +37,11 @@ def rollout_errors(model_dir, data, horizon, windows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m zplan_train.prediction", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m zplan_train.prediction",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="a bundle directory")
     parser.add_argument("--data", required=True, help="a zplan buffer with episodes of several transitions")
     parser.add_argument("--horizon", type=int, default=10)
@@ -46,15 +49,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         data = read_buffer(args.data)
-    except BufferError as e:
+    except BufferFormatError as e:
         print(f"zplan_train.prediction: {e}", file=sys.stderr)
         return 2
     if len(data.windows(args.horizon)) == 0:
-        print(f"zplan_train.prediction: {args.data}: no run of {args.horizon} transitions in one episode", file=sys.stderr)
+        print(
+            f"zplan_train.prediction: {args.data}: no run of {args.horizon} transitions in one episode", file=sys.stderr
+        )
         return 2
     errors, move = rollout_errors(args.model, data, args.horizon, args.windows)
-    print(f"{args.model} on {args.data}: RMS latent error k = 1..{args.horizon} steps ahead "
-          f"(mean one-step move {move:.3g})")
+    print(
+        f"{args.model} on {args.data}: RMS latent error k = 1..{args.horizon} steps ahead "
+        f"(mean one-step move {move:.3g})"
+    )
     for name, row in errors.items():
         print(f"  {name:>10}: " + " ".join(f"{v:.3g}" for v in row))
     return 0

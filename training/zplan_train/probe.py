@@ -21,8 +21,8 @@ import sys
 import numpy as np
 
 from .bundle import OnnxBundle
-from .data import BufferError, read_buffer
-from .models import TASKS
+from .data import BufferFormatError, read_buffer
+from .tasks import TASKS
 
 
 def linear_probe(features, targets):
@@ -30,7 +30,9 @@ def linear_probe(features, targets):
     (spread, RMS residual, R^2) on the second half, spread being the held-out standard deviation."""
     features, targets = np.asarray(features, dtype=np.float64), np.asarray(targets, dtype=np.float64)
     if len(features) < 4 or len(features) != len(targets):
-        raise ValueError(f"a probe needs matching rows of features and targets, at least 4 (got {len(features)} and {len(targets)})")
+        raise ValueError(
+            f"a probe needs matching rows of features and targets, at least 4 (got {len(features)} and {len(targets)})"
+        )
     design = np.hstack([features, np.ones((len(features), 1))])
     half = len(design) // 2
     weights = np.linalg.lstsq(design[:half], targets[:half], rcond=None)[0]
@@ -42,27 +44,39 @@ def linear_probe(features, targets):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m zplan_train.probe", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m zplan_train.probe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="a bundle directory")
     parser.add_argument("--data", required=True, help="a zplan buffer with the true states")
     parser.add_argument("--task", required=True, choices=sorted(TASKS), help="names the state's components")
-    parser.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
-                        help="keep the rows whose state component NAME lies in [LOW, HIGH]")
+    parser.add_argument(
+        "--range",
+        action="append",
+        default=[],
+        metavar="NAME=LOW:HIGH",
+        help="keep the rows whose state component NAME lies in [LOW, HIGH]",
+    )
     parser.add_argument("--rows", type=int, default=10000, help="rows drawn evenly over the kept ones")
     args = parser.parse_args(argv)
     try:
         data = read_buffer(args.data)
-    except BufferError as e:
+    except BufferFormatError as e:
         print(f"zplan_train.probe: {e}", file=sys.stderr)
         return 2
-    names = TASKS[args.task]["state"]
+    names = TASKS[args.task].state
     if data.state is None:
-        print(f"zplan_train.probe: {args.data}: the buffer holds no true states (no `state` field), the probe needs them", file=sys.stderr)
+        print(
+            f"zplan_train.probe: {args.data}: the buffer holds no true states (no `state` field), the probe needs them",
+            file=sys.stderr,
+        )
         return 2
     if data.state.shape[1] != len(names):
-        print(f"zplan_train.probe: {args.data}: true states of {data.state.shape[1]} values, a {args.task} state has "
-              f"{len(names)}", file=sys.stderr)
+        print(
+            f"zplan_train.probe: {args.data}: true states of {data.state.shape[1]} values, a {args.task} state has "
+            f"{len(names)}",
+            file=sys.stderr,
+        )
         return 2
     kept = np.ones(len(data), dtype=bool)
     for bound in args.range:
@@ -71,8 +85,10 @@ def main(argv=None):
             low, high = (float(v) for v in interval.split(":"))
             column = names.index(name)
         except ValueError:
-            print(f"zplan_train.probe: --range {bound}: expected NAME=LOW:HIGH with NAME one of {', '.join(names)}",
-                  file=sys.stderr)
+            print(
+                f"zplan_train.probe: --range {bound}: expected NAME=LOW:HIGH with NAME one of {', '.join(names)}",
+                file=sys.stderr,
+            )
             return 2
         kept &= (data.state[:, column] >= low) & (data.state[:, column] <= high)
     kept = np.flatnonzero(kept)
@@ -85,10 +101,12 @@ def main(argv=None):
         print(f"zplan_train.probe: {e}", file=sys.stderr)
         return 2
     where = f" ({', '.join(args.range)})" if args.range else ""
-    print(f"{args.model} on {args.data}{where}: true state from the latent, affine least squares, {len(rows) // 2} rows "
-          f"fitted, {len(rows) - len(rows) // 2} held out")
+    print(
+        f"{args.model} on {args.data}{where}: true state from the latent, affine least squares, {len(rows) // 2} rows "
+        f"fitted, {len(rows) - len(rows) // 2} held out"
+    )
     print(f"  {'component':>12} {'spread':>9} {'residual':>9} {'R^2':>6}")
-    for name, s, r, q in zip(names, spread, rms, r2):
+    for name, s, r, q in zip(names, spread, rms, r2, strict=True):
         print(f"  {name:>12} {s:9.4g} {r:9.4g} {q:6.3f}")
     return 0
 

@@ -513,3 +513,30 @@ fn mbrl_keeps_the_old_model_and_every_row_when_training_fails() {
     assert_eq!(iterations[2]["transitions"].as_u64(), Some(160));
     assert_eq!(committed_transitions(&out.join("buffer")), 160);
 }
+
+#[test]
+fn tasks_json_is_the_trainers_task_table() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../training/zplan_train/tasks.json"
+    );
+    let output = zplan(&["tasks", "--json"], &[]);
+    assert!(output.status.success());
+    let listed = stdout(&output);
+    let table: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(table["swing"]["planning_high"][0], 0.65);
+    assert_eq!(table["cartpole"]["image"], serde_json::json!([2, 80, 80]));
+    if std::env::var_os("ZPLAN_BLESS").is_some() {
+        std::fs::write(path, &listed).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert!(
+        committed == listed,
+        "{path} differs from `zplan tasks --json`: run `make tasks-json`"
+    );
+    let table = stdout(&zplan(&["tasks"], &[]));
+    assert!(
+        table.contains("threepole") && table.contains("2x80x80"),
+        "{table}"
+    );
+}

@@ -1,0 +1,57 @@
+"""One training run's settings, with every default in one place."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ModelKind(StrEnum):
+    """The model kinds of the trainer (models.py describes each)."""
+
+    DETERMINISTIC = "deterministic"
+    E2C = "e2c"
+    PC3 = "pc3"
+
+
+# Optimiser defaults per kind: PC3's published settings for pc3, else those of the E2C family.
+KIND_DEFAULTS = {
+    ModelKind.PC3: dict(batch_size=256, lr=5e-4, weight_decay=1e-3),
+    ModelKind.DETERMINISTIC: dict(batch_size=128, lr=1e-3, weight_decay=0.0),
+    ModelKind.E2C: dict(batch_size=128, lr=1e-3, weight_decay=0.0),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a training run. `batch_size`, `lr` and `weight_decay` left None take the
+    kind's defaults (KIND_DEFAULTS)."""
+
+    kind: ModelKind = ModelKind.PC3
+    epochs: int = 50
+    seed: int = 0
+    device: str = "cpu"
+    batch_size: int = None
+    lr: float = None
+    weight_decay: float = None
+    # Hidden width of the latent dynamics (the planner calls it most).
+    transition_width: int = 64
+    # Prediction steps of the deterministic kind's loss (data from `zplan collect --sequence`).
+    horizon: int = 1
+    # Share of the transitions held out of training (for the exported parity check and plots).
+    held_out: float = 0.1
+    # Finite-difference scheme of the planner's Jacobians (models without A/B heads).
+    differences: str = "central"
+    # Also write the bundle after every N epochs (None: only at the end).
+    checkpoint_every: int = None
+
+    def __post_init__(self):
+        kind = ModelKind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        for name, value in KIND_DEFAULTS[kind].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.horizon < 1 or (self.horizon > 1 and kind != ModelKind.DETERMINISTIC):
+            raise ValueError(f"a prediction horizon of {self.horizon} needs the deterministic kind, not {kind.value}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        if self.differences not in ("central", "forward"):
+            raise ValueError(f"differences must be central or forward, not {self.differences!r}")
