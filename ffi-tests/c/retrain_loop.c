@@ -15,32 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures = 0;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            char message_[512];                                                       \
-            zp_last_error_message(message_, sizeof message_);                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n", __FILE__, \
-                    __LINE__, #cond, message_);                                       \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
-
-/* A planar frame: black, with the 2x2 agent block at (row, col). */
-static void planar_frame(unsigned char *image, int row, int col) {
-    int r, c;
-    memset(image, 0, 40 * 40);
-    for (r = row; r < row + 2; r++)
-        for (c = col; c < col + 2; c++) image[r * 40 + c] = 255;
-}
-
-static int last_error_contains(const char *needle) {
-    char message[1024];
-    zp_last_error_message(message, sizeof message);
-    return strstr(message, needle) != NULL;
-}
+#include "check.h"
 
 int main(int argc, char **argv) {
     zp_bundle *bundle = NULL, *fresh = NULL;
@@ -110,7 +85,7 @@ int main(int argc, char **argv) {
     CHECK(zp_trainer_start(failing, &job) == ZP_OK);
     CHECK(zp_trainer_wait(failing, &fresh) == ZP_TRAINER);
     CHECK(fresh == NULL);
-    CHECK(last_error_contains("trainer failed"));
+    CHECK(last_error_mentions("trainer failed"));
 
     /* A trainer that writes a bundle zplan refuses. */
     CHECK(zp_trainer_new_command("mkdir -p \"$ZPLAN_OUT\" && echo '{}' > \"$ZPLAN_OUT/zplan.json\"",
@@ -119,11 +94,11 @@ int main(int argc, char **argv) {
     CHECK(zp_trainer_start(refused, &job) == ZP_OK);
     CHECK(zp_trainer_wait(refused, &fresh) == ZP_BUNDLE);
     CHECK(fresh == NULL);
-    CHECK(last_error_contains("refuses"));
+    CHECK(last_error_mentions("refuses"));
 
     /* The reference trainer where there is none. */
     CHECK(zp_trainer_new_reference(argv[3], NULL, ZP_MODEL_PC3, &reference) == ZP_TRAINER);
-    CHECK(last_error_contains("zplan_train"));
+    CHECK(last_error_mentions("zplan_train"));
     CHECK(zp_trainer_new_reference(argv[3], NULL, 99, &reference) == ZP_INVALID_ARGUMENT);
     CHECK(reference == NULL);
 

@@ -5,7 +5,7 @@ import os
 import sys
 
 from .config import KIND_DEFAULTS, ModelKind, TrainConfig
-from .data import BufferFormatError, read_buffer
+from .data import read_buffer_or_report
 from .export import ExportError, export_bundle
 from .plots import latent_space, reconstructions
 from .tasks import TASKS
@@ -77,10 +77,8 @@ def parse(argv):
 
 def main(argv=None):
     args, config = parse(argv)
-    try:
-        data = read_buffer(args.data)
-    except BufferFormatError as e:
-        print(f"zplan_train: {e}", file=sys.stderr)
+    data = read_buffer_or_report(args.data, "zplan_train")
+    if data is None:
         return 2
     print(
         f"zplan_train: {len(data)} transitions of {args.task} from {args.data}, model {config.kind}, seed {config.seed}"

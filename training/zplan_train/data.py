@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -97,3 +98,12 @@ def read_buffer(path):
         next_state=None if states is None else states[rows + 1],
         path=path,
     )
+
+
+def read_buffer_or_report(path, program):
+    """The buffer in `path` for a command-line `program`, or None with the reason on stderr."""
+    try:
+        return read_buffer(path)
+    except BufferFormatError as e:
+        print(f"{program}: {e}", file=sys.stderr)
+        return None

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from .bundle import OnnxBundle
-from .data import BufferFormatError, read_buffer
+from .data import read_buffer_or_report
 
 
 def rollout_errors(model_dir, data, horizon, windows):
@@ -47,10 +47,8 @@ def main(argv=None):
     parser.add_argument("--horizon", type=int, default=10)
     parser.add_argument("--windows", type=int, default=2000, help="windows drawn evenly over the buffer")
     args = parser.parse_args(argv)
-    try:
-        data = read_buffer(args.data)
-    except BufferFormatError as e:
-        print(f"zplan_train.prediction: {e}", file=sys.stderr)
+    data = read_buffer_or_report(args.data, "zplan_train.prediction")
+    if data is None:
         return 2
     if len(data.windows(args.horizon)) == 0:
         print(

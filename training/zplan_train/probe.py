@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from .bundle import OnnxBundle
-from .data import BufferFormatError, read_buffer
+from .data import read_buffer_or_report
 from .tasks import TASKS
 
 
@@ -59,10 +59,8 @@ def main(argv=None):
     )
     parser.add_argument("--rows", type=int, default=10000, help="rows drawn evenly over the kept ones")
     args = parser.parse_args(argv)
-    try:
-        data = read_buffer(args.data)
-    except BufferFormatError as e:
-        print(f"zplan_train.probe: {e}", file=sys.stderr)
+    data = read_buffer_or_report(args.data, "zplan_train.probe")
+    if data is None:
         return 2
     names = TASKS[args.task].state
     if data.state is None:

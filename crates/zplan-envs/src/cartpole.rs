@@ -68,11 +68,7 @@ impl Task for Cartpole {
         (vec![-FORCE], vec![FORCE])
     }
     fn image(&self) -> ImageSpec {
-        ImageSpec {
-            frames: 2,
-            height: SIZE,
-            width: SIZE,
-        }
+        ImageSpec::square(2, SIZE)
     }
     fn episode_length(&self) -> usize {
         50

@@ -80,11 +80,7 @@ impl Task for Pendulum {
         (vec![-PLANNING_TORQUE], vec![PLANNING_TORQUE])
     }
     fn image(&self) -> ImageSpec {
-        ImageSpec {
-            frames: 2,
-            height: SIZE,
-            width: SIZE,
-        }
+        ImageSpec::square(2, SIZE)
     }
     fn episode_length(&self) -> usize {
         100

@@ -80,11 +80,7 @@ impl Task for Planar {
         (vec![-MAX_STEP; 2], vec![MAX_STEP; 2])
     }
     fn image(&self) -> ImageSpec {
-        ImageSpec {
-            frames: 1,
-            height: SIZE,
-            width: SIZE,
-        }
+        ImageSpec::square(1, SIZE)
     }
     fn episode_length(&self) -> usize {
         40

@@ -68,6 +68,15 @@ pub struct ImageSpec {
 }
 
 impl ImageSpec {
+    /// `frames` stacked square frames of `size` x `size` pixels.
+    pub const fn square(frames: usize, size: usize) -> Self {
+        Self {
+            frames,
+            height: size,
+            width: size,
+        }
+    }
+
     /// Bytes of one frame.
     pub fn frame_len(&self) -> usize {
         self.height * self.width

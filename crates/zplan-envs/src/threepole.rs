@@ -155,11 +155,7 @@ impl Task for Threepole {
         (vec![-TORQUE; 3], vec![TORQUE; 3])
     }
     fn image(&self) -> ImageSpec {
-        ImageSpec {
-            frames: 2,
-            height: SIZE,
-            width: SIZE,
-        }
+        ImageSpec::square(2, SIZE)
     }
     fn episode_length(&self) -> usize {
         200

@@ -10,7 +10,6 @@ use std::sync::atomic::AtomicBool;
 use zplan_loop::{
     CommandTrainer, LoopError, ModelKind, ReferenceTrainer, TrainJob, Trainer, TrainerThread,
 };
-use zplan_onnx::Bundle;
 
 use crate::bundle::zp_bundle;
 use crate::status::{
@@ -184,20 +183,33 @@ pub unsafe extern "C" fn zp_trainer_start(
     }
 }
 
+/// Collects the trainer's job into `*out`: `blocking` waits for it, else a running job is
+/// ZP_PENDING.
+///
 /// # Safety
-/// `out` is writable.
-unsafe fn hand_over(
-    result: Option<std::result::Result<Bundle, LoopError>>,
-    out: *mut *mut zp_bundle,
-) -> Result<()> {
-    let bundle = result.ok_or_else(|| {
-        Failure::new(
-            zp_status::ZP_INVALID_ARGUMENT,
-            "no training job is running: call zp_trainer_start first",
-        )
-    })??;
+/// `trainer` is NULL or live and ours for the call; `out` is NULL or writable.
+unsafe fn collect(trainer: *mut zp_trainer, out: *mut *mut zp_bundle, blocking: bool) -> zp_status {
     // SAFETY: the caller's contract.
-    unsafe { write_handle(out, zp_bundle::new(bundle)) }
+    unsafe {
+        with_handle(trainer, |t| {
+            non_null(out, "out")?;
+            if !t.thread.is_running() {
+                return Err(Failure::new(
+                    zp_status::ZP_INVALID_ARGUMENT,
+                    "no training job is running: call zp_trainer_start first",
+                ));
+            }
+            let finished = if blocking {
+                t.thread.wait()
+            } else {
+                t.thread.poll()
+            };
+            let bundle = finished.ok_or_else(|| {
+                Failure::new(zp_status::ZP_PENDING, "the training job is still running")
+            })??;
+            write_handle(out, zp_bundle::new(bundle))
+        })
+    }
 }
 
 /// Collects the running job without blocking: ZP_PENDING while it runs (`*out` untouched);
@@ -210,23 +222,8 @@ pub unsafe extern "C" fn zp_trainer_poll(
     trainer: *mut zp_trainer,
     out: *mut *mut zp_bundle,
 ) -> zp_status {
-    // SAFETY: `trainer` is NULL or live and ours for the call (the contract).
-    unsafe {
-        with_handle(trainer, |t| {
-            non_null(out, "out")?;
-            if !t.thread.is_running() {
-                return hand_over(None, out);
-            }
-            match t.thread.poll() {
-                None => Err(Failure::new(
-                    zp_status::ZP_PENDING,
-                    "the training job is still running",
-                )),
-                // SAFETY: `out` is writable (the contract).
-                finished => hand_over(finished, out),
-            }
-        })
-    }
+    // SAFETY: the contract of `collect`, passed on.
+    unsafe { collect(trainer, out, false) }
 }
 
 /// As `zp_trainer_poll`, but blocks until the job has finished. Never call it on the control
@@ -236,14 +233,8 @@ pub unsafe extern "C" fn zp_trainer_wait(
     trainer: *mut zp_trainer,
     out: *mut *mut zp_bundle,
 ) -> zp_status {
-    // SAFETY: `trainer` is NULL or live and ours for the call (the contract).
-    unsafe {
-        with_handle(trainer, |t| {
-            non_null(out, "out")?;
-            // SAFETY: `out` is writable (the contract).
-            hand_over(t.thread.wait(), out)
-        })
-    }
+    // SAFETY: the contract of `collect`, passed on.
+    unsafe { collect(trainer, out, true) }
 }
 
 /// Frees a trainer (NULL is ignored), first waiting for a running job to finish; a bundle it

@@ -25,6 +25,7 @@ mod model;
 mod riccati;
 #[cfg(feature = "systems")]
 pub mod systems;
+mod views;
 
 pub use boxqp::BoxQpSettings;
 pub use ddp::{

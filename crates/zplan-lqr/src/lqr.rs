@@ -18,6 +18,7 @@ use crate::dense::{all_finite, first_non_finite};
 use crate::error::{ModelError, SolveError};
 use crate::model::{Cost, Dynamics};
 use crate::riccati::{PolicyMut, QuadraticModel, RiccatiWork, backward_pass};
+use crate::views;
 
 /// An LQR problem of `n` states, `m` controls and a horizon of `T` stages, stored stage by stage.
 ///
@@ -245,39 +246,32 @@ impl LqrSolution {
 
     /// K_t for t < T, shape T x m x n.
     pub fn gains(&self) -> ArrayView3<'_, f64> {
-        let (t, m, n) = (self.horizon, self.m, self.n);
-        ArrayView3::from_shape((t, m, n), &self.gains[..t * m * n]).expect("T x m x n")
+        views::matrices(&self.gains, self.horizon, self.m, self.n)
     }
 
     /// k_t for t < T, shape T x m.
     pub fn feedforward(&self) -> ArrayView2<'_, f64> {
-        let (t, m) = (self.horizon, self.m);
-        ArrayView2::from_shape((t, m), &self.feedforward[..t * m]).expect("T x m")
+        views::matrix(&self.feedforward, self.horizon, self.m)
     }
 
     /// P_t (value Hessian) for t <= T, shape (T+1) x n x n.
     pub fn value_hessians(&self) -> ArrayView3<'_, f64> {
-        let (t, n) = (self.horizon, self.n);
-        ArrayView3::from_shape((t + 1, n, n), &self.value_hessians[..(t + 1) * n * n])
-            .expect("(T+1) x n x n")
+        views::matrices(&self.value_hessians, self.horizon + 1, self.n, self.n)
     }
 
     /// p_t (value gradient) for t <= T, shape (T+1) x n.
     pub fn value_gradients(&self) -> ArrayView2<'_, f64> {
-        let (t, n) = (self.horizon, self.n);
-        ArrayView2::from_shape((t + 1, n), &self.value_gradients[..(t + 1) * n]).expect("(T+1) x n")
+        views::matrix(&self.value_gradients, self.horizon + 1, self.n)
     }
 
     /// x_t for t <= T, shape (T+1) x n.
     pub fn states(&self) -> ArrayView2<'_, f64> {
-        let (t, n) = (self.horizon, self.n);
-        ArrayView2::from_shape((t + 1, n), &self.states[..(t + 1) * n]).expect("(T+1) x n")
+        views::matrix(&self.states, self.horizon + 1, self.n)
     }
 
     /// u_t for t < T, shape T x m.
     pub fn controls(&self) -> ArrayView2<'_, f64> {
-        let (t, m) = (self.horizon, self.m);
-        ArrayView2::from_shape((t, m), &self.controls[..t * m]).expect("T x m")
+        views::matrix(&self.controls, self.horizon, self.m)
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::{Run, cartpole_cost, random_linear};
+
 use std::time::Duration;
 
 use ndarray::{
@@ -75,8 +77,7 @@ fn example_system_jacobians_match_finite_differences() {
 fn ilqr_on_a_linear_system_reproduces_lqr() {
     let (n, m, horizon) = (4, 2, 30);
     let mut rng = RandomMatrices::new(21);
-    let a = Array2::<f64>::eye(n) + rng.matrix(n, n, 0.3);
-    let b = rng.matrix(n, m, 1.0);
+    let (a, b) = random_linear(&mut rng, n, m, 0.3);
     let q = rng.spd(n, 1.0);
     let r = rng.spd(m, 1.0);
     let goal = rng.vector(n, 1.0);
@@ -99,17 +100,9 @@ fn ilqr_on_a_linear_system_reproduces_lqr() {
     let mut system = LinearSystem::new(a, b).unwrap();
     let cost = QuadraticCost::new(q.clone(), r, &q * 10.0, goal).unwrap();
     let problem = Problem::new(x0, horizon).unwrap();
-    let mut ws = Workspace::new(n, m, horizon, 1);
-    let mut sol = Solution::new(n, m, horizon);
-    let status = solve(
-        &mut system,
-        &cost,
-        &problem,
-        &Settings::default(),
-        &mut ws,
-        &mut sol,
-    )
-    .unwrap();
+    let mut run = Run::new(n, m, horizon, Settings::default());
+    let status = run.solve(&mut system, &cost, &problem).unwrap();
+    let sol = &run.sol;
     assert_eq!(status, Status::Converged);
     assert!(
         sol.iterations() <= 3,
@@ -145,17 +138,21 @@ fn swing_up_problem(limit: Option<f64>, horizon: usize) -> (QuadraticCost, Probl
     (cost, problem)
 }
 
+/// 300 iterations, `batch` step sizes per line-search round.
+fn swing_up_settings(batch: usize) -> Settings {
+    Settings {
+        max_iterations: 300,
+        line_search_batch: batch,
+        ..Settings::default()
+    }
+}
+
 fn pendulum_swing_up(limit: Option<f64>, horizon: usize) -> (Solution, Status) {
     let mut pendulum = Pendulum::default();
     let (cost, problem) = swing_up_problem(limit, horizon);
-    let mut ws = Workspace::new(2, 1, horizon, 1);
-    let mut sol = Solution::new(2, 1, horizon);
-    let settings = Settings {
-        max_iterations: 300,
-        ..Settings::default()
-    };
-    let status = solve(&mut pendulum, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
-    (sol, status)
+    let mut run = Run::new(2, 1, horizon, swing_up_settings(1));
+    let status = run.solve(&mut pendulum, &cost, &problem).unwrap();
+    (run.sol, status)
 }
 
 #[test]
@@ -202,26 +199,16 @@ fn box_ddp_swings_up_within_torque_limits_below_gravity() {
 fn ilqr_swings_up_and_balances_the_cart_pole() {
     let horizon = 200;
     let mut cartpole = CartPole::default();
-    let cost = QuadraticCost::new(
-        Array2::from_diag(&arr1(&[1.0, 0.1, 0.1, 0.1])),
-        Array2::from_elem((1, 1), 0.01),
-        Array2::from_diag(&arr1(&[1000.0, 100.0, 100.0, 100.0])),
-        Array1::zeros(4),
-    )
-    .unwrap();
+    let cost = cartpole_cost(100.0);
     let problem = Problem::new(arr1(&[std::f64::consts::PI, 0.0, 0.0, 0.0]), horizon)
         .unwrap()
         .with_control_bounds(arr1(&[-10.0]), arr1(&[10.0]))
         .unwrap();
-    let mut ws = Workspace::new(4, 1, horizon, 1);
-    let mut sol = Solution::new(4, 1, horizon);
+    let mut run = Run::new(4, 1, horizon, swing_up_settings(1));
     // Seed the swing with a small push: from rest at the bottom with u = 0 the gradient in u is zero.
-    sol.controls_mut().slice_mut(s![..10, ..]).fill(2.0);
-    let settings = Settings {
-        max_iterations: 300,
-        ..Settings::default()
-    };
-    let status = solve(&mut cartpole, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+    run.sol.controls_mut().slice_mut(s![..10, ..]).fill(2.0);
+    let status = run.solve(&mut cartpole, &cost, &problem).unwrap();
+    let sol = &run.sol;
     assert!(
         matches!(status, Status::Converged | Status::MaxIterations),
         "{status:?}"
@@ -240,8 +227,7 @@ fn ilqr_swings_up_and_balances_the_cart_pole() {
 fn box_ddp_matches_projected_gradient_on_a_small_qp() {
     let (n, m, horizon) = (2, 1, 8);
     let mut rng = RandomMatrices::new(5);
-    let a = Array2::<f64>::eye(n) + rng.matrix(n, n, 0.2);
-    let b = rng.matrix(n, m, 1.0);
+    let (a, b) = random_linear(&mut rng, n, m, 0.2);
     let q = rng.spd(n, 0.5);
     let r = Array2::<f64>::eye(m) * 0.1;
     let x0 = arr1(&[3.0, -2.0]);
@@ -282,15 +268,14 @@ fn box_ddp_matches_projected_gradient_on_a_small_qp() {
         .unwrap()
         .with_control_bounds(arr1(&[lo]), arr1(&[hi]))
         .unwrap();
-    let mut ws = Workspace::new(n, m, horizon, 1);
-    let mut sol = Solution::new(n, m, horizon);
     let settings = Settings {
         gradient_tolerance: 1e-10,
         cost_tolerance: 1e-14,
         ..Settings::default()
     };
-    solve(&mut system, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
-    let ddp_u = sol.controls().iter().copied().collect::<Array1<f64>>();
+    let mut run = Run::new(n, m, horizon, settings);
+    run.solve(&mut system, &cost, &problem).unwrap();
+    let ddp_u = run.sol.controls().iter().copied().collect::<Array1<f64>>();
     let diff = (&ddp_u - &u).iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
     assert!(diff < 1e-6, "box-DDP {ddp_u} vs projected gradient {u}");
     assert!(
@@ -345,17 +330,9 @@ fn a_non_positive_definite_q_uu_raises_mu_instead_of_failing() {
     let mut system =
         LinearSystem::new(Array2::eye(1) * 0.5, Array2::from_elem((1, 1), 0.01)).unwrap();
     let problem = Problem::new(arr1(&[1.0]), 5).unwrap();
-    let mut ws = Workspace::new(1, 1, 5, 1);
-    let mut sol = Solution::new(1, 1, 5);
-    let status = solve(
-        &mut system,
-        &DoubleWell,
-        &problem,
-        &Settings::default(),
-        &mut ws,
-        &mut sol,
-    )
-    .unwrap();
+    let mut run = Run::new(1, 1, 5, Settings::default());
+    let status = run.solve(&mut system, &DoubleWell, &problem).unwrap();
+    let sol = &run.sol;
     assert_ne!(status, Status::RegularizationLimit);
     assert!(
         sol.log()[0].mu > 1.0,
@@ -381,49 +358,25 @@ fn a_warm_start_from_the_shifted_plan_needs_fewer_iterations() {
     )
     .unwrap();
     let mut problem = Problem::new(arr1(&[1.0, 0.0]), horizon).unwrap();
-    let mut ws = Workspace::new(2, 1, horizon, 1);
-    let mut sol = Solution::new(2, 1, horizon);
-    solve(
-        &mut pendulum,
-        &cost,
-        &problem,
-        &Settings::default(),
-        &mut ws,
-        &mut sol,
-    )
-    .unwrap();
+    let mut warm = Run::new(2, 1, horizon, Settings::default());
+    warm.solve(&mut pendulum, &cost, &problem).unwrap();
 
     // One MPC step later: the state the plan predicted, the plan shifted by one.
-    let next = sol.states().row(1).to_owned();
+    let next = warm.sol.states().row(1).to_owned();
     problem.set_initial_state(next.view()).unwrap();
-    sol.shift();
-    solve(
-        &mut pendulum,
-        &cost,
-        &problem,
-        &Settings::default(),
-        &mut ws,
-        &mut sol,
-    )
-    .unwrap();
-    let warm = sol.iterations();
+    warm.sol.shift();
+    warm.solve(&mut pendulum, &cost, &problem).unwrap();
 
-    let mut cold = Solution::new(2, 1, horizon);
-    solve(
-        &mut pendulum,
-        &cost,
-        &problem,
-        &Settings::default(),
-        &mut ws,
-        &mut cold,
-    )
-    .unwrap();
+    let mut cold = Run::new(2, 1, horizon, Settings::default());
+    cold.solve(&mut pendulum, &cost, &problem).unwrap();
+    let (warm, cold) = (&warm.sol, &cold.sol);
     assert!(
-        warm < cold.iterations(),
-        "warm {warm} vs cold {}",
+        warm.iterations() < cold.iterations(),
+        "warm {} vs cold {}",
+        warm.iterations(),
         cold.iterations()
     );
-    assert!((sol.cost() - cold.cost()).abs() < 1e-6 * cold.cost());
+    assert!((warm.cost() - cold.cost()).abs() < 1e-6 * cold.cost());
 }
 
 #[test]
@@ -432,22 +385,10 @@ fn a_batched_line_search_gives_the_sequential_result() {
     let horizon = 120;
     let (cost, problem) = swing_up_problem(Some(0.3), 120);
     for batch in [3, 4, 14] {
-        let mut ws = Workspace::new(2, 1, horizon, batch);
-        let mut sol = Solution::new(2, 1, horizon);
-        let settings = Settings {
-            max_iterations: 300,
-            line_search_batch: batch,
-            ..Settings::default()
-        };
-        solve(
-            &mut Pendulum::default(),
-            &cost,
-            &problem,
-            &settings,
-            &mut ws,
-            &mut sol,
-        )
-        .unwrap();
+        let mut run = Run::new(2, 1, horizon, swing_up_settings(batch));
+        run.solve(&mut Pendulum::default(), &cost, &problem)
+            .unwrap();
+        let sol = &run.sol;
         assert_eq!(sol.iterations(), sequential.iterations(), "batch {batch}");
         assert_eq!(sol.controls(), sequential.controls(), "batch {batch}");
     }
@@ -593,44 +534,23 @@ fn the_time_budget_and_iteration_limit_end_a_solve_with_a_status() {
     let horizon = 50;
     let cost = QuadraticCost::diagonal(2, 1, 1.0, 0.1, 100.0);
     let problem = Problem::new(arr1(&[3.0, 0.0]), horizon).unwrap();
-    let mut ws = Workspace::new(2, 1, horizon, 1);
-    let mut sol = Solution::new(2, 1, horizon);
     let budget = Settings {
         time_budget: Some(Duration::ZERO),
         ..Settings::default()
     };
-    assert_eq!(
-        solve(
-            &mut Pendulum::default(),
-            &cost,
-            &problem,
-            &budget,
-            &mut ws,
-            &mut sol
-        )
-        .unwrap(),
-        Status::TimeBudget
-    );
-    assert_eq!(sol.iterations(), 0);
-    let one = Settings {
+    let mut run = Run::new(2, 1, horizon, budget);
+    let status = run.solve(&mut Pendulum::default(), &cost, &problem);
+    assert_eq!(status.unwrap(), Status::TimeBudget);
+    assert_eq!(run.sol.iterations(), 0);
+    run.settings = Settings {
         max_iterations: 1,
         ..Settings::default()
     };
-    assert_eq!(
-        solve(
-            &mut Pendulum::default(),
-            &cost,
-            &problem,
-            &one,
-            &mut ws,
-            &mut sol
-        )
-        .unwrap(),
-        Status::MaxIterations
-    );
-    assert_eq!(sol.iterations(), 1);
-    assert_eq!(sol.log().len(), 1);
-    assert!(sol.times().backward > Duration::ZERO);
+    let status = run.solve(&mut Pendulum::default(), &cost, &problem);
+    assert_eq!(status.unwrap(), Status::MaxIterations);
+    assert_eq!(run.sol.iterations(), 1);
+    assert_eq!(run.sol.log().len(), 1);
+    assert!(run.sol.times().backward > Duration::ZERO);
 }
 
 /// x' = x, except that at step `at` it yields NaN (`nan`) or fails (otherwise).
@@ -673,18 +593,11 @@ impl Dynamics for Faulty {
 #[test]
 fn bad_inputs_and_failing_models_are_errors_that_say_where() {
     let cost = QuadraticCost::diagonal(1, 1, 1.0, 1.0, 1.0);
-    let mut ws = Workspace::new(1, 1, 10, 1);
-    let mut sol = Solution::new(1, 1, 10);
+    let mut run = Run::new(1, 1, 10, Settings::default());
     let problem = Problem::new(arr1(&[1.0]), 5).unwrap();
-    let err = solve(
-        &mut Faulty { at: 2, nan: true },
-        &cost,
-        &problem,
-        &Settings::default(),
-        &mut ws,
-        &mut sol,
-    )
-    .unwrap_err();
+    let err = run
+        .solve(&mut Faulty { at: 2, nan: true }, &cost, &problem)
+        .unwrap_err();
     assert!(
         matches!(err, SolveError::NonFinite { stage: 3, .. }),
         "{err}"
@@ -702,14 +615,7 @@ fn bad_inputs_and_failing_models_are_errors_that_say_where() {
     ));
     let long = Problem::new(arr1(&[1.0]), 11).unwrap();
     assert!(matches!(
-        solve(
-            &mut Pendulum::default(),
-            &cost,
-            &long,
-            &Settings::default(),
-            &mut ws,
-            &mut sol
-        ),
+        run.solve(&mut Pendulum::default(), &cost, &long),
         Err(SolveError::Dimension {
             what: "dynamics state dimension",
             expected: 1,
@@ -718,40 +624,24 @@ fn bad_inputs_and_failing_models_are_errors_that_say_where() {
     ));
     let mut linear = LinearSystem::new(Array2::eye(1), Array2::eye(1)).unwrap();
     assert!(matches!(
-        solve(
-            &mut linear,
-            &cost,
-            &long,
-            &Settings::default(),
-            &mut ws,
-            &mut sol
-        ),
+        run.solve(&mut linear, &cost, &long),
         Err(SolveError::HorizonTooLong {
             horizon: 11,
             max: 10
         })
     ));
-    let batch = Settings {
-        line_search_batch: 2,
-        ..Settings::default()
-    };
+    run.settings.line_search_batch = 2;
     assert!(matches!(
-        solve(&mut linear, &cost, &problem, &batch, &mut ws, &mut sol),
+        run.solve(&mut linear, &cost, &problem),
         Err(SolveError::InvalidSettings {
             name: "line_search_batch",
             ..
         })
     ));
-    let fails_at_3 = Problem::new(arr1(&[1.0]), 5).unwrap();
-    let err = solve(
-        &mut Faulty { at: 3, nan: false },
-        &cost,
-        &fails_at_3,
-        &Settings::default(),
-        &mut ws,
-        &mut sol,
-    )
-    .unwrap_err();
+    run.settings = Settings::default();
+    let err = run
+        .solve(&mut Faulty { at: 3, nan: false }, &cost, &problem)
+        .unwrap_err();
     assert!(matches!(err, SolveError::Dynamics { stage: 3, .. }));
     assert!(err.to_string().contains("wrong shape"), "{err}");
 }

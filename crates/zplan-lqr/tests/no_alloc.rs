@@ -4,14 +4,14 @@
 mod common;
 mod counting_alloc;
 
-use common::random_lqr;
+use common::{Run, cartpole_cost, random_lqr};
 use counting_alloc::allocations_during;
 use ndarray::{Array1, Array2, arr1};
 use zplan_lqr::systems::RandomMatrices;
 use zplan_lqr::systems::{CartPole, LinearSystem};
 use zplan_lqr::{
-    LqrSolution, LqrWorkspace, Problem, QuadraticCost, Settings, Solution, Workspace, solve,
-    solve_batch, solve_lqr,
+    LqrSolution, LqrWorkspace, Problem, QuadraticCost, Settings, Solution, Workspace, solve_batch,
+    solve_lqr,
 };
 
 /// One test function, so no other test thread allocates while we count.
@@ -38,13 +38,7 @@ fn solves_allocate_nothing() {
     // shorter horizon (a prefix of the buffers).
     let horizon = 60;
     let mut cartpole = CartPole::default();
-    let cost = QuadraticCost::new(
-        Array2::from_diag(&arr1(&[1.0, 0.1, 0.1, 0.1])),
-        Array2::from_elem((1, 1), 0.01),
-        Array2::from_diag(&arr1(&[100.0, 10.0, 10.0, 10.0])),
-        Array1::zeros(4),
-    )
-    .unwrap();
+    let cost = cartpole_cost(10.0);
     let mut problem = Problem::new(arr1(&[0.4, 0.0, 0.0, 0.0]), horizon)
         .unwrap()
         .with_control_bounds(arr1(&[-10.0]), arr1(&[10.0]))
@@ -53,25 +47,25 @@ fn solves_allocate_nothing() {
         line_search_batch: 4,
         ..Settings::default()
     };
-    let mut ws = Workspace::new(4, 1, horizon, 4);
-    let mut sol = Solution::new(4, 1, horizon);
-    solve(&mut cartpole, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+    let mut run = Run::new(4, 1, horizon, settings.clone());
+    run.solve(&mut cartpole, &cost, &problem).unwrap();
     let count = allocations_during(|| {
+        let states = run.sol.states();
         let next = [
-            sol.states()[[1, 0]],
-            sol.states()[[1, 1]],
-            sol.states()[[1, 2]],
-            sol.states()[[1, 3]],
+            states[[1, 0]],
+            states[[1, 1]],
+            states[[1, 2]],
+            states[[1, 3]],
         ];
         problem
             .set_initial_state(ndarray::ArrayView1::from(&next))
             .unwrap();
         problem.set_horizon(horizon - 10);
-        sol.shift();
-        solve(&mut cartpole, &cost, &problem, &settings, &mut ws, &mut sol).unwrap();
+        run.sol.shift();
+        run.solve(&mut cartpole, &cost, &problem).unwrap();
     });
     assert_eq!(count, 0, "box-DDP cart-pole");
-    assert!(sol.iterations() > 0);
+    assert!(run.sol.iterations() > 0);
 
     // Five candidates solved together.
     let mut ws = Workspace::with_candidates(4, 1, horizon, 4, 5);
@@ -105,28 +99,11 @@ fn solves_allocate_nothing() {
     .unwrap();
     let cost = QuadraticCost::diagonal(n, m, 1.0, 0.1, 10.0);
     let problem = Problem::new(Array1::from_elem(n, 1.0), horizon).unwrap();
-    let mut ws = Workspace::new(n, m, horizon, 1);
-    let mut sol = Solution::new(n, m, horizon);
-    solve(
-        &mut system,
-        &cost,
-        &problem,
-        &Settings::default(),
-        &mut ws,
-        &mut sol,
-    )
-    .unwrap();
-    sol.controls_mut().fill(0.0);
+    let mut run = Run::new(n, m, horizon, Settings::default());
+    run.solve(&mut system, &cost, &problem).unwrap();
+    run.sol.controls_mut().fill(0.0);
     let count = allocations_during(|| {
-        solve(
-            &mut system,
-            &cost,
-            &problem,
-            &Settings::default(),
-            &mut ws,
-            &mut sol,
-        )
-        .unwrap();
+        run.solve(&mut system, &cost, &problem).unwrap();
     });
     assert_eq!(count, 0, "iLQR n={n} m={m}");
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2};
 
+use crate::views;
+
 /// How a solve ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -153,26 +155,22 @@ impl Solution {
 
     /// x_0 .. x_T, (T+1) x n.
     pub fn states(&self) -> ArrayView2<'_, f64> {
-        let (t, n) = (self.horizon, self.n);
-        ArrayView2::from_shape((t + 1, n), &self.states[..(t + 1) * n]).expect("(T+1) x n")
+        views::matrix(&self.states, self.horizon + 1, self.n)
     }
 
     /// u_0 .. u_{T-1}, T x m.
     pub fn controls(&self) -> ArrayView2<'_, f64> {
-        let (t, m) = (self.horizon, self.m);
-        ArrayView2::from_shape((t, m), &self.controls[..t * m]).expect("T x m")
+        views::matrix(&self.controls, self.horizon, self.m)
     }
 
     /// Feedback gains K_t, T x m x n: u = u_t + k-step + K_t (x - x_t).
     pub fn gains(&self) -> ArrayView3<'_, f64> {
-        let (t, m, n) = (self.horizon, self.m, self.n);
-        ArrayView3::from_shape((t, m, n), &self.gains[..t * m * n]).expect("T x m x n")
+        views::matrices(&self.gains, self.horizon, self.m, self.n)
     }
 
     /// Feedforward terms k_t of the last backward pass, T x m.
     pub fn feedforward(&self) -> ArrayView2<'_, f64> {
-        let (t, m) = (self.horizon, self.m);
-        ArrayView2::from_shape((t, m), &self.feedforward[..t * m]).expect("T x m")
+        views::matrix(&self.feedforward, self.horizon, self.m)
     }
 
     /// The initial guess for the next solve, all `max_horizon` rows (T_max x m); a solve of

@@ -93,49 +93,56 @@ where
     C: Cost + ?Sized,
 {
     let start = Instant::now();
-    let ws = workspace;
-    validate(dynamics, problem, settings, ws, solutions)?;
-    initialise(dynamics, cost, problem, settings, ws, solutions)?;
+    validate(dynamics, problem, settings, workspace, solutions)?;
+    let mut batch = Batch {
+        dynamics,
+        cost,
+        problem,
+        settings,
+        ws: workspace,
+        solutions,
+    };
+    batch.initialise()?;
     let mut report = BatchReport {
         best: 0,
         times: PhaseTimes::default(),
     };
     for _ in 0..settings.max_iterations {
-        ws.slots.clear();
-        ws.slots
-            .extend((0..solutions.len()).filter(|&c| ws.progress[c].running));
-        if ws.slots.is_empty() {
-            break;
-        }
-        if settings
-            .time_budget
-            .is_some_and(|budget| start.elapsed() >= budget)
-        {
-            for &c in &ws.slots {
-                solutions[c].status = Status::TimeBudget;
-            }
+        if !batch.gather_running(start) {
             break;
         }
         let mut clock = Instant::now();
-        linearize(dynamics, cost, problem.horizon, ws, solutions)?;
+        batch.linearize()?;
         let linearize_time = lap(&mut clock);
         report.times.linearize += linearize_time;
-        report.times.backward += backward_round(problem, settings, linearize_time, ws, solutions);
-        if ws.slots.is_empty() {
+        report.times.backward += batch.backward_round(linearize_time);
+        if batch.ws.slots.is_empty() {
             continue;
         }
         let mut clock = Instant::now();
-        line_search(dynamics, cost, problem, settings, ws, solutions)?;
+        batch.line_search()?;
         let forward_time = lap(&mut clock);
         report.times.forward += forward_time;
-        accept_round(settings, forward_time, ws, solutions);
+        batch.accept_round(forward_time);
     }
+    let solutions = &*batch.solutions;
     for (c, solution) in solutions.iter().enumerate() {
         if solution.cost < solutions[report.best].cost {
             report.best = c;
         }
     }
     Ok(report)
+}
+
+/// A batched solve in progress: the models, the problem and settings, and the buffers that
+/// every phase reads and writes.
+struct Batch<'a, D: ?Sized, C: ?Sized> {
+    dynamics: &'a mut D,
+    cost: &'a C,
+    problem: &'a Problem,
+    settings: &'a Settings,
+    ws: &'a mut Workspace,
+    solutions: &'a mut [Solution],
 }
 
 /// Checks the problem, the settings, the workspace and every solution against each other.
@@ -176,171 +183,286 @@ fn validate<D: Dynamics + ?Sized>(
     Ok(())
 }
 
-/// Clamps every warm start into the bounds, rolls all candidates out together and starts each
-/// one's progress (mu = mu_init, its initial cost).
-fn initialise<D: Dynamics + ?Sized, C: Cost + ?Sized>(
-    dynamics: &mut D,
-    cost: &C,
-    problem: &Problem,
-    settings: &Settings,
-    ws: &mut Workspace,
-    solutions: &mut [Solution],
-) -> Result<(), SolveError> {
-    let (m, horizon) = (ws.m, problem.horizon);
-    for solution in solutions.iter_mut() {
-        solution.begin(horizon);
-        if let Some((lower, upper)) = &problem.bounds {
-            for u in solution.controls[..horizon * m].chunks_exact_mut(m.max(1)) {
-                for ((ui, lo), hi) in u.iter_mut().zip(lower).zip(upper) {
-                    *ui = ui.clamp(*lo, *hi);
-                }
-            }
-        }
-        if let Some(t) = (0..horizon * m).find(|&i| !solution.controls[i].is_finite()) {
-            return Err(SolveError::NonFinite {
-                what: "initial control guess",
-                stage: t / m.max(1),
-            });
-        }
-    }
-    rollout(dynamics, problem, ws, solutions)?;
-    rollout_costs(cost, horizon, solutions.len(), ws)?;
-    for (c, solution) in solutions.iter_mut().enumerate() {
-        let total = ws.trial_costs[c];
-        if !total.is_finite() {
-            return Err(SolveError::NonFinite {
-                what: "cost of the initial rollout",
-                stage: 0,
-            });
-        }
-        solution.cost = total;
-        solution.status = Status::MaxIterations;
-        let progress = &mut ws.progress[c];
-        progress.mu = settings.mu_init;
-        progress.dmu = 1.0;
-        progress.cost = total;
-        progress.running = true;
-    }
-    Ok(())
-}
-
-/// Per running candidate (`ws.slots`): the backward pass, raising mu until it succeeds, then
-/// the stopping tests. Candidates that go on to a line search stay in `slots`; the others end
-/// (converged, or at the regularisation limit). Returns the time of the backward passes.
-fn backward_round(
-    problem: &Problem,
-    settings: &Settings,
-    linearize_time: Duration,
-    ws: &mut Workspace,
-    solutions: &mut [Solution],
-) -> Duration {
-    let (m, horizon) = (ws.m, problem.horizon);
-    let mut total = Duration::ZERO;
-    let mut searching = 0;
-    for slot in 0..ws.slots.len() {
-        let c = ws.slots[slot];
-        let solution = &mut solutions[c];
-        let mut clock = Instant::now();
-        let mut progress = ws.progress[c];
-        let expected = loop {
-            match backward(problem, horizon, progress.mu, settings, slot, ws, solution) {
-                Ok(expected) => break Some(expected),
-                Err(_) => {
-                    increase_mu(&mut progress.mu, &mut progress.dmu, settings);
-                    if progress.mu > settings.mu_max {
-                        break None;
+impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
+    /// Clamps every warm start into the bounds, rolls all candidates out together and starts each
+    /// one's progress (mu = mu_init, its initial cost).
+    fn initialise(&mut self) -> Result<(), SolveError> {
+        let Self {
+            dynamics,
+            cost,
+            problem,
+            settings,
+            ws,
+            solutions,
+        } = self;
+        let (m, horizon) = (ws.m, problem.horizon);
+        for solution in solutions.iter_mut() {
+            solution.begin(horizon);
+            if let Some((lower, upper)) = &problem.bounds {
+                for u in solution.controls[..horizon * m].chunks_exact_mut(m.max(1)) {
+                    for ((ui, lo), hi) in u.iter_mut().zip(lower).zip(upper) {
+                        *ui = ui.clamp(*lo, *hi);
                     }
                 }
             }
-        };
-        let backward_time = lap(&mut clock);
-        total += backward_time;
-        let times = PhaseTimes {
-            linearize: linearize_time,
-            backward: backward_time,
-            forward: Duration::ZERO,
-        };
-        let Some(expected) = expected else {
-            solution.status = Status::RegularizationLimit;
-            progress.running = false;
-            ws.progress[c] = progress;
-            continue;
-        };
-        let gradient_norm = feedforward_norm(
-            &solution.feedforward[..horizon * m],
-            &solution.controls[..horizon * m],
-            m,
-        );
-        let record = IterationRecord {
-            cost: progress.cost,
-            mu: progress.mu,
-            alpha: 0.0,
-            expected_improvement: -(expected[0] + expected[1]),
-            gradient_norm,
-            times,
-        };
-        // Converged when the feedforward step is negligible, or when the quadratic model
-        // predicts less improvement than the cost tolerance (near the optimum the actual
-        // change is rounding noise and a line search would only fail).
-        let negligible_step =
-            gradient_norm < settings.gradient_tolerance && progress.mu < MU_CONVERGED;
-        let nothing_to_gain =
-            record.expected_improvement < settings.cost_tolerance * progress.cost.abs().max(1.0);
-        if negligible_step || nothing_to_gain {
-            decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
-            solution.record(record);
-            solution.status = Status::Converged;
-            progress.running = false;
-        } else {
-            progress.expected = expected;
-            progress.record = record;
-            progress.accepted = None;
-            ws.slots[searching] = c;
-            searching += 1;
+            if let Some(t) = (0..horizon * m).find(|&i| !solution.controls[i].is_finite()) {
+                return Err(SolveError::NonFinite {
+                    what: "initial control guess",
+                    stage: t / m.max(1),
+                });
+            }
         }
-        ws.progress[c] = progress;
+        rollout(&mut **dynamics, problem, ws, solutions)?;
+        rollout_costs(*cost, horizon, solutions.len(), ws)?;
+        for (c, solution) in solutions.iter_mut().enumerate() {
+            let total = ws.trial_costs[c];
+            if !total.is_finite() {
+                return Err(SolveError::NonFinite {
+                    what: "cost of the initial rollout",
+                    stage: 0,
+                });
+            }
+            solution.cost = total;
+            solution.status = Status::MaxIterations;
+            let progress = &mut ws.progress[c];
+            progress.mu = settings.mu_init;
+            progress.dmu = 1.0;
+            progress.cost = total;
+            progress.running = true;
+        }
+        Ok(())
     }
-    ws.slots.truncate(searching);
-    total
-}
 
-/// Per candidate that searched: takes the accepted step (mu lowered; converged when the cost
-/// barely moved) or, when no step size lowered the cost, raises mu (ending the candidate above
-/// mu_max).
-fn accept_round(
-    settings: &Settings,
-    forward_time: Duration,
-    ws: &mut Workspace,
-    solutions: &mut [Solution],
-) {
-    for slot in 0..ws.slots.len() {
-        let c = ws.slots[slot];
-        let (progress, solution) = (&mut ws.progress[c], &mut solutions[c]);
-        let mut record = progress.record;
-        record.times.forward = forward_time;
-        match progress.accepted {
-            Some((alpha, new_total)) => {
-                let improvement = progress.cost - new_total;
-                progress.cost = new_total;
-                solution.cost = new_total;
-                record.cost = new_total;
-                record.alpha = alpha;
+    /// Gathers the candidates still running into `ws.slots`; false when none is, or when the
+    /// time budget since `start` is spent (the running ones then end with `TimeBudget`).
+    fn gather_running(&mut self, start: Instant) -> bool {
+        let Self {
+            settings,
+            ws,
+            solutions,
+            ..
+        } = self;
+        ws.slots.clear();
+        ws.slots
+            .extend((0..solutions.len()).filter(|&c| ws.progress[c].running));
+        if ws.slots.is_empty() {
+            return false;
+        }
+        let spent = settings
+            .time_budget
+            .is_some_and(|budget| start.elapsed() >= budget);
+        if spent {
+            for &c in &ws.slots {
+                solutions[c].status = Status::TimeBudget;
+            }
+        }
+        !spent
+    }
+
+    /// Dynamics Jacobians and cost derivatives along the trajectories of the running candidates.
+    fn linearize(&mut self) -> Result<(), SolveError> {
+        linearize(
+            &mut *self.dynamics,
+            self.cost,
+            self.problem.horizon,
+            self.ws,
+            self.solutions,
+        )
+    }
+
+    /// Per running candidate (`ws.slots`): the backward pass, raising mu until it succeeds, then
+    /// the stopping tests. Candidates that go on to a line search stay in `slots`; the others end
+    /// (converged, or at the regularisation limit). Returns the time of the backward passes.
+    fn backward_round(&mut self, linearize_time: Duration) -> Duration {
+        let Self {
+            problem,
+            settings,
+            ws,
+            solutions,
+            ..
+        } = self;
+        let (m, horizon) = (ws.m, problem.horizon);
+        let mut total = Duration::ZERO;
+        let mut searching = 0;
+        for slot in 0..ws.slots.len() {
+            let c = ws.slots[slot];
+            let solution = &mut solutions[c];
+            let mut clock = Instant::now();
+            let mut progress = ws.progress[c];
+            let expected = loop {
+                match backward(problem, horizon, progress.mu, settings, slot, ws, solution) {
+                    Ok(expected) => break Some(expected),
+                    Err(_) => {
+                        increase_mu(&mut progress.mu, &mut progress.dmu, settings);
+                        if progress.mu > settings.mu_max {
+                            break None;
+                        }
+                    }
+                }
+            };
+            let backward_time = lap(&mut clock);
+            total += backward_time;
+            let times = PhaseTimes {
+                linearize: linearize_time,
+                backward: backward_time,
+                forward: Duration::ZERO,
+            };
+            let Some(expected) = expected else {
+                solution.status = Status::RegularizationLimit;
+                progress.running = false;
+                ws.progress[c] = progress;
+                continue;
+            };
+            let gradient_norm = feedforward_norm(
+                &solution.feedforward[..horizon * m],
+                &solution.controls[..horizon * m],
+                m,
+            );
+            let record = IterationRecord {
+                cost: progress.cost,
+                mu: progress.mu,
+                alpha: 0.0,
+                expected_improvement: -(expected[0] + expected[1]),
+                gradient_norm,
+                times,
+            };
+            // Converged when the feedforward step is negligible, or when the quadratic model
+            // predicts less improvement than the cost tolerance (near the optimum the actual
+            // change is rounding noise and a line search would only fail).
+            let negligible_step =
+                gradient_norm < settings.gradient_tolerance && progress.mu < MU_CONVERGED;
+            let nothing_to_gain = record.expected_improvement
+                < settings.cost_tolerance * progress.cost.abs().max(1.0);
+            if negligible_step || nothing_to_gain {
                 decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
                 solution.record(record);
-                if improvement < settings.cost_tolerance * new_total.abs().max(1.0) {
-                    solution.status = Status::Converged;
-                    progress.running = false;
-                }
+                solution.status = Status::Converged;
+                progress.running = false;
+            } else {
+                progress.expected = expected;
+                progress.record = record;
+                progress.accepted = None;
+                ws.slots[searching] = c;
+                searching += 1;
             }
-            None => {
-                solution.record(record);
-                increase_mu(&mut progress.mu, &mut progress.dmu, settings);
-                if progress.mu > settings.mu_max {
-                    solution.status = Status::RegularizationLimit;
-                    progress.running = false;
+            ws.progress[c] = progress;
+        }
+        ws.slots.truncate(searching);
+        total
+    }
+
+    /// Per candidate that searched: takes the accepted step (mu lowered; converged when the cost
+    /// barely moved) or, when no step size lowered the cost, raises mu (ending the candidate above
+    /// mu_max).
+    fn accept_round(&mut self, forward_time: Duration) {
+        let Self {
+            settings,
+            ws,
+            solutions,
+            ..
+        } = self;
+        for slot in 0..ws.slots.len() {
+            let c = ws.slots[slot];
+            let (progress, solution) = (&mut ws.progress[c], &mut solutions[c]);
+            let mut record = progress.record;
+            record.times.forward = forward_time;
+            match progress.accepted {
+                Some((alpha, new_total)) => {
+                    let improvement = progress.cost - new_total;
+                    progress.cost = new_total;
+                    solution.cost = new_total;
+                    record.cost = new_total;
+                    record.alpha = alpha;
+                    decrease_mu(&mut progress.mu, &mut progress.dmu, settings);
+                    solution.record(record);
+                    if improvement < settings.cost_tolerance * new_total.abs().max(1.0) {
+                        solution.status = Status::Converged;
+                        progress.running = false;
+                    }
+                }
+                None => {
+                    solution.record(record);
+                    increase_mu(&mut progress.mu, &mut progress.dmu, settings);
+                    if progress.mu > settings.mu_max {
+                        solution.status = Status::RegularizationLimit;
+                        progress.running = false;
+                    }
                 }
             }
         }
+    }
+
+    /// The line search of every candidate in `ws.slots`, in rounds of `line_search_batch` step
+    /// sizes: each round rolls out all pending candidates x step sizes together, and a candidate
+    /// leaves at the first step (in order) whose actual / expected improvement passes; its trial
+    /// is copied into its solution and `progress.accepted` set.
+    fn line_search(&mut self) -> Result<(), SolveError> {
+        let Self {
+            dynamics,
+            cost,
+            problem,
+            settings,
+            ws,
+            solutions,
+        } = self;
+        let (n, m, horizon) = (ws.n, ws.m, problem.horizon);
+        let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
+        // `pending` is a prefix of `slots`; the searching candidates stay in `slots` after it
+        // for the caller, in some order.
+        let mut pending = ws.slots.len();
+        let mut alphas = settings.alphas().peekable();
+        while pending > 0 && alphas.peek().is_some() {
+            let mut count = 0;
+            for alpha in alphas.by_ref().take(settings.line_search_batch) {
+                ws.trial_alphas[count] = alpha;
+                count += 1;
+            }
+            trial_rollout(&mut **dynamics, problem, pending, count, ws, solutions)?;
+            rollout_costs(*cost, horizon, pending * count, ws)?;
+            let mut slot = 0;
+            while slot < pending {
+                let c = ws.slots[slot];
+                let progress = &mut ws.progress[c];
+                let current = progress.cost;
+                for b in 0..count {
+                    let row = slot * count + b;
+                    let new_total = ws.trial_costs[row];
+                    let alpha = ws.trial_alphas[b];
+                    let [d1, d2] = progress.expected;
+                    let predicted = -(alpha * d1 + alpha * alpha * d2);
+                    let improvement = current - new_total;
+                    let accept = if predicted > 0.0 {
+                        improvement / predicted > settings.min_improvement_ratio
+                            && improvement > 0.0
+                    } else {
+                        improvement > 0.0
+                    };
+                    if accept {
+                        let sol = &mut solutions[c];
+                        for t in 0..=horizon {
+                            let src = &ws.trial_states[t * stride_x + row * n..][..n];
+                            sol.states[t * n..(t + 1) * n].copy_from_slice(src);
+                        }
+                        for t in 0..horizon {
+                            let src = &ws.trial_controls[t * stride_u + row * m..][..m];
+                            sol.controls[t * m..(t + 1) * m].copy_from_slice(src);
+                        }
+                        progress.accepted = Some((alpha, new_total));
+                        break;
+                    }
+                }
+                if progress.accepted.is_some() {
+                    // Done: move it behind the pending prefix. The rows of this round's rollout
+                    // are not read again, so the reorder is safe.
+                    pending -= 1;
+                    ws.slots.swap(slot, pending);
+                    move_rows(ws, slot, pending, count, horizon);
+                } else {
+                    slot += 1;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -598,77 +720,6 @@ fn feedforward_norm(feedforward: &[f64], controls: &[f64], m: usize) -> f64 {
         })
         .sum();
     sum / stages as f64
-}
-
-/// The line search of every candidate in `ws.slots`, in rounds of `line_search_batch` step
-/// sizes: each round rolls out all pending candidates x step sizes together, and a candidate
-/// leaves at the first step (in order) whose actual / expected improvement passes; its trial
-/// is copied into its solution and `progress.accepted` set.
-fn line_search<D: Dynamics + ?Sized, C: Cost + ?Sized>(
-    dynamics: &mut D,
-    cost: &C,
-    problem: &Problem,
-    settings: &Settings,
-    ws: &mut Workspace,
-    solutions: &mut [Solution],
-) -> Result<(), SolveError> {
-    let (n, m, horizon) = (ws.n, ws.m, problem.horizon);
-    let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
-    // `pending` is a prefix of `slots`; the searching candidates stay in `slots` after it
-    // for the caller, in some order.
-    let mut pending = ws.slots.len();
-    let mut alphas = settings.alphas().peekable();
-    while pending > 0 && alphas.peek().is_some() {
-        let mut count = 0;
-        for alpha in alphas.by_ref().take(settings.line_search_batch) {
-            ws.trial_alphas[count] = alpha;
-            count += 1;
-        }
-        trial_rollout(dynamics, problem, pending, count, ws, solutions)?;
-        rollout_costs(cost, horizon, pending * count, ws)?;
-        let mut slot = 0;
-        while slot < pending {
-            let c = ws.slots[slot];
-            let progress = &mut ws.progress[c];
-            let current = progress.cost;
-            for b in 0..count {
-                let row = slot * count + b;
-                let new_total = ws.trial_costs[row];
-                let alpha = ws.trial_alphas[b];
-                let [d1, d2] = progress.expected;
-                let predicted = -(alpha * d1 + alpha * alpha * d2);
-                let improvement = current - new_total;
-                let accept = if predicted > 0.0 {
-                    improvement / predicted > settings.min_improvement_ratio && improvement > 0.0
-                } else {
-                    improvement > 0.0
-                };
-                if accept {
-                    let sol = &mut solutions[c];
-                    for t in 0..=horizon {
-                        let src = &ws.trial_states[t * stride_x + row * n..][..n];
-                        sol.states[t * n..(t + 1) * n].copy_from_slice(src);
-                    }
-                    for t in 0..horizon {
-                        let src = &ws.trial_controls[t * stride_u + row * m..][..m];
-                        sol.controls[t * m..(t + 1) * m].copy_from_slice(src);
-                    }
-                    progress.accepted = Some((alpha, new_total));
-                    break;
-                }
-            }
-            if progress.accepted.is_some() {
-                // Done: move it behind the pending prefix. The rows of this round's rollout
-                // are not read again, so the reorder is safe.
-                pending -= 1;
-                ws.slots.swap(slot, pending);
-                move_rows(ws, slot, pending, count, horizon);
-            } else {
-                slot += 1;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// After `slots[a]` and `slots[b]` swapped, swaps their rows (states, controls, costs) in the

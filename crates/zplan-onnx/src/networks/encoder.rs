@@ -60,9 +60,14 @@ impl EncoderNet {
         self.latent_dim
     }
 
-    fn expected(&self, batch: usize) -> [usize; 4] {
-        let o = &self.observation;
-        [batch, o.stacked_channels(), o.height, o.width]
+    /// Checks the shapes of a call's images [B, C, H, W] and latent states [B, nz]; returns
+    /// the image shape.
+    fn check_shapes(&self, obs: &[usize], z: &[usize]) -> Result<[usize; 4], BundleError> {
+        let (o, batch) = (&self.observation, obs[0]);
+        let expected = [batch, o.stacked_channels(), o.height, o.width];
+        check_shape("encoder", "observation", obs, &expected)?;
+        check_shape("encoder", "z (output)", z, &[batch, self.latent_dim])?;
+        Ok(expected)
     }
 
     /// Encodes f32 images [B, C, H, W] with values in [0, 1] into `z` [B, nz].
@@ -71,14 +76,7 @@ impl EncoderNet {
         obs: ArrayView4<'_, f32>,
         mut z: ArrayViewMut2<'_, f32>,
     ) -> Result<(), BundleError> {
-        let batch = obs.shape()[0];
-        check_shape("encoder", "observation", obs.shape(), &self.expected(batch))?;
-        check_shape(
-            "encoder",
-            "z (output)",
-            z.shape(),
-            &[batch, self.latent_dim],
-        )?;
+        let [batch, ..] = self.check_shapes(obs.shape(), z.shape())?;
         check_finite("encoder", "observation", obs.iter())?;
         let obs = obs.as_standard_layout();
         let inputs = [(self.input.as_str(), obs.view().into_dyn())];
@@ -92,15 +90,8 @@ impl EncoderNet {
         obs: ArrayView4<'_, u8>,
         mut z: ArrayViewMut2<'_, f32>,
     ) -> Result<(), BundleError> {
-        let batch = obs.shape()[0];
-        let expected = self.expected(batch);
-        check_shape("encoder", "observation", obs.shape(), &expected)?;
-        check_shape(
-            "encoder",
-            "z (output)",
-            z.shape(),
-            &[batch, self.latent_dim],
-        )?;
+        let expected = self.check_shapes(obs.shape(), z.shape())?;
+        let batch = expected[0];
         let len = obs.len();
         if self.scaled.len() < len {
             self.scaled.resize(len, 0.0);

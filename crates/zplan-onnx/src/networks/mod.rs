@@ -23,29 +23,20 @@ pub use reward::RewardNet;
 use crate::error::BundleError;
 use crate::network::{Net, NetworkOptions};
 
-fn input_error(network: &'static str, input: &'static str, problem: String) -> BundleError {
-    BundleError::Input {
-        network,
-        input,
-        problem,
-    }
-}
-
+/// An input (or output buffer) of a call must have the shape the network needs.
 fn check_shape(
     network: &'static str,
     input: &'static str,
     found: &[usize],
     expected: &[usize],
 ) -> Result<(), BundleError> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(input_error(
+    (found == expected)
+        .then_some(())
+        .ok_or_else(|| BundleError::Input {
             network,
             input,
-            format!("has shape {found:?}, expected {expected:?}"),
-        ))
-    }
+            problem: format!("has shape {found:?}, expected {expected:?}"),
+        })
 }
 
 fn check_finite<'a>(
@@ -71,17 +62,15 @@ fn expect_shape(
     found: &[usize],
     expected: &[usize],
 ) -> Result<(), BundleError> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(BundleError::Signature {
+    (found == expected)
+        .then_some(())
+        .ok_or_else(|| BundleError::Signature {
             path: net.path.clone(),
             field: field.to_string(),
             problem: format!(
                 "output `{name}` has shape {found:?} for one point, the manifest implies {expected:?}"
             ),
         })
-    }
 }
 
 /// A network of a latent state and an action, (z [B, nz], u [B, nu]) -> outputs: the dynamics
