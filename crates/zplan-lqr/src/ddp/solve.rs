@@ -187,16 +187,9 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
     /// Clamps every warm start into the bounds, rolls all candidates out together and starts each
     /// one's progress (mu = mu_init, its initial cost).
     fn initialise(&mut self) -> Result<(), SolveError> {
-        let Self {
-            dynamics,
-            cost,
-            problem,
-            settings,
-            ws,
-            solutions,
-        } = self;
+        let (problem, ws) = (self.problem, &mut *self.ws);
         let (m, horizon) = (ws.m, problem.horizon);
-        for solution in solutions.iter_mut() {
+        for solution in self.solutions.iter_mut() {
             solution.begin(horizon);
             if let Some((lower, upper)) = &problem.bounds {
                 for u in solution.controls[..horizon * m].chunks_exact_mut(m.max(1)) {
@@ -212,9 +205,9 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
                 });
             }
         }
-        rollout(&mut **dynamics, problem, ws, solutions)?;
-        rollout_costs(*cost, horizon, solutions.len(), ws)?;
-        for (c, solution) in solutions.iter_mut().enumerate() {
+        rollout(&mut *self.dynamics, problem, ws, self.solutions)?;
+        rollout_costs(self.cost, horizon, self.solutions.len(), ws)?;
+        for (c, solution) in self.solutions.iter_mut().enumerate() {
             let total = ws.trial_costs[c];
             if !total.is_finite() {
                 return Err(SolveError::NonFinite {
@@ -225,7 +218,7 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
             solution.cost = total;
             solution.status = Status::MaxIterations;
             let progress = &mut ws.progress[c];
-            progress.mu = settings.mu_init;
+            progress.mu = self.settings.mu_init;
             progress.dmu = 1.0;
             progress.cost = total;
             progress.running = true;
