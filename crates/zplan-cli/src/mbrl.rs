@@ -241,6 +241,8 @@ fn learning_curve(path: &Path, task: TaskKind, record: &[Iteration]) -> anyhow::
             .y_desc("MPC steps in goal (%)")
             .x_labels(record.len().max(2))
             .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .light_line_style(WHITE)
             .label_style(font(13.0))
             .axis_desc_style(font(14.0))
             .draw()?;
@@ -268,6 +270,8 @@ fn learning_curve(path: &Path, task: TaskKind, record: &[Iteration]) -> anyhow::
             .y_desc("transitions in the buffer")
             .x_labels(record.len().max(2))
             .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .light_line_style(WHITE)
             .label_style(font(13.0))
             .axis_desc_style(font(14.0))
             .draw()?;
