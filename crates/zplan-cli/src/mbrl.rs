@@ -19,6 +19,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Args;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use rand::SeedableRng;
 use serde::Serialize;
@@ -221,7 +223,6 @@ fn report(it: &Iteration, start: Instant) {
 /// Score per iteration (percent of its MPC steps in goal) and the data size, as a PNG.
 fn learning_curve(path: &Path, task: TaskKind, record: &[Iteration]) -> anyhow::Result<()> {
     let last = record.len().saturating_sub(1).max(1) as f64;
-    let x_range = -0.2..last + 0.2;
     let most = record.iter().map(|it| it.transitions).max().unwrap_or(1) as f64;
     let mut figure = Figure::new(760, 520, WHITE);
     figure.draw(|area| {
@@ -230,24 +231,9 @@ fn learning_curve(path: &Path, task: TaskKind, record: &[Iteration]) -> anyhow::
             font(20.0),
         )?;
         let (top, bottom) = area.split_vertically(240);
-        let mut score = ChartBuilder::on(&top)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_range.clone(), 0.0..100.0)?;
-        score
-            .configure_mesh()
-            .x_desc("iteration")
-            .y_desc("MPC steps in goal (%)")
-            .x_labels(record.len().max(2))
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .light_line_style(WHITE)
-            .label_style(font(13.0))
-            .axis_desc_style(font(14.0))
-            .draw()?;
+        let mut score = iteration_chart(&top, record.len(), 100.0, "MPC steps in goal (%)")?;
         score.draw_series(DashedLineSeries::new(
-            [(x_range.start, 50.0), (x_range.end, 50.0)],
+            [(-0.2, 50.0), (last + 0.2, 50.0)],
             6,
             4,
             GREY.stroke_width(1),
@@ -260,21 +246,12 @@ fn learning_curve(path: &Path, task: TaskKind, record: &[Iteration]) -> anyhow::
         score.draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))?;
         score.draw_series(points.iter().map(|&p| Circle::new(p, 4, BLUE.filled())))?;
 
-        let mut data = ChartBuilder::on(&bottom)
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_range.clone(), 0.0..most * 1.05)?;
-        data.configure_mesh()
-            .x_desc("iteration")
-            .y_desc("transitions in the buffer")
-            .x_labels(record.len().max(2))
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .light_line_style(WHITE)
-            .label_style(font(13.0))
-            .axis_desc_style(font(14.0))
-            .draw()?;
+        let mut data = iteration_chart(
+            &bottom,
+            record.len(),
+            most * 1.05,
+            "transitions in the buffer",
+        )?;
         let sizes = record
             .iter()
             .map(|it| (it.iteration as f64, it.transitions as f64));
@@ -282,4 +259,33 @@ fn learning_curve(path: &Path, task: TaskKind, record: &[Iteration]) -> anyhow::
         Ok(())
     })?;
     figure.write_png(path)
+}
+
+/// A chart of `iterations` iterations (x, whole-number ticks) on `area`, y from 0 to `top`
+/// labelled `y_desc`.
+fn iteration_chart<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    iterations: usize,
+    top: f64,
+    y_desc: &str,
+) -> anyhow::Result<ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>>
+{
+    let last = iterations.saturating_sub(1).max(1) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.2..last + 0.2, 0.0..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("iteration")
+        .y_desc(y_desc)
+        .x_labels(iterations.max(2))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(WHITE)
+        .label_style(font(13.0))
+        .axis_desc_style(font(14.0))
+        .draw()?;
+    Ok(chart)
 }
