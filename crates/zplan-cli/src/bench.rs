@@ -20,6 +20,8 @@ use zplan_lqr::{
 use zplan_mpc::{Planner, PlannerSettings};
 use zplan_onnx::Bundle;
 
+use crate::eval::PlannerArgs;
+
 /// Time the solver on seeded synthetic problems, or the MPC step on a task (one thread).
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -115,6 +117,8 @@ pub struct MpcBench {
     /// Also write the medians as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    #[command(flatten)]
+    planner: PlannerArgs,
 }
 
 /// What `zplan bench swap` times.
@@ -224,7 +228,11 @@ impl MpcBench {
             .model
             .unwrap_or_else(|| crate::shipped_model(self.task));
         let bundle = Bundle::load(&model).with_context(|| format!("{}", model.display()))?;
-        let mut planner = Planner::new(bundle, PlannerSettings::reference(self.task))?;
+        let settings = PlannerSettings {
+            kind: self.planner.kind(),
+            ..PlannerSettings::reference(self.task)
+        };
+        let mut planner = Planner::new(bundle, settings)?;
         let mut env = Env::new(self.task, self.seed);
         let score = evaluate(&mut env, &mut planner, self.seed, self.episodes, |_, _| {})?;
         let us = |values: &[f64], q: f64| quantile(values, q) * 1e3;

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use zplan_envs::{Env, TaskKind};
 use zplan_loop::{Evaluation, PHASES, evaluate, quantile};
-use zplan_mpc::{Objective, Planner, PlannerSettings};
+use zplan_mpc::{Objective, Planner, PlannerKind, PlannerSettings, SamplingSettings};
 use zplan_onnx::Bundle;
 
 /// Score models on the true task: percent of steps in goal under the latent MPC planner.
@@ -45,6 +45,62 @@ pub struct EvalCommand {
     /// Steps planned ahead instead of the task's.
     #[arg(long, value_name = "T")]
     horizon: Option<usize>,
+    #[command(flatten)]
+    planner: PlannerArgs,
+}
+
+/// `--planner` and the sampling planners' settings (shared by `eval` and `bench mpc`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct PlannerArgs {
+    /// The solver: box-DDP, or a sampling planner with its preset (cem: PlaNet's 1000 samples,
+    /// 10 iterations, 100 elites; mppi: TD-MPC2's 512, 6, 64, temperature 0.5).
+    #[arg(long, value_enum, default_value_t = PlannerChoice::Ddp)]
+    planner: PlannerChoice,
+    /// Samples per iteration instead of the preset's.
+    #[arg(long, value_name = "N")]
+    samples: Option<usize>,
+    /// Iterations per plan instead of the preset's.
+    #[arg(long, value_name = "K")]
+    iterations: Option<usize>,
+    /// Elites instead of the preset's.
+    #[arg(long)]
+    elites: Option<usize>,
+    /// Steps each sampled action is held.
+    #[arg(long, value_name = "STEPS")]
+    action_repeat: Option<usize>,
+    /// Refine the sampled plan with box-DDP (as one more of its candidates).
+    #[arg(long)]
+    refine: bool,
+}
+
+/// `--planner`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlannerChoice {
+    /// Box-DDP from several initial sequences.
+    Ddp,
+    /// The cross-entropy method (PlaNet's settings).
+    Cem,
+    /// MPPI (TD-MPC2's settings).
+    Mppi,
+}
+
+impl PlannerArgs {
+    /// The planner kind the options ask for.
+    pub fn kind(&self) -> PlannerKind {
+        let preset = match self.planner {
+            PlannerChoice::Ddp => return PlannerKind::Ddp,
+            PlannerChoice::Cem => SamplingSettings::planet(),
+            PlannerChoice::Mppi => SamplingSettings::td_mpc2(),
+        };
+        PlannerKind::Sampling(SamplingSettings {
+            samples: self.samples.unwrap_or(preset.samples),
+            iterations: self.iterations.unwrap_or(preset.iterations),
+            elites: self.elites.unwrap_or(preset.elites),
+            action_repeat: self.action_repeat.unwrap_or(preset.action_repeat),
+            refine_with_ddp: self.refine,
+            ..preset
+        })
+    }
 }
 
 /// `--objective`.
@@ -116,6 +172,7 @@ impl EvalCommand {
         if let ObjectiveArg::Reward = self.objective {
             settings.objective = Objective::Reward { weight: settings.q };
         }
+        settings.kind = self.planner.kind();
         settings
     }
 
@@ -124,11 +181,12 @@ impl EvalCommand {
         let mut env = Env::new(self.task, self.seed);
         let settings = planner.settings();
         println!(
-            "{} on {} ({} episodes, seed {}; horizon {}, q {}, terminal LQR steps {}):",
+            "{} on {} ({} episodes, seed {}; {:?} planner, horizon {}, q {}, terminal LQR steps {}):",
             model.display(),
             self.task.name(),
             self.episodes,
             self.seed,
+            self.planner.planner,
             settings.horizon,
             settings.q,
             settings.terminal_steps,

@@ -8,8 +8,10 @@
 mod dynamics;
 mod planner;
 mod reward;
+mod sampling;
 mod terminal;
 
 pub use dynamics::LatentDynamics;
-pub use planner::{Objective, PlanError, PlanTimes, Planner, PlannerSettings};
+pub use planner::{Objective, PlanError, PlanTimes, Planner, PlannerKind, PlannerSettings};
 pub use reward::RewardCost;
+pub use sampling::{SamplingReport, SamplingRule, SamplingSettings};

@@ -19,6 +19,9 @@
 //! ([`zplan_lqr::solve_batch`]), so that each network call serves all of them: one encoder
 //! call, then per iteration one linearisation call and one call per time step of each
 //! line-search round.
+//!
+//! With [`PlannerKind::Sampling`] the plan comes from CEM or MPPI over the same cost
+//! (`sampling.rs`) instead, optionally refined by box-DDP as one more candidate.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +34,7 @@ use zplan_onnx::{Bundle, BundleError, EncoderNet, Manifest, ObservationSpec};
 
 use crate::dynamics::LatentDynamics;
 use crate::reward::RewardCost;
+use crate::sampling::{Sampler, SamplingReport, SamplingSettings};
 use crate::terminal::GoalLqr;
 
 /// Finite-difference step of the reward model's derivatives, in latent units.
@@ -67,9 +71,20 @@ pub enum Objective {
     },
 }
 
+/// Which solver makes the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlannerKind {
+    /// Box-DDP from several initial sequences (needs meaningful Jacobians).
+    Ddp,
+    /// CEM or MPPI: batched forward calls only.
+    Sampling(SamplingSettings),
+}
+
 /// How the planner plans. `reference(task)` gives the reference planner of docs/tasks.md.
 #[derive(Clone, Debug)]
 pub struct PlannerSettings {
+    /// The solver: box-DDP (default) or a sampling planner.
+    pub kind: PlannerKind,
     /// What is minimised.
     pub objective: Objective,
     /// Steps planned ahead, T.
@@ -114,6 +129,7 @@ impl Default for PlannerSettings {
             ..Settings::default()
         };
         Self {
+            kind: PlannerKind::Ddp,
             objective: Objective::LatentGoal,
             horizon: 10,
             q: 10.0,
@@ -204,6 +220,12 @@ pub struct Planner {
     goal: GoalImage,
     /// The first action of the last plan.
     action: Vec<f64>,
+    /// The sampling planner, with [`PlannerKind::Sampling`].
+    sampler: Option<Sampler>,
+    /// The sampler's plan, T x m.
+    sampled: Vec<f64>,
+    /// Settings that only roll a candidate out (the sampled plan without refinement).
+    rollout_only: Settings,
     z: Array2<f32>,
     rng: Pcg64,
     times: PlanTimes,
@@ -219,8 +241,15 @@ impl Planner {
         if settings.horizon == 0 {
             return Err(PlanError::Settings("horizon must be at least 1"));
         }
-        if settings.random_candidates + settings.bang_bang_candidates == 0 && !settings.warm_start {
-            return Err(PlanError::Settings("at least one candidate is needed"));
+        match &settings.kind {
+            PlannerKind::Ddp => {
+                if settings.random_candidates + settings.bang_bang_candidates == 0
+                    && !settings.warm_start
+                {
+                    return Err(PlanError::Settings("at least one candidate is needed"));
+                }
+            }
+            PlannerKind::Sampling(sampling) => sampling.check()?,
         }
         if matches!(settings.objective, Objective::Reward { .. }) && manifest.reward.is_none() {
             return Err(PlanError::Settings(
@@ -264,9 +293,12 @@ impl Planner {
                 let middle: Vec<f64> = low.iter().zip(&high).map(|(l, h)| 0.5 * (l + h)).collect();
                 GoalLqr::new(settings.terminal_steps, settings.q, settings.r, &middle, nz)
             });
-        let candidates = usize::from(settings.warm_start)
-            + settings.random_candidates
-            + settings.bang_bang_candidates;
+        let sampler = match &settings.kind {
+            PlannerKind::Ddp => None,
+            PlannerKind::Sampling(sampling) => Some(Sampler::new(sampling.clone(), nz, nu, t)),
+        };
+        // DDP's own candidates, and the sampled plan as one more.
+        let candidates = ddp_candidates(&settings, true) + usize::from(sampler.is_some());
         let problem = Problem::new(Array1::zeros(nz), t)?
             .with_control_bounds(Array1::from(low.clone()), Array1::from(high.clone()))?;
         Ok(Self {
@@ -289,6 +321,12 @@ impl Planner {
             has_goal: false,
             goal: GoalImage::default(),
             action: vec![0.0; nu],
+            sampler,
+            sampled: vec![0.0; t * nu],
+            rollout_only: Settings {
+                max_iterations: 0,
+                ..settings.solver.clone()
+            },
             z: Array2::zeros((1, nz)),
             rng: Pcg64::seed_from_u64(settings.seed),
             times: PlanTimes::default(),
@@ -396,9 +434,7 @@ impl Planner {
         let solving = Instant::now();
         let (t, m) = (self.settings.horizon, self.low.len());
         let warm = self.settings.warm_start && self.has_previous;
-        let count = usize::from(warm)
-            + self.settings.random_candidates
-            + self.settings.bang_bang_candidates;
+        let mut count = ddp_candidates(&self.settings, self.has_previous);
         for c in 0..count {
             let mut controls = self.candidates[c].controls_mut();
             for k in 0..t {
@@ -416,11 +452,33 @@ impl Planner {
                 }
             }
         }
+        let mut solver = &self.settings.solver;
+        if let Some(sampler) = &mut self.sampler {
+            let previous = self.has_previous.then_some(&self.previous[..]);
+            sampler.plan(
+                &mut self.dynamics,
+                self.cost.get(),
+                self.z0.view(),
+                (&self.low, &self.high),
+                previous,
+                &mut self.rng,
+                start,
+                &mut self.sampled,
+            )?;
+            let mut controls = self.candidates[count].controls_mut();
+            for (dst, src) in controls.iter_mut().zip(&self.sampled) {
+                *dst = *src;
+            }
+            count += 1;
+            if count == 1 {
+                solver = &self.rollout_only;
+            }
+        }
         let report = solve_batch(
             &mut self.dynamics,
             self.cost.get(),
             &self.problem,
-            &self.settings.solver,
+            solver,
             &mut self.workspace,
             &mut self.candidates[..count],
         )?;
@@ -483,6 +541,24 @@ impl Planner {
     /// Whether a goal image has been set.
     pub fn has_goal(&self) -> bool {
         self.has_goal
+    }
+
+    /// What the sampling planner did in the last plan (None with [`PlannerKind::Ddp`]).
+    pub fn sampling_report(&self) -> Option<SamplingReport> {
+        self.sampler.as_ref().map(Sampler::report)
+    }
+}
+
+/// Box-DDP's own initial sequences in a plan: none for a sampling planner without refinement;
+/// else the random and bang-bang ones, and the warm start when `has_previous`.
+fn ddp_candidates(settings: &PlannerSettings, has_previous: bool) -> usize {
+    match &settings.kind {
+        PlannerKind::Sampling(sampling) if !sampling.refine_with_ddp => 0,
+        _ => {
+            usize::from(settings.warm_start && has_previous)
+                + settings.random_candidates
+                + settings.bang_bang_candidates
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use ndarray::{Array1, Array2, Array3, Array4, s};
 use zplan_envs::TaskKind;
 use zplan_lqr::Dynamics as _;
 use zplan_lqr::{LqrProblem, LqrSolution, LqrWorkspace, solve_lqr};
-use zplan_mpc::{LatentDynamics, Objective, PlanError, Planner, PlannerSettings};
+use zplan_mpc::{
+    LatentDynamics, Objective, PlanError, Planner, PlannerKind, PlannerSettings, SamplingRule,
+    SamplingSettings,
+};
 use zplan_onnx::{Bundle, BundleError};
 
 fn fixture(name: &str) -> PathBuf {
@@ -438,4 +441,156 @@ fn a_swapped_bundle_plans_to_the_same_goal_and_a_bad_one_is_refused() {
     let plan = planner.solution();
     let z1 = a.dot(&z0) + b.dot(&plan.controls().row(0));
     assert!((&plan.states().row(1) - &z1).iter().all(|d| d.abs() < 1e-3));
+}
+
+/// A sampling planner on the linear fixture aimed at `goal` (horizon 8, Q = 10 I, R = I).
+fn sampling_planner(goal: &Array4<u8>, sampling: SamplingSettings, seed: u64) -> Planner {
+    let settings = PlannerSettings {
+        kind: PlannerKind::Sampling(sampling),
+        horizon: 8,
+        q: 10.0,
+        r: 1.0,
+        terminal_steps: 0,
+        seed,
+        ..PlannerSettings::reference(TaskKind::Planar)
+    };
+    let mut planner = Planner::new(Bundle::load(&fixture("linear")).unwrap(), settings).unwrap();
+    planner.set_goal(goal.view()).unwrap();
+    planner
+}
+
+/// CEM and MPPI with enough samples and iterations for a 2-action, 8-step problem. MPPI's
+/// temperature is per unit of cost: this problem's sequence costs differ by hundreds between
+/// elites, so TD-MPC2's 0.5 (for rewards of order 1 per step) would put all weight on one
+/// sample and stall; 0.001 keeps tens of elites weighted.
+fn converging_samplers() -> [(&'static str, SamplingSettings); 2] {
+    let cem = SamplingSettings {
+        samples: 1000,
+        iterations: 25,
+        elites: 50,
+        std_init: 0.05,
+        ..SamplingSettings::planet()
+    };
+    let mppi = SamplingSettings {
+        samples: 1000,
+        iterations: 25,
+        elites: 50,
+        rule: SamplingRule::Mppi {
+            temperature: 0.001,
+            std_min: 1e-4,
+            std_max: 0.05,
+        },
+        std_init: 0.05,
+        ..SamplingSettings::td_mpc2()
+    };
+    [("CEM", cem), ("MPPI", mppi)]
+}
+
+#[test]
+fn cem_and_mppi_find_the_lqr_plans_first_action_on_a_linear_bundle() {
+    let (w, a, b) = linear_reference();
+    let (goal, z_goal) = image(1, &w);
+    let (obs, z0) = image(2, &w);
+    let want = lqr_to_goal(&a, &b, 10.0, 1.0, &z_goal, &z0, 8);
+    let first = want.controls().row(0).to_owned();
+    let scale = first.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+    assert!(
+        scale > 0.1,
+        "a problem where the first action matters: {first}"
+    );
+    for (name, sampling) in converging_samplers() {
+        let mut planner = sampling_planner(&goal, sampling, 3);
+        let action = planner.plan(obs.view()).unwrap().to_vec();
+        let error = action
+            .iter()
+            .zip(&first)
+            .fold(0.0f64, |acc, (a, b)| acc.max((a - b).abs()));
+        assert!(
+            error < 0.05 * scale,
+            "{name}: first action {action:?}, LQR {first} (scale {scale})"
+        );
+        let report = planner.sampling_report().unwrap();
+        assert_eq!(report.iterations, 25);
+        assert!(!report.stopped_by_budget);
+    }
+}
+
+#[test]
+fn sampling_plans_hold_the_limits_repeat_with_the_seed_and_stop_at_the_budget() {
+    let (w, _, _) = linear_reference();
+    let (goal, _) = image(1, &w);
+    let (obs, _) = image(2, &w);
+    // Wide draws (std 2 half-ranges) against limits of +-100: most samples are clipped.
+    let wide = SamplingSettings {
+        samples: 200,
+        std_init: 2.0,
+        ..SamplingSettings::visual_foresight()
+    };
+    let plan = |seed: u64| {
+        let mut planner = sampling_planner(&goal, wide.clone(), seed);
+        planner.plan(obs.view()).unwrap();
+        planner.solution().controls().to_owned()
+    };
+    let (a, b, c) = (plan(5), plan(5), plan(6));
+    assert!(a.iter().all(|u| u.abs() <= 100.0), "{a}");
+    assert_eq!(a, b, "the same seed gives the same plan");
+    assert_ne!(a, c, "another seed draws other samples");
+    // Actions held 3 steps: the plan's 8 steps are 3 decisions.
+    assert_eq!(a.row(0), a.row(2));
+    assert_eq!(a.row(3), a.row(5));
+
+    let mut budgeted = sampling_planner(
+        &goal,
+        SamplingSettings {
+            time_budget: Some(std::time::Duration::ZERO),
+            ..SamplingSettings::td_mpc2()
+        },
+        0,
+    );
+    budgeted.plan(obs.view()).unwrap();
+    let report = budgeted.sampling_report().unwrap();
+    assert_eq!(report.iterations, 1, "stops after the first iteration");
+    assert!(report.stopped_by_budget);
+
+    let refined = SamplingSettings {
+        refine_with_ddp: true,
+        ..wide.clone()
+    };
+    let mut planner = sampling_planner(&goal, refined, 5);
+    planner.plan(obs.view()).unwrap();
+    assert_eq!(
+        planner.candidates().len(),
+        7,
+        "DDP's 3 random and 3 bang-bang candidates (no warm start yet) and the sampled plan"
+    );
+}
+
+#[test]
+fn a_non_finite_network_output_in_a_sampled_rollout_is_an_error_and_the_planner_recovers() {
+    // z' = z + log(u + 1): -inf wherever a sample is clipped to the limit u = -1, which wide
+    // draws (TD-MPC2's initial std of 2 half-ranges) do on the first iteration.
+    let settings = PlannerSettings {
+        kind: PlannerKind::Sampling(SamplingSettings::td_mpc2()),
+        horizon: 5,
+        terminal_steps: 0,
+        ..PlannerSettings::reference(TaskKind::Planar)
+    };
+    let bundle = Bundle::load(&fixture("nan-dynamics")).unwrap();
+    let mut planner = Planner::new(bundle, settings).unwrap();
+    let grey = Array4::from_elem((1, 1, 4, 4), 128u8);
+    planner.set_goal(grey.view()).unwrap();
+    let err = planner.plan(grey.view()).unwrap_err();
+    assert!(err.to_string().contains("dynamics"), "{err}");
+    assert!(
+        matches!(
+            err,
+            PlanError::Solve(zplan_lqr::SolveError::Dynamics { stage: 0, .. })
+        ),
+        "{err:?}"
+    );
+    // The planner is whole: a bundle of the same shape whose dynamics are z + u plans.
+    let healthy = Bundle::load(&fixture("nan-encoder")).unwrap();
+    planner.swap_bundle(healthy).unwrap();
+    let action = planner.plan(grey.view()).unwrap();
+    assert!(action[0].abs() <= 1.0, "{action:?}");
 }

@@ -1,0 +1,391 @@
+//! Sampling planners over the latent dynamics: the cross-entropy method (CEM; PlaNet, Visual
+//! Foresight) and model-predictive path integral control (MPPI; TD-MPC2's rule).
+//!
+//! A Gaussian over the action sequence, diagonal, one (mean, std) per decision and action
+//! (a decision holds for `action_repeat` steps):
+//!
+//! ```text
+//! mean = previous plan shifted by one step (or the middle of the limits), std = std_init
+//! repeat `iterations` times:
+//!     u_s = clip(mean + std * eps_s), eps_s ~ N(0, I), s = 1..N   (sample 0 is the mean itself)
+//!     J_s = sum_t l(z_t, u_t) + l_T(z_T),  z_{t+1} = f(z_t, u_t)  (one network call per step)
+//!     E = the `elites` samples of lowest J
+//!     CEM:  mean = avg_E u,  std = sqrt(avg_E (u - mean)^2)
+//!     MPPI: w_s = exp(temperature (J_min - J_s)) over E,  mean = sum w u / sum w,
+//!           std = clamp(sqrt(sum w (u - mean)^2 / sum w), std_min, std_max)
+//! the plan is the final mean
+//! ```
+//!
+//! Every sample of one time step goes through the network in one batched call, so an iteration
+//! is T calls of batch N. Buffers are sized once; a plan allocates nothing on the Rust side.
+
+use std::time::{Duration, Instant};
+
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use rand::RngExt;
+use rand_pcg::Pcg64;
+use zplan_lqr::{Cost, Dynamics};
+
+use crate::planner::PlanError;
+
+/// How the sampling distribution is refitted to the elites.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SamplingRule {
+    /// The cross-entropy method: mean and standard deviation of the elites, equally weighted.
+    Cem,
+    /// MPPI as TD-MPC2 applies it: the elites weighted by exp(temperature (J_min - J)), the
+    /// standard deviation clamped to [std_min, std_max].
+    Mppi {
+        /// Inverse temperature of the weights (TD-MPC2: 0.5), per unit of cost.
+        temperature: f64,
+        /// Smallest standard deviation, as a fraction of half the action range (TD-MPC2: 0.05).
+        std_min: f64,
+        /// Largest standard deviation, as a fraction of half the action range (TD-MPC2: 2).
+        std_max: f64,
+    },
+}
+
+/// Settings of the sampling planners.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingSettings {
+    /// The update rule.
+    pub rule: SamplingRule,
+    /// Action sequences sampled per iteration, N (sample 0 is the current mean).
+    pub samples: usize,
+    /// Refits of the distribution per plan, K.
+    pub iterations: usize,
+    /// Samples of lowest cost that the distribution is refitted to.
+    pub elites: usize,
+    /// Steps each sampled action is held (the plan has ceil(T / repeat) decisions).
+    pub action_repeat: usize,
+    /// Initial standard deviation, as a fraction of half the action range.
+    pub std_init: f64,
+    /// Stop after the iteration that would overrun this budget (measured from the start of the
+    /// plan call, encoding included) and plan with the distribution fitted so far.
+    pub time_budget: Option<Duration>,
+    /// Hand the final mean to box-DDP as one more candidate beside its own (sampling finds the
+    /// basin, DDP refines it); otherwise the plan is the final mean, rolled out once.
+    pub refine_with_ddp: bool,
+}
+
+impl SamplingSettings {
+    /// PlaNet's CEM (Hafner et al. 2019): 1000 samples, 10 iterations, top 100; PlaNet plans 12
+    /// steps ahead (set the planner's horizon).
+    pub fn planet() -> Self {
+        Self {
+            rule: SamplingRule::Cem,
+            samples: 1000,
+            iterations: 10,
+            elites: 100,
+            action_repeat: 1,
+            std_init: 1.0,
+            time_budget: None,
+            refine_with_ddp: false,
+        }
+    }
+
+    /// Visual Foresight's CEM (Ebert et al. 2018): 200 samples, 3 iterations, 10 elites,
+    /// actions held 3 steps (a 15-step horizon is 5 decisions).
+    pub fn visual_foresight() -> Self {
+        Self {
+            samples: 200,
+            iterations: 3,
+            elites: 10,
+            action_repeat: 3,
+            ..Self::planet()
+        }
+    }
+
+    /// TD-MPC2's MPPI (Hansen et al. 2024): 512 samples, 6 iterations, 64 elites, temperature
+    /// 0.5, std in [0.05, 2] of half the action range, starting at the largest.
+    pub fn td_mpc2() -> Self {
+        Self {
+            rule: SamplingRule::Mppi {
+                temperature: 0.5,
+                std_min: 0.05,
+                std_max: 2.0,
+            },
+            samples: 512,
+            iterations: 6,
+            elites: 64,
+            action_repeat: 1,
+            std_init: 2.0,
+            time_budget: None,
+            refine_with_ddp: false,
+        }
+    }
+
+    /// Checks that the settings can work.
+    pub fn check(&self) -> Result<(), PlanError> {
+        if self.samples < 2 || self.iterations == 0 || self.action_repeat == 0 {
+            return Err(PlanError::Settings(
+                "sampling needs at least 2 samples, 1 iteration and an action repeat of 1",
+            ));
+        }
+        if self.elites == 0 || self.elites > self.samples {
+            return Err(PlanError::Settings(
+                "sampling needs between 1 and `samples` elites",
+            ));
+        }
+        if !(self.std_init.is_finite() && self.std_init > 0.0) {
+            return Err(PlanError::Settings("std_init must be positive"));
+        }
+        if let SamplingRule::Mppi {
+            temperature,
+            std_min,
+            std_max,
+        } = self.rule
+            && !(temperature > 0.0 && std_min >= 0.0 && std_max >= std_min && std_max.is_finite())
+        {
+            return Err(PlanError::Settings(
+                "MPPI needs temperature > 0 and 0 <= std_min <= std_max",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the last sampling plan did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SamplingReport {
+    /// Iterations run (fewer than asked when the time budget stopped them).
+    pub iterations: usize,
+    /// Whether the time budget ended the iterations.
+    pub stopped_by_budget: bool,
+    /// Lowest sequence cost seen in the last iteration.
+    pub best_cost: f64,
+}
+
+/// The sampler's distribution and buffers, sized once for (N, T, n, m).
+pub(crate) struct Sampler {
+    settings: SamplingSettings,
+    /// n, m, T, decisions.
+    dims: (usize, usize, usize, usize),
+    /// Per decision and action: mean and standard deviation, decisions x m.
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    /// Sampled decisions, N x decisions x m.
+    draws: Vec<f64>,
+    /// Per step t: the states of all samples (N x n), t = 0..=T.
+    states: Vec<f64>,
+    /// Per step t: the actions of all samples (N x m), t < T.
+    controls: Vec<f64>,
+    /// Per sample: the sequence cost, and the stage cost being added.
+    costs: Vec<f64>,
+    stage: Vec<f64>,
+    /// Sample indices, the elites first after selection.
+    order: Vec<usize>,
+    /// Elite weights.
+    weights: Vec<f64>,
+    report: SamplingReport,
+}
+
+impl Sampler {
+    pub(crate) fn new(settings: SamplingSettings, n: usize, m: usize, horizon: usize) -> Self {
+        let decisions = horizon.div_ceil(settings.action_repeat);
+        let samples = settings.samples;
+        Self {
+            dims: (n, m, horizon, decisions),
+            mean: vec![0.0; decisions * m],
+            std: vec![0.0; decisions * m],
+            draws: vec![0.0; samples * decisions * m],
+            states: vec![0.0; (horizon + 1) * samples * n],
+            controls: vec![0.0; horizon * samples * m],
+            costs: vec![0.0; samples],
+            stage: vec![0.0; samples],
+            order: (0..samples).collect(),
+            weights: vec![0.0; settings.elites],
+            report: SamplingReport::default(),
+            settings,
+        }
+    }
+
+    pub(crate) fn report(&self) -> SamplingReport {
+        self.report
+    }
+
+    /// Fits the distribution from `z0` and writes its final mean, per step (T x m), to `plan`.
+    /// `warm` is the previous plan shifted (T x m) when there is one. `start` is when the plan
+    /// call began, for the time budget.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn plan(
+        &mut self,
+        dynamics: &mut dyn Dynamics,
+        cost: &dyn Cost,
+        z0: ArrayView1<'_, f64>,
+        (low, high): (&[f64], &[f64]),
+        warm: Option<&[f64]>,
+        rng: &mut Pcg64,
+        start: Instant,
+        plan: &mut [f64],
+    ) -> Result<(), PlanError> {
+        let (_, m, horizon, decisions) = self.dims;
+        let repeat = self.settings.action_repeat;
+        for d in 0..decisions {
+            for i in 0..m {
+                let half = 0.5 * (high[i] - low[i]);
+                self.mean[d * m + i] = match warm {
+                    Some(warm) => warm[(d * repeat).min(horizon - 1) * m + i],
+                    None => 0.5 * (low[i] + high[i]),
+                };
+                self.std[d * m + i] = self.settings.std_init * half;
+            }
+        }
+        self.report = SamplingReport::default();
+        for _ in 0..self.settings.iterations {
+            let began = Instant::now();
+            self.draw((low, high), rng);
+            self.rollout(dynamics, cost, z0)?;
+            self.refit((low, high));
+            self.report.iterations += 1;
+            if let Some(budget) = self.settings.time_budget
+                && start.elapsed() + began.elapsed() > budget
+            {
+                self.report.stopped_by_budget = self.report.iterations < self.settings.iterations;
+                break;
+            }
+        }
+        for t in 0..horizon {
+            let d = t / repeat;
+            for i in 0..m {
+                plan[t * m + i] = self.mean[d * m + i].clamp(low[i], high[i]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Draws N sequences of decisions, sample 0 the mean, and lays them out per step.
+    fn draw(&mut self, (low, high): (&[f64], &[f64]), rng: &mut Pcg64) {
+        let (_, m, horizon, decisions) = self.dims;
+        let (samples, repeat) = (self.settings.samples, self.settings.action_repeat);
+        let per_sample = decisions * m;
+        for s in 0..samples {
+            for j in 0..per_sample {
+                let i = j % m;
+                let noise = if s == 0 { 0.0 } else { standard_normal(rng) };
+                self.draws[s * per_sample + j] =
+                    (self.mean[j] + self.std[j] * noise).clamp(low[i], high[i]);
+            }
+        }
+        for t in 0..horizon {
+            let d = t / repeat;
+            for s in 0..samples {
+                let from = s * per_sample + d * m;
+                let to = (t * samples + s) * m;
+                self.controls[to..to + m].copy_from_slice(&self.draws[from..from + m]);
+            }
+        }
+    }
+
+    /// Rolls every sample out from z0, one network call per step, into `costs`.
+    fn rollout(
+        &mut self,
+        dynamics: &mut dyn Dynamics,
+        cost: &dyn Cost,
+        z0: ArrayView1<'_, f64>,
+    ) -> Result<(), PlanError> {
+        let (n, m, horizon, _) = self.dims;
+        let samples = self.settings.samples;
+        for row in self.states[..samples * n].chunks_exact_mut(n) {
+            row.copy_from_slice(z0.as_slice().expect("contiguous z0"));
+        }
+        self.costs.fill(0.0);
+        let block = samples * n;
+        for t in 0..=horizon {
+            let (done, rest) = self.states.split_at_mut((t + 1) * block);
+            let z = ArrayView2::from_shape((samples, n), &done[t * block..]).expect("N x n");
+            let stage = ArrayViewMut1::from(&mut self.stage[..]);
+            let model = if t < horizon {
+                let u = ArrayView2::from_shape((samples, m), &self.controls[t * samples * m..])
+                    .expect("N x m");
+                let next =
+                    ArrayViewMut2::from_shape((samples, n), &mut rest[..block]).expect("N x n");
+                dynamics.step(t, z, u, next).map_err(|source| {
+                    PlanError::Solve(zplan_lqr::SolveError::Dynamics { stage: t, source })
+                })?;
+                cost.stage_batch(t, z, u, stage)
+            } else {
+                cost.terminal_batch(z, stage)
+            };
+            model.map_err(|source| {
+                PlanError::Solve(zplan_lqr::SolveError::Cost { stage: t, source })
+            })?;
+            for (total, value) in self.costs.iter_mut().zip(&self.stage) {
+                *total += value;
+            }
+        }
+        if let Some(t) = (1..=horizon).find(|&t| {
+            self.states[t * block..(t + 1) * block]
+                .iter()
+                .any(|v| !v.is_finite())
+        }) {
+            return Err(PlanError::Solve(zplan_lqr::SolveError::NonFinite {
+                what: "latent state of a sampled rollout",
+                stage: t,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Refits mean and std to the elites (the `elites` lowest costs; NaN costs last).
+    fn refit(&mut self, (low, high): (&[f64], &[f64])) {
+        let (_, m, _, decisions) = self.dims;
+        let elites = self.settings.elites;
+        let costs = &self.costs;
+        let by_cost = |a: &usize, b: &usize| costs[*a].total_cmp(&costs[*b]);
+        self.order.select_nth_unstable_by(elites - 1, by_cost);
+        let elite = &self.order[..elites];
+        let best = elite
+            .iter()
+            .map(|&s| costs[s])
+            .fold(f64::INFINITY, f64::min);
+        self.report.best_cost = best;
+        let (floor, ceiling) = match self.settings.rule {
+            SamplingRule::Cem => {
+                self.weights.fill(1.0);
+                (0.0, f64::INFINITY)
+            }
+            SamplingRule::Mppi {
+                temperature,
+                std_min,
+                std_max,
+            } => {
+                for (w, &s) in self.weights.iter_mut().zip(elite) {
+                    *w = (temperature * (best - costs[s])).exp();
+                }
+                (std_min, std_max)
+            }
+        };
+        let total: f64 = self.weights.iter().sum();
+        let per_sample = decisions * m;
+        for j in 0..per_sample {
+            let i = j % m;
+            let value = |s: usize| self.draws[s * per_sample + j];
+            let mean = elite
+                .iter()
+                .zip(&self.weights)
+                .map(|(&s, w)| w * value(s))
+                .sum::<f64>()
+                / total;
+            let variance = elite
+                .iter()
+                .zip(&self.weights)
+                .map(|(&s, w)| w * (value(s) - mean).powi(2))
+                .sum::<f64>()
+                / total;
+            let half = 0.5 * (high[i] - low[i]);
+            self.mean[j] = mean;
+            self.std[j] = variance
+                .sqrt()
+                .clamp(floor * half, ceiling * half)
+                .max(1e-9 * half);
+        }
+    }
+}
+
+/// A standard normal draw (Box-Muller: sqrt(-2 ln u1) cos(2 pi u2), u1 in (0, 1]).
+fn standard_normal(rng: &mut Pcg64) -> f64 {
+    let u1 = 1.0 - rng.random::<f64>();
+    let u2 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
