@@ -51,7 +51,16 @@
 
 // Version of the binary interface: raised whenever a type's layout or a function's signature
 // changes incompatibly. A program built against one ABI version needs a library of the same.
-#define ZPLAN_ABI_VERSION 3
+#define ZPLAN_ABI_VERSION 4
+
+// Planner of `zp_planner_settings`: box-DDP from random, bang-bang and warm-start candidates.
+#define ZP_PLANNER_DDP 0
+
+// Planner of `zp_planner_settings`: the cross-entropy method over action sequences.
+#define ZP_PLANNER_CEM 1
+
+// Planner of `zp_planner_settings`: MPPI (TD-MPC2's update rule) over action sequences.
+#define ZP_PLANNER_MPPI 2
 
 // Objective of `zp_planner_settings`: quadratic in latent space to the goal image.
 #define ZP_OBJECTIVE_GOAL 0
@@ -260,6 +269,29 @@ typedef struct zp_planner_settings {
   // dynamics linearised at the goal, computed once per goal; 0 for Q_T = Q (the reference
   // planner).
   size_t terminal_steps;
+  // The solver: `ZP_PLANNER_DDP` (box-DDP from the candidates above), `ZP_PLANNER_CEM` or
+  // `ZP_PLANNER_MPPI` (sampling planners, configured by the fields below; `time_budget`
+  // bounds their iterations too). The defaults are PlaNet's CEM (1000 samples, 10
+  // iterations, 100 elites) and TD-MPC2's MPPI parameters.
+  uint32_t planner;
+  // Sampling: action sequences per iteration (sample 0 is the current mean), >= 2.
+  size_t samples;
+  // Sampling: refits of the distribution per plan, >= 1.
+  size_t sampling_iterations;
+  // Sampling: samples of lowest cost the distribution is refitted to, 1..=samples.
+  size_t elites;
+  // Sampling: steps each sampled action is held, >= 1.
+  size_t action_repeat;
+  // Sampling: initial standard deviation, as a fraction of half the action range.
+  double std_init;
+  // MPPI: inverse temperature of the elite weights exp(temperature (J_min - J)).
+  double temperature;
+  // MPPI: standard deviation bounds, as fractions of half the action range.
+  double std_min;
+  // MPPI: see `std_min`.
+  double std_max;
+  // Sampling: hand the sampled plan to box-DDP as one more candidate beside its own.
+  bool refine_with_ddp;
 } zp_planner_settings;
 
 // Sizes of a planner's inputs and outputs. Plain data, owned by the caller.

@@ -89,6 +89,10 @@ static void test_settings(void) {
     CHECK(settings.random_candidates == 3 && settings.bang_bang_candidates == 3);
     CHECK(settings.warm_start && settings.max_iterations == 4);
     CHECK(settings.time_budget == 0.0);
+    /* Box-DDP, with PlaNet's CEM and TD-MPC2's MPPI parameters ready for the sampling planners. */
+    CHECK(settings.planner == ZP_PLANNER_DDP);
+    CHECK(settings.samples == 1000 && settings.sampling_iterations == 10 && settings.elites == 100);
+    CHECK(settings.temperature == 0.5 && settings.std_min == 0.05 && settings.std_max == 2.0);
 
     CHECK_STATUS(zp_planner_settings_reference("cartpole", &settings), ZP_OK);
     CHECK(settings.horizon == 5 && settings.q == 100.0 && settings.terminal_steps == 0);
@@ -354,6 +358,49 @@ static void test_lq(void) {
     CHECK_STATUS(zp_lq_solve(&problem, NULL), ZP_NULL_POINTER);
 }
 
+/* CEM and MPPI through the same planner API: bad settings named, plans within the limits and
+ * towards the goal. */
+static void test_sampling_planner(const char *dir) {
+    zp_bundle *bundle = NULL;
+    zp_planner *planner = NULL;
+    zp_planner_settings settings;
+    zp_plan_info plan;
+    unsigned char obs[1600], goal[1600];
+    double action[2];
+    unsigned planners[2] = {ZP_PLANNER_CEM, ZP_PLANNER_MPPI};
+    int k;
+
+    planar_frame(obs, 5, 5);
+    planar_frame(goal, 36, 36);
+    for (k = 0; k < 2; k++) {
+        CHECK_STATUS(zp_bundle_load(dir, &bundle), ZP_OK);
+        CHECK_STATUS(zp_planner_settings_reference("planar", &settings), ZP_OK);
+        settings.planner = 9;
+        CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+        CHECK(last_error_mentions("planner"));
+        settings.planner = planners[k];
+        settings.samples = 256;
+        settings.sampling_iterations = 6;
+        settings.elites = 257;
+        CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+        CHECK(last_error_mentions("elites"));
+        settings.elites = 32;
+        settings.std_init = NAN;
+        CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+        settings.std_init = 1.0;
+        CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_OK);
+        CHECK(bundle == NULL);
+        CHECK_STATUS(zp_planner_set_goal(planner, goal, 1600), ZP_OK);
+        CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+        CHECK(action[0] >= -3.0 && action[0] <= 3.0 && action[1] >= -3.0 && action[1] <= 3.0);
+        CHECK(action[0] > 0.0 && action[1] > 0.0); /* down and to the right, as box-DDP */
+        CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
+        CHECK(plan.candidates == 1 && isfinite(plan.cost));
+        zp_planner_free(planner);
+        planner = NULL;
+    }
+}
+
 int main(int argc, char **argv) {
     zp_bundle *bundle;
     if (argc != 5) {
@@ -365,6 +412,7 @@ int main(int argc, char **argv) {
     bundle = test_bundle(argv[2], argv[3]);
     test_settings();
     test_planner(bundle, argv[2], argv[4]);
+    test_sampling_planner(argv[2]);
     zp_bundle_free(NULL);
     test_buffer(argv[3]);
     test_lq();

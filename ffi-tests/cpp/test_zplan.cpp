@@ -122,6 +122,18 @@ int main(int argc, char **argv) {
     const auto steered = episode(terminal, 5);
     CHECK(steered[0] > 0.0 && steered[1] > 0.0);
 
+    // The sampling planners behind the same class: MPPI heads for the goal too.
+    {
+        auto sampling = settings;
+        sampling.planner = ZP_PLANNER_MPPI;
+        sampling.samples = 256;
+        sampling.sampling_iterations = 6;
+        sampling.elites = 32;
+        zplan::Planner mppi(zplan::Bundle(bundle_dir), sampling);
+        const auto sampled = episode(mppi, 5);
+        CHECK(sampled[0] > 0.0 && sampled[1] > 0.0);
+    }
+
     // Two planners on two threads at once give what two fresh ones give one after the other.
     std::vector<double> seq_a, seq_b, par_a, par_b;
     {

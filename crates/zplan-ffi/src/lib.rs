@@ -44,7 +44,14 @@ pub const ZPLAN_VERSION_MINOR: u32 = 1;
 pub const ZPLAN_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface: raised whenever a type's layout or a function's signature
 /// changes incompatibly. A program built against one ABI version needs a library of the same.
-pub const ZPLAN_ABI_VERSION: u32 = 3;
+pub const ZPLAN_ABI_VERSION: u32 = 4;
+
+/// Planner of `zp_planner_settings`: box-DDP from random, bang-bang and warm-start candidates.
+pub const ZP_PLANNER_DDP: u32 = 0;
+/// Planner of `zp_planner_settings`: the cross-entropy method over action sequences.
+pub const ZP_PLANNER_CEM: u32 = 1;
+/// Planner of `zp_planner_settings`: MPPI (TD-MPC2's update rule) over action sequences.
+pub const ZP_PLANNER_MPPI: u32 = 2;
 
 /// Objective of `zp_planner_settings`: quadratic in latent space to the goal image.
 pub const ZP_OBJECTIVE_GOAL: u32 = 0;

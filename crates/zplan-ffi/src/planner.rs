@@ -6,14 +6,17 @@ use std::time::Duration;
 
 use ndarray::ArrayView4;
 use zplan_envs::TaskKind;
-use zplan_mpc::{Objective, Planner, PlannerSettings};
+use zplan_mpc::{Objective, Planner, PlannerKind, PlannerSettings, SamplingRule, SamplingSettings};
 
 use crate::bundle::{take_bundle, zp_bundle};
 use crate::status::{
     Failure, Handle, Result, free_handle, guard, non_null, slice, slice_mut, solve_status, utf8,
     with_handle, with_handle_ref, write, write_handle,
 };
-use crate::{ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, zp_status};
+use crate::{
+    ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, ZP_PLANNER_CEM, ZP_PLANNER_DDP, ZP_PLANNER_MPPI,
+    zp_status,
+};
 
 /// How a planner plans. Start from `zp_planner_settings_default()` or
 /// `zp_planner_settings_reference()` and change fields. Plain data, owned by the caller;
@@ -50,6 +53,29 @@ pub struct zp_planner_settings {
     /// dynamics linearised at the goal, computed once per goal; 0 for Q_T = Q (the reference
     /// planner).
     pub terminal_steps: usize,
+    /// The solver: `ZP_PLANNER_DDP` (box-DDP from the candidates above), `ZP_PLANNER_CEM` or
+    /// `ZP_PLANNER_MPPI` (sampling planners, configured by the fields below; `time_budget`
+    /// bounds their iterations too). The defaults are PlaNet's CEM (1000 samples, 10
+    /// iterations, 100 elites) and TD-MPC2's MPPI parameters.
+    pub planner: u32,
+    /// Sampling: action sequences per iteration (sample 0 is the current mean), >= 2.
+    pub samples: usize,
+    /// Sampling: refits of the distribution per plan, >= 1.
+    pub sampling_iterations: usize,
+    /// Sampling: samples of lowest cost the distribution is refitted to, 1..=samples.
+    pub elites: usize,
+    /// Sampling: steps each sampled action is held, >= 1.
+    pub action_repeat: usize,
+    /// Sampling: initial standard deviation, as a fraction of half the action range.
+    pub std_init: f64,
+    /// MPPI: inverse temperature of the elite weights exp(temperature (J_min - J)).
+    pub temperature: f64,
+    /// MPPI: standard deviation bounds, as fractions of half the action range.
+    pub std_min: f64,
+    /// MPPI: see `std_min`.
+    pub std_max: f64,
+    /// Sampling: hand the sampled plan to box-DDP as one more candidate beside its own.
+    pub refine_with_ddp: bool,
 }
 
 impl From<&PlannerSettings> for zp_planner_settings {
@@ -58,7 +84,39 @@ impl From<&PlannerSettings> for zp_planner_settings {
             Objective::LatentGoal => (ZP_OBJECTIVE_GOAL, 1.0),
             Objective::Reward { weight } => (ZP_OBJECTIVE_REWARD, weight),
         };
+        let (planner, sampling) = match &s.kind {
+            PlannerKind::Ddp => (ZP_PLANNER_DDP, SamplingSettings::planet()),
+            PlannerKind::Sampling(sampling) => match sampling.rule {
+                SamplingRule::Cem => (ZP_PLANNER_CEM, sampling.clone()),
+                SamplingRule::Mppi { .. } => (ZP_PLANNER_MPPI, sampling.clone()),
+            },
+        };
+        let (temperature, std_min, std_max) = match sampling.rule {
+            SamplingRule::Mppi {
+                temperature,
+                std_min,
+                std_max,
+            } => (temperature, std_min, std_max),
+            SamplingRule::Cem => match SamplingSettings::td_mpc2().rule {
+                SamplingRule::Mppi {
+                    temperature,
+                    std_min,
+                    std_max,
+                } => (temperature, std_min, std_max),
+                SamplingRule::Cem => unreachable!("TD-MPC2's rule is MPPI"),
+            },
+        };
         Self {
+            planner,
+            samples: sampling.samples,
+            sampling_iterations: sampling.iterations,
+            elites: sampling.elites,
+            action_repeat: sampling.action_repeat,
+            std_init: sampling.std_init,
+            temperature,
+            std_min,
+            std_max,
+            refine_with_ddp: sampling.refine_with_ddp,
             objective,
             reward_weight,
             horizon: s.horizon,
@@ -95,6 +153,10 @@ impl zp_planner_settings {
             ("q", self.q),
             ("r", self.r),
             ("time_budget", self.time_budget),
+            ("std_init", self.std_init),
+            ("temperature", self.temperature),
+            ("std_min", self.std_min),
+            ("std_max", self.std_max),
         ] {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(invalid(format!(
@@ -107,7 +169,35 @@ impl zp_planner_settings {
                 "settings.line_search_batch must be at least 1".into(),
             ));
         }
+        let time_budget =
+            (self.time_budget > 0.0).then(|| Duration::from_secs_f64(self.time_budget));
+        let rule = match self.planner {
+            ZP_PLANNER_DDP => None,
+            ZP_PLANNER_CEM => Some(SamplingRule::Cem),
+            ZP_PLANNER_MPPI => Some(SamplingRule::Mppi {
+                temperature: self.temperature,
+                std_min: self.std_min,
+                std_max: self.std_max,
+            }),
+            other => {
+                return Err(invalid(format!("settings.planner: unknown value {other}")));
+            }
+        };
+        let kind = match rule {
+            None => PlannerKind::Ddp,
+            Some(rule) => PlannerKind::Sampling(SamplingSettings {
+                rule,
+                samples: self.samples,
+                iterations: self.sampling_iterations,
+                elites: self.elites,
+                action_repeat: self.action_repeat,
+                std_init: self.std_init,
+                time_budget,
+                refine_with_ddp: self.refine_with_ddp,
+            }),
+        };
         let mut settings = PlannerSettings {
+            kind,
             objective,
             horizon: self.horizon,
             q: self.q,
@@ -121,8 +211,7 @@ impl zp_planner_settings {
         };
         settings.solver.max_iterations = self.max_iterations;
         settings.solver.line_search_batch = self.line_search_batch;
-        settings.solver.time_budget =
-            (self.time_budget > 0.0).then(|| Duration::from_secs_f64(self.time_budget));
+        settings.solver.time_budget = time_budget;
         Ok(settings)
     }
 }
