@@ -42,4 +42,15 @@ for task in planar swing balance cartpole threepole; do
         --data "$out/mpc/data-$task" --steps 20 --out "$out/mpc/numpy-$task.json"
 done
 
+echo "bench-report: sampling planners, zplan and a numpy/onnxruntime CEM"
+mkdir -p "$out/sampling"
+for task in planar swing cartpole; do
+    for planner in cem mppi; do
+        "$zplan" bench mpc --task "$task" --planner "$planner" --horizon 12 --episodes 1 \
+            --json "$out/sampling/zplan-$planner-$task.json" | tail -1
+    done
+    .venv/bin/python benches/compare/sampling_numpy.py --bundle "models/$task" --task "$task" \
+        --zplan "$out/sampling/zplan-cem-$task.json" --out "$out/sampling/numpy-cem-$task.json"
+done
+
 .venv/bin/python benches/report.py "$out" docs/benchmarks.md docs/benchmarks

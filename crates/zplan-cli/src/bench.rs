@@ -17,7 +17,7 @@ use zplan_loop::{evaluate, quantile, run_episode};
 use zplan_lqr::{
     LqrSolution, LqrWorkspace, Settings, Solution, Status, Workspace, solve, solve_lqr,
 };
-use zplan_mpc::{Planner, PlannerSettings};
+use zplan_mpc::{Planner, PlannerKind, PlannerSettings};
 use zplan_onnx::Bundle;
 
 use crate::eval::PlannerArgs;
@@ -111,6 +111,9 @@ pub struct MpcBench {
     /// Episodes to run (each step of each is one sample).
     #[arg(long, default_value_t = 3)]
     episodes: usize,
+    /// Steps planned ahead instead of the reference settings' (e.g. PlaNet's 12).
+    #[arg(long, value_name = "T")]
+    horizon: Option<usize>,
     /// Seed of the first start/goal draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -228,18 +231,27 @@ impl MpcBench {
             .model
             .unwrap_or_else(|| crate::shipped_model(self.task));
         let bundle = Bundle::load(&model).with_context(|| format!("{}", model.display()))?;
+        let reference = PlannerSettings::reference(self.task);
         let settings = PlannerSettings {
             kind: self.planner.kind(),
-            ..PlannerSettings::reference(self.task)
+            horizon: self.horizon.unwrap_or(reference.horizon),
+            ..reference
         };
         let mut planner = Planner::new(bundle, settings)?;
         let mut env = Env::new(self.task, self.seed);
         let score = evaluate(&mut env, &mut planner, self.seed, self.episodes, |_, _| {})?;
         let us = |values: &[f64], q: f64| quantile(values, q) * 1e3;
         let [encode, linearize, backward, forward] = &score.phase_ms;
+        let model_steps = match &planner.settings().kind {
+            PlannerKind::Sampling(s) => s.samples * s.iterations * planner.settings().horizon,
+            PlannerKind::Ddp => 0,
+        };
         let record = json!({
             "task": self.task.name(),
             "model": model.display().to_string(),
+            "planner": format!("{:?}", self.planner.choice()),
+            "horizon": planner.settings().horizon,
+            "sampled_model_steps_per_plan": model_steps,
             "steps": score.step_ms.len(),
             "step_us_median": us(&score.step_ms, 0.5),
             "step_us_p99": us(&score.step_ms, 0.99),

@@ -85,6 +85,11 @@ pub enum PlannerChoice {
 }
 
 impl PlannerArgs {
+    /// `--planner`.
+    pub fn choice(&self) -> PlannerChoice {
+        self.planner
+    }
+
     /// The planner kind the options ask for.
     pub fn kind(&self) -> PlannerKind {
         let preset = match self.planner {
@@ -186,7 +191,7 @@ impl EvalCommand {
             self.task.name(),
             self.episodes,
             self.seed,
-            self.planner.planner,
+            self.planner.choice(),
             settings.horizon,
             settings.q,
             settings.terminal_steps,
