@@ -326,6 +326,12 @@ typedef struct zp_plan_info {
   double forward_seconds;
   // Seconds of the whole plan call.
   double total_seconds;
+  // Sampling planners: iterations the last plan ran (fewer than `sampling_iterations` when
+  // `time_budget` stopped them); 0 with box-DDP. The candidate above is then the sampled
+  // plan's rollout (refined by box-DDP with `refine_with_ddp`).
+  size_t sampling_iterations;
+  // Sampling planners: whether the time budget ended the last plan's iterations.
+  bool sampling_stopped_by_budget;
 } zp_plan_info;
 
 // One training run. The trainer reads it from its environment: ZPLAN_TASK, ZPLAN_DATA,

@@ -173,7 +173,7 @@ static void test_planner(zp_bundle *bundle, const char *dir, const char *other_d
 
     CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
     CHECK(plan.solver_status != ZP_SOLVE_UNSOLVED && plan.iterations >= 1);
-    CHECK(isfinite(plan.cost) && plan.candidates == 6);
+    CHECK(isfinite(plan.cost) && plan.candidates == 6 && plan.sampling_iterations == 0);
     CHECK(plan.total_seconds >= plan.encode_seconds && plan.encode_seconds > 0.0);
 
     CHECK_STATUS(zp_planner_get_plan(planner, states, 22, actions, 20), ZP_OK);
@@ -396,6 +396,7 @@ static void test_sampling_planner(const char *dir) {
         CHECK(action[0] > 0.0 && action[1] > 0.0); /* down and to the right, as box-DDP */
         CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
         CHECK(plan.candidates == 1 && isfinite(plan.cost));
+        CHECK(plan.sampling_iterations == 6 && !plan.sampling_stopped_by_budget);
         zp_planner_free(planner);
         planner = NULL;
     }

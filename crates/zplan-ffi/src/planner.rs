@@ -339,6 +339,12 @@ pub struct zp_plan_info {
     pub forward_seconds: f64,
     /// Seconds of the whole plan call.
     pub total_seconds: f64,
+    /// Sampling planners: iterations the last plan ran (fewer than `sampling_iterations` when
+    /// `time_budget` stopped them); 0 with box-DDP. The candidate above is then the sampled
+    /// plan's rollout (refined by box-DDP with `refine_with_ddp`).
+    pub sampling_iterations: usize,
+    /// Sampling planners: whether the time budget ended the last plan's iterations.
+    pub sampling_stopped_by_budget: bool,
 }
 
 /// Creates a planner with `settings` over the networks of the bundle `*bundle` into `*out`.
@@ -572,6 +578,7 @@ pub unsafe extern "C" fn zp_planner_get_plan_info(
         with_handle_ref(planner, |p| {
             let best = p.planner.solution();
             let times = p.planner.times();
+            let sampling = p.planner.sampling_report();
             write(
                 out,
                 zp_plan_info {
@@ -584,6 +591,8 @@ pub unsafe extern "C" fn zp_planner_get_plan_info(
                     backward_seconds: times.phases.backward.as_secs_f64(),
                     forward_seconds: times.phases.forward.as_secs_f64(),
                     total_seconds: (times.encode + times.solve).as_secs_f64(),
+                    sampling_iterations: sampling.map_or(0, |r| r.iterations),
+                    sampling_stopped_by_budget: sampling.is_some_and(|r| r.stopped_by_budget),
                 },
                 "out",
             )
