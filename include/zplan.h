@@ -292,6 +292,9 @@ typedef struct zp_planner_settings {
   double std_max;
   // Sampling: hand the sampled plan to box-DDP as one more candidate beside its own.
   bool refine_with_ddp;
+  // Sampling: fit a full covariance over the action sequence (Visual Foresight's CEM)
+  // instead of a diagonal.
+  bool full_covariance;
 } zp_planner_settings;
 
 // Sizes of a planner's inputs and outputs. Plain data, owned by the caller.

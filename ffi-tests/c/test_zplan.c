@@ -90,7 +90,7 @@ static void test_settings(void) {
     CHECK(settings.warm_start && settings.max_iterations == 4);
     CHECK(settings.time_budget == 0.0);
     /* Box-DDP, with PlaNet's CEM and TD-MPC2's MPPI parameters ready for the sampling planners. */
-    CHECK(settings.planner == ZP_PLANNER_DDP);
+    CHECK(settings.planner == ZP_PLANNER_DDP && !settings.full_covariance);
     CHECK(settings.samples == 1000 && settings.sampling_iterations == 10 && settings.elites == 100);
     CHECK(settings.temperature == 0.5 && settings.std_min == 0.05 && settings.std_max == 2.0);
 
@@ -397,6 +397,15 @@ static void test_sampling_planner(const char *dir) {
         CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
         CHECK(plan.candidates == 1 && isfinite(plan.cost));
         CHECK(plan.sampling_iterations == 6 && !plan.sampling_stopped_by_budget);
+        zp_planner_free(planner);
+        planner = NULL;
+        /* The same with a full covariance over the sequence. */
+        CHECK_STATUS(zp_bundle_load(dir, &bundle), ZP_OK);
+        settings.full_covariance = true;
+        CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_OK);
+        CHECK_STATUS(zp_planner_set_goal(planner, goal, 1600), ZP_OK);
+        CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+        CHECK(action[0] >= -3.0 && action[0] <= 3.0 && action[1] >= -3.0 && action[1] <= 3.0);
         zp_planner_free(planner);
         planner = NULL;
     }

@@ -71,6 +71,10 @@ pub struct PlannerArgs {
     /// Refine the sampled plan with box-DDP (as one more of its candidates).
     #[arg(long)]
     refine: bool,
+    /// Fit a full covariance over the action sequence (Visual Foresight's CEM) instead of a
+    /// diagonal.
+    #[arg(long)]
+    full_covariance: bool,
 }
 
 /// `--planner`.
@@ -103,6 +107,7 @@ impl PlannerArgs {
             elites: self.elites.unwrap_or(preset.elites),
             action_repeat: self.action_repeat.unwrap_or(preset.action_repeat),
             refine_with_ddp: self.refine,
+            full_covariance: self.full_covariance || preset.full_covariance,
             ..preset
         })
     }

@@ -76,6 +76,9 @@ pub struct zp_planner_settings {
     pub std_max: f64,
     /// Sampling: hand the sampled plan to box-DDP as one more candidate beside its own.
     pub refine_with_ddp: bool,
+    /// Sampling: fit a full covariance over the action sequence (Visual Foresight's CEM)
+    /// instead of a diagonal.
+    pub full_covariance: bool,
 }
 
 impl From<&PlannerSettings> for zp_planner_settings {
@@ -117,6 +120,7 @@ impl From<&PlannerSettings> for zp_planner_settings {
             std_min,
             std_max,
             refine_with_ddp: sampling.refine_with_ddp,
+            full_covariance: sampling.full_covariance,
             objective,
             reward_weight,
             horizon: s.horizon,
@@ -192,6 +196,7 @@ impl zp_planner_settings {
                 elites: self.elites,
                 action_repeat: self.action_repeat,
                 std_init: self.std_init,
+                full_covariance: self.full_covariance,
                 time_budget,
                 refine_with_ddp: self.refine_with_ddp,
             }),

@@ -16,6 +16,12 @@
 //! the plan is the final mean
 //! ```
 //!
+//! With `full_covariance` (Visual Foresight's refit) the Gaussian has a full covariance over the
+//! whole sequence of decisions and actions, k = decisions * m: u_s = clip(mean + L eps_s) with
+//! L L' = Sigma, and the refit is Sigma = sum w (u - mean)(u - mean)' / sum w (plus a ridge of
+//! 1e-9 half-range^2 so that L exists); the diagonal rule is the special case of a diagonal
+//! Sigma.
+//!
 //! Every sample of one time step goes through the network in one batched call, so an iteration
 //! is T calls of batch N. Buffers are sized once; a plan allocates nothing on the Rust side.
 
@@ -60,6 +66,9 @@ pub struct SamplingSettings {
     pub action_repeat: usize,
     /// Initial standard deviation, as a fraction of half the action range.
     pub std_init: f64,
+    /// Refit a full covariance over the whole action sequence (correlations across time and
+    /// actions, as Visual Foresight's CEM) instead of a diagonal.
+    pub full_covariance: bool,
     /// Stop after the iteration that would overrun this budget (measured from the start of the
     /// plan call, encoding included) and plan with the distribution fitted so far.
     pub time_budget: Option<Duration>,
@@ -79,19 +88,22 @@ impl SamplingSettings {
             elites: 100,
             action_repeat: 1,
             std_init: 1.0,
+            full_covariance: false,
             time_budget: None,
             refine_with_ddp: false,
         }
     }
 
     /// Visual Foresight's CEM (Ebert et al. 2018): 200 samples, 3 iterations, 10 elites,
-    /// actions held 3 steps (a 15-step horizon is 5 decisions).
+    /// actions held 3 steps (a 15-step horizon is 5 decisions), a full covariance over the
+    /// sequence.
     pub fn visual_foresight() -> Self {
         Self {
             samples: 200,
             iterations: 3,
             elites: 10,
             action_repeat: 3,
+            full_covariance: true,
             ..Self::planet()
         }
     }
@@ -110,6 +122,7 @@ impl SamplingSettings {
             elites: 64,
             action_repeat: 1,
             std_init: 2.0,
+            full_covariance: false,
             time_budget: None,
             refine_with_ddp: false,
         }
@@ -177,6 +190,11 @@ pub(crate) struct Sampler {
     order: Vec<usize>,
     /// Elite weights.
     weights: Vec<f64>,
+    /// With `full_covariance`: Sigma and its Cholesky factor L (k x k, row-major), and one
+    /// sample's standard normal draws (k).
+    covariance: Vec<f64>,
+    factor: Vec<f64>,
+    normal: Vec<f64>,
     report: SamplingReport,
 }
 
@@ -184,7 +202,15 @@ impl Sampler {
     pub(crate) fn new(settings: SamplingSettings, n: usize, m: usize, horizon: usize) -> Self {
         let decisions = horizon.div_ceil(settings.action_repeat);
         let samples = settings.samples;
+        let k = if settings.full_covariance {
+            decisions * m
+        } else {
+            0
+        };
         Self {
+            covariance: vec![0.0; k * k],
+            factor: vec![0.0; k * k],
+            normal: vec![0.0; k],
             dims: (n, m, horizon, decisions),
             mean: vec![0.0; decisions * m],
             std: vec![0.0; decisions * m],
@@ -231,6 +257,12 @@ impl Sampler {
                 self.std[d * m + i] = self.settings.std_init * half;
             }
         }
+        // Sigma = diag(std^2) to start with.
+        let k = self.normal.len();
+        self.covariance.fill(0.0);
+        for j in 0..k {
+            self.covariance[j * k + j] = self.std[j] * self.std[j];
+        }
         self.report = SamplingReport::default();
         for _ in 0..self.settings.iterations {
             let began = Instant::now();
@@ -259,12 +291,31 @@ impl Sampler {
         let (_, m, horizon, decisions) = self.dims;
         let (samples, repeat) = (self.settings.samples, self.settings.action_repeat);
         let per_sample = decisions * m;
+        if self.settings.full_covariance {
+            cholesky(&self.covariance, &mut self.factor, per_sample);
+        }
         for s in 0..samples {
-            for j in 0..per_sample {
+            let draw = &mut self.draws[s * per_sample..(s + 1) * per_sample];
+            if s == 0 {
+                draw.copy_from_slice(&self.mean);
+            } else if self.settings.full_covariance {
+                // u = mean + L eps.
+                for e in self.normal.iter_mut() {
+                    *e = standard_normal(rng);
+                }
+                for (j, u) in draw.iter_mut().enumerate() {
+                    let row = &self.factor[j * per_sample..j * per_sample + j + 1];
+                    let noise: f64 = row.iter().zip(&self.normal).map(|(l, e)| l * e).sum();
+                    *u = self.mean[j] + noise;
+                }
+            } else {
+                for (j, u) in draw.iter_mut().enumerate() {
+                    *u = self.mean[j] + self.std[j] * standard_normal(rng);
+                }
+            }
+            for (j, u) in draw.iter_mut().enumerate() {
                 let i = j % m;
-                let noise = if s == 0 { 0.0 } else { standard_normal(rng) };
-                self.draws[s * per_sample + j] =
-                    (self.mean[j] + self.std[j] * noise).clamp(low[i], high[i]);
+                *u = u.clamp(low[i], high[i]);
             }
         }
         for t in 0..horizon {
@@ -379,6 +430,46 @@ impl Sampler {
                 .sqrt()
                 .clamp(floor * half, ceiling * half)
                 .max(1e-9 * half);
+        }
+        if self.settings.full_covariance {
+            // Sigma_ab = sum w (u_a - mean_a)(u_b - mean_b) / sum w, its diagonal std^2 (the
+            // clamped spread) so that MPPI's bounds hold, plus the ridge.
+            for a in 0..per_sample {
+                for b in 0..a {
+                    let value = elite
+                        .iter()
+                        .zip(&self.weights)
+                        .map(|(&s, w)| {
+                            let u = &self.draws[s * per_sample..];
+                            w * (u[a] - self.mean[a]) * (u[b] - self.mean[b])
+                        })
+                        .sum::<f64>()
+                        / total;
+                    self.covariance[a * per_sample + b] = value;
+                    self.covariance[b * per_sample + a] = value;
+                }
+                let half = 0.5 * (high[a % m] - low[a % m]);
+                self.covariance[a * per_sample + a] =
+                    self.std[a] * self.std[a] + 1e-9 * half * half;
+            }
+        }
+    }
+}
+
+/// The lower Cholesky factor L of the k x k symmetric matrix `a` (row-major) into `l`, L L' = A.
+/// A pivot that is not positive (Sigma singular to rounding) is raised to a tiny positive
+/// value, so that the draws stay finite.
+fn cholesky(a: &[f64], l: &mut [f64], k: usize) {
+    l.fill(0.0);
+    for i in 0..k {
+        for j in 0..=i {
+            let dot: f64 = (0..j).map(|p| l[i * k + p] * l[j * k + p]).sum();
+            if i == j {
+                let pivot = a[i * k + i] - dot;
+                l[i * k + i] = pivot.max(1e-300).sqrt();
+            } else {
+                l[i * k + j] = (a[i * k + j] - dot) / l[j * k + j];
+            }
         }
     }
 }

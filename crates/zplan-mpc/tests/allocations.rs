@@ -20,7 +20,11 @@ fn a_plan_call_allocates_nothing_once_its_batch_sizes_have_been_seen() {
         ..PlannerSettings::reference(TaskKind::Planar)
     };
     plans_allocate_nothing(ddp.clone(), true);
-    for sampling in [SamplingSettings::planet(), SamplingSettings::td_mpc2()] {
+    for sampling in [
+        SamplingSettings::planet(),
+        SamplingSettings::visual_foresight(),
+        SamplingSettings::td_mpc2(),
+    ] {
         for refine_with_ddp in [false, true] {
             let kind = PlannerKind::Sampling(SamplingSettings {
                 samples: 64,

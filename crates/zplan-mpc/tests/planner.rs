@@ -459,11 +459,12 @@ fn sampling_planner(goal: &Array4<u8>, sampling: SamplingSettings, seed: u64) ->
     planner
 }
 
-/// CEM and MPPI with enough samples and iterations for a 2-action, 8-step problem. MPPI's
+/// CEM (diagonal and full covariance) and MPPI with enough samples and iterations for a
+/// 2-action, 8-step problem. MPPI's
 /// temperature is per unit of cost: this problem's sequence costs differ by hundreds between
 /// elites, so TD-MPC2's 0.5 (for rewards of order 1 per step) would put all weight on one
 /// sample and stall; 0.001 keeps tens of elites weighted.
-fn converging_samplers() -> [(&'static str, SamplingSettings); 2] {
+fn converging_samplers() -> [(&'static str, SamplingSettings); 3] {
     let cem = SamplingSettings {
         samples: 1000,
         iterations: 25,
@@ -483,7 +484,11 @@ fn converging_samplers() -> [(&'static str, SamplingSettings); 2] {
         std_init: 0.05,
         ..SamplingSettings::td_mpc2()
     };
-    [("CEM", cem), ("MPPI", mppi)]
+    let full = SamplingSettings {
+        full_covariance: true,
+        ..cem.clone()
+    };
+    [("CEM", cem), ("CEM, full covariance", full), ("MPPI", mppi)]
 }
 
 #[test]
