@@ -227,17 +227,13 @@ impl SolverBench {
 impl MpcBench {
     /// The MPC step at the reference planner's settings (as the numpy peer plans), per phase.
     fn execute(self) -> anyhow::Result<()> {
-        let model = self
-            .model
-            .unwrap_or_else(|| crate::shipped_model(self.task));
-        let bundle = Bundle::load(&model).with_context(|| format!("{}", model.display()))?;
         let reference = PlannerSettings::reference(self.task);
         let settings = PlannerSettings {
             kind: self.planner.kind(),
             horizon: self.horizon.unwrap_or(reference.horizon),
             ..reference
         };
-        let mut planner = Planner::new(bundle, settings)?;
+        let (model, mut planner) = planner_on(self.task, self.model, settings)?;
         let mut env = Env::new(self.task, self.seed);
         let score = evaluate(&mut env, &mut planner, self.seed, self.episodes, |_, _| {})?;
         let us = |values: &[f64], q: f64| quantile(values, q) * 1e3;
@@ -278,11 +274,8 @@ impl SwapBench {
     /// times only `Planner::swap_bundle`. The peer is the swap that loads on the control
     /// thread: load + swap, from the same samples.
     fn execute(self) -> anyhow::Result<()> {
-        let model = self
-            .model
-            .unwrap_or_else(|| crate::shipped_model(self.task));
-        let bundle = Bundle::load(&model).with_context(|| format!("{}", model.display()))?;
-        let mut planner = Planner::new(bundle, PlannerSettings::for_task(self.task))?;
+        let settings = PlannerSettings::for_task(self.task);
+        let (model, mut planner) = planner_on(self.task, self.model, settings)?;
         let mut env = Env::new(self.task, 0);
         let (sender, receiver) = mpsc::sync_channel::<(Bundle, f64)>(1);
         let (path, swaps) = (model.clone(), self.swaps);
@@ -346,6 +339,17 @@ impl SwapBench {
         });
         write_record(self.json.as_ref(), &record)
     }
+}
+
+/// A planner with `settings` on `model` (default: the task's shipped bundle), and the path.
+fn planner_on(
+    task: TaskKind,
+    model: Option<PathBuf>,
+    settings: PlannerSettings,
+) -> anyhow::Result<(PathBuf, Planner)> {
+    let model = model.unwrap_or_else(|| crate::shipped_model(task));
+    let bundle = Bundle::load(&model).with_context(|| format!("{}", model.display()))?;
+    Ok((model, Planner::new(bundle, settings)?))
 }
 
 fn write_record(path: Option<&PathBuf>, record: &serde_json::Value) -> anyhow::Result<()> {
