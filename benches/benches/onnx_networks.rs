@@ -1,12 +1,14 @@
-//! Per-call latency through ONNX Runtime, single thread: the encoder on the three image sizes
-//! of the benchmark tasks (batch 1), and the dynamics at batch 1, 10 and 330. The networks are
-//! the random-weight bench fixtures of zplan-onnx (make_fixtures.py).
+//! Per-call latency, single thread: the encoder on the three image sizes of the benchmark tasks
+//! (batch 1) through ONNX Runtime, and the dynamics at batch 1, 10, 330 (a DDP linearisation)
+//! and 1000 (a sampling planner's step) through zplan's native evaluator and through ONNX
+//! Runtime side by side. The networks are the random-weight bench fixtures of zplan-onnx
+//! (make_fixtures.py).
 
 use std::path::PathBuf;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::{Array2, Array4};
-use zplan_onnx::Bundle;
+use zplan_onnx::{Bundle, NetworkOptions};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,19 +41,26 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("dynamics_nz8_nu1_mlp64");
-    let mut bundle = Bundle::load(&fixture("bench-cartpole")).expect("bench fixture loads");
-    for batch in [1, 10, 330] {
-        let z = Array2::<f32>::from_elem((batch, 8), 0.1);
-        let u = Array2::<f32>::from_elem((batch, 1), 0.2);
-        let mut z_next = Array2::<f32>::zeros((batch, 8));
-        group.bench_function(BenchmarkId::new("batch", batch), |b| {
-            b.iter(|| {
-                bundle
-                    .dynamics()
-                    .step(z.view(), u.view(), z_next.view_mut())
-                    .expect("steps")
-            })
-        });
+    for (evaluator, native) in [("native", true), ("onnxruntime", false)] {
+        let options = NetworkOptions {
+            native,
+            ..NetworkOptions::default()
+        };
+        let mut bundle =
+            Bundle::load_with(&fixture("bench-cartpole"), &options).expect("bench fixture loads");
+        for batch in [1, 10, 330, 1000] {
+            let z = Array2::<f32>::from_elem((batch, 8), 0.1);
+            let u = Array2::<f32>::from_elem((batch, 1), 0.2);
+            let mut z_next = Array2::<f32>::zeros((batch, 8));
+            group.bench_function(BenchmarkId::new(evaluator, batch), |b| {
+                b.iter(|| {
+                    bundle
+                        .dynamics()
+                        .step(z.view(), u.view(), z_next.view_mut())
+                        .expect("steps")
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -233,7 +233,11 @@ impl MpcBench {
             horizon: self.horizon.unwrap_or(reference.horizon),
             ..reference
         };
-        let (model, mut planner) = planner_on(self.task, self.model, settings)?;
+        let model = self
+            .model
+            .unwrap_or_else(|| crate::shipped_model(self.task));
+        let (bundle, evaluator) = self.planner.load(&model)?;
+        let mut planner = Planner::new(bundle, settings)?;
         let mut env = Env::new(self.task, self.seed);
         let score = evaluate(&mut env, &mut planner, self.seed, self.episodes, |_, _| {})?;
         let us = |values: &[f64], q: f64| quantile(values, q) * 1e3;
@@ -246,6 +250,7 @@ impl MpcBench {
             "task": self.task.name(),
             "model": model.display().to_string(),
             "planner": format!("{:?}", self.planner.choice()),
+            "evaluator": evaluator,
             "horizon": planner.settings().horizon,
             "sampled_model_steps_per_plan": model_steps,
             "steps": score.step_ms.len(),
@@ -258,7 +263,7 @@ impl MpcBench {
             "percent_in_goal": score.percent,
         });
         println!(
-            "zplan bench mpc {} ({} steps): median {:.1} us, p99 {:.1} us",
+            "zplan bench mpc {} ({} steps, dynamics {evaluator}): median {:.1} us, p99 {:.1} us",
             self.task.name(),
             score.step_ms.len(),
             us(&score.step_ms, 0.5),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use zplan_envs::{Env, TaskKind};
 use zplan_loop::{Evaluation, PHASES, evaluate, quantile};
 use zplan_mpc::{Objective, Planner, PlannerKind, PlannerSettings, SamplingSettings};
-use zplan_onnx::Bundle;
+use zplan_onnx::{Bundle, NetworkOptions};
 
 /// Score models on the true task: percent of steps in goal under the latent MPC planner.
 #[derive(Args)]
@@ -75,6 +75,19 @@ pub struct PlannerArgs {
     /// diagonal.
     #[arg(long)]
     full_covariance: bool,
+    /// What runs the dynamics network: zplan's native kernels (when the network compiles and
+    /// agrees with ONNX Runtime at load; otherwise ONNX Runtime) or always ONNX Runtime.
+    #[arg(long, value_enum, default_value_t = EvaluatorChoice::Native)]
+    evaluator: EvaluatorChoice,
+}
+
+/// `--evaluator`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EvaluatorChoice {
+    /// Native kernels where the network allows.
+    Native,
+    /// ONNX Runtime for every call.
+    Onnxruntime,
 }
 
 /// `--planner`.
@@ -92,6 +105,19 @@ impl PlannerArgs {
     /// `--planner`.
     pub fn choice(&self) -> PlannerChoice {
         self.planner
+    }
+
+    /// Loads the bundle in `dir` with the networks' options the flags ask for, and says what
+    /// runs its dynamics.
+    pub fn load(&self, dir: &Path) -> anyhow::Result<(Bundle, String)> {
+        let options = NetworkOptions {
+            native: self.evaluator == EvaluatorChoice::Native,
+            ..NetworkOptions::default()
+        };
+        let mut bundle =
+            Bundle::load_with(dir, &options).with_context(|| format!("{}", dir.display()))?;
+        let evaluator = bundle.dynamics().evaluator().to_string();
+        Ok((bundle, evaluator))
     }
 
     /// The planner kind the options ask for.
@@ -187,7 +213,8 @@ impl EvalCommand {
     }
 
     fn score(&self, model: &Path) -> anyhow::Result<Evaluation> {
-        let mut planner = Planner::new(Bundle::load(model)?, self.settings())?;
+        let (bundle, evaluator) = self.planner.load(model)?;
+        let mut planner = Planner::new(bundle, self.settings())?;
         let mut env = Env::new(self.task, self.seed);
         let settings = planner.settings();
         println!(
@@ -201,6 +228,7 @@ impl EvalCommand {
             settings.q,
             settings.terminal_steps,
         );
+        println!("  dynamics evaluator: {evaluator}");
         let score = evaluate(
             &mut env,
             &mut planner,

@@ -281,9 +281,92 @@ fn weighted_distance(
     0.5 * total
 }
 
+/// 1/2 (x - g)' W (x - g) on contiguous rows (W row-major), summed in the order of
+/// [`weighted_distance`] so that both give the same bits.
+fn weighted_distance_rows(w: &[f64], x: &[f64], g: &[f64]) -> f64 {
+    let mut total = 0.0;
+    for ((row, xi), gi) in w.chunks_exact(x.len()).zip(x).zip(g) {
+        let wd = row
+            .iter()
+            .zip(x.iter().zip(g))
+            .fold(0.0, |acc, (w, (x, g))| acc + w * (x - g));
+        total += (xi - gi) * wd;
+    }
+    0.5 * total
+}
+
+/// 1/2 u' R u on contiguous rows, in the order of [`quadratic_form`].
+fn quadratic_form_rows(r: &[f64], u: &[f64]) -> f64 {
+    let mut total = 0.0;
+    for (row, ui) in r.chunks_exact(u.len()).zip(u) {
+        for (rij, uj) in row.iter().zip(u) {
+            total += ui * rij * uj;
+        }
+    }
+    0.5 * total
+}
+
 impl Cost for QuadraticCost {
     fn stage(&self, _t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64 {
         weighted_distance(&self.q, &x, &self.goal, None) + quadratic_form(&self.r, &u)
+    }
+
+    /// Row by row as `stage`, on slices when every array is contiguous (a sampling planner
+    /// evaluates thousands of rows per step).
+    fn stage_batch(
+        &self,
+        t: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        mut out: ArrayViewMut1<'_, f64>,
+    ) -> Result<(), ModelError> {
+        let (n, m) = (self.q.nrows(), self.r.nrows());
+        let slices = (
+            states.as_slice(),
+            controls.as_slice(),
+            self.q.as_slice(),
+            self.r.as_slice(),
+            self.goal.as_slice(),
+        );
+        let (Some(xs), Some(us), Some(q), Some(r), Some(g)) = slices else {
+            for ((x, u), out) in states.outer_iter().zip(controls.outer_iter()).zip(&mut out) {
+                *out = self.stage(t, x, u);
+            }
+            return Ok(());
+        };
+        for ((x, u), out) in xs.chunks_exact(n).zip(us.chunks_exact(m)).zip(&mut out) {
+            *out = weighted_distance_rows(q, x, g) + quadratic_form_rows(r, u);
+        }
+        Ok(())
+    }
+
+    fn terminal_batch(
+        &self,
+        states: ArrayView2<'_, f64>,
+        mut out: ArrayViewMut1<'_, f64>,
+    ) -> Result<(), ModelError> {
+        let n = self.q_terminal.nrows();
+        let slices = (
+            states.as_slice(),
+            self.q_terminal.as_slice(),
+            self.q_lin_terminal.as_slice(),
+            self.goal.as_slice(),
+        );
+        let (Some(xs), Some(q), Some(lin), Some(g)) = slices else {
+            for (x, out) in states.outer_iter().zip(&mut out) {
+                *out = self.terminal(x);
+            }
+            return Ok(());
+        };
+        for (x, out) in xs.chunks_exact(n).zip(&mut out) {
+            let linear: f64 = lin
+                .iter()
+                .zip(x.iter().zip(g))
+                .map(|(l, (x, g))| l * (x - g))
+                .sum();
+            *out = weighted_distance_rows(q, x, g) + linear;
+        }
+        Ok(())
     }
 
     fn stage_derivatives(

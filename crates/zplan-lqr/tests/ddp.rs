@@ -679,3 +679,38 @@ fn a_terminal_cost_with_a_linear_term_is_evaluated_and_checked() {
         "a refused terminal cost leaves the old one"
     );
 }
+
+#[test]
+fn batched_quadratic_costs_are_the_per_row_costs_bit_for_bit() {
+    let (n, m, rows) = (3, 2, 7);
+    let mut matrices = RandomMatrices::new(5);
+    let q = matrices.spd(n, 1.0);
+    let r = Array2::from_diag(&Array1::from(vec![0.5, 2.0]));
+    let goal = matrices.vector(n, 1.0);
+    let cost = QuadraticCost::new(q.clone(), r, q * 3.0, goal).unwrap();
+    let states = matrices.matrix(rows, n, 1.0);
+    let controls = matrices.matrix(rows, m, 1.0);
+    // A column-major copy takes the general path, the row-major one the contiguous path.
+    let states_f = states.t().as_standard_layout().into_owned().reversed_axes();
+    let controls_f = controls
+        .t()
+        .as_standard_layout()
+        .into_owned()
+        .reversed_axes();
+    assert!(states_f.as_slice().is_none());
+    for (xs, us) in [
+        (states.view(), controls.view()),
+        (states_f.view(), controls_f.view()),
+    ] {
+        let mut batch = Array1::zeros(rows);
+        cost.stage_batch(2, xs, us, batch.view_mut()).unwrap();
+        let mut terminal = Array1::zeros(rows);
+        cost.terminal_batch(xs, terminal.view_mut()).unwrap();
+        for b in 0..rows {
+            let stage = cost.stage(2, xs.row(b), us.row(b));
+            assert_eq!(batch[b].to_bits(), stage.to_bits(), "stage row {b}");
+            let last = cost.terminal(xs.row(b));
+            assert_eq!(terminal[b].to_bits(), last.to_bits(), "terminal row {b}");
+        }
+    }
+}

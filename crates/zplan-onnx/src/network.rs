@@ -33,6 +33,10 @@ pub struct NetworkOptions {
     pub intra_op_threads: usize,
     /// ONNX Runtime library to load if none is loaded yet (see [`Runtime::init`]).
     pub runtime_library: Option<PathBuf>,
+    /// Run the dynamics' z_next with zplan's native evaluator when its graph is a small
+    /// feed-forward network the evaluator compiles and the result agrees with ONNX Runtime's on
+    /// a probe batch at load (see [`crate::Evaluator`]). Default true.
+    pub native: bool,
 }
 
 impl Default for NetworkOptions {
@@ -40,6 +44,7 @@ impl Default for NetworkOptions {
         Self {
             intra_op_threads: 1,
             runtime_library: None,
+            native: true,
         }
     }
 }

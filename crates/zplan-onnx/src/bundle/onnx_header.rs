@@ -1,11 +1,10 @@
-//! The IR version and operator sets of an `.onnx` file, read from its protobuf without loading
+//! The IR version and operator sets of an `.onnx` file, read from its protobuf without decoding
 //! the graph: ModelProto field 1 is `ir_version`, field 8 the repeated `opset_import`
-//! (OperatorSetIdProto: 1 `domain`, 2 `version`). Length-delimited fields (the graph and its
-//! weights) are skipped by seeking.
+//! (OperatorSetIdProto: 1 `domain`, 2 `version`).
 
-use std::fs::File;
-use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
+
+use crate::protobuf::Reader;
 
 /// Newest ONNX IR version ONNX Runtime 1.31 loads.
 pub const MAX_IR_VERSION: i64 = 13;
@@ -33,34 +32,33 @@ impl OnnxHeader {
 
     /// Reads the header of `path`; `Err` carries a sentence on what is wrong.
     pub fn read(path: &Path) -> Result<Self, String> {
-        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-        let len = file
-            .metadata()
-            .map_err(|e| format!("cannot stat: {e}"))?
-            .len();
-        Self::parse(BufReader::new(file), len)
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+        Self::from_bytes(&bytes)
     }
 
     /// Reads the header of an ONNX model held in memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        Self::parse(Cursor::new(bytes), bytes.len() as u64)
-    }
-
-    fn parse(inner: impl Read + Seek, len: u64) -> Result<Self, String> {
-        let mut reader = Protobuf { inner, end: len };
         let mut header = OnnxHeader {
             ir_version: 0,
             opsets: Vec::new(),
         };
-        while reader.position()? < len {
-            let key = reader.varint()?;
-            match (key >> 3, key & 7) {
-                (1, 0) => header.ir_version = reader.varint()? as i64,
-                (8, 2) => {
-                    let size = reader.varint()?;
-                    header.opsets.push(reader.opset(size)?);
+        let mut model = Reader::new(bytes);
+        while let Some((field, value)) = model.field()? {
+            match field {
+                1 => header.ir_version = value.varint("ir_version")? as i64,
+                8 => {
+                    let (mut domain, mut version) = (String::new(), 0);
+                    let mut opset = Reader::new(value.bytes("opset_import")?);
+                    while let Some((field, value)) = opset.field()? {
+                        match field {
+                            1 => domain = value.string("opset_import.domain")?,
+                            2 => version = value.varint("opset_import.version")? as i64,
+                            _ => {}
+                        }
+                    }
+                    header.opsets.push((domain, version));
                 }
-                (_, wire) => reader.skip(wire)?,
+                _ => {}
             }
         }
         if header.ir_version == 0 {
@@ -85,86 +83,5 @@ impl OnnxHeader {
             )),
             _ => Ok(()),
         }
-    }
-}
-
-struct Protobuf<R> {
-    inner: R,
-    end: u64,
-}
-
-impl<R: Read + Seek> Protobuf<R> {
-    fn position(&mut self) -> Result<u64, String> {
-        self.inner.stream_position().map_err(|e| e.to_string())
-    }
-
-    fn byte(&mut self) -> Result<u8, String> {
-        let mut b = [0u8];
-        self.inner
-            .read_exact(&mut b)
-            .map_err(|_| "not an ONNX model: truncated protobuf".to_string())?;
-        Ok(b[0])
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err("not an ONNX model: malformed varint".into())
-    }
-
-    fn skip(&mut self, wire: u64) -> Result<(), String> {
-        let bytes = match wire {
-            0 => return self.varint().map(drop),
-            1 => 8,
-            2 => self.varint()?,
-            5 => 4,
-            _ => return Err(format!("not an ONNX model: protobuf wire type {wire}")),
-        };
-        let target = self
-            .position()?
-            .checked_add(bytes)
-            .filter(|&t| t <= self.end);
-        let target = target
-            .ok_or_else(|| "not an ONNX model: field runs past the end of the file".to_string())?;
-        self.inner
-            .seek(SeekFrom::Start(target))
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    }
-
-    fn opset(&mut self, size: u64) -> Result<(String, i64), String> {
-        let end = self
-            .position()?
-            .checked_add(size)
-            .filter(|&e| e <= self.end)
-            .ok_or_else(|| {
-                "not an ONNX model: opset_import runs past the end of the file".to_string()
-            })?;
-        let (mut domain, mut version) = (String::new(), 0i64);
-        while self.position()? < end {
-            let key = self.varint()?;
-            match (key >> 3, key & 7) {
-                (1, 2) => {
-                    let len = self.varint()? as usize;
-                    if len > 1024 {
-                        return Err("not an ONNX model: opset domain too long".into());
-                    }
-                    let mut bytes = vec![0u8; len];
-                    self.inner
-                        .read_exact(&mut bytes)
-                        .map_err(|e| e.to_string())?;
-                    domain = String::from_utf8_lossy(&bytes).into_owned();
-                }
-                (2, 0) => version = self.varint()? as i64,
-                (_, wire) => self.skip(wire)?,
-            }
-        }
-        Ok((domain, version))
     }
 }

@@ -68,7 +68,7 @@ impl DecoderNet {
             obs.shape(),
             &[batch, o.stacked_channels(), o.height, o.width],
         )?;
-        check_finite("decoder", "z", z.iter())?;
+        check_finite("decoder", "z", &z)?;
         let z = z.as_standard_layout();
         let inputs = [(self.input.as_str(), z.view().into_dyn())];
         self.net

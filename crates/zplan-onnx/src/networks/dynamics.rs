@@ -7,11 +7,46 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3, s};
 use super::{StateActionNet, check_shape, expect_shape};
 use crate::bundle::manifest::{DifferenceScheme, JacobianSpec, Manifest};
 use crate::error::BundleError;
+use crate::native::{Isa, NativeNet};
 use crate::network::NetworkOptions;
+
+/// Rows of the load-time comparison of the native evaluator with ONNX Runtime (two tiles).
+const PROBE_ROWS: usize = 97;
+/// Largest |native - onnxruntime| / (1 + |onnxruntime|) accepted on the probe.
+const PROBE_TOLERANCE: f32 = 1e-4;
+
+/// What computes the dynamics' z_next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evaluator {
+    /// zplan's native kernels with this instruction set; `multiply_adds` per row.
+    Native {
+        /// The kernels' instruction set.
+        isa: Isa,
+        /// Multiply-adds of the network's matrix products per row.
+        multiply_adds: usize,
+    },
+    /// ONNX Runtime, and why not the native evaluator.
+    OnnxRuntime {
+        /// Not compiled (the first unsupported node), not agreeing, or not asked for.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Evaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evaluator::Native { isa, .. } => write!(f, "native ({})", isa.name()),
+            Evaluator::OnnxRuntime { reason } => write!(f, "onnxruntime ({reason})"),
+        }
+    }
+}
 
 /// Latent dynamics (z, u) -> z_next, with Jacobians from the model or by finite differences.
 pub struct DynamicsNet {
     net: StateActionNet,
+    /// The native evaluator of z_next, when it compiled and agreed with ONNX Runtime.
+    native: Option<NativeNet>,
+    evaluator: Evaluator,
     /// Whether the network outputs A and B (they follow z_next in the net's outputs).
     has_model_jacobians: bool,
     jacobians: JacobianSpec,
@@ -57,14 +92,87 @@ impl DynamicsNet {
         let has_model_jacobians = outputs.len() == 3;
         debug_assert!(has_model_jacobians || !matches!(manifest.jacobians, JacobianSpec::Model));
         net.net.set_outputs(outputs);
-        Ok(Self {
+        let mut dynamics = Self {
             net,
+            native: None,
+            evaluator: Evaluator::OnnxRuntime {
+                reason: "not asked for".into(),
+            },
             has_model_jacobians,
             jacobians: manifest.jacobians,
             fd_z: Array2::zeros((0, nz)),
             fd_u: Array2::zeros((0, nu)),
             fd_out: Array2::zeros((0, nz)),
-        })
+        };
+        if options.native {
+            let path = dir.join(&spec.file);
+            let compiled = NativeNet::compile(&path, inputs, &spec.output, (nz, nu))
+                .and_then(|native| dynamics.agreeing(native, manifest));
+            dynamics.evaluator = match &compiled {
+                Ok(native) => Evaluator::Native {
+                    isa: native.isa(),
+                    multiply_adds: native.multiply_adds_per_row(),
+                },
+                Err(reason) => Evaluator::OnnxRuntime {
+                    reason: reason.clone(),
+                },
+            };
+            dynamics.native = compiled.ok();
+        }
+        Ok(dynamics)
+    }
+
+    /// `native` when it computes what ONNX Runtime computes on [`PROBE_ROWS`] points: latents
+    /// spread over [-3, 3], actions over the manifest's limits.
+    fn agreeing(
+        &mut self,
+        mut native: NativeNet,
+        manifest: &Manifest,
+    ) -> Result<NativeNet, String> {
+        let (nz, nu) = (self.latent_dim(), self.action_dim());
+        let mut state = 0x853c_49e6_748f_ea9b_u64;
+        let mut uniform = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let z = Array2::from_shape_fn((PROBE_ROWS, nz), |_| 6.0 * uniform() - 3.0);
+        let u = Array2::from_shape_fn((PROBE_ROWS, nu), |(_, j)| {
+            let (low, high) = (
+                manifest.action.low[j] as f32,
+                manifest.action.high[j] as f32,
+            );
+            low + (high - low) * uniform()
+        });
+        let mut expected = Array2::zeros((PROBE_ROWS, nz));
+        let mut outputs = [Some(expected.view_mut().into_dyn()), None, None];
+        let count = self.output_count();
+        self.net
+            .run(z.view(), u.view(), &mut outputs[..count])
+            .map_err(|e| format!("ONNX Runtime failed on the probe: {e}"))?;
+        let mut found = Array2::zeros((PROBE_ROWS, nz));
+        native.run(z.view(), u.view(), found.view_mut());
+        for ((index, &f), &e) in found.indexed_iter().zip(&expected) {
+            let agree = if e.is_finite() {
+                (f - e).abs() <= PROBE_TOLERANCE * (1.0 + e.abs())
+            } else {
+                f.to_bits() == e.to_bits() || (f.is_nan() && e.is_nan())
+            };
+            if !agree {
+                return Err(format!(
+                    "the native evaluator gives {f} where ONNX Runtime gives {e} (probe row {}, \
+                     output {})",
+                    index.0, index.1
+                ));
+            }
+        }
+        Ok(native)
+    }
+
+    /// What computes z_next (the Jacobians' network calls go the same way).
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.evaluator
     }
 
     /// nz.
@@ -92,7 +200,7 @@ impl DynamicsNet {
         &mut self,
         z: ArrayView2<'_, f32>,
         u: ArrayView2<'_, f32>,
-        mut z_next: ArrayViewMut2<'_, f32>,
+        z_next: ArrayViewMut2<'_, f32>,
     ) -> Result<(), BundleError> {
         let batch = self.net.check(&z, &u)?;
         check_shape(
@@ -101,6 +209,20 @@ impl DynamicsNet {
             z_next.shape(),
             &[batch, self.latent_dim()],
         )?;
+        self.forward(z, u, z_next)
+    }
+
+    /// z_next on checked inputs: natively when the evaluator is compiled, else ONNX Runtime.
+    fn forward(
+        &mut self,
+        z: ArrayView2<'_, f32>,
+        u: ArrayView2<'_, f32>,
+        mut z_next: ArrayViewMut2<'_, f32>,
+    ) -> Result<(), BundleError> {
+        if let Some(native) = &mut self.native {
+            native.run(z, u, z_next);
+            return Ok(());
+        }
         let mut outputs = [Some(z_next.view_mut().into_dyn()), None, None];
         let count = self.output_count();
         self.net.run(z, u, &mut outputs[..count])
@@ -182,12 +304,19 @@ impl DynamicsNet {
                 }
             }
         }
-        let fd_z = self.fd_z.slice(s![..rows, ..]);
-        let fd_u = self.fd_u.slice(s![..rows, ..]);
-        let count = self.output_count();
-        let mut out = self.fd_out.slice_mut(s![..rows, ..]);
-        let mut outputs = [Some(out.view_mut().into_dyn()), None, None];
-        self.net.run(fd_z, fd_u, &mut outputs[..count])?;
+        let (fd_z, fd_u, mut fd_out) = (
+            std::mem::take(&mut self.fd_z),
+            std::mem::take(&mut self.fd_u),
+            std::mem::take(&mut self.fd_out),
+        );
+        let result = self.forward(
+            fd_z.slice(s![..rows, ..]),
+            fd_u.slice(s![..rows, ..]),
+            fd_out.slice_mut(s![..rows, ..]),
+        );
+        (self.fd_z, self.fd_u, self.fd_out) = (fd_z, fd_u, fd_out);
+        result?;
+        let out = self.fd_out.slice(s![..rows, ..]);
         for t in 0..points {
             let row = |k: usize| out.row(t * per_point + k);
             for i in 0..d {

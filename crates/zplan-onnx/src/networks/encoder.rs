@@ -77,7 +77,7 @@ impl EncoderNet {
         mut z: ArrayViewMut2<'_, f32>,
     ) -> Result<(), BundleError> {
         let [batch, ..] = self.check_shapes(obs.shape(), z.shape())?;
-        check_finite("encoder", "observation", obs.iter())?;
+        check_finite("encoder", "observation", &obs)?;
         let obs = obs.as_standard_layout();
         let inputs = [(self.input.as_str(), obs.view().into_dyn())];
         self.net
