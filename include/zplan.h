@@ -51,7 +51,7 @@
 
 // Version of the binary interface: raised whenever a type's layout or a function's signature
 // changes incompatibly. A program built against one ABI version needs a library of the same.
-#define ZPLAN_ABI_VERSION 4
+#define ZPLAN_ABI_VERSION 5
 
 // Planner of `zp_planner_settings`: box-DDP from random, bang-bang and warm-start candidates.
 #define ZP_PLANNER_DDP 0
@@ -155,6 +155,17 @@ typedef struct zp_planner zp_planner;
 // it; it runs the trainer's process and loads the bundle, and ends with the job.
 typedef struct zp_trainer zp_trainer;
 
+// How `zp_bundle_load_with` builds the networks. Start from `zp_bundle_options_default()`.
+// Plain data, owned by the caller.
+typedef struct zp_bundle_options {
+  // ONNX Runtime intra-op threads per network (spinning is always off). Default 1.
+  size_t intra_op_threads;
+  // Run the dynamics on zplan's native kernels where the network is a feed-forward network
+  // they compile and their result agrees with ONNX Runtime's on a probe batch at load;
+  // false: ONNX Runtime for every call. Default true.
+  bool native_dynamics;
+} zp_bundle_options;
+
 // What a bundle expects and produces. Plain data, owned by the caller.
 typedef struct zp_bundle_info {
   // Channels of one observation: frames stacked x channels per frame.
@@ -173,6 +184,9 @@ typedef struct zp_bundle_info {
   bool has_decoder;
   // Whether the bundle has a reward network (needed by `ZP_OBJECTIVE_REWARD`).
   bool has_reward;
+  // Whether the dynamics run on zplan's native kernels (the network compiled and agreed
+  // with ONNX Runtime at load) rather than on ONNX Runtime.
+  bool native_dynamics;
 } zp_bundle_info;
 
 // A time-varying linear-quadratic problem, all arrays row-major and owned by the caller, who
@@ -405,11 +419,19 @@ enum zp_status zp_buffer_close(struct zp_buffer *buffer);
 // are dropped, the files keep the committed buffer.
 void zp_buffer_free(struct zp_buffer *buffer);
 
-// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files) into `*out`: reads
-// the files, builds one session per network and runs a probe through each. Needs
-// `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks take to
-// load: call it off the control thread, then swap the bundle in.
+// The default options: one intra-op thread, native dynamics where they agree.
+struct zp_bundle_options zp_bundle_options_default(void);
+
+// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files) into `*out` with the
+// default options: reads the files, builds one session per network and runs a probe through
+// each. Needs `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks
+// take to load: call it off the control thread, then swap the bundle in.
 enum zp_status zp_bundle_load(const char *dir, struct zp_bundle **out);
+
+// `zp_bundle_load` with `*options` instead of the defaults.
+enum zp_status zp_bundle_load_with(const char *dir,
+                                   const struct zp_bundle_options *options,
+                                   struct zp_bundle **out);
 
 // Frees a bundle that no planner took (NULL is ignored).
 void zp_bundle_free(struct zp_bundle *bundle);

@@ -77,9 +77,10 @@ inline zp_planner_settings task_settings(const std::string &task) {
 // them: pass it as an rvalue). Load it on any thread.
 class Bundle {
 public:
-    explicit Bundle(const std::string &dir) {
+    explicit Bundle(const std::string &dir) : Bundle(dir, zp_bundle_options_default()) {}
+    Bundle(const std::string &dir, const zp_bundle_options &options) {
         zp_bundle *raw = nullptr;
-        check(zp_bundle_load(dir.c_str(), &raw));
+        check(zp_bundle_load_with(dir.c_str(), &options, &raw));
         handle_.reset(raw);
     }
     zp_bundle_info info() const {

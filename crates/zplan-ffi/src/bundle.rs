@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use zplan_onnx::Bundle;
+use zplan_onnx::{Bundle, Evaluator, NetworkOptions};
 
 use crate::status::{
     Failure, Handle, Result, check_poison, free_handle, guard, non_null, utf8, with_handle_ref,
@@ -60,16 +60,62 @@ pub struct zp_bundle_info {
     pub has_decoder: bool,
     /// Whether the bundle has a reward network (needed by `ZP_OBJECTIVE_REWARD`).
     pub has_reward: bool,
+    /// Whether the dynamics run on zplan's native kernels (the network compiled and agreed
+    /// with ONNX Runtime at load) rather than on ONNX Runtime.
+    pub native_dynamics: bool,
 }
 
-/// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files) into `*out`: reads
-/// the files, builds one session per network and runs a probe through each. Needs
-/// `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks take to
-/// load: call it off the control thread, then swap the bundle in.
+/// How `zp_bundle_load_with` builds the networks. Start from `zp_bundle_options_default()`.
+/// Plain data, owned by the caller.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct zp_bundle_options {
+    /// ONNX Runtime intra-op threads per network (spinning is always off). Default 1.
+    pub intra_op_threads: usize,
+    /// Run the dynamics on zplan's native kernels where the network is a feed-forward network
+    /// they compile and their result agrees with ONNX Runtime's on a probe batch at load;
+    /// false: ONNX Runtime for every call. Default true.
+    pub native_dynamics: bool,
+}
+
+impl From<&NetworkOptions> for zp_bundle_options {
+    fn from(options: &NetworkOptions) -> Self {
+        Self {
+            intra_op_threads: options.intra_op_threads,
+            native_dynamics: options.native,
+        }
+    }
+}
+
+/// The default options: one intra-op thread, native dynamics where they agree.
+#[unsafe(no_mangle)]
+pub extern "C" fn zp_bundle_options_default() -> zp_bundle_options {
+    (&NetworkOptions::default()).into()
+}
+
+/// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files) into `*out` with the
+/// default options: reads the files, builds one session per network and runs a probe through
+/// each. Needs `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks
+/// take to load: call it off the control thread, then swap the bundle in.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_bundle_load(dir: *const c_char, out: *mut *mut zp_bundle) -> zp_status {
+    let options = zp_bundle_options_default();
+    // SAFETY: the caller's contract is `zp_bundle_load_with`'s; `options` is a local.
+    unsafe { zp_bundle_load_with(dir, &options, out) }
+}
+
+/// `zp_bundle_load` with `*options` instead of the defaults.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_bundle_load_with(
+    dir: *const c_char,
+    options: *const zp_bundle_options,
+    out: *mut *mut zp_bundle,
+) -> zp_status {
     guard(|| {
         non_null(out, "out")?;
+        non_null(options, "options")?;
+        // SAFETY: non-null, and a readable zp_bundle_options (the contract).
+        let options = unsafe { *options };
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let dir = unsafe { utf8(dir, "dir") }?;
         if zplan_onnx::Runtime::get().is_none() {
@@ -78,7 +124,12 @@ pub unsafe extern "C" fn zp_bundle_load(dir: *const c_char, out: *mut *mut zp_bu
                 "ONNX Runtime is not loaded: call zp_runtime_init first",
             ));
         }
-        let bundle = Bundle::load(Path::new(dir))?;
+        let options = NetworkOptions {
+            intra_op_threads: options.intra_op_threads.max(1),
+            native: options.native_dynamics,
+            ..NetworkOptions::default()
+        };
+        let bundle = Bundle::load_with(Path::new(dir), &options)?;
         // SAFETY: `out` is a writable `zp_bundle *` (the contract).
         unsafe { write_handle(out, zp_bundle::new(bundle)) }
     })
@@ -100,6 +151,7 @@ pub unsafe extern "C" fn zp_bundle_get_info(
     // SAFETY: `bundle` is NULL or live (the contract); const calls only share it.
     unsafe {
         with_handle_ref(bundle, |b| {
+            let native_dynamics = matches!(b.bundle.dynamics_evaluator(), Evaluator::Native { .. });
             let manifest = b.bundle.manifest();
             let obs = &manifest.observation;
             let channels = obs.stacked_channels();
@@ -112,6 +164,7 @@ pub unsafe extern "C" fn zp_bundle_get_info(
                 action_dim: manifest.action.dim,
                 has_decoder: manifest.decoder.is_some(),
                 has_reward: manifest.reward.is_some(),
+                native_dynamics,
             };
             // SAFETY: `out` is NULL or a writable zp_bundle_info (the contract).
             write(out, info, "out")

@@ -44,7 +44,7 @@ pub const ZPLAN_VERSION_MINOR: u32 = 1;
 pub const ZPLAN_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface: raised whenever a type's layout or a function's signature
 /// changes incompatibly. A program built against one ABI version needs a library of the same.
-pub const ZPLAN_ABI_VERSION: u32 = 4;
+pub const ZPLAN_ABI_VERSION: u32 = 5;
 
 /// Planner of `zp_planner_settings`: box-DDP from random, bang-bang and warm-start candidates.
 pub const ZP_PLANNER_DDP: u32 = 0;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::BundleError;
 use crate::network::NetworkOptions;
-use crate::networks::{DecoderNet, DynamicsNet, EncoderNet, RewardNet};
+use crate::networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, RewardNet};
 use manifest::Manifest;
 
 /// The manifest's file name inside a bundle directory.
@@ -76,6 +76,11 @@ impl Bundle {
     /// The dynamics.
     pub fn dynamics(&mut self) -> &mut DynamicsNet {
         &mut self.dynamics
+    }
+
+    /// What runs the dynamics (see [`DynamicsNet::evaluator`]).
+    pub fn dynamics_evaluator(&self) -> &Evaluator {
+        self.dynamics.evaluator()
     }
 
     /// The decoder, if the bundle has one.
