@@ -79,7 +79,7 @@ bench-report: deps
 ## stops the run with its input in fuzz/artifacts/TARGET: copy it into fuzz/corpus/TARGET, where
 ## `make test` replays it, and fix it.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := manifest onnx_header buffer
+FUZZ_TARGETS := manifest onnx_header native_graph buffer
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	@for t in $(FUZZ_TARGETS); do \

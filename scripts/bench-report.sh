@@ -37,6 +37,8 @@ cp target/bench-compare/lqr.json "$out/crocoddyl.json"
 echo "bench-report: MPC step, zplan and the numpy reference planner"
 for task in planar swing balance cartpole threepole; do
     "$zplan" bench mpc --task "$task" --episodes 2 --json "$out/mpc/zplan-$task.json" | tail -1
+    "$zplan" bench mpc --task "$task" --episodes 2 --evaluator onnxruntime \
+        --json "$out/mpc/zplan-onnxruntime-$task.json" | tail -1
     "$zplan" collect --task "$task" --samples 40 --seed 1 --out "$out/mpc/data-$task" >/dev/null
     .venv/bin/python benches/compare/mpc_numpy.py --bundle "models/$task" --task "$task" \
         --data "$out/mpc/data-$task" --steps 20 --out "$out/mpc/numpy-$task.json"
@@ -49,8 +51,12 @@ for task in planar swing cartpole; do
         "$zplan" bench mpc --task "$task" --planner "$planner" --horizon 12 --episodes 1 \
             --json "$out/sampling/zplan-$planner-$task.json" | tail -1
     done
+    "$zplan" bench mpc --task "$task" --planner cem --horizon 12 --episodes 1 --evaluator onnxruntime \
+        --json "$out/sampling/zplan-onnxruntime-cem-$task.json" | tail -1
     .venv/bin/python benches/compare/sampling_numpy.py --bundle "models/$task" --task "$task" \
-        --zplan "$out/sampling/zplan-cem-$task.json" --out "$out/sampling/numpy-cem-$task.json"
+        --zplan "$out/sampling/zplan-cem-$task.json" \
+        --zplan-onnxruntime "$out/sampling/zplan-onnxruntime-cem-$task.json" \
+        --out "$out/sampling/numpy-cem-$task.json"
 done
 
 .venv/bin/python benches/report.py "$out" docs/benchmarks.md docs/benchmarks

@@ -6,12 +6,16 @@ sequences (the first the current mean), K = 10 iterations, the 100 of lowest cos
 and standard deviation (diagonal), J = sum_t 1/2 q |z_t - z_g|^2 + 1/2 r |u_t|^2 + 1/2 q |z_T - z_g|^2
 (r = 1), one dynamics call of batch N per time step (onnxruntime, one thread, no spinning).
 
-The arithmetic limit: the network's multiply-adds per row (2 k n for every MatMul or Gemm with a
-k x n weight) times rows per second, as a fraction of the single-thread float32 GEMM peak that
-numpy's BLAS reaches on this machine now (best of 512 x 512 products).
+The arithmetic limit: the network's flops per row (2 k n for every MatMul or Gemm with a k x n
+weight) times rows per second, as a fraction of the single-thread float32 GEMM peak that numpy's
+BLAS reaches on this machine now (best of 512 x 512 products). It is reported for whole plans and
+for the dynamics calls of the rollouts alone (zplan's `sampled_dynamics_us_median`; here the time
+inside the onnxruntime calls).
 
-Usage: python sampling_numpy.py --bundle DIR --task TASK --zplan ZPLAN.json --out OUT.json [--plans N]
-ZPLAN.json is what `zplan bench mpc --planner cem --json` wrote for the same bundle and horizon.
+Usage: python sampling_numpy.py --bundle DIR --task TASK --zplan ZPLAN.json
+           [--zplan-onnxruntime ZPLAN_ORT.json] --out OUT.json [--plans N]
+ZPLAN.json is what `zplan bench mpc --planner cem --json` wrote for the same bundle and horizon;
+ZPLAN_ORT.json the same with `--evaluator onnxruntime`.
 """
 
 import argparse
@@ -55,8 +59,9 @@ def sgemm_peak(seconds=1.0):
     return 2 * 512**3 / best / 1e9
 
 
-def cem_plan(net, z0, zg, horizon, q, rng):
-    """One CEM plan from z0; returns the first action."""
+def cem_plan(net, z0, zg, horizon, q, rng, dynamics_s):
+    """One CEM plan from z0; returns the first action. Adds the time in dynamics calls to
+    dynamics_s[0]."""
     m = net.nu
     half = 0.5 * (net.high - net.low)
     mean = np.tile(0.5 * (net.low + net.high), (horizon, 1))
@@ -68,7 +73,9 @@ def cem_plan(net, z0, zg, horizon, q, rng):
         cost = np.zeros(SAMPLES)
         for t in range(horizon):
             cost += 0.5 * q * ((z - zg) ** 2).sum(1) + 0.5 * (u[:, t] ** 2).sum(1)
+            began = time.perf_counter()
             z = net.step(z, u[:, t])
+            dynamics_s[0] += time.perf_counter() - began
         cost += 0.5 * q * ((z - zg) ** 2).sum(1)
         elite = u[np.argpartition(cost, ELITES)[:ELITES]]
         mean, std = elite.mean(0), np.maximum(elite.std(0), 1e-9 * half)
@@ -80,6 +87,7 @@ def main():
     parser.add_argument("--bundle", required=True)
     parser.add_argument("--task", required=True, choices=sorted(REFERENCE))
     parser.add_argument("--zplan", required=True, help="zplan bench mpc --planner cem --json output")
+    parser.add_argument("--zplan-onnxruntime", help="the same with --evaluator onnxruntime")
     parser.add_argument("--out", required=True)
     parser.add_argument("--plans", type=int, default=5)
     args = parser.parse_args()
@@ -90,17 +98,20 @@ def main():
     rng = np.random.default_rng(0)
     z0 = rng.standard_normal(net.nz) * 0.5
     zg = rng.standard_normal(net.nz) * 0.5
-    cem_plan(net, z0, zg, horizon, q, rng)  # warm-up
-    times = []
+    cem_plan(net, z0, zg, horizon, q, rng, [0.0])  # warm-up
+    times, dynamics = [], []
     for _ in range(args.plans):
-        start = time.perf_counter()
-        cem_plan(net, z0, zg, horizon, q, rng)
+        start, spent = time.perf_counter(), [0.0]
+        cem_plan(net, z0, zg, horizon, q, rng, spent)
         times.append(time.perf_counter() - start)
+        dynamics.append(spent[0])
     numpy_us = 1e6 * float(np.median(times))
+    numpy_dynamics_us = 1e6 * float(np.median(dynamics))
     model_steps = SAMPLES * ITERATIONS * horizon
     flops = flops_per_row(os.path.join(args.bundle, "dynamics.onnx"))
     peak = sgemm_peak()
     zplan_us = ours["step_us_median"]
+    zplan_dynamics_us = ours["sampled_dynamics_us_median"]
 
     def limit(us):
         return model_steps / (us * 1e-6) * flops / (peak * 1e9)
@@ -118,7 +129,17 @@ def main():
         "zplan_fraction_of_limit": limit(zplan_us),
         "numpy_fraction_of_limit": limit(numpy_us),
         "ratio": numpy_us / zplan_us,
+        "zplan_dynamics_us": zplan_dynamics_us,
+        "numpy_dynamics_us": numpy_dynamics_us,
+        "zplan_dynamics_fraction_of_limit": limit(zplan_dynamics_us),
+        "numpy_dynamics_fraction_of_limit": limit(numpy_dynamics_us),
     }
+    if args.zplan_onnxruntime:
+        with open(args.zplan_onnxruntime) as f:
+            theirs = json.load(f)
+        record["zplan_onnxruntime_step_us"] = theirs["step_us_median"]
+        record["zplan_onnxruntime_dynamics_us"] = theirs["sampled_dynamics_us_median"]
+        record["zplan_onnxruntime_dynamics_fraction_of_limit"] = limit(theirs["sampled_dynamics_us_median"])
     with open(args.out, "w") as f:
         json.dump(record, f, indent=2)
         f.write("\n")
@@ -126,7 +147,8 @@ def main():
         f"{args.task}: CEM {model_steps} model steps per plan: zplan {zplan_us / 1e3:.1f} ms, "
         f"numpy/onnxruntime {numpy_us / 1e3:.1f} ms ({numpy_us / zplan_us:.1f}x); "
         f"{flops} flops per row, sgemm peak {peak:.0f} GFLOP/s: zplan at "
-        f"{100 * limit(zplan_us):.1f} % of the arithmetic limit"
+        f"{100 * limit(zplan_us):.1f} % of the arithmetic limit (its rollouts' dynamics calls "
+        f"{100 * limit(zplan_dynamics_us):.1f} %)"
     )
 
 

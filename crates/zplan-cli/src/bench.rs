@@ -241,7 +241,7 @@ impl MpcBench {
         let mut env = Env::new(self.task, self.seed);
         let score = evaluate(&mut env, &mut planner, self.seed, self.episodes, |_, _| {})?;
         let us = |values: &[f64], q: f64| quantile(values, q) * 1e3;
-        let [encode, linearize, backward, forward] = &score.phase_ms;
+        let [encode, linearize, backward, forward, sampled] = &score.phase_ms;
         let model_steps = match &planner.settings().kind {
             PlannerKind::Sampling(s) => s.samples * s.iterations * planner.settings().horizon,
             PlannerKind::Ddp => 0,
@@ -260,6 +260,7 @@ impl MpcBench {
             "linearize_us_median": us(linearize, 0.5),
             "backward_us_median": us(backward, 0.5),
             "forward_us_median": us(forward, 0.5),
+            "sampled_dynamics_us_median": us(sampled, 0.5),
             "percent_in_goal": score.percent,
         });
         println!(

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 
 use ndarray::{Array1, Array2, Array3, Array4};
-use zplan_onnx::{Bundle, BundleError, DifferenceScheme, JacobianSpec};
+use zplan_onnx::{Bundle, BundleError, DifferenceScheme, Evaluator, JacobianSpec};
 
 /// Calls per network for the latency median.
 const CALLS: usize = 200;
@@ -79,6 +79,16 @@ fn inspect(dir: &Path) -> Result<(), BundleError> {
             println!(
                 "jacobians     {name} differences, step {step}, one batched call of T x {rows} rows"
             )
+        }
+    }
+    match bundle.dynamics_evaluator() {
+        Evaluator::Native { isa, multiply_adds } => println!(
+            "evaluator     dynamics on zplan's native kernels ({}), {multiply_adds} multiply-adds \
+             per row; agrees with ONNX Runtime on the load probe",
+            isa.name()
+        ),
+        Evaluator::OnnxRuntime { reason } => {
+            println!("evaluator     dynamics on ONNX Runtime: {reason}")
         }
     }
     println!(

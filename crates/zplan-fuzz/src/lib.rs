@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `manifest` | the text of a `zplan.json` | [`zplan_onnx::Manifest::from_json`] (parse and validate) |
 //! | `onnx_header` | an `.onnx` file | [`zplan_onnx::OnnxHeader::from_bytes`] and its support check |
+//! | `native_graph` | `[nz, nu]` then an `.onnx` file of (z, u) -> z_next | the native evaluator's graph decoder and compiler, with nz = 1 + `nz % 8` and nu = 1 + `nu % 4`, and a run of the compiled network on 3 rows |
 //! | `buffer` | `[kind, arg, payload...]` written over a valid buffer: by `kind % 3`, 0: the payload is `meta.json`; 1: it overwrites the start of field file `arg % 6`; 2: it is `meta.json`, a NUL, then the start of field file `arg % 6` | [`zplan_buffer::Buffer::open_read`] (every row read, sampled) and [`zplan_buffer::Buffer::open`] (`arg % 8` transitions appended, committed) |
 
 use std::path::{Path, PathBuf};
@@ -19,9 +20,10 @@ use zplan_onnx::{Manifest, OnnxHeader};
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets by name, for the corpus replay.
-pub const TARGETS: [(&str, Target); 3] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("manifest", manifest),
     ("onnx_header", onnx_header),
+    ("native_graph", native_graph),
     ("buffer", buffer),
 ];
 
@@ -37,6 +39,14 @@ pub fn onnx_header(data: &[u8]) {
     if let Ok(header) = OnnxHeader::from_bytes(data) {
         let _ = header.check_supported();
         let _ = header.default_opset();
+    }
+}
+
+/// Compiles `data[2..]` with the native evaluator (see the crate docs).
+pub fn native_graph(data: &[u8]) {
+    if let [nz, nu, model @ ..] = data {
+        let dims = (1 + usize::from(*nz) % 8, 1 + usize::from(*nu) % 4);
+        zplan_onnx::fuzzing::native_graph(model, dims);
     }
 }
 

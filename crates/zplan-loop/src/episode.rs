@@ -74,7 +74,13 @@ pub fn run_episode(
 }
 
 /// The phases of an MPC step that [`Evaluation::phase_ms`] times, in its order.
-pub const PHASES: [&str; 4] = ["encode", "linearise", "backward", "line search"];
+pub const PHASES: [&str; 5] = [
+    "encode",
+    "linearise",
+    "backward",
+    "line search",
+    "sampled dynamics",
+];
 
 /// A model's score over several episodes, with the latency of every MPC step.
 #[derive(Clone, Debug, Default)]
@@ -86,7 +92,7 @@ pub struct Evaluation {
     /// Wall-clock time of every plan call (ms).
     pub step_ms: Vec<f64>,
     /// Per plan call, the time of each of the [`PHASES`] (ms).
-    pub phase_ms: [Vec<f64>; 4],
+    pub phase_ms: [Vec<f64>; 5],
 }
 
 /// Scores the planner on `episodes` episodes, episode k from the start/goal draw `seed + k`;
@@ -108,6 +114,7 @@ pub fn evaluate(
                 times.phases.linearize,
                 times.phases.backward,
                 times.phases.forward,
+                times.sampled_dynamics,
             ];
             for (samples, time) in result.phase_ms.iter_mut().zip(phases) {
                 samples.push(time.as_secs_f64() * 1e3);

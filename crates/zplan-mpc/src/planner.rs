@@ -191,6 +191,8 @@ pub struct PlanTimes {
     pub solve: Duration,
     /// Of which: linearisation, backward passes, line searches.
     pub phases: zplan_lqr::PhaseTimes,
+    /// Of which (sampling planners): the dynamics network's calls in the sampled rollouts.
+    pub sampled_dynamics: Duration,
 }
 
 /// A planner over one bundle.
@@ -486,6 +488,10 @@ impl Planner {
         self.best.copy_from(&self.candidates[report.best]);
         self.times.solve = solving.elapsed();
         self.times.phases = report.times;
+        self.times.sampled_dynamics = self
+            .sampler
+            .as_ref()
+            .map_or(Duration::ZERO, |sampler| sampler.report().dynamics);
 
         // Warm start of the next plan: this plan shifted by one step.
         let controls = self.best.controls();

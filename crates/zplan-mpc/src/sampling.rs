@@ -167,6 +167,8 @@ pub struct SamplingReport {
     pub stopped_by_budget: bool,
     /// Lowest sequence cost seen in the last iteration.
     pub best_cost: f64,
+    /// Time in the dynamics network's calls (every sample of one step in one call).
+    pub dynamics: Duration,
 }
 
 /// The sampler's distribution and buffers, sized once for (N, T, n, m).
@@ -351,7 +353,10 @@ impl Sampler {
                     .expect("N x m");
                 let next =
                     ArrayViewMut2::from_shape((samples, n), &mut rest[..block]).expect("N x n");
-                dynamics.step(t, z, u, next).map_err(|source| {
+                let call = Instant::now();
+                let stepped = dynamics.step(t, z, u, next);
+                self.report.dynamics += call.elapsed();
+                stepped.map_err(|source| {
                     PlanError::Solve(zplan_lqr::SolveError::Dynamics { stage: t, source })
                 })?;
                 cost.stage_batch(t, z, u, stage)

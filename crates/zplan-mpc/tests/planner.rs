@@ -515,6 +515,10 @@ fn cem_and_mppi_find_the_lqr_plans_first_action_on_a_linear_bundle() {
         let report = planner.sampling_report().unwrap();
         assert_eq!(report.iterations, 25);
         assert!(!report.stopped_by_budget);
+        // The network calls are timed, and are part of the plan's solve.
+        let times = planner.times();
+        assert_eq!(times.sampled_dynamics, report.dynamics);
+        assert!(report.dynamics > std::time::Duration::ZERO && report.dynamics < times.solve);
     }
 }
 

@@ -23,6 +23,24 @@ pub use error::{BundleError, RuntimeError};
 pub use native::Isa;
 pub use network::NetworkOptions;
 pub use networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, RewardNet};
+/// Entry points for zplan's fuzz targets (crates/zplan-fuzz); not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use ndarray::Array2;
+
+    /// Decodes and compiles an ONNX model of (z [B, nz], u [B, nu]) -> z_next with the native
+    /// evaluator and, if it compiles, runs it on a few rows.
+    pub fn native_graph(bytes: &[u8], (nz, nu): (usize, usize)) {
+        let compiled = crate::native::NativeNet::from_bytes(bytes, ("z", "u"), "z_next", (nz, nu));
+        if let Ok(mut net) = compiled {
+            let z = Array2::from_elem((3, nz), 0.5f32);
+            let u = Array2::from_elem((3, nu), -0.5f32);
+            let mut z_next = Array2::zeros((3, nz));
+            net.run(z.view(), u.view(), z_next.view_mut());
+        }
+    }
+}
+
 pub use runtime::{
     LibrarySource, MINIMUM_VERSION, ORT_DISABLE_TELEMETRY, ORT_DYLIB_PATH, Runtime, SETUP_VERSION,
     ZPLAN_ORT_DYLIB, setup_dir,

@@ -21,8 +21,13 @@ use graph::{Graph, Node, Tensor};
 pub use kernels::Isa;
 use kernels::{Activation, AffineTile, Layout, activate, affine, padded};
 
-/// Rows per tile: each value of a tile then takes at most 64 x 64 x 4 bytes = 16 KiB.
+/// Rows per tile: a value 64 wide then takes 64 x 64 x 4 bytes = 16 KiB of a tile.
 const TILE_ROWS: usize = 64;
+
+/// Widest value the evaluator takes, and most f32 its tile arena may hold (64 MiB): larger
+/// networks are not what it is for.
+const MAX_WIDTH: usize = 4096;
+const MAX_ARENA: usize = 1 << 24;
 
 /// A value of the graph during evaluation: a [TILE_ROWS, stride] region of the arena.
 #[derive(Clone, Copy, Debug)]
@@ -104,6 +109,17 @@ impl NativeNet {
         (nz, nu): (usize, usize),
     ) -> Result<Self, String> {
         let graph = Graph::read(path)?;
+        Compiler::new(&graph, Isa::detect()).compile((state, action), output, (nz, nu))
+    }
+
+    /// Compiles the model held in `bytes` (external data is refused), for fuzzing.
+    pub fn from_bytes(
+        bytes: &[u8],
+        (state, action): (&str, &str),
+        output: &str,
+        (nz, nu): (usize, usize),
+    ) -> Result<Self, String> {
+        let graph = Graph::from_bytes(bytes, None)?;
         Compiler::new(&graph, Isa::detect()).compile((state, action), output, (nz, nu))
     }
 
@@ -365,11 +381,22 @@ impl<'g> Compiler<'g> {
         self.values.insert(name, value);
     }
 
-    fn slot(&mut self, width: usize) -> usize {
+    fn slot(&mut self, width: usize) -> Result<usize, String> {
+        if width > MAX_WIDTH {
+            return Err(format!(
+                "a value {width} wide is wider than the native evaluator's {MAX_WIDTH}"
+            ));
+        }
         let offset = self
             .slots
             .last()
             .map_or(0, |s| s.offset + TILE_ROWS * s.stride);
+        if offset + TILE_ROWS * padded(width) > MAX_ARENA {
+            return Err(format!(
+                "the network's values need more than the native evaluator's {} MiB",
+                (MAX_ARENA * 4) >> 20
+            ));
+        }
         self.slots.push(Slot {
             offset,
             width,
@@ -377,7 +404,7 @@ impl<'g> Compiler<'g> {
         });
         self.slot_readers.push(0);
         self.affine_of.push(None);
-        self.slots.len() - 1
+        Ok(self.slots.len() - 1)
     }
 
     fn compile(
@@ -386,8 +413,8 @@ impl<'g> Compiler<'g> {
         output: &str,
         (nz, nu): (usize, usize),
     ) -> Result<NativeNet, String> {
-        let state_slot = self.slot(nz);
-        let action_slot = self.slot(nu);
+        let state_slot = self.slot(nz)?;
+        let action_slot = self.slot(nu)?;
         self.bind(state, Value::Rows(state_slot));
         self.bind(action, Value::Rows(action_slot));
         let needed = self.needed(output)?;
@@ -517,7 +544,7 @@ impl<'g> Compiler<'g> {
                     .map(|name| self.rows(name))
                     .collect::<Result<Vec<_>, _>>()?;
                 let width = parts.iter().map(|&p| self.slots[p].width).sum();
-                let out = self.slot(width);
+                let out = self.slot(width)?;
                 self.ops.push(Op::Concat { parts, out });
                 Value::Rows(out)
             }
@@ -538,7 +565,7 @@ impl<'g> Compiler<'g> {
                 let out = if self.consume(input) {
                     input
                 } else {
-                    self.slot(self.slots[input].width)
+                    self.slot(self.slots[input].width)?
                 };
                 self.ops.push(Op::Unary {
                     activation,
@@ -556,7 +583,7 @@ impl<'g> Compiler<'g> {
     /// (transB = 1) constant and C a broadcast row; MatMul: Y = A B.
     fn affine(&mut self, node: &'g Node) -> Result<usize, String> {
         let gemm = node.op_type == "Gemm";
-        let input = self.rows(&node.inputs[0])?;
+        let input = self.rows(node.inputs.first().ok_or("input 0 is missing")?)?;
         let k = self.slots[input].width;
         let weight_name = node.inputs.get(1).ok_or("input 1 is missing")?;
         let weights = self.constant(weight_name)?;
@@ -607,7 +634,7 @@ impl<'g> Compiler<'g> {
             None => vec![0.0; n_pad],
         };
         bias.iter_mut().for_each(|b| *b *= beta);
-        let out = self.slot(n);
+        let out = self.slot(n)?;
         self.affine_of[out] = Some(self.ops.len());
         self.multiply_adds += k * n;
         self.ops.push(Op::Affine {
@@ -701,7 +728,7 @@ impl<'g> Compiler<'g> {
                 std::mem::swap(&mut a, &mut b);
                 y
             }
-            _ => self.slot(width),
+            _ => self.slot(width)?,
         };
         self.ops.push(Op::Binary { op, a, b, out });
         Ok(out)
