@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, Array4};
 use serde_json::Value;
 use tempfile::TempDir;
-use zplan_onnx::{Bundle, BundleError};
+use zplan_onnx::{Bundle, BundleError, Evaluator, NetworkOptions};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -179,4 +179,38 @@ fn image_dimensions_whose_product_overflows_are_refused_by_field() {
         matches!(&err, BundleError::Field { field, .. } if field == "latent_dim"),
         "{err}"
     );
+}
+
+#[test]
+fn an_overflowing_dynamics_output_is_an_error_on_either_evaluator() {
+    // z' = A z + B u on the linear fixture: finite inputs near f32::MAX overflow to infinity.
+    for native in [true, false] {
+        let options = NetworkOptions {
+            native,
+            ..NetworkOptions::default()
+        };
+        let mut bundle = Bundle::load_with(&fixture("linear"), &options).unwrap();
+        assert_eq!(
+            matches!(bundle.dynamics_evaluator(), Evaluator::Native { .. }),
+            native
+        );
+        let z = Array2::<f32>::from_elem((2, 3), 3e38);
+        let u = Array2::<f32>::zeros((2, 2));
+        let mut z_next = Array2::<f32>::zeros((2, 3));
+        let err = bundle
+            .dynamics()
+            .step(z.view(), u.view(), z_next.view_mut())
+            .unwrap_err();
+        assert!(
+            matches!(&err, BundleError::NonFiniteOutput { network: "dynamics", output, .. }
+                if output == "z_next"),
+            "native {native}: {err}"
+        );
+        let z = Array2::<f32>::from_elem((2, 3), 0.5);
+        bundle
+            .dynamics()
+            .step(z.view(), u.view(), z_next.view_mut())
+            .unwrap();
+        assert!(z_next.iter().all(|v| v.is_finite()));
+    }
 }

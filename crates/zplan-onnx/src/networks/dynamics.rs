@@ -8,7 +8,7 @@ use super::{StateActionNet, check_shape, expect_shape};
 use crate::bundle::manifest::{DifferenceScheme, JacobianSpec, Manifest};
 use crate::error::BundleError;
 use crate::native::{Isa, NativeNet};
-use crate::network::NetworkOptions;
+use crate::network::{NetworkOptions, first_non_finite};
 
 /// Rows of the load-time comparison of the native evaluator with ONNX Runtime (two tiles).
 const PROBE_ROWS: usize = 97;
@@ -46,6 +46,8 @@ pub struct DynamicsNet {
     net: StateActionNet,
     /// The native evaluator of z_next, when it compiled and agreed with ONNX Runtime.
     native: Option<NativeNet>,
+    /// The manifest's name for z_next, for messages.
+    output: String,
     evaluator: Evaluator,
     /// Whether the network outputs A and B (they follow z_next in the net's outputs).
     has_model_jacobians: bool,
@@ -95,6 +97,7 @@ impl DynamicsNet {
         let mut dynamics = Self {
             net,
             native: None,
+            output: spec.output.clone(),
             evaluator: Evaluator::OnnxRuntime {
                 reason: "not asked for".into(),
             },
@@ -220,8 +223,21 @@ impl DynamicsNet {
         mut z_next: ArrayViewMut2<'_, f32>,
     ) -> Result<(), BundleError> {
         if let Some(native) = &mut self.native {
-            native.run(z, u, z_next);
-            return Ok(());
+            native.run(z, u, z_next.view_mut());
+            // As ONNX Runtime's runs are checked (`Net::run`).
+            let index = match z_next.as_slice() {
+                Some(values) => first_non_finite(values),
+                None => z_next.iter().position(|v| !v.is_finite()),
+            };
+            return match index {
+                None => Ok(()),
+                Some(index) => Err(BundleError::NonFiniteOutput {
+                    path: self.net.net.path.clone(),
+                    network: "dynamics",
+                    output: self.output.clone(),
+                    index,
+                }),
+            };
         }
         let mut outputs = [Some(z_next.view_mut().into_dyn()), None, None];
         let count = self.output_count();

@@ -21,7 +21,7 @@ pub use encoder::EncoderNet;
 pub use reward::RewardNet;
 
 use crate::error::BundleError;
-use crate::network::{Net, NetworkOptions};
+use crate::network::{Net, NetworkOptions, first_non_finite};
 
 /// An input (or output buffer) of a call must have the shape the network needs.
 fn check_shape(
@@ -46,22 +46,11 @@ fn check_finite<D: ndarray::Dimension>(
     input: &'static str,
     values: &ndarray::ArrayView<'_, f32, D>,
 ) -> Result<(), BundleError> {
-    // v * 0 is 0 for a finite v and NaN otherwise: sums in 16 lanes (which the compiler
-    // vectorises) stay 0 when all are finite.
-    if let Some(slice) = values.as_slice() {
-        let mut lanes = [0.0f32; 16];
-        let chunks = slice.chunks_exact(16);
-        let rest = chunks.remainder().iter().fold(0.0, |acc, &v| acc + v * 0.0);
-        for chunk in chunks {
-            for (lane, &v) in lanes.iter_mut().zip(chunk) {
-                *lane += v * 0.0;
-            }
-        }
-        if rest == 0.0 && lanes.iter().all(|&lane| lane == 0.0) {
-            return Ok(());
-        }
-    }
-    match values.iter().position(|v| !v.is_finite()) {
+    let index = match values.as_slice() {
+        Some(slice) => first_non_finite(slice),
+        None => values.iter().position(|v| !v.is_finite()),
+    };
+    match index {
         None => Ok(()),
         Some(index) => Err(BundleError::NonFinite {
             network,
