@@ -3,7 +3,11 @@
 //! - [`Runtime`]: where the shared library is found, its version check, and the process-wide
 //!   environment every session is created from.
 //! - [`Bundle`]: a model bundle (`zplan.json` + ONNX files, docs/model-bundle.md), validated at
-//!   load, holding one session per network: [`Encoder`], [`Dynamics`], [`Decoder`], [`Reward`].
+//!   load, holding one session per network: [`EncoderNet`], [`DynamicsNet`], [`DecoderNet`],
+//!   [`RewardNet`].
+//! - The native evaluator: the dynamics' z_next on zplan's own kernels ([`Isa`]) when the graph
+//!   is a feed-forward network they compile and agree with ONNX Runtime on at load
+//!   ([`Evaluator`], [`NetworkOptions::native`]).
 
 mod bundle;
 mod error;
