@@ -6,8 +6,11 @@
 //!   random actions, x = [o0; o1], u = a1, x' = [o1; o2]); with `--sequence K` each sample
 //!   goes on for K transitions under random actions (one episode each), for training on
 //!   multi-step predictions;
-//! - `--policy random --episodes K`: K episodes of the task's length under uniformly random
-//!   actions (the base policy pi_0), from the task's start distribution.
+//! - `--policy random --episodes K`: K episodes of the task's length under the random base
+//!   policy pi_0 (uniformly random actions; on push every second episode aims at the object,
+//!   docs/tasks.md), from the task's start distribution.
+//!
+//! On push the command reports the share of transitions in which the pusher moved the object.
 //!
 //! The reward is 1 when the next state is in goal (the nominal goal for samples), else 0. The
 //! buffer keeps the true state of every row (its `state` field), for plots and probes.
@@ -18,7 +21,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
-use zplan_envs::{Env, Pcg64, TaskKind, sample_sequence};
+use zplan_envs::{Env, Pcg64, Push, TaskKind, sample_sequence};
 use zplan_loop::Recorder;
 
 /// Collect training data for a task into a transition buffer (docs/buffer-format.md).
@@ -97,6 +100,13 @@ pub(crate) fn collect(
     );
     bar.set_message(format!("collect {}", task.name()));
     let start = Instant::now();
+    // Transitions in which the pusher moved the object (push only).
+    let mut contacts = 0;
+    let mut count_contact = |state: &[f64], next: &[f64]| {
+        if task == TaskKind::Push {
+            contacts += usize::from(Push::object_moved(state, next));
+        }
+    };
 
     match what {
         Collection::Samples { samples, sequence } => {
@@ -115,6 +125,7 @@ pub(crate) fn collect(
                         &sample.state,
                         &sample.next_state,
                     )?;
+                    count_contact(&sample.state, &sample.next_state);
                     bar.inc(1);
                 }
                 // Samples (sequences) are independent: each is its own episode.
@@ -124,7 +135,10 @@ pub(crate) fn collect(
         }
         Collection::RandomEpisodes(episodes) => {
             let mut env = Env::new(task, seed);
-            rec.random_episodes(&mut env, episodes, &mut rng, || bar.inc(1))?;
+            rec.random_episodes(&mut env, episodes, &mut rng, |state, next| {
+                count_contact(state, next);
+                bar.inc(1);
+            })?;
         }
     }
     rec.commit()?;
@@ -137,5 +151,12 @@ pub(crate) fn collect(
         out.display(),
         start.elapsed().as_secs_f64()
     );
+    if task == TaskKind::Push {
+        let transitions = rec.buffer().transitions();
+        println!(
+            "the pusher moved the object in {contacts} of {transitions} transitions ({:.1} %)",
+            100.0 * contacts as f64 / transitions.max(1) as f64
+        );
+    }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! zplan-envs: the five image-based tasks of the latent-control benchmark (E2C, PCC, PC3):
-//! planar, swing, balance, cartpole, threepole (docs/tasks.md).
+//! planar, swing, balance, cartpole, threepole; and push, a pusher shoving an object on a table,
+//! for observation-space planning (Visual Foresight) (docs/tasks.md).
 //!
 //! Each [`Task`] gives the true dynamics (the reference's equations, clipping and wrapping),
 //! the renderer (the reference's image sizes and geometry), the goal test, and the reference's
@@ -27,6 +28,7 @@ mod env;
 mod integrate;
 mod pendulum;
 mod planar;
+pub mod push;
 mod raster;
 mod sample;
 mod task;
@@ -36,6 +38,7 @@ pub use cartpole::Cartpole;
 pub use env::Env;
 pub use pendulum::Pendulum;
 pub use planar::Planar;
+pub use push::Push;
 pub use rand_pcg::Pcg64;
 pub use sample::{Sample, sample_sequence, sample_transition};
 pub use task::{ImageSpec, Task, TaskKind};
@@ -48,4 +51,12 @@ pub const SUBSTEPS: usize = 20;
 pub fn uniform(rng: &mut Pcg64, low: f64, high: f64) -> f64 {
     use rand::RngExt;
     rng.random_range(low..high)
+}
+
+/// An action uniform in the box [low, high], one draw per component in order.
+pub fn uniform_action(low: &[f64], high: &[f64], rng: &mut Pcg64) -> Vec<f64> {
+    low.iter()
+        .zip(high)
+        .map(|(&l, &h)| uniform(rng, l, h))
+        .collect()
 }

@@ -1,8 +1,8 @@
-//! What every benchmark task provides, as pure functions of a state.
+//! What every task provides, as pure functions of a state.
 
 use rand_pcg::Pcg64;
 
-/// The five tasks of docs/tasks.md.
+/// The tasks of docs/tasks.md: the five of the latent-control benchmark, and push.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum TaskKind {
@@ -16,11 +16,23 @@ pub enum TaskKind {
     Cartpole,
     /// Three-link arm, 2 x 80 x 80.
     Threepole,
+    /// Pushing an object on a table, 2 x 32 x 32 (observation-space planning).
+    Push,
 }
 
 impl TaskKind {
     /// Every task, in the order of docs/tasks.md.
-    pub const ALL: [TaskKind; 5] = [
+    pub const ALL: [TaskKind; 6] = [
+        Self::Planar,
+        Self::Swing,
+        Self::Balance,
+        Self::Cartpole,
+        Self::Threepole,
+        Self::Push,
+    ];
+
+    /// The five tasks of the latent-control benchmark (all but push).
+    pub const LATENT_BENCHMARK: [TaskKind; 5] = [
         Self::Planar,
         Self::Swing,
         Self::Balance,
@@ -36,6 +48,7 @@ impl TaskKind {
             Self::Balance => "balance",
             Self::Cartpole => "cartpole",
             Self::Threepole => "threepole",
+            Self::Push => "push",
         }
     }
 
@@ -52,6 +65,7 @@ impl TaskKind {
             Self::Balance => Box::new(crate::pendulum::Pendulum::balance()),
             Self::Cartpole => Box::new(crate::cartpole::Cartpole),
             Self::Threepole => Box::new(crate::threepole::Threepole),
+            Self::Push => Box::new(crate::push::Push),
         }
     }
 }
@@ -135,9 +149,14 @@ pub trait Task: Send + Sync {
     fn sample_action(&self, state: &[f64], rng: &mut Pcg64) -> Vec<f64> {
         let _ = state;
         let (low, high) = self.action_limits();
-        low.iter()
-            .zip(&high)
-            .map(|(&l, &h)| crate::uniform(rng, l, h))
-            .collect()
+        crate::uniform_action(&low, &high, rng)
+    }
+    /// An action of the random base policy pi_0 in `state`, during episode `episode` (0-based)
+    /// of a collection: uniform within the action limits, unless the task aims some episodes
+    /// (push: at the object, so that contacts are common).
+    fn random_policy_action(&self, state: &[f64], episode: usize, rng: &mut Pcg64) -> Vec<f64> {
+        let _ = (state, episode);
+        let (low, high) = self.action_limits();
+        crate::uniform_action(&low, &high, rng)
     }
 }

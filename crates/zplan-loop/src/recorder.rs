@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use zplan_buffer::{Buffer, BufferSpec, Transition};
-use zplan_envs::{Env, Pcg64, Task, uniform};
+use zplan_envs::{Env, Pcg64, Task};
 
 use crate::{LoopError, Step};
 
@@ -107,33 +107,31 @@ impl Recorder {
         Ok(self.buffer.commit()?)
     }
 
-    /// `episodes` whole episodes of the task under uniformly random actions (the base policy
-    /// pi_0) from the environment's start distribution; reward 1 when the next state is in
-    /// goal. `progress` is called after every row.
+    /// `episodes` whole episodes of the task under its random base policy pi_0
+    /// ([`zplan_envs::Task::random_policy_action`]: uniformly random actions, push aims some
+    /// episodes at the object) from the environment's start distribution; reward 1 when the
+    /// next state is in goal. `progress(state, next_state)` is called after every row.
     pub fn random_episodes(
         &mut self,
         env: &mut Env,
         episodes: usize,
         rng: &mut Pcg64,
-        mut progress: impl FnMut(),
+        mut progress: impl FnMut(&[f64], &[f64]),
     ) -> Result<(), LoopError> {
-        let (low, high) = env.task().action_limits();
         let length = env.task().episode_length();
         let (mut obs, mut next) = (
             std::mem::take(&mut self.obs),
             std::mem::take(&mut self.next),
         );
-        let (mut state, mut action) = (Vec::new(), vec![0.0; low.len()]);
+        let mut state = Vec::new();
         let mut result = Ok(());
-        'episodes: for _ in 0..episodes {
+        'episodes: for episode in 0..episodes {
             env.reset();
             for t in 0..length {
                 env.observation(&mut obs);
                 state.clear();
                 state.extend_from_slice(env.state());
-                for (a, (&l, &h)) in action.iter_mut().zip(low.iter().zip(&high)) {
-                    *a = uniform(rng, l, h);
-                }
+                let action = env.task().random_policy_action(&state, episode, rng);
                 env.step(&action);
                 env.observation(&mut next);
                 let reward = f32::from(u8::from(env.in_goal()));
@@ -149,7 +147,7 @@ impl Recorder {
                 if result.is_err() {
                     break 'episodes;
                 }
-                progress();
+                progress(&state, env.state());
             }
         }
         (self.obs, self.next) = (obs, next);

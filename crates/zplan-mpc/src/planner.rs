@@ -153,6 +153,8 @@ impl PlannerSettings {
             TaskKind::Swing | TaskKind::Balance => (10, 50.0),
             TaskKind::Cartpole => (5, 100.0),
             TaskKind::Threepole => (20, 50.0),
+            // Not a task of the reference: Visual Foresight's horizon of 15 steps.
+            TaskKind::Push => (15, 10.0),
         };
         Self {
             horizon,
