@@ -286,7 +286,7 @@ def main():
         f"onnxruntime calls; zplan's plan is {min(ratios):.1f} to {max(ratios):.1f} times as fast. "
         f"The arithmetic bounds that ratio: numpy's whole plan runs at {100 * min(numpy_share):.0f} "
         f"to {100 * max(numpy_share):.0f} % of the limit, so no plan of these settings on this "
-        f"machine can be more than {1 / max(numpy_share):.0f} to {1 / min(numpy_share):.0f} times "
+        f"machine can be more than {1 / max(numpy_share):.1f} to {1 / min(numpy_share):.1f} times "
         "as fast as numpy's.",
         "",
     ]

@@ -118,7 +118,12 @@ impl MbrlCommand {
         let mut rec = Recorder::create(&buffer_dir, task.as_ref())?;
         let mut env = Env::new(self.task, self.seed);
         let mut rng = Pcg64::seed_from_u64(self.seed);
-        rec.random_episodes(&mut env, self.initial_episodes as usize, &mut rng, |_, _| {})?;
+        rec.random_episodes(
+            &mut env,
+            self.initial_episodes as usize,
+            &mut rng,
+            |_, _| {},
+        )?;
         rec.commit()?;
 
         let trainer: Box<dyn Trainer> = match &self.train_command {

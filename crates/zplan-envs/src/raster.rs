@@ -33,8 +33,10 @@ impl<'a> Canvas<'a> {
     pub fn disc_coverage(&mut self, cx: f64, cy: f64, r: f64, level: u8) {
         const SUPERSAMPLE: usize = 8;
         let step = 1.0 / SUPERSAMPLE as f64;
-        let rows = (cy - r).floor().max(0.0) as usize..((cy + r).ceil().max(0.0) as usize).min(self.height);
-        let cols = (cx - r).floor().max(0.0) as usize..((cx + r).ceil().max(0.0) as usize).min(self.width);
+        let rows = (cy - r).floor().max(0.0) as usize
+            ..((cy + r).ceil().max(0.0) as usize).min(self.height);
+        let cols =
+            (cx - r).floor().max(0.0) as usize..((cx + r).ceil().max(0.0) as usize).min(self.width);
         for y in rows {
             for x in cols.clone() {
                 let mut inside = 0;

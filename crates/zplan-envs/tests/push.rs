@@ -22,11 +22,14 @@ fn gap(s: &[f64]) -> f64 {
 
 #[test]
 fn a_head_on_push_moves_the_object_by_the_penetration() {
-    // Pusher 6 px left of the object (1.0 px apart at the rims), pushed 2 px right: after the
-    // first 1.0 px the object moves with the pusher, 1.0 px in all, along x only.
-    let next = step([10.0, 16.0, 16.0, 16.0], [2.0, 0.0]);
-    assert_eq!(next[..2], [12.0, 16.0]);
-    assert!((next[2] - 17.5).abs() < 1e-12 && next[3] == 16.0, "{next:?}");
+    // Pusher 6 px left of the object (0.5 px apart at the rims), pushed 1 px right: after the
+    // first 0.5 px the object moves with the pusher, 0.5 px in all, along x only.
+    let next = step([10.0, 16.0, 16.0, 16.0], [MAX_STEP, 0.0]);
+    assert_eq!(next[..2], [11.0, 16.0]);
+    assert!(
+        (next[2] - 16.5).abs() < 1e-12 && next[3] == 16.0,
+        "{next:?}"
+    );
 }
 
 #[test]
@@ -35,11 +38,11 @@ fn the_object_slides_along_the_contact_normal_and_keeps_no_momentum() {
     // and down (away from the pusher's centre), ends exactly in contact, and moves no further
     // once the pusher stops or backs away.
     let start = [10.0, 14.0, 15.0, 16.0];
-    let next = step(start, [2.0, 0.0]);
+    let next = step(start, [MAX_STEP, 0.0]);
     assert!(next[2] > start[2] && next[3] > start[3], "{next:?}");
     assert!((gap(&next) - REACH).abs() < 1e-9, "gap {}", gap(&next));
     assert_eq!(step(next, [0.0, 0.0])[2..], next[2..]);
-    assert_eq!(step(next, [-2.0, 0.0])[2..], next[2..]);
+    assert_eq!(step(next, [-MAX_STEP, 0.0])[2..], next[2..]);
     // A pusher that does not reach the object leaves it where it is.
     let far = [4.0, 4.0, 20.0, 20.0];
     assert_eq!(step(far, [MAX_STEP, MAX_STEP])[2..], far[2..]);
@@ -64,7 +67,10 @@ fn pusher_and_object_never_overlap_and_stay_on_the_table() {
                 .into_iter()
                 .enumerate()
             {
-                assert!((radius..=SIZE as f64 - radius).contains(&next[i]), "{next:?}");
+                assert!(
+                    (radius..=SIZE as f64 - radius).contains(&next[i]),
+                    "{next:?}"
+                );
             }
             touched += usize::from(Push::object_moved(&state, &next));
             state = next;
@@ -76,8 +82,13 @@ fn pusher_and_object_never_overlap_and_stay_on_the_table() {
 #[test]
 fn walls_stop_the_object_and_the_pusher_stops_at_it() {
     // The object against the right wall, pushed further right.
-    let mut state = [SIZE as f64 - OBJECT_RADIUS - 6.0, 16.0, SIZE as f64 - 4.0, 16.0];
-    for _ in 0..10 {
+    let mut state = [
+        SIZE as f64 - OBJECT_RADIUS - 6.0,
+        16.0,
+        SIZE as f64 - 4.0,
+        16.0,
+    ];
+    for _ in 0..20 {
         state = step(state, [MAX_STEP, 0.0]);
     }
     assert_eq!(state[2], SIZE as f64 - OBJECT_RADIUS);
@@ -85,6 +96,7 @@ fn walls_stop_the_object_and_the_pusher_stops_at_it() {
     assert!((gap(&state) - REACH).abs() < 1e-9);
     // The pusher alone against the top wall.
     let state = step([10.0, 2.5, 25.0, 25.0], [0.0, -MAX_STEP]);
+    let state = step(state, [0.0, -MAX_STEP]);
     assert_eq!(state[1], PUSHER_RADIUS);
 }
 
@@ -162,6 +174,9 @@ fn aimed_episodes_touch_the_object_far_more_often() {
         }
         share[slot] = moved as f64 / steps as f64;
     }
-    println!("contact share: uniform {:.3}, aimed {:.3}", share[0], share[1]);
+    println!(
+        "contact share: uniform {:.3}, aimed {:.3}",
+        share[0], share[1]
+    );
     assert!(share[1] > 0.3 && share[1] > 3.0 * share[0], "{share:?}");
 }

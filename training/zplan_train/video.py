@@ -1,0 +1,173 @@
+"""An action-conditioned video predictor for observation-space planning.
+
+A CDNA-style predictor (Finn, Goodfellow & Levine 2016; Visual Foresight, Finn & Levine 2017):
+from the two context frames (o_{t-1}, o_t) and the action u_t it predicts M normalised K x K
+transformation kernels k_m (a softmax over the K^2 taps) and M + 1 compositing masks
+(a softmax over the M + 1 channels at every pixel), and forms
+
+    o_{t+1} = mask_0 * o_{t-1} + sum_m mask_m * (k_m conv o_t)
+
+(mask_0 selects the background, taken from the first context frame). The same kernels and masks
+carry P pixel-probability maps (a designated pixel's distribution), without the background term,
+renormalised to sum 1:
+
+    c = sum_m mask_m * (k_m conv map),   map_{t+1} = (c + eps map) / (sum(c) + eps),
+
+so a map stays non-negative and normalised, and moves exactly as the image does.
+
+Shapes: frames [B, 2, H, W] and maps [B, P, H, W] in [0, 1], u [B, nu] in the task's units.
+The kernels are applied as patches and a batched MatMul (the K^2 shifted copies of the padded
+frame, [B, C, K^2, H W], times the per-sample kernels [B, 1, M, K^2]): a grouped convolution
+would fix the batch size in ONNX, this keeps the batch axis (and the maps axis) dynamic.
+
+The network: a strided-convolution encoder of (frames, u broadcast to planes) to H/8, a small
+MLP head from its flattened features and u to the kernels, and a U-Net decoder with skips back
+to full resolution for the masks.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# eps of the maps' renormalisation: a map whose mass all went to the background stays put.
+MAP_EPS = 1e-6
+
+
+class VideoPredictor(nn.Module):
+    """p(o_{t+1} | o_t, o_{t-1}, u_t), with the designated-pixel maps carried along."""
+
+    def __init__(self, shape, actions, action_high, kernels=4, kernel_size=3, widths=(8, 16, 16), hidden=64):
+        super().__init__()
+        frames, height, width = shape
+        if frames != 2:
+            raise ValueError(f"the video predictor takes 2 context frames, the data has {frames}")
+        if height % 8 or width % 8:
+            raise ValueError(f"image {height}x{width}: height and width must be multiples of 8")
+        self.task, self.kind = None, "video"
+        self.shape, self.actions = tuple(shape), actions
+        self.kernels, self.kernel_size = kernels, kernel_size
+        self.register_buffer("action_scale", 1.0 / torch.as_tensor(action_high, dtype=torch.float32))
+        c1, c2, c3 = widths
+        inputs = frames + actions
+        self.enc1 = nn.Conv2d(inputs, c1, 4, 2, 1)
+        self.enc2 = nn.Conv2d(c1, c2, 4, 2, 1)
+        self.enc3 = nn.Conv2d(c2, c3, 4, 2, 1)
+        self.head = nn.Sequential(
+            nn.Linear(c3 * (height // 8) * (width // 8) + actions, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, kernels * kernel_size * kernel_size),
+        )
+        self.dec2 = nn.Conv2d(c3 + c2, c1, 3, 1, 1)
+        self.dec1 = nn.Conv2d(c1 + c1, c1, 3, 1, 1)
+        # Mask logits: from the decoder at H/2, upsampled, plus a 1 x 1 convolution of the
+        # full-resolution input (which tells pusher, object and table apart by grey level).
+        self.coarse_masks = nn.Conv2d(c1, kernels + 1, 1)
+        self.fine_masks = nn.Conv2d(inputs, kernels + 1, 1)
+        # Start near the identity: the centre tap of every kernel favoured.
+        with torch.no_grad():
+            bias = self.head[-1].bias.view(kernels, kernel_size * kernel_size)
+            bias.zero_()
+            bias[:, kernel_size * kernel_size // 2] = 3.0
+
+    def flops(self):
+        """Multiply-adds x 2 of one prediction with one map (convolutions, linear layers and
+        the kernels' application; activations and softmaxes not counted)."""
+        _, h, w = self.shape
+        total = 0
+        for conv, (oh, ow) in (
+            (self.enc1, (h // 2, w // 2)),
+            (self.enc2, (h // 4, w // 4)),
+            (self.enc3, (h // 8, w // 8)),
+            (self.dec2, (h // 4, w // 4)),
+            (self.dec1, (h // 2, w // 2)),
+            (self.coarse_masks, (h // 2, w // 2)),
+            (self.fine_masks, (h, w)),
+        ):
+            total += 2 * conv.weight.numel() * oh * ow
+        total += sum(2 * m.weight.numel() for m in self.head if isinstance(m, nn.Linear))
+        channels = 2  # the last frame and one map
+        total += 2 * channels * self.kernels * self.kernel_size**2 * h * w
+        return total
+
+    def _patches(self, x):
+        """[B, C, H, W] -> [B, C, K^2, H W]: the K^2 shifted copies of x padded with zeros."""
+        _, _, h, w = x.shape
+        k = self.kernel_size
+        padded = F.pad(x, (k // 2, k // 2, k // 2, k // 2))
+        shifted = [padded[:, :, i : i + h, j : j + w] for i in range(k) for j in range(k)]
+        return torch.stack(shifted, 2).flatten(3)
+
+    def forward(self, frames, u, maps):
+        """(next frame [B, 1, H, W], next maps [B, P, H, W])."""
+        b, _, h, w = frames.shape
+        u = u * self.action_scale
+        planes = u[:, :, None, None].expand(-1, -1, h, w)
+        x = torch.cat([frames, planes], 1)
+        e1 = F.relu(self.enc1(x))
+        e2 = F.relu(self.enc2(e1))
+        e3 = F.relu(self.enc3(e2))
+        logits = self.head(torch.cat([e3.flatten(1), u], 1))
+        kernels = torch.softmax(logits.view(b, self.kernels, -1), 2)
+        up = lambda t: F.interpolate(t, scale_factor=2.0, mode="nearest")  # noqa: E731
+        d2 = F.relu(self.dec2(torch.cat([up(e3), e2], 1)))
+        d1 = F.relu(self.dec1(torch.cat([up(d2), e1], 1)))
+        masks = _channel_softmax(up(self.coarse_masks(d1)) + self.fine_masks(x)).flatten(2)  # [B, M + 1, HW]
+
+        carried = torch.cat([frames[:, 1:2], maps], 1)  # [B, 1 + P, H, W]
+        moved = torch.matmul(kernels.unsqueeze(1), self._patches(carried))  # [B, 1 + P, M, HW]
+        weighted = (masks[:, None, 1:] * moved).sum(2)  # [B, 1 + P, HW]
+        frame = weighted[:, :1] + masks[:, :1] * frames[:, 0:1].flatten(2)
+        carried_maps = weighted[:, 1:]
+        flat_maps = maps.flatten(2)
+        new_maps = (carried_maps + MAP_EPS * flat_maps) / (carried_maps.sum(2, keepdim=True) + MAP_EPS)
+        return frame.view(b, 1, h, w), new_maps.view(b, -1, h, w)
+
+
+def _channel_softmax(x):
+    """Softmax over axis 1, written out: ONNX Runtime's Softmax on an inner axis transposes."""
+    e = torch.exp(x - x.max(1, keepdim=True)[0])
+    return e / e.sum(1, keepdim=True)
+
+
+def one_hot_maps(pixels, height, width):
+    """[B, 1, H, W] maps with all mass on pixel (col, row) = pixels[b] (int [B, 2])."""
+    pixels = torch.as_tensor(pixels, dtype=torch.long)
+    maps = torch.zeros(len(pixels), height * width)
+    maps[torch.arange(len(pixels)), pixels[:, 1] * width + pixels[:, 0]] = 1.0
+    return maps.view(-1, 1, height, width)
+
+
+def map_mean(maps):
+    """[B, P, H, W] -> [B, P, 2]: each map's expected (x, y), pixel (col, row) at its centre
+    (col + 0.5, row + 0.5)."""
+    _, _, h, w = maps.shape
+    xs = torch.arange(w, dtype=maps.dtype) + 0.5
+    ys = torch.arange(h, dtype=maps.dtype) + 0.5
+    return torch.stack([(maps.sum(2) * xs).sum(2), (maps.sum(3) * ys).sum(2)], 2)
+
+
+def object_columns(state_names):
+    """Indices of (object_x, object_y) in the task's state, or None."""
+    names = list(state_names)
+    if "object_x" in names and "object_y" in names:
+        return names.index("object_x"), names.index("object_y")
+    return None
+
+
+def object_pixels(states, columns):
+    """The pixel (col, row) under each state's object centre, int [B, 2]."""
+    xy = np.asarray(states)[:, list(columns)]
+    return np.floor(xy).astype(np.int64)
+
+
+def rollout(model, frames, actions, maps):
+    """Feeds the model its own predictions for actions.shape[1] steps: ([B, T, H, W] frames,
+    [B, T, P, H, W] maps)."""
+    predicted, carried = [], []
+    for t in range(actions.shape[1]):
+        frame, maps = model(frames, actions[:, t], maps)
+        frames = torch.cat([frames[:, 1:], frame], 1)
+        predicted.append(frame[:, 0])
+        carried.append(maps)
+    return torch.stack(predicted, 1), torch.stack(carried, 1)
