@@ -65,3 +65,38 @@ def test_maps_stay_normalised_over_a_rollout_and_a_one_hot_map_has_its_pixel_as_
     assert carried.min() >= 0.0
     assert torch.allclose(carried.sum((3, 4)), torch.ones(2, 10, 1), atol=1e-5)
     assert model.flops() > 0
+
+
+def test_a_few_epochs_on_push_episodes_lower_both_losses(zplan, tmp_path):
+    import subprocess
+
+    from zplan_train.data import read_buffer
+    from zplan_train.tasks import TASKS
+    from zplan_train.video import object_columns, video_losses, windows_as_tensors
+
+    out = tmp_path / "push"
+    subprocess.run(
+        [zplan, "collect", "--task", "push", "--policy", "random", "--episodes", "8", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    data = read_buffer(str(out))
+    columns = object_columns(TASKS["push"].state)
+    windows = data.windows(10)
+    assert columns == (2, 3) and len(windows) > 100
+    torch.manual_seed(0)
+    model = VideoPredictor(data.obs.shape[1:], 2, TASKS["push"].planning_high)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    history = []
+    for _ in range(6):
+        batches = []
+        for index in np.array_split(rng.permutation(windows), 8):
+            terms, total = video_losses(model, *windows_as_tensors(data, index, columns), 1e-3)
+            optimiser.zero_grad()
+            total.backward()
+            optimiser.step()
+            batches.append({k: float(v.detach()) for k, v in terms.items()})
+        history.append({k: np.mean([b[k] for b in batches]) for k in batches[0]})
+    assert history[-1]["image"] < 0.9 * history[0]["image"], history
+    assert history[-1]["tracking"] < history[0]["tracking"], history

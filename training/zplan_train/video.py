@@ -171,3 +171,36 @@ def rollout(model, frames, actions, maps):
         predicted.append(frame[:, 0])
         carried.append(maps)
     return torch.stack(predicted, 1), torch.stack(carried, 1)
+
+
+def windows_as_tensors(data, windows, columns):
+    """A batch of windows (index [B, T]) as (frames [B, 2, H, W], actions [B, T, nu], targets
+    [B, T, H, W], designated pixels int [B, 2] or None, true object centres [B, T, 2] or None),
+    images scaled to [0, 1]. The designated pixel is the one under the object's centre at the
+    window's start (when the buffer holds true states and the task has an object)."""
+    first = windows[:, 0]
+    frames = torch.from_numpy(data.obs[first].astype(np.float32) / 255.0)
+    actions = torch.from_numpy(data.action[windows])
+    targets = torch.from_numpy(data.next_obs[windows][:, :, -1].astype(np.float32) / 255.0)
+    if columns is None or data.state is None:
+        return frames, actions, targets, None, None
+    pixels = object_pixels(data.state[first], columns)
+    centres = torch.from_numpy(np.asarray(data.next_state)[windows][:, :, list(columns)].astype(np.float32))
+    return frames, actions, targets, pixels, centres
+
+
+def video_losses(model, frames, actions, targets, pixels, centres, tracking_weight):
+    """Per-step image MSE of the fed-back rollout, summed over the steps, plus
+    `tracking_weight` x the mean squared distance (px^2) between the carried map's mean and
+    the object's true centre, summed over the steps (when the batch has true centres)."""
+    _, _, h, w = frames.shape
+    maps = one_hot_maps(pixels, h, w) if pixels is not None else torch.full((len(frames), 1, h, w), 1.0 / (h * w))
+    predicted, carried = rollout(model, frames, actions, maps)
+    terms = {"image": ((predicted - targets) ** 2).mean((0, 2, 3)).sum()}
+    total = terms["image"]
+    if centres is not None:
+        terms["tracking"] = ((map_mean(carried.flatten(0, 1))[:, 0] - centres.flatten(0, 1)) ** 2).sum(
+            1
+        ).mean() * actions.shape[1]
+        total = total + tracking_weight * terms["tracking"]
+    return terms, total
