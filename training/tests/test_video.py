@@ -1,9 +1,20 @@
+import subprocess
 import warnings
 
 import numpy as np
 import onnxruntime as ort
 import torch
-from zplan_train.video import VideoPredictor, map_mean, one_hot_maps, rollout
+from zplan_train.data import read_buffer
+from zplan_train.tasks import TASKS
+from zplan_train.video import (
+    VideoPredictor,
+    map_mean,
+    object_columns,
+    one_hot_maps,
+    rollout,
+    video_losses,
+    windows_as_tensors,
+)
 
 
 def _model():
@@ -68,12 +79,6 @@ def test_maps_stay_normalised_over_a_rollout_and_a_one_hot_map_has_its_pixel_as_
 
 
 def test_a_few_epochs_on_push_episodes_lower_both_losses(zplan, tmp_path):
-    import subprocess
-
-    from zplan_train.data import read_buffer
-    from zplan_train.tasks import TASKS
-    from zplan_train.video import object_columns, video_losses, windows_as_tensors
-
     out = tmp_path / "push"
     subprocess.run(
         [zplan, "collect", "--task", "push", "--policy", "random", "--episodes", "8", "--out", str(out)],

@@ -44,7 +44,6 @@ class VideoPredictor(nn.Module):
             raise ValueError(f"the video predictor takes 2 context frames, the data has {frames}")
         if height % 8 or width % 8:
             raise ValueError(f"image {height}x{width}: height and width must be multiples of 8")
-        self.task, self.kind = None, "video"
         self.shape, self.actions = tuple(shape), actions
         self.kernels, self.kernel_size = kernels, kernel_size
         self.register_buffer("action_scale", 1.0 / torch.as_tensor(action_high, dtype=torch.float32))
