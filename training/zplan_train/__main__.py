@@ -40,8 +40,14 @@ def parse(argv):
     parser.add_argument(
         "--horizon",
         type=int,
-        default=DEFAULTS.horizon,
-        help="prediction steps of the deterministic kind's loss (data from `zplan collect --sequence`)",
+        help="prediction steps of the deterministic kind's loss (data from `zplan collect --sequence`), "
+        f"fed-back rollout steps of the video kind's; default: {_kind_default('horizon')}",
+    )
+    parser.add_argument(
+        "--tracking-weight",
+        type=float,
+        default=DEFAULTS.tracking_weight,
+        help="video kind: weight of the designated-pixel tracking term (px^2) against the image term",
     )
     parser.add_argument(
         "--differences",
@@ -67,6 +73,7 @@ def parse(argv):
             weight_decay=args.weight_decay,
             transition_width=args.transition_width,
             horizon=args.horizon,
+            tracking_weight=args.tracking_weight,
             differences=args.differences,
             checkpoint_every=args.checkpoint_every,
         )
@@ -88,7 +95,7 @@ def main(argv=None):
         every = config.checkpoint_every
         if every and epoch % every == 0 and epoch < config.epochs:
             out = f"{args.out}-e{epoch}"
-            export_bundle(model, data, held_out, out, history, config, seconds)
+            export_bundle(model, data, held_out, out, history, config, seconds, task=args.task)
             print(f"zplan_train: wrote the checkpoint {out}", flush=True)
 
     try:
@@ -100,12 +107,15 @@ def main(argv=None):
         print(f"zplan_train: {e}", file=sys.stderr)
         return 2
     try:
-        errors = export_bundle(model, data, held_out, args.out, history, config, seconds)
+        errors = export_bundle(model, data, held_out, args.out, history, config, seconds, task=args.task)
     except ExportError as e:
         print(f"zplan_train: refusing to write {args.out}: {e}", file=sys.stderr)
         return 1
-    reconstructions(model, data, held_out, os.path.join(args.out, "reconstructions.png"))
-    latent_space(model, data, held_out, os.path.join(args.out, "latent.png"))
+    if config.kind.latent:
+        reconstructions(model, data, held_out, os.path.join(args.out, "reconstructions.png"))
+        latent_space(model, data, held_out, os.path.join(args.out, "latent.png"))
+    else:
+        print(f"zplan_train: the predictor computes {model.flops() / 1e6:.2f} MFLOP per predicted frame (one map)")
     print(
         f"zplan_train: wrote {args.out} in {seconds:.1f} s of training; ONNX/torch max errors "
         + ", ".join(f"{k} {v:.1e}" for k, v in errors.items())

@@ -10,20 +10,29 @@ class ModelKind(StrEnum):
     DETERMINISTIC = "deterministic"
     E2C = "e2c"
     PC3 = "pc3"
+    VIDEO = "video"
+
+    @property
+    def latent(self):
+        """Whether the kind is a latent model (encoder, dynamics, decoder, reward), not a video
+        predictor."""
+        return self != ModelKind.VIDEO
 
 
-# Optimiser defaults per kind: PC3's published settings for pc3, else those of the E2C family.
+# Defaults per kind: PC3's published optimiser settings for pc3, those of the E2C family for the
+# latent kinds, and 10-step fed-back rollouts for the video predictor.
 KIND_DEFAULTS = {
-    ModelKind.PC3: dict(batch_size=256, lr=5e-4, weight_decay=1e-3),
-    ModelKind.DETERMINISTIC: dict(batch_size=128, lr=1e-3, weight_decay=0.0),
-    ModelKind.E2C: dict(batch_size=128, lr=1e-3, weight_decay=0.0),
+    ModelKind.PC3: dict(batch_size=256, lr=5e-4, weight_decay=1e-3, horizon=1),
+    ModelKind.DETERMINISTIC: dict(batch_size=128, lr=1e-3, weight_decay=0.0, horizon=1),
+    ModelKind.E2C: dict(batch_size=128, lr=1e-3, weight_decay=0.0, horizon=1),
+    ModelKind.VIDEO: dict(batch_size=64, lr=1e-3, weight_decay=0.0, horizon=10),
 }
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of a training run. `batch_size`, `lr` and `weight_decay` left None take the
-    kind's defaults (KIND_DEFAULTS)."""
+    """Settings of a training run. `batch_size`, `lr`, `weight_decay` and `horizon` left None
+    take the kind's defaults (KIND_DEFAULTS)."""
 
     kind: ModelKind = ModelKind.PC3
     epochs: int = 50
@@ -34,8 +43,11 @@ class TrainConfig:
     weight_decay: float = None
     # Hidden width of the latent dynamics (the planner calls it most).
     transition_width: int = 64
-    # Prediction steps of the deterministic kind's loss (data from `zplan collect --sequence`).
-    horizon: int = 1
+    # Prediction steps of the deterministic kind's loss (data from `zplan collect --sequence`),
+    # and the fed-back rollout length of the video predictor's.
+    horizon: int = None
+    # Weight of the video predictor's tracking term (px^2) against its image term (video.py).
+    tracking_weight: float = 1e-3
     # Share of the transitions held out of training (for the exported parity check and plots).
     held_out: float = 0.1
     # Finite-difference scheme of the planner's Jacobians (models without A/B heads).
@@ -49,8 +61,12 @@ class TrainConfig:
         for name, value in KIND_DEFAULTS[kind].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
-        if self.horizon < 1 or (self.horizon > 1 and kind != ModelKind.DETERMINISTIC):
-            raise ValueError(f"a prediction horizon of {self.horizon} needs the deterministic kind, not {kind.value}")
+        if self.horizon < 1 or (self.horizon > 1 and kind not in (ModelKind.DETERMINISTIC, ModelKind.VIDEO)):
+            raise ValueError(
+                f"a prediction horizon of {self.horizon} needs the deterministic or video kind, not {kind.value}"
+            )
+        if not self.tracking_weight >= 0.0:
+            raise ValueError(f"tracking_weight must be non-negative, not {self.tracking_weight}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         if self.differences not in ("central", "forward"):

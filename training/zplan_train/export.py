@@ -1,5 +1,8 @@
 """Writes a trained model as a zplan bundle, after checking that ONNX Runtime reproduces torch.
 
+Latent models (encoder, dynamics, decoder, reward) are written as manifest format version 1,
+video predictors as version 2 with `"kind": "video"` (docs/model-bundle.md).
+
 The bundle is written to a temporary directory beside the target and moved into place only when
 every network's ONNX outputs match torch on held-out data to 1e-4 (max abs error)."""
 
@@ -19,8 +22,13 @@ from torch import nn
 from . import __version__
 from .config import ModelKind
 from .tasks import TASKS
+from .video import object_columns, object_pixels, one_hot_maps
 
 PARITY_TOLERANCE = 1e-4
+
+# Designated-pixel maps a video bundle's predictor takes at most in one call (its maps axis is
+# dynamic, 1 to this).
+MAX_MAPS = 16
 
 # The exporter reports every torchvision operator it skips; none of them is used here.
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -74,9 +82,10 @@ def _git_revision():
         return None
 
 
-def _export(module, args, path, inputs, outputs):
+def _export(module, args, path, inputs, outputs, extra_axes=None):
+    """Exports with a dynamic batch axis on every input, plus `extra_axes` ({input: {axis: Dim}})."""
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    shapes = {name: {0: batch} for name in inputs}
+    shapes = {name: {0: batch, **(extra_axes or {}).get(name, {})} for name in inputs}
     with torch.no_grad(), warnings.catch_warnings():
         # Every input shares the one batch axis, which the exporter remarks on.
         warnings.filterwarnings("ignore", message=".*shares the same shape constraints.*")
@@ -108,7 +117,98 @@ def _parity(module, path, feeds):
     return error
 
 
-def export_bundle(model, data, held_out, out, history, config, seconds, name=None):
+def _provenance(kind, data, history, seed, seconds, detail=""):
+    final = {k: float(v) for k, v in history[-1].items()} if history else {}
+    provenance = {
+        "trainer": f"zplan_train {__version__} ({kind}{detail})",
+        "dataset": f"{os.path.abspath(data.path)} ({len(data)} transitions)",
+        "losses": final,
+        "seed": int(seed),
+        "training_seconds": round(float(seconds), 3),
+    }
+    revision = _git_revision()
+    if revision:
+        provenance["git_revision"] = revision
+    return provenance
+
+
+def _write_manifest_and_move(manifest, tmp, out):
+    with open(os.path.join(tmp, "zplan.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+
+
+def _scratch(out):
+    tmp = f"{os.path.abspath(out)}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    return tmp
+
+
+def export_bundle(model, data, held_out, out, history, config, seconds, name=None, task=None):
+    """Exports a trained model, latent (`export_latent_bundle`) or video predictor
+    (`export_video_bundle`, which needs `task`); returns the parity errors."""
+    if config.kind.latent:
+        return export_latent_bundle(model, data, held_out, out, history, config, seconds, name)
+    return export_video_bundle(model, task, data, held_out, out, history, config, seconds, name)
+
+
+def export_video_bundle(model, task, data, held_out, out, history, config, seconds, name=None):
+    """Exports a `VideoPredictor` of `task` to the bundle directory `out` (manifest format
+    version 2, kind "video"); returns the parity error of its predictor.
+
+    The batch axis and the maps axis (1 to MAX_MAPS designated pixels) stay dynamic. Parity is
+    checked on held-out frames with two maps: one-hot at the object's centre and at the image
+    centre."""
+    model = model.cpu().eval()
+    spec = TASKS[task]
+    frames_count, height, width = model.shape
+    tmp = _scratch(out)
+    try:
+        rows = np.sort(held_out[:256])
+        frames = torch.from_numpy(data.obs[rows].astype(np.float32) / 255.0)
+        u = torch.from_numpy(data.action[rows])
+        columns = object_columns(spec.state)
+        if columns is not None and data.state is not None:
+            pixels = object_pixels(data.state[rows], columns)
+        else:
+            pixels = np.zeros((len(rows), 2), dtype=np.int64)
+        centre = np.tile([[width // 2, height // 2]], (len(rows), 1))
+        maps = torch.cat([one_hot_maps(pixels, height, width), one_hot_maps(centre, height, width)], 1)
+        path = os.path.join(tmp, "predictor.onnx")
+        maps_axis = {"maps": {1: torch.export.Dim("maps", min=1, max=MAX_MAPS)}}
+        inputs, outputs = ["frames", "u", "maps"], ["next_frame", "next_maps"]
+        _export(model, (frames, u, maps), path, inputs, outputs, maps_axis)
+        error = _parity(model, path, dict(zip(inputs, (frames, u, maps), strict=True)))
+        manifest = {
+            "format_version": 2,
+            "kind": "video",
+            "name": name or f"{task}-video-seed{config.seed}",
+            "observation": {"frames": frames_count, "channels": 1, "height": height, "width": width},
+            "action": {"dim": model.actions, "low": list(spec.planning_low), "high": list(spec.planning_high)},
+            "time_step": spec.bundle_time_step,
+            "predictor": {
+                "file": "predictor.onnx",
+                "frames_input": "frames",
+                "action_input": "u",
+                "maps_input": "maps",
+                "frame_output": "next_frame",
+                "maps_output": "next_maps",
+                "max_maps": MAX_MAPS,
+            },
+            "provenance": _provenance(
+                config.kind, data, history, config.seed, seconds, f", {config.horizon}-step rollouts"
+            ),
+        }
+        _write_manifest_and_move(manifest, tmp, out)
+        return {"predictor": error}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_latent_bundle(model, data, held_out, out, history, config, seconds, name=None):
     """Exports `model` (on the CPU), trained as `config` says, to the bundle directory `out`;
     returns the parity errors.
 
@@ -121,9 +221,7 @@ def export_bundle(model, data, held_out, out, history, config, seconds, name=Non
     spec = TASKS[task]
     frames, height, width = model.shape
     nz, nu = model.latent, model.actions
-    tmp = f"{os.path.abspath(out)}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+    tmp = _scratch(out)
     try:
         rows = held_out[:256]
         obs = torch.from_numpy(data.obs[rows].astype(np.float32) / 255.0)
@@ -149,17 +247,9 @@ def export_bundle(model, data, held_out, out, history, config, seconds, name=Non
         dynamics = {"file": "dynamics.onnx", "state_input": "z", "action_input": "u", "output": "z_next"}
         if kind == ModelKind.E2C:
             dynamics.update(a_output="A", b_output="B")
-        final = {k: float(v) for k, v in history[-1].items()} if history else {}
-        provenance = {
-            "trainer": f"zplan_train {__version__} ({kind}" + (f", {horizon}-step prediction)" if horizon > 1 else ")"),
-            "dataset": f"{os.path.abspath(data.path)} ({len(data)} transitions)",
-            "losses": final,
-            "seed": int(seed),
-            "training_seconds": round(float(seconds), 3),
-        }
-        revision = _git_revision()
-        if revision:
-            provenance["git_revision"] = revision
+        provenance = _provenance(
+            kind, data, history, seed, seconds, f", {horizon}-step prediction" if horizon > 1 else ""
+        )
         manifest = {
             "format_version": 1,
             "name": name or f"{task}-{kind.value}-seed{seed}",
@@ -176,11 +266,7 @@ def export_bundle(model, data, held_out, out, history, config, seconds, name=Non
             else {"mode": "finite_differences", "step": 0.01, "scheme": differences},
             "provenance": provenance,
         }
-        with open(os.path.join(tmp, "zplan.json"), "w") as f:
-            json.dump(manifest, f, indent=2)
-            f.write("\n")
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
+        _write_manifest_and_move(manifest, tmp, out)
         return errors
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,6 +8,8 @@ import torch
 from .config import ModelKind, TrainConfig
 from .models import LatentModel
 from .objectives import losses, multistep_losses, pc3_losses
+from .tasks import TASKS
+from .video import VideoPredictor, object_columns, video_losses, windows_as_tensors
 
 
 def to_tensors(data, index, device):
@@ -32,9 +34,10 @@ def train(data, task, config=None, log=_log, after_epoch=None):
 
     `history` holds, per epoch, the mean of every loss term over the training batches; a
     `config.horizon` > 1 trains the deterministic kind on predictions that many steps ahead
-    (windows of one episode). `after_epoch(epoch, model, history, held-out indices, seconds)`,
-    when given, runs after every epoch (1-based) with the model in eval mode, e.g. to export
-    checkpoints."""
+    (windows of one episode), and the video kind (a `VideoPredictor`) always trains on windows
+    of `config.horizon` fed-back predictions. `after_epoch(epoch, model, history, held-out
+    indices, seconds)`, when given, runs after every epoch (1-based) with the model in eval
+    mode, e.g. to export checkpoints."""
     config = config or TrainConfig()
     kind, seed, device, horizon, epochs = config.kind, config.seed, config.device, config.horizon, config.epochs
     # Subnormal floats (below 1.2e-38) are flushed to zero: x86 cores compute with them slowly.
@@ -42,19 +45,25 @@ def train(data, task, config=None, log=_log, after_epoch=None):
     torch.manual_seed(seed)
     np.random.seed(seed)
     train_rows, test_rows = data.split(config.held_out, seed)
-    model = LatentModel(task, kind, data.obs.shape[1:], data.action.shape[1], config.transition_width).to(device)
+    if horizon > 1 or not kind.latent:
+        train_rows = _windows_outside(data, horizon, test_rows)
+    nu = data.action.shape[1]
+    if kind.latent:
+        model = LatentModel(task, kind, data.obs.shape[1:], nu, config.transition_width).to(device)
+        objective = multistep_losses if horizon > 1 else pc3_losses if kind == ModelKind.PC3 else losses
+
+        def step(index):
+            return objective(model, *to_tensors(data, index, device))
+    else:
+        spec = TASKS[task]
+        model = VideoPredictor(data.obs.shape[1:], nu, spec.planning_high).to(device)
+        columns = object_columns(spec.state)
+
+        def step(index):
+            batch = windows_as_tensors(data, index, columns, device)
+            return video_losses(model, *batch, config.tracking_weight)
+
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    objective = pc3_losses if kind == ModelKind.PC3 else losses
-    if horizon > 1:
-        windows = data.windows(horizon)
-        held = np.zeros(len(data), dtype=bool)
-        held[test_rows] = True
-        train_rows = windows[~held[windows].any(1)]
-        if len(train_rows) == 0:
-            raise ValueError(
-                f"{data.path}: no run of {horizon} transitions in one episode (collect with `zplan collect --sequence`)"
-            )
-        objective = multistep_losses
     rng = np.random.default_rng(seed)
     history = []
     start = time.time()
@@ -63,8 +72,7 @@ def train(data, task, config=None, log=_log, after_epoch=None):
         order = rng.permutation(train_rows)
         sums, batches = {}, 0
         for begin in range(0, len(order), config.batch_size):
-            batch = to_tensors(data, order[begin : begin + config.batch_size], device)
-            terms, total = objective(model, *batch)
+            terms, total = step(order[begin : begin + config.batch_size])
             optimiser.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
@@ -84,3 +92,16 @@ def train(data, task, config=None, log=_log, after_epoch=None):
             after_epoch(epoch + 1, model.eval(), history, test_rows, time.time() - start)
             model.to(device)
     return model.eval(), history, test_rows, time.time() - start
+
+
+def _windows_outside(data, horizon, held_out):
+    """The windows of `horizon` transitions of one episode that hold no held-out transition."""
+    windows = data.windows(horizon)
+    held = np.zeros(len(data), dtype=bool)
+    held[held_out] = True
+    windows = windows[~held[windows].any(1)]
+    if len(windows) == 0:
+        raise ValueError(
+            f"{data.path}: no run of {horizon} transitions in one episode (collect with `zplan collect --sequence`)"
+        )
+    return windows

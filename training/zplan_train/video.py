@@ -129,10 +129,10 @@ def _channel_softmax(x):
     return e / e.sum(1, keepdim=True)
 
 
-def one_hot_maps(pixels, height, width):
+def one_hot_maps(pixels, height, width, device="cpu"):
     """[B, 1, H, W] maps with all mass on pixel (col, row) = pixels[b] (int [B, 2])."""
-    pixels = torch.as_tensor(pixels, dtype=torch.long)
-    maps = torch.zeros(len(pixels), height * width)
+    pixels = torch.as_tensor(pixels, dtype=torch.long, device=device)
+    maps = torch.zeros(len(pixels), height * width, device=device)
     maps[torch.arange(len(pixels)), pixels[:, 1] * width + pixels[:, 0]] = 1.0
     return maps.view(-1, 1, height, width)
 
@@ -141,8 +141,8 @@ def map_mean(maps):
     """[B, P, H, W] -> [B, P, 2]: each map's expected (x, y), pixel (col, row) at its centre
     (col + 0.5, row + 0.5)."""
     _, _, h, w = maps.shape
-    xs = torch.arange(w, dtype=maps.dtype) + 0.5
-    ys = torch.arange(h, dtype=maps.dtype) + 0.5
+    xs = torch.arange(w, dtype=maps.dtype, device=maps.device) + 0.5
+    ys = torch.arange(h, dtype=maps.dtype, device=maps.device) + 0.5
     return torch.stack([(maps.sum(2) * xs).sum(2), (maps.sum(3) * ys).sum(2)], 2)
 
 
@@ -172,20 +172,20 @@ def rollout(model, frames, actions, maps):
     return torch.stack(predicted, 1), torch.stack(carried, 1)
 
 
-def windows_as_tensors(data, windows, columns):
+def windows_as_tensors(data, windows, columns, device="cpu"):
     """A batch of windows (index [B, T]) as (frames [B, 2, H, W], actions [B, T, nu], targets
     [B, T, H, W], designated pixels int [B, 2] or None, true object centres [B, T, 2] or None),
     images scaled to [0, 1]. The designated pixel is the one under the object's centre at the
     window's start (when the buffer holds true states and the task has an object)."""
     first = windows[:, 0]
-    frames = torch.from_numpy(data.obs[first].astype(np.float32) / 255.0)
-    actions = torch.from_numpy(data.action[windows])
-    targets = torch.from_numpy(data.next_obs[windows][:, :, -1].astype(np.float32) / 255.0)
+    frames = torch.from_numpy(data.obs[first].astype(np.float32) / 255.0).to(device)
+    actions = torch.from_numpy(data.action[windows]).to(device)
+    targets = torch.from_numpy(data.next_obs[windows][:, :, -1].astype(np.float32) / 255.0).to(device)
     if columns is None or data.state is None:
         return frames, actions, targets, None, None
     pixels = object_pixels(data.state[first], columns)
-    centres = torch.from_numpy(np.asarray(data.next_state)[windows][:, :, list(columns)].astype(np.float32))
-    return frames, actions, targets, pixels, centres
+    centres = np.asarray(data.next_state)[windows][:, :, list(columns)].astype(np.float32)
+    return frames, actions, targets, pixels, torch.from_numpy(centres).to(device)
 
 
 def video_losses(model, frames, actions, targets, pixels, centres, tracking_weight):
@@ -193,7 +193,10 @@ def video_losses(model, frames, actions, targets, pixels, centres, tracking_weig
     `tracking_weight` x the mean squared distance (px^2) between the carried map's mean and
     the object's true centre, summed over the steps (when the batch has true centres)."""
     _, _, h, w = frames.shape
-    maps = one_hot_maps(pixels, h, w) if pixels is not None else torch.full((len(frames), 1, h, w), 1.0 / (h * w))
+    if pixels is not None:
+        maps = one_hot_maps(pixels, h, w, frames.device)
+    else:
+        maps = torch.full((len(frames), 1, h, w), 1.0 / (h * w), device=frames.device)
     predicted, carried = rollout(model, frames, actions, maps)
     terms = {"image": ((predicted - targets) ** 2).mean((0, 2, 3)).sum()}
     total = terms["image"]

@@ -1,5 +1,5 @@
-//! `zplan inspect DIR`: load and validate a model bundle, describe it, and time one call of
-//! each network.
+//! `zplan inspect DIR`: load and validate a model bundle (latent or video), describe it, and
+//! time one call of each network.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -7,10 +7,15 @@ use std::time::Instant;
 use clap::Args;
 
 use ndarray::{Array1, Array2, Array3, Array4};
-use zplan_onnx::{Bundle, BundleError, DifferenceScheme, Evaluator, JacobianSpec};
+use zplan_onnx::{
+    Bundle, BundleError, BundleKind, DifferenceScheme, Evaluator, JacobianSpec, VideoBundle,
+};
 
 /// Calls per network for the latency median.
 const CALLS: usize = 200;
+
+/// The video predictor's batch of one planner time step (Visual Foresight's 200 samples).
+const PLANNER_BATCH: usize = 200;
 
 /// Load and validate a model bundle, describe its networks, shapes, action bounds and Jacobian
 /// mode, and time one call of each network; exit 1 with the error otherwise.
@@ -22,15 +27,27 @@ pub struct InspectCommand {
 
 impl InspectCommand {
     pub fn execute(self) -> anyhow::Result<()> {
-        Ok(inspect(&self.bundle)?)
+        match BundleKind::of_bundle(&self.bundle)? {
+            BundleKind::Latent => inspect(&self.bundle)?,
+            BundleKind::Video => inspect_video(&self.bundle)?,
+        }
+        Ok(())
     }
 }
 
 /// Median wall time of `f` in microseconds over `CALLS` calls, after one warm-up call.
-fn median_us(mut f: impl FnMut() -> Result<(), BundleError>) -> Result<f64, BundleError> {
+fn median_us(f: impl FnMut() -> Result<(), BundleError>) -> Result<f64, BundleError> {
+    median_us_of(CALLS, f)
+}
+
+/// Median wall time of `f` in microseconds over `calls` calls, after one warm-up call.
+fn median_us_of(
+    calls: usize,
+    mut f: impl FnMut() -> Result<(), BundleError>,
+) -> Result<f64, BundleError> {
     f()?;
-    let mut samples = Vec::with_capacity(CALLS);
-    for _ in 0..CALLS {
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
         let start = Instant::now();
         f()?;
         samples.push(start.elapsed().as_secs_f64() * 1e6);
@@ -40,6 +57,70 @@ fn median_us(mut f: impl FnMut() -> Result<(), BundleError>) -> Result<f64, Bund
 
 fn row(network: &str, description: String, us: f64) {
     println!("  {network:<11} {description:<44} {us:>9.1} us");
+}
+
+fn provenance(p: &zplan_onnx::Provenance) {
+    println!(
+        "provenance    trainer {:?}, data {:?}",
+        p.trainer, p.dataset
+    );
+    for (loss, value) in &p.losses {
+        println!("              loss {loss} = {value}");
+    }
+}
+
+fn inspect_video(dir: &Path) -> Result<(), BundleError> {
+    let mut bundle = VideoBundle::load(dir)?;
+    let m = bundle.manifest().clone();
+    let (obs, nu, p) = (m.observation, m.action.dim, &m.predictor);
+    println!(
+        "bundle        {} ({}), video, format version {}",
+        m.name,
+        dir.display(),
+        m.format_version
+    );
+    println!(
+        "observation   {} context frame(s) x {} channel(s) x {} x {}",
+        obs.frames, obs.channels, obs.height, obs.width
+    );
+    println!(
+        "action        nu = {nu}, low {:?}, high {:?}",
+        m.action.low, m.action.high
+    );
+    println!("time step     {} s", m.time_step);
+    println!(
+        "maps          1 to {} designated-pixel maps per call, carried with the image",
+        p.max_maps
+    );
+    provenance(&m.provenance);
+    println!(
+        "predictor     {}  {}, {}, {} -> {}, {}",
+        p.file, p.frames_input, p.action_input, p.maps_input, p.frame_output, p.maps_output
+    );
+    let (h, w) = (obs.height, obs.width);
+    let predictor = bundle.predictor();
+    for (batch, calls) in [(1, CALLS), (PLANNER_BATCH, CALLS / 4)] {
+        let frames = Array4::<f32>::from_elem((batch, obs.stacked_channels(), h, w), 0.5);
+        let u = Array2::<f32>::zeros((batch, nu));
+        let maps = Array4::<f32>::from_elem((batch, 1, h, w), 1.0 / (h * w) as f32);
+        let mut next_frame = Array4::<f32>::zeros((batch, obs.channels, h, w));
+        let mut next_maps = Array4::<f32>::zeros((batch, 1, h, w));
+        let t = median_us_of(calls, || {
+            predictor.predict(
+                frames.view(),
+                u.view(),
+                maps.view(),
+                next_frame.view_mut(),
+                next_maps.view_mut(),
+            )
+        })?;
+        println!(
+            "  predict at batch {batch:>3}, one map (median of {calls} calls, this thread) {:>9.1} us",
+            t
+        );
+    }
+    println!("valid: the predictor loaded, matches the manifest, keeps maps normalised and ran");
+    Ok(())
 }
 
 fn inspect(dir: &Path) -> Result<(), BundleError> {
@@ -91,13 +172,7 @@ fn inspect(dir: &Path) -> Result<(), BundleError> {
             println!("evaluator     dynamics on ONNX Runtime: {reason}")
         }
     }
-    println!(
-        "provenance    trainer {:?}, data {:?}",
-        m.provenance.trainer, m.provenance.dataset
-    );
-    for (loss, value) in &m.provenance.losses {
-        println!("              loss {loss} = {value}");
-    }
+    provenance(&m.provenance);
 
     println!("networks (median of {CALLS} calls at batch 1, this thread):");
     let image = Array4::<f32>::from_elem((1, obs.stacked_channels(), obs.height, obs.width), 0.5);

@@ -112,6 +112,12 @@ struct Record<'a> {
 
 impl MbrlCommand {
     pub fn execute(self) -> anyhow::Result<()> {
+        if self.model.bundle_kind() != zplan_onnx::BundleKind::Latent {
+            anyhow::bail!(
+                "--model {}: zplan mbrl plans in a latent space; choose pc3, deterministic or e2c",
+                self.model.name()
+            );
+        }
         let start = Instant::now();
         let buffer_dir = self.out.join("buffer");
         let task = self.task.task();

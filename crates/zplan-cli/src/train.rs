@@ -1,11 +1,13 @@
 //! `zplan train --task T [--out DIR]`: collect data if there is none, run the reference trainer
-//! (`python -m zplan_train`), and validate the bundle it writes.
+//! (`python -m zplan_train`), and validate the bundle it writes (a latent bundle, or a video
+//! bundle with `--model video`).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use zplan_envs::TaskKind;
-use zplan_loop::{ModelKind, ReferenceTrainer, TrainJob, train_bundle};
+use zplan_loop::{ModelKind, ReferenceTrainer, TrainJob, train_bundle, train_video_bundle};
+use zplan_onnx::BundleKind;
 
 use crate::collect::{Collection, collect};
 
@@ -21,10 +23,11 @@ pub struct TrainCommand {
     /// Bundle directory [default: models/TASK].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Samples to collect when there is no data yet.
+    /// Samples to collect when there is no data yet (for `--model video`: transitions, as
+    /// whole random-policy episodes, `zplan collect --policy random`).
     #[arg(long, default_value_t = 20_000)]
     samples: usize,
-    /// Transitions per collected sample (`zplan collect --sequence`).
+    /// Transitions per collected sample (`zplan collect --sequence`; latent kinds).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     sequence: u64,
     /// Training epochs.
@@ -33,10 +36,11 @@ pub struct TrainCommand {
     /// Model kind of the reference trainer.
     #[arg(long, value_enum, default_value_t = ModelKind::Pc3)]
     model: ModelKind,
-    /// Train on latent predictions this many steps ahead (deterministic kind; needs data of
-    /// several transitions per episode).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    horizon: u64,
+    /// Train on predictions this many steps ahead (deterministic kind: latent predictions,
+    /// needs data of several transitions per episode; video kind: fed-back frame predictions)
+    /// [default: 1, video 10].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    horizon: Option<u64>,
     /// Seed of the data and the training run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -53,34 +57,40 @@ impl TrainCommand {
             .unwrap_or_else(|| PathBuf::from("data").join(name));
         let out = self.out.unwrap_or_else(|| crate::shipped_model(self.task));
         if !data.join(zplan_buffer::META_FILE).is_file() {
+            let what = match self.model.bundle_kind() {
+                BundleKind::Latent => Collection::Samples {
+                    samples: self.samples,
+                    sequence: self.sequence as usize,
+                },
+                // A video predictor learns from runs of frames: whole episodes.
+                BundleKind::Video => {
+                    let length = self.task.task().episode_length();
+                    Collection::RandomEpisodes(self.samples.div_ceil(length))
+                }
+            };
             println!(
                 "zplan train: no buffer at {}, collecting {} samples",
                 data.display(),
                 self.samples
             );
-            let samples = Collection::Samples {
-                samples: self.samples,
-                sequence: self.sequence as usize,
-            };
-            collect(self.task, samples, self.seed, &data)?;
+            collect(self.task, what, self.seed, &data)?;
         }
         let trainer = ReferenceTrainer::locate(self.python.as_deref(), self.model)?;
-        let bundle = train_bundle(
-            &trainer,
-            &TrainJob {
-                task: name.to_owned(),
-                data,
-                out: out.clone(),
-                epochs: self.epochs,
-                horizon: self.horizon as usize,
-                seed: self.seed,
-            },
-        )?;
-        println!(
-            "zplan train: {} is valid ({})",
-            out.display(),
-            bundle.manifest().name
-        );
+        let job = TrainJob {
+            task: name.to_owned(),
+            data,
+            out: out.clone(),
+            epochs: self.epochs,
+            horizon: self
+                .horizon
+                .map_or(self.model.default_horizon(), |h| h as usize),
+            seed: self.seed,
+        };
+        let name = match self.model.bundle_kind() {
+            BundleKind::Latent => train_bundle(&trainer, &job)?.manifest().name.clone(),
+            BundleKind::Video => train_video_bundle(&trainer, &job)?.manifest().name.clone(),
+        };
+        println!("zplan train: {} is valid ({name})", out.display());
         Ok(())
     }
 }

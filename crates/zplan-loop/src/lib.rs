@@ -33,5 +33,5 @@ pub use recorder::{COMMIT_EVERY, Recorder};
 pub use stats::quantile;
 pub use trainer::{
     CommandTrainer, ModelKind, ReferenceTrainer, Retrain, TRAINING_DIR_VAR, TrainJob, Trainer,
-    TrainerThread, retrain, train_bundle,
+    TrainerThread, retrain, train_bundle, train_video_bundle,
 };

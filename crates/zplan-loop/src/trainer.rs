@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use zplan_mpc::Planner;
-use zplan_onnx::Bundle;
+use zplan_onnx::{Bundle, BundleKind, VideoBundle};
 
 use crate::LoopError;
 
@@ -111,6 +111,9 @@ pub enum ModelKind {
     Deterministic,
     /// Embed to Control: a locally linear variational model.
     E2c,
+    /// An action-conditioned video predictor (CDNA-style kernels and masks) that carries
+    /// designated-pixel maps with the image: a video bundle, for observation-space planning.
+    Video,
 }
 
 impl ModelKind {
@@ -120,6 +123,24 @@ impl ModelKind {
             Self::Pc3 => "pc3",
             Self::Deterministic => "deterministic",
             Self::E2c => "e2c",
+            Self::Video => "video",
+        }
+    }
+
+    /// The kind of bundle the trainer writes for this model kind.
+    pub fn bundle_kind(self) -> BundleKind {
+        match self {
+            Self::Video => BundleKind::Video,
+            Self::Pc3 | Self::Deterministic | Self::E2c => BundleKind::Latent,
+        }
+    }
+
+    /// The trainer's default prediction steps of the loss: 1 (single transitions) for the
+    /// latent kinds, 10 fed-back predictions for the video predictor.
+    pub fn default_horizon(self) -> usize {
+        match self {
+            Self::Video => 10,
+            Self::Pc3 | Self::Deterministic | Self::E2c => 1,
         }
     }
 }
@@ -223,10 +244,16 @@ impl Trainer for ReferenceTrainer {
     }
 }
 
-/// Runs the job and returns the bundle it wrote, validated by loading it.
+/// Runs the job and returns the latent bundle it wrote, validated by loading it.
 pub fn train_bundle(trainer: &dyn Trainer, job: &TrainJob) -> Result<Bundle, LoopError> {
     trainer.train(job)?;
     Bundle::load(&job.out).map_err(LoopError::Refused)
+}
+
+/// Runs the job and returns the video bundle it wrote, validated by loading it.
+pub fn train_video_bundle(trainer: &dyn Trainer, job: &TrainJob) -> Result<VideoBundle, LoopError> {
+    trainer.train(job)?;
+    VideoBundle::load(&job.out).map_err(LoopError::Refused)
 }
 
 /// What [`retrain`] did with the running planner.

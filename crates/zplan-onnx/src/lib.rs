@@ -2,9 +2,12 @@
 //!
 //! - [`Runtime`]: where the shared library is found, its version check, and the process-wide
 //!   environment every session is created from.
-//! - [`Bundle`]: a model bundle (`zplan.json` + ONNX files, docs/model-bundle.md), validated at
-//!   load, holding one session per network: [`EncoderNet`], [`DynamicsNet`], [`DecoderNet`],
-//!   [`RewardNet`].
+//! - [`Bundle`]: a latent model bundle (`zplan.json` + ONNX files, docs/model-bundle.md),
+//!   validated at load, holding one session per network: [`EncoderNet`], [`DynamicsNet`],
+//!   [`DecoderNet`], [`RewardNet`].
+//! - [`VideoBundle`]: a video bundle (manifest format version 2, kind "video"), holding a
+//!   [`PredictorNet`] that predicts the next frame and carries designated-pixel maps along;
+//!   [`BundleKind::of_bundle`] tells the two kinds apart before loading.
 //! - The native evaluator: the dynamics' z_next on zplan's own kernels ([`Isa`]) when the graph
 //!   is a feed-forward network they compile and agree with ONNX Runtime on at load
 //!   ([`Evaluator`], [`NetworkOptions::native`]).
@@ -18,15 +21,16 @@ mod protobuf;
 mod runtime;
 
 pub use bundle::manifest::{
-    ActionSpec, DecoderSpec, DifferenceScheme, DynamicsSpec, EncoderSpec, FORMAT_VERSION,
-    JacobianSpec, Manifest, ObservationSpec, Provenance, RewardSpec,
+    ActionSpec, BundleKind, DecoderSpec, DifferenceScheme, DynamicsSpec, EncoderSpec,
+    FORMAT_VERSION, JacobianSpec, MAX_MAPS, Manifest, ObservationSpec, PredictorSpec, Provenance,
+    RewardSpec, VideoManifest,
 };
 pub use bundle::onnx_header::{MAX_IR_VERSION, MAX_OPSET, OnnxHeader};
-pub use bundle::{Bundle, MANIFEST_FILE};
+pub use bundle::{Bundle, MANIFEST_FILE, VideoBundle};
 pub use error::{BundleError, RuntimeError};
 pub use native::Isa;
 pub use network::NetworkOptions;
-pub use networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, RewardNet};
+pub use networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, PredictorNet, RewardNet};
 /// Entry points for zplan's fuzz targets (crates/zplan-fuzz); not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {

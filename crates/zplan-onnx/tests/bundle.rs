@@ -1,12 +1,12 @@
-//! Bundles on the real ONNX Runtime: outputs against numpy references, Jacobians, batch sizes,
-//! and one error per malformed-bundle case.
+//! Bundles on the real ONNX Runtime: outputs against numpy (latent) and torch (video)
+//! references, Jacobians, batch sizes, and one error per malformed-bundle case.
 
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, IxDyn};
 use serde_json::Value;
 use tempfile::TempDir;
-use zplan_onnx::{Bundle, BundleError, JacobianSpec};
+use zplan_onnx::{Bundle, BundleError, BundleKind, JacobianSpec, VideoBundle};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -322,12 +322,25 @@ fn bad_action_bounds_and_versions_name_the_field() {
         matches!(&err, BundleError::Field { field, .. } if field == "action.low"),
         "{err}"
     );
-    let (_tmp, dir) = edited("mlp", "version", |m| m["format_version"] = 2.into());
+    let (_tmp, dir) = edited("mlp", "version", |m| m["format_version"] = 3.into());
     let err = load_err(&dir);
     assert!(
         matches!(&err, BundleError::Field { field, .. } if field == "format_version"),
         "{err}"
     );
+    // Version 2 names the kind; a version-1 bundle relabelled as version 2 must say "latent".
+    let (_tmp, dir) = edited("mlp", "nokind", |m| m["format_version"] = 2.into());
+    let err = load_err(&dir);
+    assert!(
+        matches!(&err, BundleError::Field { field, .. } if field == "kind"),
+        "{err}"
+    );
+    let (_tmp, dir) = edited("mlp", "v2", |m| {
+        m["format_version"] = 2.into();
+        m["kind"] = "latent".into();
+    });
+    let bundle = Bundle::load(&dir).expect("a version-2 latent bundle loads");
+    assert_eq!(bundle.manifest().kind, Some(BundleKind::Latent));
     let (_tmp, dir) = edited("mlp", "mode", |m| {
         m["dynamics"].as_object_mut().unwrap().remove("a_output");
         m["dynamics"].as_object_mut().unwrap().remove("b_output");
@@ -388,4 +401,199 @@ fn wrong_image_size_and_nan_inputs_are_errors() {
         ),
         "{err}"
     );
+}
+
+fn video_load_err(dir: &Path) -> BundleError {
+    match VideoBundle::load(dir) {
+        Ok(_) => panic!("{} loaded as a video bundle but should not", dir.display()),
+        Err(e) => e,
+    }
+}
+
+/// The video fixture's reference inputs and torch's outputs, as 4-D arrays (u 2-D).
+fn video_reference() -> [ArrayD<f32>; 5] {
+    ["frames", "u", "maps", "next_frame", "next_maps"].map(|key| reference("video", key))
+}
+
+#[test]
+fn video_bundle_matches_torch_and_keeps_maps_normalised() {
+    assert_eq!(
+        BundleKind::of_bundle(&fixture("video")).unwrap(),
+        BundleKind::Video
+    );
+    assert_eq!(
+        BundleKind::of_bundle(&fixture("mlp")).unwrap(),
+        BundleKind::Latent
+    );
+    let mut bundle = VideoBundle::load(&fixture("video")).expect("video fixture loads");
+    assert_eq!(bundle.manifest().predictor.max_maps, 4);
+    let [frames, u, maps, want_frame, want_maps] = video_reference();
+    let frames: Array4<f32> = frames.into_dimensionality().unwrap();
+    let u: Array2<f32> = u.into_dimensionality().unwrap();
+    let maps: Array4<f32> = maps.into_dimensionality().unwrap();
+    let mut frame = Array4::<f32>::zeros((3, 1, 16, 16));
+    let mut next_maps = Array4::<f32>::zeros((3, 2, 16, 16));
+    let predictor = bundle.predictor();
+    predictor
+        .predict(
+            frames.view(),
+            u.view(),
+            maps.view(),
+            frame.view_mut(),
+            next_maps.view_mut(),
+        )
+        .unwrap();
+    assert!(max_diff(&frame.clone().into_dyn(), &want_frame) < 1e-5);
+    assert!(max_diff(&next_maps.clone().into_dyn(), &want_maps) < 1e-5);
+    let sums = next_maps
+        .sum_axis(ndarray::Axis(3))
+        .sum_axis(ndarray::Axis(2));
+    assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{sums}");
+    assert!(next_maps.iter().all(|&v| v >= 0.0));
+
+    // One point and one map at a time give the same rows: the batch and maps axes are free.
+    for b in 0..3 {
+        let mut one_frame = Array4::<f32>::zeros((1, 1, 16, 16));
+        let mut one_map = Array4::<f32>::zeros((1, 1, 16, 16));
+        predictor
+            .predict(
+                frames.slice(ndarray::s![b..b + 1, .., .., ..]),
+                u.slice(ndarray::s![b..b + 1, ..]),
+                maps.slice(ndarray::s![b..b + 1, 1..2, .., ..]),
+                one_frame.view_mut(),
+                one_map.view_mut(),
+            )
+            .unwrap();
+        let frame_row = frame.slice(ndarray::s![b..b + 1, .., .., ..]).to_owned();
+        let map_row = next_maps
+            .slice(ndarray::s![b..b + 1, 1..2, .., ..])
+            .to_owned();
+        assert!(max_diff(&one_frame.into_dyn(), &frame_row.into_dyn()) < 1e-6);
+        assert!(max_diff(&one_map.into_dyn(), &map_row.into_dyn()) < 1e-6);
+    }
+}
+
+#[test]
+fn video_inputs_of_the_wrong_shape_or_with_nan_are_errors() {
+    let mut bundle = VideoBundle::load(&fixture("video")).unwrap();
+    let predictor = bundle.predictor();
+    let frames = Array4::<f32>::from_elem((2, 2, 16, 16), 0.5);
+    let u = Array2::<f32>::zeros((2, 2));
+    let mut frame = Array4::<f32>::zeros((2, 1, 16, 16));
+    let mut run = |frames: &Array4<f32>, maps: &Array4<f32>| {
+        let mut next = Array4::<f32>::zeros(maps.raw_dim());
+        predictor.predict(
+            frames.view(),
+            u.view(),
+            maps.view(),
+            frame.view_mut(),
+            next.view_mut(),
+        )
+    };
+    let maps = |p| Array4::<f32>::from_elem((2, p, 16, 16), 1.0 / 256.0);
+    match run(&frames, &maps(5)) {
+        Err(BundleError::Input { input, problem, .. }) => {
+            assert_eq!(input, "maps");
+            assert!(problem.contains("1 to 4"), "{problem}");
+        }
+        other => panic!("expected Input, got {other:?}"),
+    }
+    let small = Array4::<f32>::from_elem((2, 2, 15, 16), 0.5);
+    assert!(matches!(
+        run(&small, &maps(1)),
+        Err(BundleError::Input {
+            input: "frames",
+            ..
+        })
+    ));
+    let mut nan = maps(1);
+    nan[[1, 0, 3, 4]] = f32::NAN;
+    match run(&frames, &nan) {
+        Err(BundleError::NonFinite { input, index, .. }) => {
+            assert_eq!(input, "maps");
+            assert_eq!(index, 256 + 3 * 16 + 4);
+        }
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+    assert!(run(&frames, &maps(4)).is_ok());
+}
+
+#[test]
+fn a_bundle_of_the_other_kind_is_refused_with_the_loader_to_use() {
+    match load_err(&fixture("video")) {
+        BundleError::Field { field, problem, .. } => {
+            assert_eq!(field, "kind");
+            assert!(problem.contains("VideoBundle"), "{problem}");
+        }
+        other => panic!("expected Field, got {other}"),
+    }
+    match video_load_err(&fixture("mlp")) {
+        BundleError::Field { field, problem, .. } => {
+            assert_eq!(field, "kind");
+            assert!(problem.contains("latent"), "{problem}");
+        }
+        other => panic!("expected Field, got {other}"),
+    }
+}
+
+#[test]
+fn malformed_video_manifests_name_the_field() {
+    let field_of = |err: BundleError| match err {
+        BundleError::Field { field, .. } | BundleError::Signature { field, .. } => field,
+        BundleError::MissingFile { field, .. } => field,
+        other => panic!("expected an error naming a field, got {other}"),
+    };
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit, &str); 7] = [
+        (
+            "maxmaps",
+            |m| m["predictor"]["max_maps"] = 0.into(),
+            "predictor.max_maps",
+        ),
+        (
+            "escape",
+            |m| m["predictor"]["file"] = "../predictor.onnx".into(),
+            "predictor.file",
+        ),
+        (
+            "missing",
+            |m| m["predictor"]["file"] = "nowhere.onnx".into(),
+            "predictor.file",
+        ),
+        (
+            "input",
+            |m| m["predictor"]["maps_input"] = "map".into(),
+            "predictor.maps_input",
+        ),
+        (
+            "same",
+            |m| m["predictor"]["maps_input"] = "frames".into(),
+            "predictor.maps_input",
+        ),
+        (
+            "frames",
+            |m| m["observation"]["frames"] = 3.into(),
+            "predictor.frames_input",
+        ),
+        ("v1", |m| m["format_version"] = 1.into(), "kind"),
+    ];
+    for (tag, edit, field) in cases {
+        let (_tmp, dir) = edited("video", tag, edit);
+        assert_eq!(field_of(video_load_err(&dir)), field, "case {tag}");
+    }
+    // Swapped outputs: the probe's frame has 2 channels, the manifest's observation 1.
+    let (_tmp, dir) = edited("video", "swap", |m| {
+        m["predictor"]["frame_output"] = "next_maps".into();
+        m["predictor"]["maps_output"] = "next_frame".into();
+    });
+    assert_eq!(field_of(video_load_err(&dir)), "observation");
+    let (_tmp, dir) = edited("video", "unknown", |m| {
+        m["predictor"]["colour"] = "rgb".into()
+    });
+    match video_load_err(&dir) {
+        BundleError::Json { message, .. } => {
+            assert!(message.contains("unknown field `colour`"), "{message}")
+        }
+        other => panic!("expected Json, got {other}"),
+    }
 }

@@ -1,7 +1,9 @@
 //! A model bundle: a directory with `zplan.json` and the ONNX files it names
-//! (docs/model-bundle.md). Loading checks every field, every file's IR and opset, every declared
-//! input and output, and runs one probe through each network to compare the shapes it produces
-//! with the manifest.
+//! (docs/model-bundle.md), of one of two kinds ([`BundleKind`]): a latent bundle ([`Bundle`]:
+//! encoder, dynamics, optional decoder and reward) or a video bundle ([`VideoBundle`]: a video
+//! predictor). Loading checks every field, every file's IR and opset, every declared input and
+//! output, and runs one probe through each network to compare the shapes it produces with the
+//! manifest.
 
 pub(crate) mod manifest;
 pub(crate) mod onnx_header;
@@ -10,13 +12,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::BundleError;
 use crate::network::NetworkOptions;
-use crate::networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, RewardNet};
-use manifest::Manifest;
+use crate::networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, PredictorNet, RewardNet};
+use manifest::{Manifest, VideoManifest};
 
 /// The manifest's file name inside a bundle directory.
 pub const MANIFEST_FILE: &str = "zplan.json";
 
-/// A loaded, validated bundle.
+/// A loaded, validated latent bundle.
 pub struct Bundle {
     dir: PathBuf,
     manifest: Manifest,
@@ -111,5 +113,52 @@ impl Bundle {
             self.decoder,
             self.reward,
         )
+    }
+}
+
+/// A loaded, validated video bundle: one predictor network.
+pub struct VideoBundle {
+    dir: PathBuf,
+    manifest: VideoManifest,
+    predictor: PredictorNet,
+}
+
+impl VideoBundle {
+    /// Loads the video bundle in `dir` with default options (one intra-op thread).
+    pub fn load(dir: &Path) -> Result<Self, BundleError> {
+        Self::load_with(dir, &NetworkOptions::default())
+    }
+
+    /// Loads the video bundle in `dir`: the manifest, then the predictor, opened and validated
+    /// against it. (`NetworkOptions::native` does not apply: the predictor always runs on ONNX
+    /// Runtime.)
+    pub fn load_with(dir: &Path, options: &NetworkOptions) -> Result<Self, BundleError> {
+        let manifest = VideoManifest::from_file(&dir.join(MANIFEST_FILE))?;
+        let predictor = PredictorNet::open(dir, &manifest, options)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            predictor,
+        })
+    }
+
+    /// The bundle directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &VideoManifest {
+        &self.manifest
+    }
+
+    /// The predictor.
+    pub fn predictor(&mut self) -> &mut PredictorNet {
+        &mut self.predictor
+    }
+
+    /// Splits the bundle into its manifest and predictor.
+    pub fn into_parts(self) -> (VideoManifest, PredictorNet) {
+        (self.manifest, self.predictor)
     }
 }

@@ -1,14 +1,16 @@
-//! The four networks of a bundle, each on its own session, with shape and NaN checks on every
+//! The networks of a bundle, each on its own session, with shape and NaN checks on every
 //! input. All calls are batched: row b of every input and output belongs to the same point.
 //!
 //! Each network kind opens and validates itself against the manifest (`open`: the declared
 //! signature, then one probe point whose output shapes must match): the encoder o -> z, the
 //! dynamics and the reward model, both networks of (z, u) ([`StateActionNet`]), and the decoder
-//! z -> o.
+//! z -> o; and the video predictor of a video bundle, (frames, u, maps) -> (next frame, next
+//! maps).
 
 mod decoder;
 mod dynamics;
 mod encoder;
+mod predictor;
 mod reward;
 
 use std::path::Path;
@@ -18,6 +20,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMutD};
 pub use decoder::DecoderNet;
 pub use dynamics::{DynamicsNet, Evaluator};
 pub use encoder::EncoderNet;
+pub use predictor::PredictorNet;
 pub use reward::RewardNet;
 
 use crate::error::BundleError;
