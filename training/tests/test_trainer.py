@@ -256,7 +256,11 @@ def test_the_task_table_is_zplans_and_the_config_fills_the_kind_defaults(zplan):
     pc3, deterministic = TrainConfig(), TrainConfig(kind="deterministic", lr=0.01)
     assert pc3.kind is ModelKind.PC3 and (pc3.batch_size, pc3.lr, pc3.weight_decay) == (256, 5e-4, 1e-3)
     assert (deterministic.batch_size, deterministic.lr) == (128, 0.01)
-    with pytest.raises(ValueError, match="deterministic kind"):
+    with pytest.raises(ValueError, match="deterministic or video kind"):
         TrainConfig(kind="e2c", horizon=2)
+    video = TrainConfig(kind="video")
+    assert (video.horizon, video.batch_size, pc3.horizon) == (10, 64, 1) and not video.kind.latent
+    with pytest.raises(ValueError, match="tracking_weight"):
+        TrainConfig(kind="video", tracking_weight=-1.0)
     with pytest.raises(ValueError):
         TrainConfig(kind="vae")

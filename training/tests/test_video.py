@@ -1,18 +1,23 @@
+import json
 import subprocess
 import warnings
 
 import numpy as np
 import onnxruntime as ort
 import torch
+from zplan_train import video_report
+from zplan_train.bundle import OnnxVideoBundle
+from zplan_train.config import TrainConfig
 from zplan_train.data import read_buffer
+from zplan_train.export import export_bundle
 from zplan_train.tasks import TASKS
+from zplan_train.train import train
 from zplan_train.video import (
     VideoPredictor,
     map_mean,
     object_columns,
     one_hot_maps,
     rollout,
-    video_losses,
     windows_as_tensors,
 )
 
@@ -78,7 +83,7 @@ def test_maps_stay_normalised_over_a_rollout_and_a_one_hot_map_has_its_pixel_as_
     assert model.flops() > 0
 
 
-def test_a_few_epochs_on_push_episodes_lower_both_losses(zplan, tmp_path):
+def test_a_few_epochs_on_push_episodes_lower_both_losses_and_export_a_bundle_zplan_loads(zplan, tmp_path):
     out = tmp_path / "push"
     subprocess.run(
         [zplan, "collect", "--task", "push", "--policy", "random", "--episodes", "8", "--out", str(out)],
@@ -86,22 +91,30 @@ def test_a_few_epochs_on_push_episodes_lower_both_losses(zplan, tmp_path):
         capture_output=True,
     )
     data = read_buffer(str(out))
-    columns = object_columns(TASKS["push"].state)
-    windows = data.windows(10)
-    assert columns == (2, 3) and len(windows) > 100
-    torch.manual_seed(0)
-    model = VideoPredictor(data.obs.shape[1:], 2, TASKS["push"].planning_high)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    rng = np.random.default_rng(0)
-    history = []
-    for _ in range(6):
-        batches = []
-        for index in np.array_split(rng.permutation(windows), 8):
-            terms, total = video_losses(model, *windows_as_tensors(data, index, columns), 1e-3)
-            optimiser.zero_grad()
-            total.backward()
-            optimiser.step()
-            batches.append({k: float(v.detach()) for k, v in terms.items()})
-        history.append({k: np.mean([b[k] for b in batches]) for k in batches[0]})
+    assert object_columns(TASKS["push"].state) == (2, 3) and len(data.windows(10)) > 100
+    config = TrainConfig(kind="video", epochs=6, batch_size=48, lr=3e-3)
+    model, history, held_out, seconds = train(data, "push", config, log=lambda _: None)
     assert history[-1]["image"] < 0.9 * history[0]["image"], history
     assert history[-1]["tracking"] < history[0]["tracking"], history
+
+    bundle = tmp_path / "bundle"
+    errors = export_bundle(model, data, held_out, str(bundle), history, config, seconds, task="push")
+    assert errors["predictor"] < 1e-4
+    manifest = json.loads((bundle / "zplan.json").read_text())
+    assert (manifest["format_version"], manifest["kind"], manifest["predictor"]["max_maps"]) == (2, "video", 16)
+    inspect = subprocess.run([zplan, "inspect", str(bundle)], capture_output=True, text=True)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "video" in inspect.stdout and "batch 200" in inspect.stdout
+
+    # The exported predictor, fed back for 10 steps, gives torch's rollout.
+    windows = data.windows(10)[:5]
+    columns = object_columns(TASKS["push"].state)
+    report = video_report.report(str(bundle), data, 10, 50)
+    frames, actions, _, pixels, _ = windows_as_tensors(data, windows, columns)
+    with torch.no_grad():
+        want, want_maps = rollout(model, frames, actions, one_hot_maps(pixels, 32, 32))
+    got, got_maps = video_report.rollouts(OnnxVideoBundle(str(bundle)), data, windows, columns)
+    assert np.max(np.abs(got - want.numpy())) < 1e-4
+    assert np.max(np.abs(got_maps - want_maps[:, :, 0].numpy())) < 1e-4
+    assert 0 < report["windows"] <= 50 and len(report["psnr_model"]) == 10
+    assert np.all(np.isfinite(report["psnr_model"])) and report["predictor"]["flops_per_frame"] == model.flops()

@@ -1,4 +1,5 @@
-"""A bundle's encoder and dynamics run through ONNX Runtime, as the planner runs them."""
+"""A bundle's networks run through ONNX Runtime, as the planner runs them: the encoder and
+dynamics of a latent bundle, the predictor of a video bundle."""
 
 import json
 import os
@@ -33,3 +34,33 @@ class OnnxBundle:
         return self.dynamics.run(
             [spec["output"]], {spec["state_input"]: z, spec["action_input"]: u.astype(np.float32)}
         )[0]
+
+
+class OnnxVideoBundle:
+    """The predictor of the video bundle in `model_dir` (manifest kind "video"), on ONNX Runtime
+    with `threads` intra-op threads."""
+
+    def __init__(self, model_dir, threads=1):
+        with open(os.path.join(model_dir, "zplan.json")) as f:
+            self.manifest = json.load(f)
+        if self.manifest.get("kind") != "video":
+            raise ValueError(f"{model_dir}: not a video bundle (zplan.json kind is {self.manifest.get('kind')!r})")
+        self.spec = self.manifest["predictor"]
+        self.path = os.path.join(model_dir, self.spec["file"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+
+    def predict(self, frames, u, maps):
+        """(next frame [B, C, H, W], next maps [B, P, H, W]) of float32 frames [B, frames * C, H,
+        W] in [0, 1], actions [B, nu] and maps [B, P, H, W]."""
+        spec = self.spec
+        return self.session.run(
+            [spec["frame_output"], spec["maps_output"]],
+            {
+                spec["frames_input"]: np.ascontiguousarray(frames, dtype=np.float32),
+                spec["action_input"]: np.ascontiguousarray(u, dtype=np.float32),
+                spec["maps_input"]: np.ascontiguousarray(maps, dtype=np.float32),
+            },
+        )
