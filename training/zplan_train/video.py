@@ -21,8 +21,9 @@ frame, [B, C, K^2, H W], times the per-sample kernels [B, 1, M, K^2]): a grouped
 would fix the batch size in ONNX, this keeps the batch axis (and the maps axis) dynamic.
 
 The network: a strided-convolution encoder of (frames, u broadcast to planes) to H/8, a small
-MLP head from its flattened features and u to the kernels, and a U-Net decoder with skips back
-to full resolution for the masks.
+MLP head from its flattened features and u to the kernels, and a U-Net decoder with skips up to
+H/2 whose mask logits are upsampled and added to a per-pixel linear map of the full-resolution
+frames and u.
 """
 
 import numpy as np
@@ -59,10 +60,13 @@ class VideoPredictor(nn.Module):
         )
         self.dec2 = nn.Conv2d(c3 + c2, c1, 3, 1, 1)
         self.dec1 = nn.Conv2d(c1 + c1, c1, 3, 1, 1)
-        # Mask logits: from the decoder at H/2, upsampled, plus a 1 x 1 convolution of the
-        # full-resolution input (which tells pusher, object and table apart by grey level).
+        # Mask logits: from the decoder at H/2, upsampled, plus a per-pixel linear map of the
+        # full-resolution context frames (which tells pusher, object and table apart by grey
+        # level) and the action: a 1 x 1 convolution of (frames, u planes), applied as a MatMul
+        # over the frames and a per-sample bias from u (ONNX Runtime runs a 1 x 1 convolution of
+        # few channels far below its arithmetic rate).
         self.coarse_masks = nn.Conv2d(c1, kernels + 1, 1)
-        self.fine_masks = nn.Conv2d(inputs, kernels + 1, 1)
+        self.fine_masks = nn.Linear(inputs, kernels + 1)
         # Start near the identity: the centre tap of every kernel favoured.
         with torch.no_grad():
             bias = self.head[-1].bias.view(kernels, kernel_size * kernel_size)
@@ -81,9 +85,10 @@ class VideoPredictor(nn.Module):
             (self.dec2, (h // 4, w // 4)),
             (self.dec1, (h // 2, w // 2)),
             (self.coarse_masks, (h // 2, w // 2)),
-            (self.fine_masks, (h, w)),
         ):
             total += 2 * conv.weight.numel() * oh * ow
+        masks = self.kernels + 1
+        total += 2 * masks * (self.shape[0] * h * w + self.actions)
         total += sum(2 * m.weight.numel() for m in self.head if isinstance(m, nn.Linear))
         channels = 2  # the last frame and one map
         total += 2 * channels * self.kernels * self.kernel_size**2 * h * w
@@ -111,7 +116,11 @@ class VideoPredictor(nn.Module):
         up = lambda t: F.interpolate(t, scale_factor=2.0, mode="nearest")  # noqa: E731
         d2 = F.relu(self.dec2(torch.cat([up(e3), e2], 1)))
         d1 = F.relu(self.dec1(torch.cat([up(d2), e1], 1)))
-        masks = _channel_softmax(up(self.coarse_masks(d1)) + self.fine_masks(x)).flatten(2)  # [B, M + 1, HW]
+        context = frames.shape[1]
+        weight = self.fine_masks.weight  # [M + 1, frames + nu]
+        fine = torch.matmul(weight[:, :context], frames.flatten(2))  # [B, M + 1, HW]
+        fine = fine + (u @ weight[:, context:].T + self.fine_masks.bias)[:, :, None]
+        masks = _channel_softmax(up(self.coarse_masks(d1)).flatten(2) + fine)  # [B, M + 1, HW]
 
         carried = torch.cat([frames[:, 1:2], maps], 1)  # [B, 1 + P, H, W]
         moved = torch.matmul(kernels.unsqueeze(1), self._patches(carried))  # [B, 1 + P, M, HW]

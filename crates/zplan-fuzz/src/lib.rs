@@ -5,7 +5,7 @@
 //!
 //! | target | input | reader |
 //! |---|---|---|
-//! | `manifest` | the text of a `zplan.json` | [`zplan_onnx::Manifest::from_json`] (parse and validate) |
+//! | `manifest` | the text of a `zplan.json` | [`zplan_onnx::Manifest::from_json`] and [`zplan_onnx::VideoManifest::from_json`] (parse and validate, as a latent and as a video bundle) |
 //! | `onnx_header` | an `.onnx` file | [`zplan_onnx::OnnxHeader::from_bytes`] and its support check |
 //! | `native_graph` | `[nz, nu]` then an `.onnx` file of (z, u) -> z_next | the native evaluator's graph decoder and compiler, with nz = 1 + `nz % 8` and nu = 1 + `nu % 4`, and a run of the compiled network on 3 rows |
 //! | `buffer` | `[kind, arg, payload...]` written over a valid buffer: by `kind % 3`, 0: the payload is `meta.json`; 1: it overwrites the start of field file `arg % 6`; 2: it is `meta.json`, a NUL, then the start of field file `arg % 6` | [`zplan_buffer::Buffer::open_read`] (every row read, sampled) and [`zplan_buffer::Buffer::open`] (`arg % 8` transitions appended, committed) |
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use zplan_buffer::{Buffer, BufferSpec, Transition};
-use zplan_onnx::{Manifest, OnnxHeader};
+use zplan_onnx::{Manifest, OnnxHeader, VideoManifest};
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
@@ -27,10 +27,11 @@ pub const TARGETS: [(&str, Target); 4] = [
     ("buffer", buffer),
 ];
 
-/// Parses and validates `data` as a manifest.
+/// Parses and validates `data` as a latent and as a video manifest.
 pub fn manifest(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Manifest::from_json(text, Path::new("zplan.json"));
+        let _ = VideoManifest::from_json(text, Path::new("zplan.json"));
     }
 }
 

@@ -2,12 +2,19 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, Array4, ArrayView2, ArrayView4, ArrayViewMut4};
+use ndarray::{Array2, Array4, ArrayView2, ArrayView4, ArrayViewMut4, s};
 
 use super::{check_finite, check_shape, expect_shape};
 use crate::bundle::manifest::{ObservationSpec, PredictorSpec, VideoManifest};
 use crate::error::BundleError;
 use crate::network::{Net, NetworkOptions};
+
+/// Rows per ONNX Runtime call: a predictor's activations per row are large (a 32 x 32 CDNA
+/// predictor's kernel patches alone are 74 KB a row), and ONNX Runtime runs each node over the
+/// whole batch, so 200 rows stream every intermediate through memory; 16-row calls keep them in
+/// the core's L2 cache. Measured with `zplan inspect models/push` on the 2-core Xeon: 200 rows in
+/// 13 ms as 16-row calls against 21 to 29 ms as one call.
+const CHUNK_ROWS: usize = 16;
 
 /// How far from 1 a probed map's sum may be after one step.
 const MAP_SUM_TOLERANCE: f32 = 1e-3;
@@ -16,7 +23,8 @@ const MAP_SUM_TOLERANCE: f32 = 1e-3;
 /// designated-pixel maps [B, P, H, W] -> next frame [B, channels, H, W] and next maps
 /// [B, P, H, W], for any batch B and 1 <= P <= `max_maps`.
 ///
-/// Output buffers are sized for one P at a time: a call with another P than the last re-sizes
+/// A call runs ONNX Runtime on chunks of 16 rows (cache-sized). Output buffers are sized for one
+/// P at a time: a call with another P than the last re-sizes
 /// them (an allocation), so a planner keeps P fixed between calls.
 pub struct PredictorNet {
     net: Net,
@@ -200,18 +208,35 @@ impl PredictorNet {
             u.as_standard_layout(),
             maps.as_standard_layout(),
         );
-        let inputs = [
-            (self.spec.frames_input.as_str(), frames.view().into_dyn()),
-            (self.spec.action_input.as_str(), u.view().into_dyn()),
-            (self.spec.maps_input.as_str(), maps.view().into_dyn()),
-        ];
-        self.net.run(
-            batch,
-            &inputs,
-            &mut [
-                Some(next_frame.view_mut().into_dyn()),
-                Some(next_maps.view_mut().into_dyn()),
-            ],
-        )
+        for start in (0..batch).step_by(CHUNK_ROWS) {
+            let rows = start..(start + CHUNK_ROWS).min(batch);
+            let inputs = [
+                (
+                    self.spec.frames_input.as_str(),
+                    frames.slice(s![rows.clone(), .., .., ..]).into_dyn(),
+                ),
+                (
+                    self.spec.action_input.as_str(),
+                    u.slice(s![rows.clone(), ..]).into_dyn(),
+                ),
+                (
+                    self.spec.maps_input.as_str(),
+                    maps.slice(s![rows.clone(), .., .., ..]).into_dyn(),
+                ),
+            ];
+            self.net.run(
+                rows.len(),
+                &inputs,
+                &mut [
+                    Some(
+                        next_frame
+                            .slice_mut(s![rows.clone(), .., .., ..])
+                            .into_dyn(),
+                    ),
+                    Some(next_maps.slice_mut(s![rows, .., .., ..]).into_dyn()),
+                ],
+            )?;
+        }
+        Ok(())
     }
 }
