@@ -36,6 +36,10 @@ class OnnxBundle:
         )[0]
 
 
+# Rows per ONNX Runtime call of a video predictor (crates/zplan-onnx PredictorNet's CHUNK_ROWS).
+CHUNK_ROWS = 16
+
+
 class OnnxVideoBundle:
     """The predictor of the video bundle in `model_dir` (manifest kind "video"), on ONNX Runtime
     with `threads` intra-op threads."""
@@ -54,13 +58,19 @@ class OnnxVideoBundle:
 
     def predict(self, frames, u, maps):
         """(next frame [B, C, H, W], next maps [B, P, H, W]) of float32 frames [B, frames * C, H,
-        W] in [0, 1], actions [B, nu] and maps [B, P, H, W]."""
+        W] in [0, 1], actions [B, nu] and maps [B, P, H, W]; run in calls of CHUNK_ROWS rows, as
+        zplan's PredictorNet runs it (the activations of a few rows stay in cache)."""
         spec = self.spec
-        return self.session.run(
-            [spec["frame_output"], spec["maps_output"]],
-            {
-                spec["frames_input"]: np.ascontiguousarray(frames, dtype=np.float32),
-                spec["action_input"]: np.ascontiguousarray(u, dtype=np.float32),
-                spec["maps_input"]: np.ascontiguousarray(maps, dtype=np.float32),
-            },
-        )
+        outputs = [spec["frame_output"], spec["maps_output"]]
+        parts = [
+            self.session.run(
+                outputs,
+                {
+                    spec["frames_input"]: np.ascontiguousarray(frames[b : b + CHUNK_ROWS], dtype=np.float32),
+                    spec["action_input"]: np.ascontiguousarray(u[b : b + CHUNK_ROWS], dtype=np.float32),
+                    spec["maps_input"]: np.ascontiguousarray(maps[b : b + CHUNK_ROWS], dtype=np.float32),
+                },
+            )
+            for b in range(0, len(frames), CHUNK_ROWS)
+        ]
+        return [np.concatenate(column) for column in zip(*parts, strict=True)]

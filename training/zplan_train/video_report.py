@@ -15,10 +15,10 @@ one-hot map on the pixel under the object's centre at the window's start. It pri
 - the designated-pixel tracking error: the distance (px) between the carried map's mean and the
   object's true centre, against leaving the pixel where it was (its centre, col + 0.5, row + 0.5);
 
-and the cost of one predictor call at the planner's batch (200 samples, one map): median time,
-the multiply-adds x 2 per predicted frame counted on the ONNX graph (Conv, MatMul, Gemm), and that
-work per second as a share of ONNX Runtime's own single-thread float32 MatMul peak measured in the
-same run.
+and the cost of one predictor call at the planner's batch (200 samples, one map; in 16-row
+ONNX Runtime calls, as zplan runs it): median time, the multiply-adds x 2 per predicted frame
+counted on the ONNX graph (Conv, MatMul, Gemm), and that work per second as a share of ONNX
+Runtime's own single-thread float32 MatMul peak measured in the same run.
 """
 
 import argparse
