@@ -108,6 +108,26 @@ fn inspect_describes_a_valid_bundle() {
 }
 
 #[test]
+fn inspect_describes_and_times_a_video_bundle() {
+    for bundle in [
+        fixture("video"),
+        format!("{}/../../models/push", env!("CARGO_MANIFEST_DIR")),
+    ] {
+        let output = zplan(&["inspect", &bundle], &[]);
+        let text = stdout(&output);
+        assert!(output.status.success(), "{bundle}: {text}");
+        assert!(text.contains("video, format version 2"), "{text}");
+        assert!(text.contains("2 context frame(s)"), "{text}");
+        for batch in ["batch   1", "batch 200"] {
+            assert!(
+                text.lines().any(|l| l.contains(batch) && l.ends_with(" us")),
+                "{batch}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
 fn inspect_fails_with_the_error_on_a_bad_bundle() {
     let output = zplan(&["inspect", &fixture("ir14")], &[]);
     assert_eq!(output.status.code(), Some(1));

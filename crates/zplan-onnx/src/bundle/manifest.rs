@@ -100,7 +100,7 @@ fn header(text: &str, path: &Path) -> Result<BundleKind, BundleError> {
 }
 
 /// Parses `text` as the manifest of a bundle of `want` kind, after checking its version and
-/// kind; `loader` names the type that loads the other kind, for the error.
+/// kind (a bundle of the other kind is an error on `kind` that names its loader).
 fn parse<T: serde::de::DeserializeOwned>(
     text: &str,
     path: &Path,
