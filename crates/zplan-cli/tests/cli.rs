@@ -120,7 +120,8 @@ fn inspect_describes_and_times_a_video_bundle() {
         assert!(text.contains("2 context frame(s)"), "{text}");
         for batch in ["batch   1", "batch 200"] {
             assert!(
-                text.lines().any(|l| l.contains(batch) && l.ends_with(" us")),
+                text.lines()
+                    .any(|l| l.contains(batch) && l.ends_with(" us")),
                 "{batch}: {text}"
             );
         }
