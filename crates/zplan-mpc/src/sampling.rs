@@ -171,23 +171,22 @@ pub struct SamplingReport {
     pub dynamics: Duration,
 }
 
-/// The sampler's distribution and buffers, sized once for (N, T, n, m).
-pub(crate) struct Sampler {
+/// The search over action sequences, independent of the model that scores them: the
+/// distribution, the draws laid out per step, the costs and the refit; sized once for
+/// (N, T, m).
+pub(crate) struct Search {
     settings: SamplingSettings,
-    /// n, m, T, decisions.
-    dims: (usize, usize, usize, usize),
+    /// m, T, decisions.
+    dims: (usize, usize, usize),
     /// Per decision and action: mean and standard deviation, decisions x m.
     mean: Vec<f64>,
     std: Vec<f64>,
     /// Sampled decisions, N x decisions x m.
     draws: Vec<f64>,
-    /// Per step t: the states of all samples (N x n), t = 0..=T.
-    states: Vec<f64>,
     /// Per step t: the actions of all samples (N x m), t < T.
     controls: Vec<f64>,
-    /// Per sample: the sequence cost, and the stage cost being added.
+    /// Per sample: the sequence cost.
     costs: Vec<f64>,
-    stage: Vec<f64>,
     /// Sample indices, the elites first after selection.
     order: Vec<usize>,
     /// Elite weights.
@@ -200,36 +199,30 @@ pub(crate) struct Sampler {
     report: SamplingReport,
 }
 
+/// The sampler over latent dynamics: the search, and the rolled-out latent states.
+pub(crate) struct Sampler {
+    search: Search,
+    /// n.
+    state_dim: usize,
+    /// Per step t: the states of all samples (N x n), t = 0..=T.
+    states: Vec<f64>,
+    /// Per sample: the stage cost being added.
+    stage: Vec<f64>,
+}
+
 impl Sampler {
     pub(crate) fn new(settings: SamplingSettings, n: usize, m: usize, horizon: usize) -> Self {
-        let decisions = horizon.div_ceil(settings.action_repeat);
         let samples = settings.samples;
-        let k = if settings.full_covariance {
-            decisions * m
-        } else {
-            0
-        };
         Self {
-            covariance: vec![0.0; k * k],
-            factor: vec![0.0; k * k],
-            normal: vec![0.0; k],
-            dims: (n, m, horizon, decisions),
-            mean: vec![0.0; decisions * m],
-            std: vec![0.0; decisions * m],
-            draws: vec![0.0; samples * decisions * m],
+            state_dim: n,
             states: vec![0.0; (horizon + 1) * samples * n],
-            controls: vec![0.0; horizon * samples * m],
-            costs: vec![0.0; samples],
             stage: vec![0.0; samples],
-            order: (0..samples).collect(),
-            weights: vec![0.0; settings.elites],
-            report: SamplingReport::default(),
-            settings,
+            search: Search::new(settings, m, horizon),
         }
     }
 
     pub(crate) fn report(&self) -> SamplingReport {
-        self.report
+        self.search.report()
     }
 
     /// Fits the distribution from `z0` and writes its final mean, per step (T x m), to `plan`.
@@ -241,13 +234,129 @@ impl Sampler {
         dynamics: &mut dyn Dynamics,
         cost: &dyn Cost,
         z0: ArrayView1<'_, f64>,
-        (low, high): (&[f64], &[f64]),
+        bounds: (&[f64], &[f64]),
         warm: Option<&[f64]>,
         rng: &mut Pcg64,
         start: Instant,
         plan: &mut [f64],
     ) -> Result<(), PlanError> {
-        let (_, m, horizon, decisions) = self.dims;
+        let (m, horizon, _) = self.search.dims;
+        let dims = (self.state_dim, m, horizon);
+        let (states, stage) = (&mut self.states, &mut self.stage);
+        let rollout = |controls: &[f64], costs: &mut [f64]| {
+            latent_rollout(dynamics, cost, z0, dims, states, stage, controls, costs)
+        };
+        self.search.run(rollout, bounds, warm, rng, start, plan)
+    }
+}
+
+/// Rolls every sample out from z0, one network call per step: `states` holds per step t the
+/// N x n states (t = 0..=T), `controls` per step the N x m actions; writes each sequence's
+/// cost to `costs`. Returns the time in the network's calls. `dims` is (n, m, T).
+#[allow(clippy::too_many_arguments)]
+fn latent_rollout(
+    dynamics: &mut dyn Dynamics,
+    cost: &dyn Cost,
+    z0: ArrayView1<'_, f64>,
+    (n, m, horizon): (usize, usize, usize),
+    states: &mut [f64],
+    stage: &mut [f64],
+    controls: &[f64],
+    costs: &mut [f64],
+) -> Result<Duration, PlanError> {
+    let samples = costs.len();
+    for row in states[..samples * n].chunks_exact_mut(n) {
+        row.copy_from_slice(z0.as_slice().expect("contiguous z0"));
+    }
+    costs.fill(0.0);
+    let block = samples * n;
+    let mut in_network = Duration::ZERO;
+    for t in 0..=horizon {
+        let (done, rest) = states.split_at_mut((t + 1) * block);
+        let z = ArrayView2::from_shape((samples, n), &done[t * block..]).expect("N x n");
+        let stage_costs = ArrayViewMut1::from(&mut stage[..]);
+        let model = if t < horizon {
+            let u =
+                ArrayView2::from_shape((samples, m), &controls[t * samples * m..]).expect("N x m");
+            let next = ArrayViewMut2::from_shape((samples, n), &mut rest[..block]).expect("N x n");
+            let call = Instant::now();
+            let stepped = dynamics.step(t, z, u, next);
+            in_network += call.elapsed();
+            stepped.map_err(|source| {
+                PlanError::Solve(zplan_lqr::SolveError::Dynamics { stage: t, source })
+            })?;
+            cost.stage_batch(t, z, u, stage_costs)
+        } else {
+            cost.terminal_batch(z, stage_costs)
+        };
+        model
+            .map_err(|source| PlanError::Solve(zplan_lqr::SolveError::Cost { stage: t, source }))?;
+        for (total, value) in costs.iter_mut().zip(stage.iter()) {
+            *total += value;
+        }
+    }
+    if let Some(t) = (1..=horizon).find(|&t| {
+        states[t * block..(t + 1) * block]
+            .iter()
+            .any(|v| !v.is_finite())
+    }) {
+        return Err(PlanError::Solve(zplan_lqr::SolveError::NonFinite {
+            what: "latent state of a sampled rollout",
+            stage: t,
+        }));
+    }
+    Ok(in_network)
+}
+
+impl Search {
+    /// The search of `settings` over sequences of `horizon` steps of `m` actions.
+    pub(crate) fn new(settings: SamplingSettings, m: usize, horizon: usize) -> Self {
+        let decisions = horizon.div_ceil(settings.action_repeat);
+        let samples = settings.samples;
+        let k = if settings.full_covariance {
+            decisions * m
+        } else {
+            0
+        };
+        Self {
+            covariance: vec![0.0; k * k],
+            factor: vec![0.0; k * k],
+            normal: vec![0.0; k],
+            dims: (m, horizon, decisions),
+            mean: vec![0.0; decisions * m],
+            std: vec![0.0; decisions * m],
+            draws: vec![0.0; samples * decisions * m],
+            controls: vec![0.0; horizon * samples * m],
+            costs: vec![0.0; samples],
+            order: (0..samples).collect(),
+            weights: vec![0.0; settings.elites],
+            report: SamplingReport::default(),
+            settings,
+        }
+    }
+
+    pub(crate) fn report(&self) -> SamplingReport {
+        self.report
+    }
+
+    /// Fits the distribution and writes its final mean, per step (T x m), to `plan`.
+    /// `rollout(controls, costs)` scores the samples: `controls` holds per step t the N x m
+    /// actions (t < T), and it writes each sequence's cost to `costs` (N), returning the time
+    /// spent in network calls. `warm` is the previous plan shifted (T x m) when there is one.
+    /// `start` is when the plan call began, for the time budget.
+    pub(crate) fn run<R>(
+        &mut self,
+        mut rollout: R,
+        (low, high): (&[f64], &[f64]),
+        warm: Option<&[f64]>,
+        rng: &mut Pcg64,
+        start: Instant,
+        plan: &mut [f64],
+    ) -> Result<(), PlanError>
+    where
+        R: FnMut(&[f64], &mut [f64]) -> Result<Duration, PlanError>,
+    {
+        let (m, horizon, decisions) = self.dims;
         let repeat = self.settings.action_repeat;
         for d in 0..decisions {
             for i in 0..m {
@@ -269,7 +378,7 @@ impl Sampler {
         for _ in 0..self.settings.iterations {
             let began = Instant::now();
             self.draw((low, high), rng);
-            self.rollout(dynamics, cost, z0)?;
+            self.report.dynamics += rollout(&self.controls, &mut self.costs)?;
             self.refit((low, high));
             self.report.iterations += 1;
             if let Some(budget) = self.settings.time_budget
@@ -290,7 +399,7 @@ impl Sampler {
 
     /// Draws N sequences of decisions, sample 0 the mean, and lays them out per step.
     fn draw(&mut self, (low, high): (&[f64], &[f64]), rng: &mut Pcg64) {
-        let (_, m, horizon, decisions) = self.dims;
+        let (m, horizon, decisions) = self.dims;
         let (samples, repeat) = (self.settings.samples, self.settings.action_repeat);
         let per_sample = decisions * m;
         if self.settings.full_covariance {
@@ -330,62 +439,9 @@ impl Sampler {
         }
     }
 
-    /// Rolls every sample out from z0, one network call per step, into `costs`.
-    fn rollout(
-        &mut self,
-        dynamics: &mut dyn Dynamics,
-        cost: &dyn Cost,
-        z0: ArrayView1<'_, f64>,
-    ) -> Result<(), PlanError> {
-        let (n, m, horizon, _) = self.dims;
-        let samples = self.settings.samples;
-        for row in self.states[..samples * n].chunks_exact_mut(n) {
-            row.copy_from_slice(z0.as_slice().expect("contiguous z0"));
-        }
-        self.costs.fill(0.0);
-        let block = samples * n;
-        for t in 0..=horizon {
-            let (done, rest) = self.states.split_at_mut((t + 1) * block);
-            let z = ArrayView2::from_shape((samples, n), &done[t * block..]).expect("N x n");
-            let stage = ArrayViewMut1::from(&mut self.stage[..]);
-            let model = if t < horizon {
-                let u = ArrayView2::from_shape((samples, m), &self.controls[t * samples * m..])
-                    .expect("N x m");
-                let next =
-                    ArrayViewMut2::from_shape((samples, n), &mut rest[..block]).expect("N x n");
-                let call = Instant::now();
-                let stepped = dynamics.step(t, z, u, next);
-                self.report.dynamics += call.elapsed();
-                stepped.map_err(|source| {
-                    PlanError::Solve(zplan_lqr::SolveError::Dynamics { stage: t, source })
-                })?;
-                cost.stage_batch(t, z, u, stage)
-            } else {
-                cost.terminal_batch(z, stage)
-            };
-            model.map_err(|source| {
-                PlanError::Solve(zplan_lqr::SolveError::Cost { stage: t, source })
-            })?;
-            for (total, value) in self.costs.iter_mut().zip(&self.stage) {
-                *total += value;
-            }
-        }
-        if let Some(t) = (1..=horizon).find(|&t| {
-            self.states[t * block..(t + 1) * block]
-                .iter()
-                .any(|v| !v.is_finite())
-        }) {
-            return Err(PlanError::Solve(zplan_lqr::SolveError::NonFinite {
-                what: "latent state of a sampled rollout",
-                stage: t,
-            }));
-        }
-        Ok(())
-    }
-
     /// Refits mean and std to the elites (the `elites` lowest costs; NaN costs last).
     fn refit(&mut self, (low, high): (&[f64], &[f64])) {
-        let (_, m, _, decisions) = self.dims;
+        let (m, _, decisions) = self.dims;
         let elites = self.settings.elites;
         let costs = &self.costs;
         let by_cost = |a: &usize, b: &usize| costs[*a].total_cmp(&costs[*b]);
