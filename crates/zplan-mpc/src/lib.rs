@@ -4,14 +4,20 @@
 //! encoder and runs box-constrained DDP ([`zplan_lqr`]) over the bundle's latent dynamics
 //! ([`LatentDynamics`], Jacobians from the model's A/B heads or batched finite differences)
 //! from several initial action sequences, in a receding-horizon loop.
+//!
+//! [`ObservationPlanner`] plans in observation space over a video bundle (Visual Foresight):
+//! CEM over action sequences scored by where the bundle's predictor carries designated pixels
+//! ([`PixelGoal`]).
 
 mod dynamics;
+mod observation;
 mod planner;
 mod reward;
 mod sampling;
 mod terminal;
 
 pub use dynamics::LatentDynamics;
+pub use observation::{ObservationPlanner, ObservationSettings, ObservationTimes, PixelGoal};
 pub use planner::{Objective, PlanError, PlanTimes, Planner, PlannerKind, PlannerSettings};
 pub use reward::RewardCost;
 pub use sampling::{SamplingReport, SamplingRule, SamplingSettings};

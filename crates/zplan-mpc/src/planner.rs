@@ -56,6 +56,17 @@ pub enum PlanError {
     /// Settings that cannot work.
     #[error("invalid planner setting: {0}")]
     Settings(&'static str),
+    /// An observation-space plan before `set_pixel_goals`.
+    #[error("no pixel goal: call set_pixel_goals with the designated pixels and their goals first")]
+    NoPixelGoal,
+    /// A designated pixel or its goal that cannot be used.
+    #[error("pixel goal {index}: {problem}")]
+    PixelGoal {
+        /// Which goal (its index in the list given).
+        index: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// What the planner minimises.

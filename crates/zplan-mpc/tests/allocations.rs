@@ -7,10 +7,13 @@ mod counting_alloc;
 use std::path::PathBuf;
 
 use counting_alloc::allocations_during;
-use ndarray::Array4;
+use ndarray::{Array3, Array4};
 use zplan_envs::TaskKind;
-use zplan_mpc::{Planner, PlannerKind, PlannerSettings, SamplingSettings};
-use zplan_onnx::Bundle;
+use zplan_mpc::{
+    ObservationPlanner, ObservationSettings, PixelGoal, Planner, PlannerKind, PlannerSettings,
+    SamplingSettings,
+};
+use zplan_onnx::{Bundle, VideoBundle};
 
 /// One test function, so that no other test thread allocates while this one counts.
 #[test]
@@ -41,6 +44,42 @@ fn a_plan_call_allocates_nothing_once_its_batch_sizes_have_been_seen() {
                 refine_with_ddp,
             );
         }
+    }
+    observation_plans_allocate_nothing();
+}
+
+/// The observation-space planner on the video-shift fixture: after two plans, none.
+fn observation_plans_allocate_nothing() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zplan-onnx/tests/fixtures/video-shift");
+    let settings = ObservationSettings {
+        sampling: SamplingSettings {
+            samples: 40,
+            ..SamplingSettings::visual_foresight()
+        },
+        ..ObservationSettings::default()
+    };
+    let mut planner = ObservationPlanner::new(VideoBundle::load(&dir).unwrap(), settings).unwrap();
+    let goals = [
+        PixelGoal {
+            from: [3.0, 3.0],
+            to: [12.0, 9.0],
+        },
+        PixelGoal {
+            from: [10.0, 2.0],
+            to: [2.0, 2.0],
+        },
+    ];
+    planner.set_pixel_goals(&goals).unwrap();
+    let frames = Array3::from_shape_fn((2, 16, 16), |(f, i, j)| ((f + i * 16 + j) % 256) as u8);
+    for _ in 0..2 {
+        planner.plan(frames.view()).unwrap();
+    }
+    for _ in 0..3 {
+        let allocations = allocations_during(|| {
+            planner.plan(frames.view()).unwrap();
+        });
+        assert_eq!(allocations, 0, "heap allocations in one observation plan");
     }
 }
 

@@ -1,0 +1,134 @@
+//! The observation-space planner on a video bundle whose predictor moves the image and the maps
+//! by exactly the action (zplan-onnx's `video-shift` fixture), through the real ONNX Runtime.
+
+use std::path::PathBuf;
+
+use ndarray::Array3;
+use zplan_mpc::{ObservationPlanner, ObservationSettings, PixelGoal, PlanError};
+use zplan_onnx::VideoBundle;
+
+fn planner(settings: ObservationSettings) -> ObservationPlanner {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zplan-onnx/tests/fixtures/video-shift");
+    ObservationPlanner::new(VideoBundle::load(&dir).unwrap(), settings).unwrap()
+}
+
+/// Two 16 x 16 context frames with a bright square, oldest first.
+fn frames() -> Array3<u8> {
+    Array3::from_shape_fn((2, 16, 16), |(_, y, x)| {
+        if (3..7).contains(&x) && (3..7).contains(&y) {
+            255
+        } else {
+            20
+        }
+    })
+}
+
+#[test]
+fn the_planner_carries_a_designated_pixel_onto_its_goal() {
+    let mut planner = planner(ObservationSettings::default());
+    let goal = [11.5, 10.5];
+    let distance = |a: [f64; 2]| ((a[0] - goal[0]).powi(2) + (a[1] - goal[1]).powi(2)).sqrt();
+    let mut position = [4.5, 4.5];
+    let mut closest = distance(position);
+    planner
+        .set_pixel_goals(&[PixelGoal {
+            from: position,
+            to: goal,
+        }])
+        .unwrap();
+    // The world moves the spot by the action, as the predictor does; the planner is told
+    // nothing but the frames and tracks the spot with its own carried map.
+    for _ in 0..14 {
+        let action = planner.plan(frames().view()).unwrap().to_owned();
+        assert!(action.iter().all(|u| (-1.0..=1.0).contains(u)), "{action}");
+        position = [position[0] + action[0], position[1] + action[1]];
+        closest = closest.min(distance(position));
+        assert!(planner.report().best_cost.is_finite());
+        assert!(planner.predicted_maps().iter().all(|v| v.is_finite()));
+    }
+    // 9.2 px away at the start, at most 1 px per axis a step: it gets there and stays near (the
+    // carried map blurs with every fractional move, which flattens the cost near the goal).
+    assert!(closest < 0.5, "the spot came no closer than {closest} px");
+    assert!(distance(position) < 2.0, "the spot ended at {position:?}");
+    let mean = planner.designated_means();
+    let carried = [mean[[0, 0]], mean[[0, 1]]];
+    let tracking = ((carried[0] - position[0]).powi(2) + (carried[1] - position[1]).powi(2)).sqrt();
+    assert!(
+        tracking < 1e-3,
+        "the carried map's mean {carried:?}, the spot {position:?}"
+    );
+    let times = planner.times();
+    assert_eq!(times.predictor_calls, 3 * 15);
+    assert!(times.predictor <= times.total);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_plan_and_another_seed_another() {
+    let goals = [
+        PixelGoal {
+            from: [2.0, 3.0],
+            to: [9.0, 12.0],
+        },
+        PixelGoal {
+            from: [8.0, 8.0],
+            to: [1.0, 1.0],
+        },
+    ];
+    let plans: Vec<Vec<f64>> = [0, 0, 1]
+        .into_iter()
+        .map(|seed| {
+            let mut planner = planner(ObservationSettings {
+                seed,
+                ..ObservationSettings::default()
+            });
+            planner.set_pixel_goals(&goals).unwrap();
+            planner.plan(frames().view()).unwrap();
+            planner.plan_actions().to_vec()
+        })
+        .collect();
+    assert_eq!(plans[0], plans[1]);
+    assert_ne!(plans[0], plans[2]);
+}
+
+#[test]
+fn goals_outside_the_image_and_plans_without_goals_are_errors() {
+    let mut planner = planner(ObservationSettings::default());
+    assert!(matches!(
+        planner.plan(frames().view()),
+        Err(PlanError::NoPixelGoal)
+    ));
+    let inside = PixelGoal {
+        from: [1.0, 1.0],
+        to: [15.9, 15.9],
+    };
+    for (bad, name) in [
+        ([16.0, 3.0], "to"),
+        ([-0.5, 3.0], "to"),
+        ([3.0, f64::NAN], "to"),
+    ] {
+        match planner.set_pixel_goals(&[inside, PixelGoal { to: bad, ..inside }]) {
+            Err(PlanError::PixelGoal { index, problem }) => {
+                assert_eq!(index, 1);
+                assert!(
+                    problem.contains(name) && problem.contains("16 x 16"),
+                    "{problem}"
+                );
+            }
+            other => panic!("expected a PixelGoal error, got {other:?}"),
+        }
+    }
+    match planner.set_pixel_goals(&[inside; 5]) {
+        Err(PlanError::PixelGoal { problem, .. }) => {
+            assert!(problem.contains("1 to 4"), "{problem}")
+        }
+        other => panic!("expected a PixelGoal error, got {other:?}"),
+    }
+    planner.set_pixel_goals(&[inside]).unwrap();
+    let wrong = Array3::<u8>::zeros((1, 16, 16));
+    assert!(matches!(
+        planner.plan(wrong.view()),
+        Err(PlanError::Bundle(_))
+    ));
+    assert!(planner.plan(frames().view()).is_ok());
+}
