@@ -12,7 +12,9 @@ use zplan_loop::{Evaluation, PHASES, evaluate, quantile};
 use zplan_mpc::{Objective, Planner, PlannerKind, PlannerSettings, SamplingSettings};
 use zplan_onnx::{Bundle, NetworkOptions};
 
-/// Score models on the true task: percent of steps in goal under the latent MPC planner.
+/// Score models on the true task: percent of steps in goal under the latent MPC planner; for
+/// push, the success rate of the observation-space planner on a video bundle beside random
+/// actions and the same planner on the true simulator.
 #[derive(Args)]
 pub struct EvalCommand {
     #[arg(long)]
@@ -161,6 +163,15 @@ struct EvalRecord<'a> {
 
 impl EvalCommand {
     pub fn execute(self) -> anyhow::Result<()> {
+        if self.task == TaskKind::Push {
+            // Planning in observation space: the video bundle and its own scoring.
+            return crate::eval_push::evaluate_push(
+                &self.models[0],
+                self.episodes,
+                self.seed,
+                self.json.as_deref(),
+            );
+        }
         let mut scores = Vec::new();
         for model in &self.models {
             let score = self

@@ -8,6 +8,7 @@ mod collect;
 mod demo;
 mod doctor;
 mod eval;
+mod eval_push;
 mod inspect;
 mod mbrl;
 mod plot;

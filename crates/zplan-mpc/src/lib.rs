@@ -7,13 +7,15 @@
 //!
 //! [`ObservationPlanner`] plans in observation space over a video bundle (Visual Foresight):
 //! CEM over action sequences scored by where the bundle's predictor carries designated pixels
-//! ([`PixelGoal`]).
+//! ([`PixelGoal`]); [`SimulatorPlanner`] runs the same search on a task's true dynamics (the
+//! bound a perfect model would reach).
 
 mod dynamics;
 mod observation;
 mod planner;
 mod reward;
 mod sampling;
+mod simulated;
 mod terminal;
 
 pub use dynamics::LatentDynamics;
@@ -21,3 +23,4 @@ pub use observation::{ObservationPlanner, ObservationSettings, ObservationTimes,
 pub use planner::{Objective, PlanError, PlanTimes, Planner, PlannerKind, PlannerSettings};
 pub use reward::RewardCost;
 pub use sampling::{SamplingReport, SamplingRule, SamplingSettings};
+pub use simulated::{PointGoal, SimulatorPlanner};

@@ -132,3 +132,37 @@ fn goals_outside_the_image_and_plans_without_goals_are_errors() {
     ));
     assert!(planner.plan(frames().view()).is_ok());
 }
+
+#[test]
+fn the_search_on_the_true_simulator_pushes_the_object_toward_its_goal() {
+    use zplan_envs::TaskKind;
+    use zplan_mpc::{PointGoal, SimulatorPlanner};
+
+    let task = TaskKind::Push.task();
+    let mut planner =
+        SimulatorPlanner::new(TaskKind::Push.task(), ObservationSettings::default()).unwrap();
+    assert!(matches!(
+        planner.plan(&[5.0, 16.0, 10.0, 16.0]),
+        Err(PlanError::NoPixelGoal)
+    ));
+    let goal = [20.0, 16.0];
+    planner
+        .set_point_goals(&[PointGoal {
+            components: [2, 3],
+            to: goal,
+        }])
+        .unwrap();
+    // Pusher just left of the object, the goal 10 px to its right.
+    let mut state = vec![4.0, 16.0, 10.0, 16.0];
+    let mut next = state.clone();
+    for _ in 0..20 {
+        let action = planner.plan(&state).unwrap().to_vec();
+        task.step(&state, &action, &mut next);
+        std::mem::swap(&mut state, &mut next);
+    }
+    let left = ((state[2] - goal[0]).powi(2) + (state[3] - goal[1]).powi(2)).sqrt();
+    assert!(
+        left < 3.0,
+        "the object ended {left} px from its goal: {state:?}"
+    );
+}
