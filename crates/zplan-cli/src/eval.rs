@@ -47,6 +47,10 @@ pub struct EvalCommand {
     /// Steps planned ahead instead of the task's.
     #[arg(long, value_name = "T")]
     horizon: Option<usize>,
+    /// push: set the designated pixel anew at the object's true centre before every plan (a
+    /// robot stack that tracks the object) instead of carrying it with the model's predictions.
+    #[arg(long)]
+    track: bool,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -169,6 +173,7 @@ impl EvalCommand {
                 &self.models[0],
                 self.episodes,
                 self.seed,
+                self.track,
                 self.json.as_deref(),
             );
         }

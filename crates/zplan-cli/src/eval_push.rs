@@ -6,6 +6,8 @@
 //! the object's centre at the start (the designated pixel) and the goal position; the planner
 //! sees only the camera frames and carries the designated pixel with its own predictions. The
 //! episode runs its 60 steps and succeeds when the object's centre ends within 3 px of the goal.
+//! With `--track` the designated pixel is set anew at the object's centre before every plan (a
+//! robot stack that tracks the object) instead of carried by the model's predictions.
 
 use std::path::Path;
 use std::time::Instant;
@@ -83,6 +85,7 @@ pub fn evaluate_push(
     model: &Path,
     episodes: usize,
     seed: u64,
+    track: bool,
     json: Option<&Path>,
 ) -> anyhow::Result<()> {
     let settings = ObservationSettings::default();
@@ -93,7 +96,11 @@ pub fn evaluate_push(
     let mut env = Env::new(TaskKind::Push, seed);
     let mut results = [
         PolicyResult {
-            policy: "video model (CEM)",
+            policy: if track {
+                "video model (CEM), tracked"
+            } else {
+                "video model (CEM)"
+            },
             ..Default::default()
         },
         PolicyResult {
@@ -133,6 +140,9 @@ pub fn evaluate_push(
                 let began = Instant::now();
                 let action = match p {
                     0 => {
+                        if track {
+                            planner.set_designated_pixels(&[Push::object(env.state())])?;
+                        }
                         env.observation(frames.as_slice_mut().expect("contiguous"));
                         let action = planner.plan(frames.view())?.to_vec();
                         let times = planner.times();

@@ -237,6 +237,36 @@ impl ObservationPlanner {
         Ok(())
     }
 
+    /// Re-registers the designated pixels at `pixels` ((x, y) each, as many as goals set),
+    /// one-hot, keeping their goals and the warm start: for a robot stack that tracks the
+    /// spots itself instead of relying on the carried maps.
+    pub fn set_designated_pixels(&mut self, pixels: &[[f64; 2]]) -> Result<(), PlanError> {
+        let obs = self.manifest.observation;
+        let (h, w) = (obs.height, obs.width);
+        if pixels.len() != self.goals {
+            return Err(PlanError::PixelGoal {
+                index: pixels.len(),
+                problem: format!("{} pixels given for {} goals", pixels.len(), self.goals),
+            });
+        }
+        if let Some(index) = pixels.iter().position(|&[x, y]| {
+            !(x.is_finite() && y.is_finite() && x >= 0.0 && y >= 0.0)
+                || x >= w as f64
+                || y >= h as f64
+        }) {
+            let [x, y] = pixels[index];
+            return Err(PlanError::PixelGoal {
+                index,
+                problem: format!("the pixel ({x}, {y}) lies outside the {w} x {h} image"),
+            });
+        }
+        self.maps.fill(0.0);
+        for (p, &[x, y]) in pixels.iter().enumerate() {
+            self.maps[[0, p, y as usize, x as usize]] = 1.0;
+        }
+        Ok(())
+    }
+
     /// Plans from the current context frames, u8 [F C, H, W] (oldest first, 0..=255 scaled by
     /// 1/255); returns the first action of the plan. Afterwards the designated maps are the
     /// plan's prediction one step ahead.

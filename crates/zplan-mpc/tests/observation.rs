@@ -125,6 +125,17 @@ fn goals_outside_the_image_and_plans_without_goals_are_errors() {
         other => panic!("expected a PixelGoal error, got {other:?}"),
     }
     planner.set_pixel_goals(&[inside]).unwrap();
+    assert!(matches!(
+        planner.set_designated_pixels(&[[1.0, 1.0], [2.0, 2.0]]),
+        Err(PlanError::PixelGoal { .. })
+    ));
+    assert!(matches!(
+        planner.set_designated_pixels(&[[1.0, 16.0]]),
+        Err(PlanError::PixelGoal { index: 0, .. })
+    ));
+    planner.set_designated_pixels(&[[5.2, 7.9]]).unwrap();
+    assert_eq!(planner.designated_means()[[0, 0]], 5.5);
+    assert_eq!(planner.designated_means()[[0, 1]], 7.5);
     let wrong = Array3::<u8>::zeros((1, 16, 16));
     assert!(matches!(
         planner.plan(wrong.view()),
