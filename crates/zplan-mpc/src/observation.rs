@@ -193,10 +193,7 @@ impl ObservationPlanner {
         }
         for (index, goal) in goals.iter().enumerate() {
             for (name, [x, y]) in [("from", goal.from), ("to", goal.to)] {
-                if !(x.is_finite() && y.is_finite() && x >= 0.0 && y >= 0.0)
-                    || x >= w as f64
-                    || y >= h as f64
-                {
+                if !inside([x, y], w, h) {
                     return Err(PlanError::PixelGoal {
                         index,
                         problem: format!(
@@ -249,11 +246,7 @@ impl ObservationPlanner {
                 problem: format!("{} pixels given for {} goals", pixels.len(), self.goals),
             });
         }
-        if let Some(index) = pixels.iter().position(|&[x, y]| {
-            !(x.is_finite() && y.is_finite() && x >= 0.0 && y >= 0.0)
-                || x >= w as f64
-                || y >= h as f64
-        }) {
+        if let Some(index) = pixels.iter().position(|&point| !inside(point, w, h)) {
             let [x, y] = pixels[index];
             return Err(PlanError::PixelGoal {
                 index,
@@ -442,6 +435,11 @@ impl ObservationPlanner {
     pub fn times(&self) -> ObservationTimes {
         self.times
     }
+}
+
+/// Whether (x, y) lies in the w x h image: 0 <= x < w and 0 <= y < h.
+fn inside([x, y]: [f64; 2], w: usize, h: usize) -> bool {
+    (0.0..w as f64).contains(&x) && (0.0..h as f64).contains(&y)
 }
 
 /// costs[b] += weight sum_p sum_x maps[b, p, x] distance[p, x].
