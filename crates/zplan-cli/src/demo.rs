@@ -4,6 +4,8 @@
 //!   the planner's current latent state z_0 and of the plan's last state z_T;
 //! - `OUT/TASK.png`: the tracked quantity (pole angle, or distance to the goal on planar) and
 //!   the actions over time, steps in goal shaded.
+//!
+//! On push the planner plans in observation space instead (crate::demo_push).
 
 use std::path::{Path, PathBuf};
 
@@ -57,6 +59,10 @@ impl DemoCommand {
             .model
             .clone()
             .unwrap_or_else(|| crate::shipped_model(self.task));
+        if self.task == TaskKind::Push {
+            // Planning in observation space on a video bundle.
+            return crate::demo_push::demo_push(&model, &self.out, self.seed);
+        }
         let load = || Bundle::load(&model).with_context(|| format!("{}", model.display()));
         let mut planner = Planner::new(load()?, PlannerSettings::for_task(self.task))?;
         let (manifest, _, _, decoder, _) = load()?.into_parts();

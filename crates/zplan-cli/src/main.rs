@@ -6,6 +6,7 @@
 mod bench;
 mod collect;
 mod demo;
+mod demo_push;
 mod doctor;
 mod eval;
 mod eval_push;
