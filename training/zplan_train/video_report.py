@@ -15,6 +15,8 @@ one-hot map on the pixel under the object's centre at the window's start. It pri
 - the designated-pixel tracking error: the distance (px) between the carried map's mean and the
   object's true centre, against leaving the pixel where it was (its centre, col + 0.5, row + 0.5);
 
+the response to contact: from held-out states with the pusher touching the object, how far the
+object's carried map moves in 5 steps when the pusher moves away from it, into it, or stays;
 and the cost of one predictor call at the planner's batch (200 samples, one map; in 16-row
 ONNX Runtime calls, as zplan runs it): median time, the multiply-adds x 2 per predicted frame
 counted on the ONNX graph (Conv, MatMul, Gemm), and that work per second as a share of ONNX
@@ -137,6 +139,33 @@ def matmul_peak_gflops(size=512, repeats=20):
     return 2 * size**3 / seconds / 1e9
 
 
+def contact_responses(bundle, data, columns, steps=5, count=200):
+    """Median move (px) of the object's carried map after `steps` steps from held-out states with
+    the pusher touching the object (centres within 5.5 to 6 px), when the pusher moves away from
+    the object, into it, or stays: {"away": px, "into": px, "still": px}. In the simulator moving
+    away never moves the object. Needs the pusher's (x, y) as the state's first two values."""
+    state = np.asarray(data.state)
+    pusher, obj = state[:, :2], state[:, list(columns)]
+    gap = np.linalg.norm(pusher - obj, axis=1)
+    rows = np.flatnonzero((gap > 5.5) & (gap < 6.0))[:count]
+    if len(rows) == 0:
+        return None
+    away = pusher[rows] - obj[rows]
+    away = (away / np.abs(away).max(1, keepdims=True)).astype(np.float32)
+    pixel = np.floor(obj[rows]).astype(int)
+    _, height, width = data.obs.shape[1:]
+    moves = {}
+    for name, u in (("away", away), ("into", -away), ("still", 0 * away)):
+        frames = data.obs[rows].astype(np.float32) / 255.0
+        maps = np.zeros((len(rows), 1, height, width), dtype=np.float32)
+        maps[np.arange(len(rows)), 0, pixel[:, 1], pixel[:, 0]] = 1.0
+        for _ in range(steps):
+            frame, maps = bundle.predict(frames, u, maps)
+            frames = np.concatenate([frames[:, 1:], frame], 1)
+        moves[name] = float(np.median(np.linalg.norm(map_means(maps[:, 0]) - (pixel + 0.5), axis=1)))
+    return moves
+
+
 def predictor_cost(bundle, shape, actions, repeats=30):
     """Median seconds of one call at PLANNER_BATCH with one map, FLOPs per predicted frame, and
     the share of the MatMul peak."""
@@ -189,6 +218,7 @@ def report(model_dir, data, horizon, count):
         "tracking_px_mean_static": static_distance.mean(0).tolist(),
         "within_2px_model": float((model_distance[:, -1] <= 2.0).mean()),
         "within_2px_static": float((static_distance[:, -1] <= 2.0).mean()),
+        "contact_map_move_px_median": contact_responses(bundle, data, columns),
         "predictor": cost,
         "_arrays": (windows, predicted, carried, targets),
     }
@@ -267,6 +297,13 @@ def main(argv=None):
         f"  within 2 px of the object's centre at k = {h}: model {100 * result['within_2px_model']:.1f} %, "
         f"static {100 * result['within_2px_static']:.1f} %"
     )
+    contact = result["contact_map_move_px_median"]
+    if contact:
+        print(
+            "  pusher touching the object, 5 steps: the object's map moves (median) "
+            f"{contact['away']:.2f} px when the pusher moves away, {contact['into']:.2f} px into it, "
+            f"{contact['still']:.2f} px still (simulator: away never moves it)"
+        )
     cost = result["predictor"]
     print(
         f"  predictor at batch {PLANNER_BATCH}, one map, one thread: {1e3 * cost['seconds']:.2f} ms median; "
