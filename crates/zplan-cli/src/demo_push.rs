@@ -14,6 +14,7 @@ use zplan_loop::quantile;
 use zplan_mpc::{ObservationPlanner, ObservationSettings, PixelGoal};
 use zplan_onnx::VideoBundle;
 
+use crate::eval_push::distance;
 use crate::plot::{Figure, GreyGif, font};
 
 /// Runs the episode drawn from `seed` and writes the GIF into `out`.
@@ -77,10 +78,7 @@ pub fn demo_push(model: &Path, out: &Path, seed: u64) -> anyhow::Result<()> {
                 (title as f64 + y * scale as f64) as i32,
             )
         };
-        let distance = {
-            let [x, y] = Push::object(env.state());
-            ((x - goal[0]).powi(2) + (y - goal[1]).powi(2)).sqrt()
-        };
+        let distance = distance(Push::object(env.state()), goal);
         let caption = format!(
             "step {step}   u = {:+.2} {:+.2}   object {distance:.1} px from its goal{}",
             action[0],
@@ -116,8 +114,7 @@ pub fn demo_push(model: &Path, out: &Path, seed: u64) -> anyhow::Result<()> {
         gif.add(&figure, 150)?;
         env.step(&action);
     }
-    let [x, y] = Push::object(env.state());
-    let distance = ((x - goal[0]).powi(2) + (y - goal[1]).powi(2)).sqrt();
+    let distance = distance(Push::object(env.state()), goal);
     println!(
         "zplan demo: push on {}: the object ended {distance:.2} px from its goal ({}); plan median {:.0} ms, p99 {:.0} ms",
         model.display(),

@@ -76,7 +76,8 @@ struct PushRecord<'a> {
     policies: &'a [PolicyResult],
 }
 
-fn distance(a: [f64; 2], b: [f64; 2]) -> f64 {
+/// Euclidean distance between two points (px).
+pub(crate) fn distance(a: [f64; 2], b: [f64; 2]) -> f64 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
 

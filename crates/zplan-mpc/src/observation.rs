@@ -25,7 +25,7 @@ use rand_pcg::Pcg64;
 use zplan_onnx::{PredictorNet, VideoBundle, VideoManifest};
 
 use crate::planner::PlanError;
-use crate::sampling::{SamplingReport, SamplingSettings, Search};
+use crate::sampling::{SamplingReport, SamplingSettings, Search, shift_plan};
 
 /// A designated pixel and where it should go, in pixel coordinates: x to the right, y down,
 /// pixel (col, row) covering [col, col + 1) x [row, row + 1).
@@ -346,11 +346,7 @@ impl ObservationPlanner {
         self.maps
             .index_axis_mut(Axis(0), 0)
             .assign(&self.predicted_maps.index_axis(Axis(0), 0));
-        // Warm start of the next plan: this plan shifted by one step, the last step repeated.
-        self.previous[..(t - 1) * m].copy_from_slice(&self.plan[m..]);
-        for i in 0..m {
-            self.previous[(t - 1) * m + i] = self.plan[(t - 1) * m + i];
-        }
+        shift_plan(&self.plan, &mut self.previous, m);
         self.has_previous = true;
         for (a, &u) in self.action.iter_mut().zip(&self.plan[..m]) {
             *a = u;

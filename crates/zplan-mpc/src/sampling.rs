@@ -517,6 +517,14 @@ impl Search {
     }
 }
 
+/// Writes `plan` (T x m) shifted by one step into `previous`, the last step repeated: the warm
+/// start of the next receding-horizon plan.
+pub(crate) fn shift_plan(plan: &[f64], previous: &mut [f64], m: usize) {
+    let t = plan.len() / m;
+    previous[..(t - 1) * m].copy_from_slice(&plan[m..]);
+    previous[(t - 1) * m..].copy_from_slice(&plan[(t - 1) * m..]);
+}
+
 /// The lower Cholesky factor L of the k x k symmetric matrix `a` (row-major) into `l`, L L' = A.
 /// A pivot that is not positive (Sigma singular to rounding) is raised to a tiny positive
 /// value, so that the draws stay finite.

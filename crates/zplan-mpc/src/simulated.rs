@@ -17,7 +17,7 @@ use zplan_envs::Task;
 
 use crate::observation::ObservationSettings;
 use crate::planner::PlanError;
-use crate::sampling::Search;
+use crate::sampling::{Search, shift_plan};
 
 /// A goal for a point of the true state: state components (x, y) and where they should go.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -137,10 +137,7 @@ impl SimulatorPlanner {
             start,
             &mut self.plan,
         )?;
-        self.previous[..(t - 1) * m].copy_from_slice(&self.plan[m..]);
-        for i in 0..m {
-            self.previous[(t - 1) * m + i] = self.plan[(t - 1) * m + i];
-        }
+        shift_plan(&self.plan, &mut self.previous, m);
         self.has_previous = true;
         for (a, &u) in self.action.iter_mut().zip(&self.plan[..m]) {
             *a = u;
