@@ -51,7 +51,15 @@
 
 // Version of the binary interface: raised whenever a type's layout or a function's signature
 // changes incompatibly. A program built against one ABI version needs a library of the same.
-#define ZPLAN_ABI_VERSION 5
+#define ZPLAN_ABI_VERSION 6
+
+// Kind of `zp_bundle_info`: encoder and latent dynamics (and optionally a decoder and a
+// reward model), planned over by `zp_planner_new`.
+#define ZP_BUNDLE_LATENT 0
+
+// Kind of `zp_bundle_info`: a video predictor over images and designated-pixel maps, planned
+// over by `zp_planner_new_observation`.
+#define ZP_BUNDLE_VIDEO 1
 
 // Planner of `zp_planner_settings`: box-DDP from random, bang-bang and warm-start candidates.
 #define ZP_PLANNER_DDP 0
@@ -109,7 +117,8 @@ typedef enum zp_status {
   ZP_RUNTIME = 5,
   // A model bundle failed to load or a network failed to run.
   ZP_BUNDLE = 6,
-  // `zp_planner_plan` with the goal objective before `zp_planner_set_goal`.
+  // `zp_planner_plan` before its goal: a latent planner's goal image (`zp_planner_set_goal`,
+  // goal objective) or an observation planner's pixel goals (`zp_planner_set_pixel_goal`).
   ZP_NO_GOAL = 7,
   // The solver refused the problem (e.g. a cost that is not convex in u).
   ZP_SOLVER = 8,
@@ -136,16 +145,18 @@ typedef enum zp_status {
 // thread-safe: the caller serialises calls on one buffer.
 typedef struct zp_buffer zp_buffer;
 
-// A loaded, checked model bundle: its manifest and one ONNX Runtime session per network, built
-// by `zp_bundle_load`. Nothing is read from its directory afterwards, so a trainer may rewrite
-// the directory while the bundle waits. `zp_planner_new` and `zp_planner_swap_bundle` take its
-// networks; `zp_bundle_free` frees one that was not taken. `const` functions on it may run
-// from several threads at once; load it on any thread and hand it to another.
+// A loaded, checked model bundle of either kind: its manifest and one ONNX Runtime session per
+// network, built by `zp_bundle_load`. Nothing is read from its directory afterwards, so a
+// trainer may rewrite the directory while the bundle waits. `zp_planner_new` (latent bundles),
+// `zp_planner_new_observation` (video bundles) and `zp_planner_swap_bundle` take its networks;
+// `zp_bundle_free` frees one that was not taken. `const` functions on it may run from several
+// threads at once; load it on any thread and hand it to another.
 typedef struct zp_bundle zp_bundle;
 
-// A receding-horizon planner over one bundle, with its own ONNX sessions and buffers. Made by
-// `zp_planner_new`, freed by `zp_planner_free`. Not thread-safe: the caller serialises calls
-// on one planner (it may move between threads); separate planners run in parallel.
+// A receding-horizon planner over one bundle, with its own ONNX sessions and buffers: over a
+// latent bundle (`zp_planner_new`) or a video bundle (`zp_planner_new_observation`). Freed by
+// `zp_planner_free`. Not thread-safe: the caller serialises calls on one planner (it may move
+// between threads); separate planners run in parallel.
 typedef struct zp_planner zp_planner;
 
 // A trainer and at most one job running on its worker thread. Made by `zp_trainer_new_command`
@@ -168,6 +179,11 @@ typedef struct zp_bundle_options {
 
 // What a bundle expects and produces. Plain data, owned by the caller.
 typedef struct zp_bundle_info {
+  // `ZP_BUNDLE_LATENT` (encoder and latent dynamics: `zp_planner_new`) or `ZP_BUNDLE_VIDEO`
+  // (a video predictor: `zp_planner_new_observation`).
+  uint32_t kind;
+  // Frames in one observation (a video bundle's context frames, oldest first).
+  size_t frames;
   // Channels of one observation: frames stacked x channels per frame.
   size_t channels;
   // Image height in pixels.
@@ -176,7 +192,7 @@ typedef struct zp_bundle_info {
   size_t width;
   // Values in one observation (or goal image): channels x height x width, row-major.
   size_t observation_len;
-  // Latent state size nz.
+  // Latent state size nz (0 for a video bundle).
   size_t latent_dim;
   // Action size nu.
   size_t action_dim;
@@ -187,6 +203,9 @@ typedef struct zp_bundle_info {
   // Whether the dynamics run on zplan's native kernels (the network compiled and agreed
   // with ONNX Runtime at load) rather than on ONNX Runtime.
   bool native_dynamics;
+  // Video bundles: the most designated pixels one planner takes (the predictor's
+  // `max_maps`); 0 for a latent bundle.
+  size_t max_maps;
 } zp_bundle_info;
 
 // A time-varying linear-quadratic problem, all arrays row-major and owned by the caller, who
@@ -311,16 +330,66 @@ typedef struct zp_planner_settings {
   bool full_covariance;
 } zp_planner_settings;
 
+// How an observation-space planner (`zp_planner_new_observation`) plans. Start from
+// `zp_observation_settings_default()` and change fields. Plain data, owned by the caller;
+// `zp_planner_new_observation` copies it.
+typedef struct zp_observation_settings {
+  // `ZP_PLANNER_CEM` or `ZP_PLANNER_MPPI`.
+  uint32_t planner;
+  // Steps planned ahead, T >= 1; each step is one predictor call per iteration.
+  size_t horizon;
+  // Weight of the last step's expected distance to the goal pixel (1 for the others).
+  double final_weight;
+  // Action sequences per iteration, all predicted in one batched call per step, >= 2.
+  size_t samples;
+  // Refits of the distribution per plan, >= 1.
+  size_t sampling_iterations;
+  // Samples of lowest cost the distribution is refitted to, 1..=samples.
+  size_t elites;
+  // Steps each sampled action is held, >= 1.
+  size_t action_repeat;
+  // Initial standard deviation, as a fraction of half the action range.
+  double std_init;
+  // MPPI: inverse temperature of the elite weights exp(temperature (J_min - J)).
+  double temperature;
+  // MPPI: standard deviation bounds, as fractions of half the action range.
+  double std_min;
+  // MPPI: see `std_min`.
+  double std_max;
+  // Fit a full covariance over the action sequence instead of a diagonal.
+  bool full_covariance;
+  // Wall-clock budget of one plan in seconds (checked between iterations); 0 for none.
+  double time_budget;
+  // Seed of the sampling.
+  uint64_t seed;
+} zp_observation_settings;
+
 // Sizes of a planner's inputs and outputs. Plain data, owned by the caller.
 typedef struct zp_planner_info {
-  // Values in one observation or goal image: channels x height x width, row-major.
+  // The bundle kind it plans over: `ZP_BUNDLE_LATENT` or `ZP_BUNDLE_VIDEO`.
+  uint32_t kind;
+  // Values in one observation or goal image: channels x height x width, row-major (an
+  // observation planner's frames x channels x height x width, oldest frame first).
   size_t observation_len;
-  // Latent state size n.
+  // Frames in one observation (stacked, oldest first).
+  size_t frames;
+  // Channels of one frame.
+  size_t channels;
+  // Image height in pixels.
+  size_t height;
+  // Image width in pixels.
+  size_t width;
+  // Latent state size n (0 for an observation planner).
   size_t latent_dim;
   // Action size m.
   size_t action_dim;
   // Steps planned ahead T.
   size_t horizon;
+  // Observation planners: the designated pixels set by `zp_planner_set_pixel_goal` (0
+  // before), and the most it takes.
+  size_t designated_pixels;
+  // See `designated_pixels`; 0 for a latent planner.
+  size_t max_designated_pixels;
 } zp_planner_info;
 
 // What the last successful plan did. Plain data, owned by the caller.
@@ -349,6 +418,10 @@ typedef struct zp_plan_info {
   size_t sampling_iterations;
   // Sampling planners: whether the time budget ended the last plan's iterations.
   bool sampling_stopped_by_budget;
+  // Observation planners: seconds in the predictor's batched calls of the search.
+  double predictor_seconds;
+  // Observation planners: the search's predictor calls (iterations x T).
+  size_t predictor_calls;
 } zp_plan_info;
 
 // One training run. The trainer reads it from its environment: ZPLAN_TASK, ZPLAN_DATA,
@@ -422,11 +495,12 @@ void zp_buffer_free(struct zp_buffer *buffer);
 // The default options: one intra-op thread, native dynamics where they agree.
 struct zp_bundle_options zp_bundle_options_default(void);
 
-// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files) into `*out` with the
-// default options: reads the files, builds one session per network and runs a probe through
-// each. Needs `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks
+// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files, latent or video as the
+// manifest's `kind` says) into `*out` with the default options: reads the files, builds one
+// session per network and runs a probe through each. Needs `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks
 // take to load: call it off the control thread, then swap the bundle in.
-enum zp_status zp_bundle_load(const char *dir, struct zp_bundle **out);
+enum zp_status zp_bundle_load(const char *dir,
+                              struct zp_bundle **out);
 
 // `zp_bundle_load` with `*options` instead of the defaults.
 enum zp_status zp_bundle_load_with(const char *dir,
@@ -456,6 +530,10 @@ enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner
 // "cartpole" `horizon` 9, `q` 1000 and `terminal_steps` 23.
 enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_settings *out);
 
+// Visual Foresight's planner: CEM with 200 samples, 3 iterations, 10 elites, a 15-step horizon
+// as 5 actions each held 3 steps, a full covariance, final weight 10, no time budget.
+struct zp_observation_settings zp_observation_settings_default(void);
+
 // Creates a planner with `settings` over the networks of the bundle `*bundle` into `*out`.
 // The planner takes the bundle's networks: on `ZP_OK`, `*bundle` is NULL (the handle is
 // freed). On a failure, `*bundle` is unchanged when the settings or the bundle were refused
@@ -465,6 +543,15 @@ enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_
 enum zp_status zp_planner_new(struct zp_bundle **bundle,
                               const struct zp_planner_settings *settings,
                               struct zp_planner **out);
+
+// Creates an observation-space planner with `settings` over the video predictor of the bundle
+// `*bundle` into `*out` (Visual Foresight): set designated pixels and their goals with
+// `zp_planner_set_pixel_goal`, then plan from the context frames with `zp_planner_plan`. The
+// bundle is taken as by `zp_planner_new`: on `ZP_OK` `*bundle` is NULL; on a failure
+// `zp_bundle_free(*bundle)` after the call is right. The caller owns the new planner.
+enum zp_status zp_planner_new_observation(struct zp_bundle **bundle,
+                                          const struct zp_observation_settings *settings,
+                                          struct zp_planner **out);
 
 // Frees a planner (NULL is ignored).
 void zp_planner_free(struct zp_planner *planner);
@@ -480,16 +567,18 @@ enum zp_status zp_planner_get_action_bounds(const struct zp_planner *planner,
                                             size_t len);
 
 // Encodes the goal image (`len` = observation_len bytes, row-major [C, H, W], 0..255) once;
-// plans then steer towards it.
+// plans then steer towards it. Latent planners; an observation planner takes pixel goals
+// (`zp_planner_set_pixel_goal`).
 enum zp_status zp_planner_set_goal(struct zp_planner *planner, const uint8_t *image, size_t len);
 
 // As `zp_planner_set_goal` for an image of floats in [0, 1]; NaN and infinities are refused.
 enum zp_status zp_planner_set_goal_f32(struct zp_planner *planner, const float *image, size_t len);
 
-// Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]) and
-// writes the first action to `action` (`action_len` = action_dim values). On failure the
-// planner keeps its last good plan and stays usable. After the first call it allocates
-// nothing.
+// Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]; for an
+// observation planner the context frames [F, C, H, W], oldest first) and writes the first
+// action to `action` (`action_len` = action_dim values). On failure the planner keeps its last
+// good plan and stays usable. After the first call a latent planner allocates nothing; an
+// observation planner allocates nothing in zplan (ONNX Runtime's own arena serves its calls).
 enum zp_status zp_planner_plan(struct zp_planner *planner,
                                const uint8_t *obs,
                                size_t obs_len,
@@ -504,7 +593,44 @@ enum zp_status zp_planner_plan_f32(struct zp_planner *planner,
                                    double *action,
                                    size_t action_len);
 
-// Replaces the planner's networks with those of the bundle `*bundle` (a retrained model,
+// Observation planners: designates `count` pixels and their goals (Visual Foresight). Pixel
+// p's spot is (`from_xy[2p]`, `from_xy[2p + 1]`) and its goal (`to_xy[2p]`, `to_xy[2p + 1]`),
+// in pixel coordinates: x to the right, y down, pixel (col, row) covering [col, col + 1) x
+// [row, row + 1). Both must lie inside the image; `count` is 1 to `max_designated_pixels`.
+// Plans then move each designated pixel's predicted map toward its goal; after each plan the
+// maps are carried by the plan's prediction of its first action. Clears the warm start.
+// Allocates when `count` changes.
+enum zp_status zp_planner_set_pixel_goal(struct zp_planner *planner,
+                                         size_t count,
+                                         const double *from_xy,
+                                         const double *to_xy);
+
+// Observation planners: re-registers the designated pixels at `xy` (`count` points (x, y), as
+// many as goals are set), keeping their goals and the warm start: for a robot stack that
+// tracks the spots itself rather than relying on the carried maps.
+enum zp_status zp_planner_set_designated_pixels(struct zp_planner *planner,
+                                                size_t count,
+                                                const double *xy);
+
+// Observation planners: copies where the designated pixels are now, the mean (x, y) of each
+// one's map (carried by the last plan's prediction of its first action), into `xy` (`len` =
+// 2 x designated_pixels).
+enum zp_status zp_planner_get_designated_pixels(const struct zp_planner *planner,
+                                                double *xy,
+                                                size_t len);
+
+// Observation planners: copies the last plan's predicted frames, T x C x H x W floats in
+// [0, 1] (step 1 first), into `frames` (all zero before the first plan).
+enum zp_status zp_planner_get_predicted_frames(const struct zp_planner *planner,
+                                               float *frames,
+                                               size_t len);
+
+// Observation planners: copies the last plan's predicted maps of the designated pixels,
+// T x P x H x W (step 1 first; each map a distribution over the pixels), into `maps`.
+enum zp_status zp_planner_get_pixel_maps(const struct zp_planner *planner, float *maps, size_t len);
+
+// Latent planners: replaces the planner's networks with those of the bundle `*bundle` (a
+// retrained model,
 // loaded beforehand by `zp_bundle_load`, on any thread) without a new planner: settings, sizes
 // and handle stay; the goal image is encoded again by the new encoder; the warm start is
 // dropped. No file is read and no session is built: the swap costs one encoding of the goal
@@ -518,23 +644,25 @@ enum zp_status zp_planner_swap_bundle(struct zp_planner *planner, struct zp_bund
 // Forgets the previous plan (a new episode): the next plan starts without a warm start.
 enum zp_status zp_planner_reset(struct zp_planner *planner);
 
-// Advances the warm start by one step, for a control period in which the previous plan's
-// next action was applied without planning.
+// Latent planners: advances the warm start by one step, for a control period in which the
+// previous plan's next action was applied without planning. (An observation planner carries its
+// designated pixels with each plan's prediction, so it plans every period.)
 enum zp_status zp_planner_shift(struct zp_planner *planner);
 
 // Writes what the last successful plan did to `*out` (all zero before the first plan).
 enum zp_status zp_planner_get_plan_info(const struct zp_planner *planner, struct zp_plan_info *out);
 
 // Copies the last plan: latent states into `states` ((T + 1) x n, row-major, z_0 first) and
-// actions into `actions` (T x m). Either may be NULL (with its length 0) to skip it.
+// actions into `actions` (T x m). Either may be NULL (with its length 0) to skip it; an
+// observation planner has no latent states (`states` NULL, `states_len` 0).
 enum zp_status zp_planner_get_plan(const struct zp_planner *planner,
                                    double *states,
                                    size_t states_len,
                                    double *actions,
                                    size_t actions_len);
 
-// Copies the last plan's feedback gains K_t (T x m x n, row-major), for u_t = u*_t +
-// K_t (z_t - z*_t) between plans.
+// Latent planners: copies the last plan's feedback gains K_t (T x m x n, row-major), for
+// u_t = u*_t + K_t (z_t - z*_t) between plans.
 enum zp_status zp_planner_get_gains(const struct zp_planner *planner, double *gains, size_t len);
 
 // The library's version, "MAJOR.MINOR.PATCH" (static storage; never free it). Compare with

@@ -73,6 +73,16 @@ inline zp_planner_settings task_settings(const std::string &task) {
     return settings;
 }
 
+// Visual Foresight's observation-space planner settings (CEM, 200 samples, 3 iterations,
+// horizon 15), for a Planner over a video bundle.
+inline zp_observation_settings observation_settings() { return zp_observation_settings_default(); }
+
+// A designated pixel and where it should go, in pixel coordinates (x to the right, y down).
+struct PixelGoal {
+    double from_x, from_y;
+    double to_x, to_y;
+};
+
 // A loaded and checked model bundle: its networks, ready to hand to a Planner (which takes
 // them: pass it as an rvalue). Load it on any thread.
 class Bundle {
@@ -106,7 +116,9 @@ private:
     detail::Handle<zp_bundle, zp_bundle_free> handle_;
 };
 
-// A receding-horizon planner with its own sessions; see zp_planner_*.
+// A receding-horizon planner with its own sessions; see zp_planner_*. Over a latent bundle
+// it plans toward a goal image (set_goal); over a video bundle, in observation space toward
+// designated-pixel goals (set_pixel_goals).
 class Planner {
 public:
     // Takes the bundle's networks; if it throws before taking them, `bundle` keeps them.
@@ -114,7 +126,15 @@ public:
         zp_planner *raw = nullptr;
         check(bundle.hand_over([&](zp_bundle **b) { return zp_planner_new(b, &settings, &raw); }));
         handle_.reset(raw);
-        check(zp_planner_get_info(handle_.get(), &info_));
+        refresh_info();
+    }
+    // An observation-space planner over a video bundle.
+    Planner(Bundle &&bundle, const zp_observation_settings &settings) {
+        zp_planner *raw = nullptr;
+        check(bundle.hand_over(
+            [&](zp_bundle **b) { return zp_planner_new_observation(b, &settings, &raw); }));
+        handle_.reset(raw);
+        refresh_info();
     }
 
     const zp_planner_info &info() const noexcept { return info_; }
@@ -123,6 +143,42 @@ public:
         check(zp_planner_set_goal(handle_.get(), image, len));
     }
     void set_goal(const std::vector<std::uint8_t> &image) { set_goal(image.data(), image.size()); }
+
+    // Observation planners: the designated pixels and their goals.
+    void set_pixel_goals(const std::vector<PixelGoal> &goals) {
+        std::vector<double> from, to;
+        for (const PixelGoal &g : goals) {
+            from.insert(from.end(), {g.from_x, g.from_y});
+            to.insert(to.end(), {g.to_x, g.to_y});
+        }
+        check(zp_planner_set_pixel_goal(handle_.get(), goals.size(), from.data(), to.data()));
+        refresh_info();
+    }
+    // Observation planners: the designated pixels re-registered at (x, y) pairs `xy` (as
+    // many as goals), for a stack that tracks them itself.
+    void set_designated_pixels(const std::vector<double> &xy) {
+        if (xy.size() % 2 != 0) throw Error(ZP_SIZE_MISMATCH, "xy: an odd number of coordinates");
+        check(zp_planner_set_designated_pixels(handle_.get(), xy.size() / 2, xy.data()));
+    }
+    // Observation planners: where the designated pixels are now, (x, y) pairs.
+    std::vector<double> designated_pixels() const {
+        std::vector<double> xy(2 * info_.designated_pixels);
+        check(zp_planner_get_designated_pixels(handle_.get(), xy.data(), xy.size()));
+        return xy;
+    }
+    // Observation planners: the last plan's predicted frames, T x C x H x W in [0, 1].
+    std::vector<float> predicted_frames() const {
+        std::vector<float> frames(info_.horizon * info_.channels * info_.height * info_.width);
+        check(zp_planner_get_predicted_frames(handle_.get(), frames.data(), frames.size()));
+        return frames;
+    }
+    // Observation planners: the last plan's predicted designated-pixel maps, T x P x H x W.
+    std::vector<float> pixel_maps() const {
+        std::vector<float> maps(info_.horizon * info_.designated_pixels * info_.height *
+                                info_.width);
+        check(zp_planner_get_pixel_maps(handle_.get(), maps.data(), maps.size()));
+        return maps;
+    }
 
     // Plans from `obs` and writes the first action to `action` (info().action_dim values);
     // allocates nothing after the first call.
@@ -183,6 +239,7 @@ public:
     zp_planner *get() noexcept { return handle_.get(); }
 
 private:
+    void refresh_info() { check(zp_planner_get_info(handle_.get(), &info_)); }
     detail::Handle<zp_planner, zp_planner_free> handle_;
     zp_planner_info info_{};
 };

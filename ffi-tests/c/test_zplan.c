@@ -1,11 +1,13 @@
 /*
  * The C API end to end, C99: every function, with good and bad input.
  *
- * usage: test_zplan ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE
+ * usage: test_zplan ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE
  *   ORT_LIBRARY    libonnxruntime.so
  *   PLANAR_BUNDLE  a bundle of the planar task (40x40 grey images, 2 actions), e.g. models/planar
  *   SCRATCH_DIR    an empty directory the test may write to
  *   OTHER_BUNDLE   a bundle for other images (8x8), refused by a planar planner
+ *   VIDEO_BUNDLE   a video bundle whose predictor shifts a 16x16 image and its maps by exactly
+ *                  the action (2 context frames, 2 actions in [-1, 1], up to 4 maps)
  * Built with -DZPLAN_EXPECTED_VERSION="x.y.z" (the version in Cargo.toml).
  */
 #include "zplan.h"
@@ -439,10 +441,171 @@ static void test_sampling_planner(const char *dir) {
     }
 }
 
+/* Two 16 x 16 context frames with a bright square (the video bundle's world). */
+static void video_frames(unsigned char *frames) {
+    int f, r, c;
+    for (f = 0; f < 2; f++)
+        for (r = 0; r < 16; r++)
+            for (c = 0; c < 16; c++)
+                frames[(f * 16 + r) * 16 + c] = (r >= 3 && r < 7 && c >= 3 && c < 7) ? 255 : 20;
+}
+
+/* The observation-space planner over a video bundle: kind checks both ways, pixel goals with
+ * bad input, and a designated pixel carried onto its goal by the planner's own predictions. */
+static void test_observation_planner(const char *video_dir, const char *planar_dir) {
+    zp_bundle *bundle = NULL;
+    zp_planner *planner = NULL, *latent = NULL;
+    zp_bundle_info binfo;
+    zp_planner_info info;
+    zp_planner_settings latent_settings = zp_planner_settings_default();
+    zp_observation_settings settings = zp_observation_settings_default();
+    zp_plan_info plan;
+    unsigned char frames[512], goal_image[512];
+    float frames_f32[512], predicted[15 * 256], maps[15 * 256];
+    double from[2] = {4.5, 4.5}, to[2] = {11.5, 10.5}, outside[2] = {16.0, 3.0};
+    double nan_point[2] = {NAN, 1.0}, two[4] = {1, 1, 2, 2};
+    double action[2], actions[30], states[2], carried[2], position[2] = {4.5, 4.5};
+    double closest = 1e9, d;
+    int i, t;
+
+    CHECK(settings.planner == ZP_PLANNER_CEM && settings.samples == 200);
+    CHECK(settings.sampling_iterations == 3 && settings.elites == 10);
+    CHECK(settings.horizon == 15 && settings.action_repeat == 3 && settings.final_weight == 10.0);
+    CHECK(settings.full_covariance);
+
+    CHECK_STATUS(zp_bundle_load(video_dir, &bundle), ZP_OK);
+    CHECK_STATUS(zp_bundle_get_info(bundle, &binfo), ZP_OK);
+    CHECK(binfo.kind == ZP_BUNDLE_VIDEO && binfo.frames == 2 && binfo.channels == 2);
+    CHECK(binfo.height == 16 && binfo.width == 16 && binfo.observation_len == 512);
+    CHECK(binfo.latent_dim == 0 && binfo.action_dim == 2 && binfo.max_maps == 4);
+    CHECK(!binfo.has_decoder && !binfo.has_reward && !binfo.native_dynamics);
+
+    /* A video bundle is no latent planner's, and box-DDP does not plan in observation space;
+     * both are refused before the bundle is taken. */
+    CHECK_STATUS(zp_planner_new(&bundle, &latent_settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("zp_planner_new_observation"));
+    settings.planner = ZP_PLANNER_DDP;
+    CHECK_STATUS(zp_planner_new_observation(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("settings.planner"));
+    settings = zp_observation_settings_default();
+    settings.final_weight = -1.0;
+    CHECK_STATUS(zp_planner_new_observation(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("final_weight"));
+    CHECK_STATUS(zp_planner_new_observation(&bundle, NULL, &planner), ZP_NULL_POINTER);
+    CHECK(bundle != NULL && planner == NULL);
+
+    /* A smaller search than the default keeps the test quick; the exact predictor needs no more. */
+    settings = zp_observation_settings_default();
+    settings.samples = 64;
+    settings.elites = 8;
+    settings.seed = 3;
+    CHECK_STATUS(zp_planner_new_observation(&bundle, &settings, &planner), ZP_OK);
+    CHECK(bundle == NULL && planner != NULL);
+    CHECK_STATUS(zp_planner_get_info(planner, &info), ZP_OK);
+    CHECK(info.kind == ZP_BUNDLE_VIDEO && info.observation_len == 512);
+    CHECK(info.frames == 2 && info.channels == 1 && info.height == 16 && info.width == 16);
+    CHECK(info.latent_dim == 0 && info.action_dim == 2 && info.horizon == 15);
+    CHECK(info.designated_pixels == 0 && info.max_designated_pixels == 4);
+
+    video_frames(frames);
+    CHECK_STATUS(zp_planner_plan(planner, frames, 512, action, 2), ZP_NO_GOAL);
+    CHECK(last_error_mentions("pixel"));
+
+    /* Bad pixel goals, each named. */
+    CHECK_STATUS(zp_planner_set_pixel_goal(planner, 1, NULL, to), ZP_NULL_POINTER);
+    CHECK(last_error_mentions("from_xy"));
+    CHECK_STATUS(zp_planner_set_pixel_goal(planner, 0, from, to), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_set_pixel_goal(planner, 1, from, outside), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("outside"));
+    CHECK_STATUS(zp_planner_set_pixel_goal(planner, 1, nan_point, to), ZP_NON_FINITE);
+    CHECK(last_error_mentions("from_xy"));
+    CHECK_STATUS(zp_planner_set_pixel_goal(NULL, 1, from, to), ZP_NULL_POINTER);
+
+    /* What only a latent planner does is refused, naming the function. */
+    memset(goal_image, 0, sizeof goal_image);
+    CHECK_STATUS(zp_planner_set_goal(planner, goal_image, 512), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("zp_planner_set_goal"));
+    CHECK_STATUS(zp_planner_shift(planner), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_get_gains(planner, actions, 30), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_swap_bundle(planner, &bundle), ZP_INVALID_ARGUMENT);
+
+    CHECK_STATUS(zp_planner_set_pixel_goal(planner, 1, from, to), ZP_OK);
+    CHECK_STATUS(zp_planner_get_info(planner, &info), ZP_OK);
+    CHECK(info.designated_pixels == 1);
+    CHECK_STATUS(zp_planner_set_designated_pixels(planner, 2, two), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_plan(planner, frames, 511, action, 2), ZP_SIZE_MISMATCH);
+    CHECK_STATUS(zp_planner_plan(planner, frames, 512, action, 1), ZP_SIZE_MISMATCH);
+
+    /* The world moves the spot by the action, as the predictor does; the planner sees only the
+     * frames and carries the spot with its own map. 9.2 px at 1 px per axis and step. */
+    for (t = 0; t < 14; t++) {
+        CHECK_STATUS(zp_planner_plan(planner, frames, 512, action, 2), ZP_OK);
+        CHECK(action[0] >= -1.0 && action[0] <= 1.0 && action[1] >= -1.0 && action[1] <= 1.0);
+        position[0] += action[0];
+        position[1] += action[1];
+        d = hypot(position[0] - to[0], position[1] - to[1]);
+        if (d < closest) closest = d;
+    }
+    CHECK(closest < 0.5);
+    CHECK_STATUS(zp_planner_get_designated_pixels(planner, carried, 2), ZP_OK);
+    CHECK(hypot(carried[0] - position[0], carried[1] - position[1]) < 1e-2);
+    CHECK_STATUS(zp_planner_get_designated_pixels(planner, carried, 4), ZP_SIZE_MISMATCH);
+
+    CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
+    CHECK(plan.solver_status == ZP_SOLVE_MAX_ITERATIONS && plan.candidates == 1);
+    CHECK(plan.sampling_iterations == 3 && plan.iterations == 3 && !plan.sampling_stopped_by_budget);
+    CHECK(plan.predictor_calls == 45 && plan.predictor_seconds > 0.0);
+    CHECK(plan.total_seconds >= plan.predictor_seconds && isfinite(plan.cost) && plan.cost >= 0.0);
+    CHECK_STATUS(zp_planner_get_plan(planner, states, 2, actions, 30), ZP_SIZE_MISMATCH);
+    CHECK_STATUS(zp_planner_get_plan(planner, NULL, 0, actions, 30), ZP_OK);
+    for (i = 0; i < 30; i++) CHECK(actions[i] >= -1.0 && actions[i] <= 1.0);
+    CHECK(actions[0] == action[0] && actions[1] == action[1]);
+
+    CHECK_STATUS(zp_planner_get_predicted_frames(planner, predicted, 15 * 256 - 1), ZP_SIZE_MISMATCH);
+    CHECK_STATUS(zp_planner_get_predicted_frames(planner, predicted, 15 * 256), ZP_OK);
+    for (i = 0; i < 15 * 256; i++) CHECK(predicted[i] >= -1e-3f && predicted[i] <= 1.001f);
+    CHECK_STATUS(zp_planner_get_pixel_maps(planner, NULL, 15 * 256), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_get_pixel_maps(planner, maps, 15 * 256), ZP_OK);
+    for (t = 0; t < 15; t++) {
+        double sum = 0.0;
+        for (i = 0; i < 256; i++) sum += maps[t * 256 + i];
+        CHECK(fabs(sum - 1.0) < 1e-3);
+    }
+
+    /* Floats: NaN refused with the planner kept; in-range frames plan. A tracked spot is set
+     * anew. */
+    for (i = 0; i < 512; i++) frames_f32[i] = frames[i] / 255.0f;
+    frames_f32[7] = NAN;
+    CHECK_STATUS(zp_planner_plan_f32(planner, frames_f32, 512, action, 2), ZP_NON_FINITE);
+    frames_f32[7] = frames[7] / 255.0f;
+    CHECK_STATUS(zp_planner_set_designated_pixels(planner, 1, position), ZP_OK);
+    CHECK_STATUS(zp_planner_plan_f32(planner, frames_f32, 512, action, 2), ZP_OK);
+    CHECK_STATUS(zp_planner_reset(planner), ZP_OK);
+    zp_planner_free(planner);
+
+    /* And a latent planner refuses what only an observation planner does. */
+    CHECK_STATUS(zp_bundle_load(planar_dir, &bundle), ZP_OK);
+    CHECK_STATUS(zp_bundle_get_info(bundle, &binfo), ZP_OK);
+    CHECK(binfo.kind == ZP_BUNDLE_LATENT && binfo.frames == 1 && binfo.max_maps == 0);
+    CHECK_STATUS(zp_planner_new_observation(&bundle, &settings, &latent), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("zp_planner_new"));
+    CHECK_STATUS(zp_planner_new(&bundle, &latent_settings, &latent), ZP_OK);
+    CHECK_STATUS(zp_planner_get_info(latent, &info), ZP_OK);
+    CHECK(info.kind == ZP_BUNDLE_LATENT && info.max_designated_pixels == 0);
+    CHECK_STATUS(zp_planner_set_pixel_goal(latent, 1, from, to), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("zp_planner_set_pixel_goal"));
+    CHECK_STATUS(zp_planner_set_designated_pixels(latent, 1, from), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_get_designated_pixels(latent, carried, 2), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_get_predicted_frames(latent, predicted, 15 * 256), ZP_INVALID_ARGUMENT);
+    CHECK_STATUS(zp_planner_get_pixel_maps(latent, maps, 15 * 256), ZP_INVALID_ARGUMENT);
+    zp_planner_free(latent);
+}
+
 int main(int argc, char **argv) {
     zp_bundle *bundle;
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE\n", argv[0]);
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE\n",
+                argv[0]);
         return 2;
     }
     test_version_and_status();
@@ -451,6 +614,7 @@ int main(int argc, char **argv) {
     test_settings();
     test_planner(bundle, argv[2], argv[4]);
     test_sampling_planner(argv[2]);
+    test_observation_planner(argv[5], argv[2]);
     zp_bundle_free(NULL);
     test_buffer(argv[3]);
     test_lq();

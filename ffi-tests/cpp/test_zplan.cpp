@@ -2,7 +2,8 @@
 // moved to another thread, and two planners planning at once on two threads, giving the same
 // actions as one after the other.
 //
-// usage: test_zplan_cpp ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE (unused here)
+// usage: test_zplan_cpp ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE
+// (VIDEO_BUNDLE: a predictor that shifts a 16x16 image and its maps by exactly the action)
 #include "zplan.hpp"
 #include "zplan.hpp"  // twice on purpose: the include guard must hold
 
@@ -58,9 +59,47 @@ static std::vector<double> episode(zplan::Planner &planner, int start) {
     return actions;
 }
 
+// Observation-space planning through the wrapper: a designated pixel carried to its goal on
+// the exact-shift video bundle, the predictions read back, the same seed giving the same plan.
+static void observation_planning(const std::string &video_dir) {
+    std::vector<std::uint8_t> frames(2 * 16 * 16, 20);
+    for (int f = 0; f < 2; f++)
+        for (int r = 3; r < 7; r++)
+            for (int c = 3; c < 7; c++) frames[(f * 16 + r) * 16 + c] = 255;
+    auto settings = zplan::observation_settings();
+    settings.samples = 64;
+    settings.elites = 8;
+    std::vector<double> first_plans[2];
+    for (auto &first : first_plans) {
+        zplan::Bundle bundle(video_dir);
+        CHECK(bundle.info().kind == ZP_BUNDLE_VIDEO);
+        zplan::Planner planner(std::move(bundle), settings);
+        CHECK(status_of([&] { planner.set_pixel_goals({{4.5, 4.5, 16.5, 3.0}}); }) ==
+              ZP_INVALID_ARGUMENT);
+        planner.set_pixel_goals({{4.5, 4.5, 11.5, 10.5}});
+        CHECK(planner.info().designated_pixels == 1);
+        double x = 4.5, y = 4.5;
+        for (int t = 0; t < 14; t++) {
+            const auto action = planner.plan(frames);
+            if (t == 0) first = planner.planned_actions();
+            x += action[0];
+            y += action[1];
+        }
+        CHECK(std::hypot(x - 11.5, y - 10.5) < 2.0);
+        const auto carried = planner.designated_pixels();
+        CHECK(carried.size() == 2 && std::hypot(carried[0] - x, carried[1] - y) < 1e-2);
+        CHECK(planner.predicted_frames().size() == 15 * 256);
+        CHECK(planner.pixel_maps().size() == 15 * 256);
+        CHECK(status_of([&] { planner.set_designated_pixels({1.0}); }) == ZP_SIZE_MISMATCH);
+        planner.set_designated_pixels({x, y});
+    }
+    CHECK(first_plans[0].size() == 30 && first_plans[0] == first_plans[1]);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        std::fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE\n", argv[0]);
+    if (argc != 6) {
+        std::fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE\n",
+                     argv[0]);
         return 2;
     }
     const std::string ort = argv[1], bundle_dir = argv[2], scratch = argv[3];
@@ -206,6 +245,8 @@ int main(int argc, char **argv) {
         CHECK(zplan::last_error_message().find("failed") != std::string::npos);
         CHECK(status_of([&] { zplan::Trainer::reference(scratch + "/nowhere"); }) == ZP_TRAINER);
     }
+
+    observation_planning(argv[5]);
 
     if (failures) {
         std::fprintf(stderr, "test_zplan_cpp: %d checks failed\n", failures);

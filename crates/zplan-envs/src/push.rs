@@ -51,6 +51,9 @@ pub const GOAL_RANGE: [f64; 2] = [8.0, 20.0];
 pub const GOAL_DISTANCE: f64 = 3.0;
 /// Clearance of start and goal positions from the walls, px (beyond the object's radius).
 pub const MARGIN: f64 = 2.0;
+/// Gap between pusher and object at an episode's start, px: [min, max] (the arm brought next
+/// to the object, on a random side, as in Visual Foresight's pushing scenes).
+pub const START_GAP: [f64; 2] = [1.0, 6.0];
 /// Of the random base policy's episodes, every AIMED_EVERY-th (episode index % AIMED_EVERY ==
 /// AIMED_EVERY - 1) aims every action at the object ([`Push::aimed_action`]); the others move
 /// the pusher uniformly at random, and touch the object in about 1 % of their steps.
@@ -91,6 +94,19 @@ impl Push {
     fn random_position(rng: &mut Pcg64, radius: f64) -> [f64; 2] {
         let (low, high) = (radius + MARGIN, SIZE as f64 - radius - MARGIN);
         [uniform(rng, low, high), uniform(rng, low, high)]
+    }
+
+    /// A pusher position START_GAP px clear of the object at `object`, in a uniform direction.
+    fn pusher_near(rng: &mut Pcg64, object: [f64; 2]) -> [f64; 2] {
+        let (low, high) = (PUSHER_RADIUS, SIZE as f64 - PUSHER_RADIUS);
+        loop {
+            let r = PUSHER_RADIUS + OBJECT_RADIUS + uniform(rng, START_GAP[0], START_GAP[1]);
+            let angle = uniform(rng, -std::f64::consts::PI, std::f64::consts::PI);
+            let p = [object[0] + r * angle.cos(), object[1] + r * angle.sin()];
+            if p.iter().all(|&c| (low..=high).contains(&c)) {
+                return p;
+            }
+        }
     }
 
     /// A pusher position at least MARGIN px clear of the object at `object`.
@@ -189,7 +205,7 @@ impl Task for Push {
 
     /// Object start uniform in the table less OBJECT_RADIUS + MARGIN; goal at a uniform
     /// distance in GOAL_RANGE and a uniform direction, redrawn until it is as far from the
-    /// walls; pusher uniform on the table, at least MARGIN px clear of the object. The goal
+    /// walls; pusher START_GAP px clear of the object in a uniform direction. The goal
     /// state keeps the pusher where it started (only the object is scored).
     fn sample_episode(&self, rng: &mut Pcg64) -> (Vec<f64>, Vec<f64>) {
         let (low, high) = (OBJECT_RADIUS + MARGIN, SIZE as f64 - OBJECT_RADIUS - MARGIN);
@@ -202,7 +218,7 @@ impl Task for Push {
                 break g;
             }
         };
-        let pusher = Self::clear_pusher(rng, object);
+        let pusher = Self::pusher_near(rng, object);
         (
             vec![pusher[0], pusher[1], object[0], object[1]],
             vec![pusher[0], pusher[1], goal[0], goal[1]],

@@ -4,7 +4,7 @@
 use rand::SeedableRng;
 use zplan_envs::push::{
     GOAL_DISTANCE, GOAL_RANGE, MARGIN, MAX_STEP, OBJECT_LEVEL, OBJECT_RADIUS, PUSHER_LEVEL,
-    PUSHER_RADIUS, SIZE,
+    PUSHER_RADIUS, SIZE, START_GAP,
 };
 use zplan_envs::{Env, Pcg64, Push, Task, TaskKind};
 
@@ -140,7 +140,8 @@ fn episodes_put_the_goal_8_to_20_px_from_the_object() {
         for v in [start[2], start[3], goal[2], goal[3]] {
             assert!((OBJECT_RADIUS + MARGIN..=SIZE as f64 - OBJECT_RADIUS - MARGIN).contains(&v));
         }
-        assert!(gap(&start) >= REACH + MARGIN);
+        let clear = gap(&start) - REACH;
+        assert!((START_GAP[0]..=START_GAP[1]).contains(&clear), "{clear}");
         assert!(!Push.in_goal(&start, &goal));
         let mut near = goal.clone();
         near[2] += GOAL_DISTANCE * 0.99;

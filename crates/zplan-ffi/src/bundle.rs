@@ -1,31 +1,88 @@
 //! Model bundles: load one (files read, sessions built, every network checked), read its
-//! dimensions, hand its networks to a planner.
+//! kind and dimensions, hand its networks to a planner.
 
 use std::ffi::c_char;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use zplan_onnx::{Bundle, Evaluator, NetworkOptions};
+use zplan_onnx::{Bundle, BundleKind, Evaluator, NetworkOptions, VideoBundle};
 
 use crate::status::{
     Failure, Handle, Result, check_poison, free_handle, guard, non_null, utf8, with_handle_ref,
     write, write_handle,
 };
-use crate::zp_status;
+use crate::{ZP_BUNDLE_LATENT, ZP_BUNDLE_VIDEO, zp_status};
 
-/// A loaded, checked model bundle: its manifest and one ONNX Runtime session per network, built
-/// by `zp_bundle_load`. Nothing is read from its directory afterwards, so a trainer may rewrite
-/// the directory while the bundle waits. `zp_planner_new` and `zp_planner_swap_bundle` take its
-/// networks; `zp_bundle_free` frees one that was not taken. `const` functions on it may run
-/// from several threads at once; load it on any thread and hand it to another.
+/// A loaded, checked model bundle of either kind: its manifest and one ONNX Runtime session per
+/// network, built by `zp_bundle_load`. Nothing is read from its directory afterwards, so a
+/// trainer may rewrite the directory while the bundle waits. `zp_planner_new` (latent bundles),
+/// `zp_planner_new_observation` (video bundles) and `zp_planner_swap_bundle` take its networks;
+/// `zp_bundle_free` frees one that was not taken. `const` functions on it may run from several
+/// threads at once; load it on any thread and hand it to another.
 pub struct zp_bundle {
-    pub(crate) bundle: Bundle,
+    pub(crate) bundle: Loaded,
     poison: AtomicBool,
 }
 
+/// The networks of a bundle, by the manifest's kind.
+// One per handle, and the handle lives in its own heap allocation: the size difference costs
+// nothing, a box would add an indirection on every call.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Loaded {
+    /// Encoder, latent dynamics, optional decoder and reward.
+    Latent(Bundle),
+    /// A video predictor.
+    Video(VideoBundle),
+}
+
+impl Loaded {
+    /// The latent bundle, or an error naming the constructor a video bundle needs.
+    pub(crate) fn latent(&self) -> Result<&Bundle> {
+        match self {
+            Self::Latent(b) => Ok(b),
+            Self::Video(_) => Err(wrong_kind("a video", "zp_planner_new_observation")),
+        }
+    }
+
+    /// The video bundle, or an error naming the constructor a latent bundle needs.
+    pub(crate) fn video(&self) -> Result<&VideoBundle> {
+        match self {
+            Self::Video(b) => Ok(b),
+            Self::Latent(_) => Err(wrong_kind("a latent", "zp_planner_new")),
+        }
+    }
+
+    /// As [`Self::latent`], by value.
+    pub(crate) fn into_latent(self) -> Result<Bundle> {
+        match self {
+            Self::Latent(b) => Ok(b),
+            Self::Video(_) => Err(wrong_kind("a video", "zp_planner_new_observation")),
+        }
+    }
+
+    /// As [`Self::video`], by value.
+    pub(crate) fn into_video(self) -> Result<VideoBundle> {
+        match self {
+            Self::Video(b) => Ok(b),
+            Self::Latent(_) => Err(wrong_kind("a latent", "zp_planner_new")),
+        }
+    }
+}
+
+fn wrong_kind(kind: &str, constructor: &str) -> Failure {
+    Failure::new(
+        zp_status::ZP_INVALID_ARGUMENT,
+        format!("bundle: {kind} bundle; its planner is made by {constructor}"),
+    )
+}
+
 impl zp_bundle {
-    /// A handle owning `bundle`.
+    /// A handle owning the latent bundle `bundle`.
     pub(crate) fn new(bundle: Bundle) -> Self {
+        Self::of(Loaded::Latent(bundle))
+    }
+
+    fn of(bundle: Loaded) -> Self {
         Self {
             bundle,
             poison: AtomicBool::new(false),
@@ -44,6 +101,11 @@ impl Handle for zp_bundle {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct zp_bundle_info {
+    /// `ZP_BUNDLE_LATENT` (encoder and latent dynamics: `zp_planner_new`) or `ZP_BUNDLE_VIDEO`
+    /// (a video predictor: `zp_planner_new_observation`).
+    pub kind: u32,
+    /// Frames in one observation (a video bundle's context frames, oldest first).
+    pub frames: usize,
     /// Channels of one observation: frames stacked x channels per frame.
     pub channels: usize,
     /// Image height in pixels.
@@ -52,7 +114,7 @@ pub struct zp_bundle_info {
     pub width: usize,
     /// Values in one observation (or goal image): channels x height x width, row-major.
     pub observation_len: usize,
-    /// Latent state size nz.
+    /// Latent state size nz (0 for a video bundle).
     pub latent_dim: usize,
     /// Action size nu.
     pub action_dim: usize,
@@ -63,6 +125,9 @@ pub struct zp_bundle_info {
     /// Whether the dynamics run on zplan's native kernels (the network compiled and agreed
     /// with ONNX Runtime at load) rather than on ONNX Runtime.
     pub native_dynamics: bool,
+    /// Video bundles: the most designated pixels one planner takes (the predictor's
+    /// `max_maps`); 0 for a latent bundle.
+    pub max_maps: usize,
 }
 
 /// How `zp_bundle_load_with` builds the networks. Start from `zp_bundle_options_default()`.
@@ -93,9 +158,9 @@ pub extern "C" fn zp_bundle_options_default() -> zp_bundle_options {
     (&NetworkOptions::default()).into()
 }
 
-/// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files) into `*out` with the
-/// default options: reads the files, builds one session per network and runs a probe through
-/// each. Needs `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks
+/// Loads the bundle in directory `dir` (its `zplan.json` and ONNX files, latent or video as the
+/// manifest's `kind` says) into `*out` with the default options: reads the files, builds one
+/// session per network and runs a probe through each. Needs `zp_runtime_init`. The caller owns the new handle. Takes as long as the networks
 /// take to load: call it off the control thread, then swap the bundle in.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_bundle_load(dir: *const c_char, out: *mut *mut zp_bundle) -> zp_status {
@@ -129,9 +194,13 @@ pub unsafe extern "C" fn zp_bundle_load_with(
             native: options.native_dynamics,
             ..NetworkOptions::default()
         };
-        let bundle = Bundle::load_with(Path::new(dir), &options)?;
+        let dir = Path::new(dir);
+        let bundle = match BundleKind::of_bundle(dir)? {
+            BundleKind::Latent => Loaded::Latent(Bundle::load_with(dir, &options)?),
+            BundleKind::Video => Loaded::Video(VideoBundle::load_with(dir, &options)?),
+        };
         // SAFETY: `out` is a writable `zp_bundle *` (the contract).
-        unsafe { write_handle(out, zp_bundle::new(bundle)) }
+        unsafe { write_handle(out, zp_bundle::of(bundle)) }
     })
 }
 
@@ -151,20 +220,43 @@ pub unsafe extern "C" fn zp_bundle_get_info(
     // SAFETY: `bundle` is NULL or live (the contract); const calls only share it.
     unsafe {
         with_handle_ref(bundle, |b| {
-            let native_dynamics = matches!(b.bundle.dynamics_evaluator(), Evaluator::Native { .. });
-            let manifest = b.bundle.manifest();
-            let obs = &manifest.observation;
-            let channels = obs.stacked_channels();
-            let info = zp_bundle_info {
-                channels,
-                height: obs.height,
-                width: obs.width,
-                observation_len: obs.len(),
-                latent_dim: manifest.latent_dim,
-                action_dim: manifest.action.dim,
-                has_decoder: manifest.decoder.is_some(),
-                has_reward: manifest.reward.is_some(),
-                native_dynamics,
+            let info = match &b.bundle {
+                Loaded::Latent(bundle) => {
+                    let manifest = bundle.manifest();
+                    let obs = &manifest.observation;
+                    zp_bundle_info {
+                        kind: ZP_BUNDLE_LATENT,
+                        frames: obs.frames,
+                        channels: obs.stacked_channels(),
+                        height: obs.height,
+                        width: obs.width,
+                        observation_len: obs.len(),
+                        latent_dim: manifest.latent_dim,
+                        action_dim: manifest.action.dim,
+                        has_decoder: manifest.decoder.is_some(),
+                        has_reward: manifest.reward.is_some(),
+                        native_dynamics: matches!(
+                            bundle.dynamics_evaluator(),
+                            Evaluator::Native { .. }
+                        ),
+                        max_maps: 0,
+                    }
+                }
+                Loaded::Video(bundle) => {
+                    let manifest = bundle.manifest();
+                    let obs = &manifest.observation;
+                    zp_bundle_info {
+                        kind: ZP_BUNDLE_VIDEO,
+                        frames: obs.frames,
+                        channels: obs.stacked_channels(),
+                        height: obs.height,
+                        width: obs.width,
+                        observation_len: obs.len(),
+                        action_dim: manifest.action.dim,
+                        max_maps: manifest.predictor.max_maps,
+                        ..zp_bundle_info::default()
+                    }
+                }
             };
             // SAFETY: `out` is NULL or a writable zp_bundle_info (the contract).
             write(out, info, "out")
@@ -183,8 +275,8 @@ pub unsafe extern "C" fn zp_bundle_get_info(
 /// uses.
 pub(crate) unsafe fn take_bundle<T>(
     bundle: *mut *mut zp_bundle,
-    check: impl FnOnce(&Bundle) -> Result<()>,
-    consume: impl FnOnce(Bundle) -> Result<T>,
+    check: impl FnOnce(&Loaded) -> Result<()>,
+    consume: impl FnOnce(Loaded) -> Result<T>,
 ) -> Result<T> {
     non_null(bundle, "bundle")?;
     // SAFETY: `bundle` is non-NULL and points to a `zp_bundle *` (the contract).

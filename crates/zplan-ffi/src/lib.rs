@@ -44,7 +44,14 @@ pub const ZPLAN_VERSION_MINOR: u32 = 1;
 pub const ZPLAN_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface: raised whenever a type's layout or a function's signature
 /// changes incompatibly. A program built against one ABI version needs a library of the same.
-pub const ZPLAN_ABI_VERSION: u32 = 5;
+pub const ZPLAN_ABI_VERSION: u32 = 6;
+
+/// Kind of `zp_bundle_info`: encoder and latent dynamics (and optionally a decoder and a
+/// reward model), planned over by `zp_planner_new`.
+pub const ZP_BUNDLE_LATENT: u32 = 0;
+/// Kind of `zp_bundle_info`: a video predictor over images and designated-pixel maps, planned
+/// over by `zp_planner_new_observation`.
+pub const ZP_BUNDLE_VIDEO: u32 = 1;
 
 /// Planner of `zp_planner_settings`: box-DDP from random, bang-bang and warm-start candidates.
 pub const ZP_PLANNER_DDP: u32 = 0;

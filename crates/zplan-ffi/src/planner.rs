@@ -1,21 +1,27 @@
-//! The latent MPC planner: settings, goal, plan, and the plan's details.
+//! The receding-horizon planner of either kind: over a latent bundle (box-DDP or sampling in
+//! latent space, toward a goal image or a reward) or over a video bundle (sampling in
+//! observation space, toward designated-pixel goals); settings, goals, plan, and the plan's
+//! details.
 
 use std::ffi::c_char;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use ndarray::ArrayView4;
+use ndarray::{ArrayView1, ArrayView3, ArrayView4, Axis};
 use zplan_envs::TaskKind;
-use zplan_mpc::{Objective, Planner, PlannerKind, PlannerSettings, SamplingRule, SamplingSettings};
+use zplan_mpc::{
+    Objective, ObservationPlanner, ObservationSettings, PixelGoal, Planner, PlannerKind,
+    PlannerSettings, SamplingRule, SamplingSettings,
+};
 
-use crate::bundle::{take_bundle, zp_bundle};
+use crate::bundle::{Loaded, take_bundle, zp_bundle};
 use crate::status::{
-    Failure, Handle, Result, free_handle, guard, non_null, slice, slice_mut, solve_status, utf8,
-    with_handle, with_handle_ref, write, write_handle,
+    Failure, Handle, Result, finite, free_handle, guard, non_null, slice, slice_mut, solve_status,
+    utf8, with_handle, with_handle_ref, write, write_handle,
 };
 use crate::{
-    ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, ZP_PLANNER_CEM, ZP_PLANNER_DDP, ZP_PLANNER_MPPI,
-    zp_status,
+    ZP_BUNDLE_LATENT, ZP_BUNDLE_VIDEO, ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, ZP_PLANNER_CEM,
+    ZP_PLANNER_DDP, ZP_PLANNER_MPPI, ZP_SOLVE_MAX_ITERATIONS, ZP_SOLVE_TIME_BUDGET, zp_status,
 };
 
 /// How a planner plans. Start from `zp_planner_settings_default()` or
@@ -94,21 +100,7 @@ impl From<&PlannerSettings> for zp_planner_settings {
                 SamplingRule::Mppi { .. } => (ZP_PLANNER_MPPI, sampling.clone()),
             },
         };
-        let (temperature, std_min, std_max) = match sampling.rule {
-            SamplingRule::Mppi {
-                temperature,
-                std_min,
-                std_max,
-            } => (temperature, std_min, std_max),
-            SamplingRule::Cem => match SamplingSettings::td_mpc2().rule {
-                SamplingRule::Mppi {
-                    temperature,
-                    std_min,
-                    std_max,
-                } => (temperature, std_min, std_max),
-                SamplingRule::Cem => unreachable!("TD-MPC2's rule is MPPI"),
-            },
-        };
+        let (temperature, std_min, std_max) = mppi_parameters(&sampling);
         Self {
             planner,
             samples: sampling.samples,
@@ -138,6 +130,71 @@ impl From<&PlannerSettings> for zp_planner_settings {
     }
 }
 
+/// MPPI's (temperature, std_min, std_max) of `sampling`, TD-MPC2's for CEM settings (where
+/// they are unused), so that switching `planner` to MPPI starts from sensible values.
+fn mppi_parameters(sampling: &SamplingSettings) -> (f64, f64, f64) {
+    let mppi = SamplingSettings::td_mpc2();
+    match (sampling.rule, mppi.rule) {
+        (
+            SamplingRule::Mppi {
+                temperature,
+                std_min,
+                std_max,
+            },
+            _,
+        )
+        | (
+            SamplingRule::Cem,
+            SamplingRule::Mppi {
+                temperature,
+                std_min,
+                std_max,
+            },
+        ) => (temperature, std_min, std_max),
+        (SamplingRule::Cem, SamplingRule::Cem) => unreachable!("TD-MPC2's rule is MPPI"),
+    }
+}
+
+/// The sampling rule of a `planner` field: None for `ZP_PLANNER_DDP`.
+fn sampling_rule(
+    planner: u32,
+    temperature: f64,
+    std_min: f64,
+    std_max: f64,
+) -> Result<Option<SamplingRule>> {
+    match planner {
+        ZP_PLANNER_DDP => Ok(None),
+        ZP_PLANNER_CEM => Ok(Some(SamplingRule::Cem)),
+        ZP_PLANNER_MPPI => Ok(Some(SamplingRule::Mppi {
+            temperature,
+            std_min,
+            std_max,
+        })),
+        other => Err(Failure::new(
+            zp_status::ZP_INVALID_ARGUMENT,
+            format!("settings.planner: unknown value {other}"),
+        )),
+    }
+}
+
+/// Refuses a setting that is not finite and >= 0, naming it.
+fn non_negative(values: &[(&str, f64)]) -> Result<()> {
+    for &(name, value) in values {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(Failure::new(
+                zp_status::ZP_INVALID_ARGUMENT,
+                format!("settings.{name} = {value}: must be finite and >= 0"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A time budget in seconds as the planners take it: 0 for none.
+fn time_budget(seconds: f64) -> Option<Duration> {
+    (seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
 impl zp_planner_settings {
     fn to_settings(self) -> Result<PlannerSettings> {
         let invalid = |m: String| Failure::new(zp_status::ZP_INVALID_ARGUMENT, m);
@@ -152,7 +209,7 @@ impl zp_planner_settings {
                 )));
             }
         };
-        for (name, value) in [
+        non_negative(&[
             ("reward_weight", self.reward_weight),
             ("q", self.q),
             ("r", self.r),
@@ -161,32 +218,14 @@ impl zp_planner_settings {
             ("temperature", self.temperature),
             ("std_min", self.std_min),
             ("std_max", self.std_max),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(invalid(format!(
-                    "settings.{name} = {value}: must be finite and >= 0"
-                )));
-            }
-        }
+        ])?;
         if self.line_search_batch == 0 {
             return Err(invalid(
                 "settings.line_search_batch must be at least 1".into(),
             ));
         }
-        let time_budget =
-            (self.time_budget > 0.0).then(|| Duration::from_secs_f64(self.time_budget));
-        let rule = match self.planner {
-            ZP_PLANNER_DDP => None,
-            ZP_PLANNER_CEM => Some(SamplingRule::Cem),
-            ZP_PLANNER_MPPI => Some(SamplingRule::Mppi {
-                temperature: self.temperature,
-                std_min: self.std_min,
-                std_max: self.std_max,
-            }),
-            other => {
-                return Err(invalid(format!("settings.planner: unknown value {other}")));
-            }
-        };
+        let time_budget = time_budget(self.time_budget);
+        let rule = sampling_rule(self.planner, self.temperature, self.std_min, self.std_max)?;
         let kind = match rule {
             None => PlannerKind::Ddp,
             Some(rule) => PlannerKind::Sampling(SamplingSettings {
@@ -273,14 +312,130 @@ unsafe fn task_settings(
     unsafe { write(out, (&settings_of(task)).into(), "out") }
 }
 
-/// A receding-horizon planner over one bundle, with its own ONNX sessions and buffers. Made by
-/// `zp_planner_new`, freed by `zp_planner_free`. Not thread-safe: the caller serialises calls
-/// on one planner (it may move between threads); separate planners run in parallel.
+/// How an observation-space planner (`zp_planner_new_observation`) plans. Start from
+/// `zp_observation_settings_default()` and change fields. Plain data, owned by the caller;
+/// `zp_planner_new_observation` copies it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct zp_observation_settings {
+    /// `ZP_PLANNER_CEM` or `ZP_PLANNER_MPPI`.
+    pub planner: u32,
+    /// Steps planned ahead, T >= 1; each step is one predictor call per iteration.
+    pub horizon: usize,
+    /// Weight of the last step's expected distance to the goal pixel (1 for the others).
+    pub final_weight: f64,
+    /// Action sequences per iteration, all predicted in one batched call per step, >= 2.
+    pub samples: usize,
+    /// Refits of the distribution per plan, >= 1.
+    pub sampling_iterations: usize,
+    /// Samples of lowest cost the distribution is refitted to, 1..=samples.
+    pub elites: usize,
+    /// Steps each sampled action is held, >= 1.
+    pub action_repeat: usize,
+    /// Initial standard deviation, as a fraction of half the action range.
+    pub std_init: f64,
+    /// MPPI: inverse temperature of the elite weights exp(temperature (J_min - J)).
+    pub temperature: f64,
+    /// MPPI: standard deviation bounds, as fractions of half the action range.
+    pub std_min: f64,
+    /// MPPI: see `std_min`.
+    pub std_max: f64,
+    /// Fit a full covariance over the action sequence instead of a diagonal.
+    pub full_covariance: bool,
+    /// Wall-clock budget of one plan in seconds (checked between iterations); 0 for none.
+    pub time_budget: f64,
+    /// Seed of the sampling.
+    pub seed: u64,
+}
+
+impl From<&ObservationSettings> for zp_observation_settings {
+    fn from(s: &ObservationSettings) -> Self {
+        let sampling = &s.sampling;
+        let (temperature, std_min, std_max) = mppi_parameters(sampling);
+        Self {
+            planner: match sampling.rule {
+                SamplingRule::Cem => ZP_PLANNER_CEM,
+                SamplingRule::Mppi { .. } => ZP_PLANNER_MPPI,
+            },
+            horizon: s.horizon,
+            final_weight: s.final_weight,
+            samples: sampling.samples,
+            sampling_iterations: sampling.iterations,
+            elites: sampling.elites,
+            action_repeat: sampling.action_repeat,
+            std_init: sampling.std_init,
+            temperature,
+            std_min,
+            std_max,
+            full_covariance: sampling.full_covariance,
+            time_budget: sampling.time_budget.map_or(0.0, |d| d.as_secs_f64()),
+            seed: s.seed,
+        }
+    }
+}
+
+impl zp_observation_settings {
+    fn to_settings(self) -> Result<ObservationSettings> {
+        non_negative(&[
+            ("final_weight", self.final_weight),
+            ("time_budget", self.time_budget),
+            ("std_init", self.std_init),
+            ("temperature", self.temperature),
+            ("std_min", self.std_min),
+            ("std_max", self.std_max),
+        ])?;
+        let rule = sampling_rule(self.planner, self.temperature, self.std_min, self.std_max)?
+            .ok_or_else(|| {
+                Failure::new(
+                    zp_status::ZP_INVALID_ARGUMENT,
+                    "settings.planner: an observation planner samples (ZP_PLANNER_CEM or \
+                     ZP_PLANNER_MPPI); box-DDP needs a latent bundle",
+                )
+            })?;
+        Ok(ObservationSettings {
+            sampling: SamplingSettings {
+                rule,
+                samples: self.samples,
+                iterations: self.sampling_iterations,
+                elites: self.elites,
+                action_repeat: self.action_repeat,
+                std_init: self.std_init,
+                full_covariance: self.full_covariance,
+                time_budget: time_budget(self.time_budget),
+                refine_with_ddp: false,
+            },
+            horizon: self.horizon,
+            final_weight: self.final_weight,
+            seed: self.seed,
+        })
+    }
+}
+
+/// Visual Foresight's planner: CEM with 200 samples, 3 iterations, 10 elites, a 15-step horizon
+/// as 5 actions each held 3 steps, a full covariance, final weight 10, no time budget.
+#[unsafe(no_mangle)]
+pub extern "C" fn zp_observation_settings_default() -> zp_observation_settings {
+    (&ObservationSettings::default()).into()
+}
+
+/// A receding-horizon planner over one bundle, with its own ONNX sessions and buffers: over a
+/// latent bundle (`zp_planner_new`) or a video bundle (`zp_planner_new_observation`). Freed by
+/// `zp_planner_free`. Not thread-safe: the caller serialises calls on one planner (it may move
+/// between threads); separate planners run in parallel.
 pub struct zp_planner {
-    planner: Planner,
-    /// [1, C, H, W] of an observation.
+    inner: Inner,
+    /// [1, C, H, W] of an observation (C: frames x channels).
     shape: (usize, usize, usize, usize),
     poison: AtomicBool,
+}
+
+/// The planner of each bundle kind.
+// One per handle, and the handle lives in its own heap allocation: the size difference costs
+// nothing, a box would add an indirection on every call.
+#[allow(clippy::large_enum_variant)]
+enum Inner {
+    Latent(Planner),
+    Observation(ObservationPlanner),
 }
 
 impl Handle for zp_planner {
@@ -291,6 +446,49 @@ impl Handle for zp_planner {
 }
 
 impl zp_planner {
+    /// The latent planner, or an error saying that `function` needs one.
+    fn latent(&self, function: &str) -> Result<&Planner> {
+        match &self.inner {
+            Inner::Latent(p) => Ok(p),
+            Inner::Observation(_) => Err(needs_kind(function, "a latent")),
+        }
+    }
+
+    /// As [`Self::latent`], mutably.
+    fn latent_mut(&mut self, function: &str) -> Result<&mut Planner> {
+        match &mut self.inner {
+            Inner::Latent(p) => Ok(p),
+            Inner::Observation(_) => Err(needs_kind(function, "a latent")),
+        }
+    }
+
+    /// The observation planner, or an error saying that `function` needs one.
+    fn observation(&self, function: &str) -> Result<&ObservationPlanner> {
+        match &self.inner {
+            Inner::Observation(p) => Ok(p),
+            Inner::Latent(_) => Err(needs_kind(function, "an observation")),
+        }
+    }
+
+    /// As [`Self::observation`], mutably.
+    fn observation_mut(&mut self, function: &str) -> Result<&mut ObservationPlanner> {
+        match &mut self.inner {
+            Inner::Observation(p) => Ok(p),
+            Inner::Latent(_) => Err(needs_kind(function, "an observation")),
+        }
+    }
+
+    /// Action limits (low, high) of the bundle.
+    fn action_bounds(&self) -> (&[f64], &[f64]) {
+        match &self.inner {
+            Inner::Latent(p) => p.action_bounds(),
+            Inner::Observation(p) => {
+                let action = &p.manifest().action;
+                (&action.low, &action.high)
+            }
+        }
+    }
+
     /// The observation at `data` as [1, C, H, W].
     ///
     /// # Safety
@@ -308,18 +506,46 @@ impl zp_planner {
     }
 }
 
+fn needs_kind(function: &str, kind: &str) -> Failure {
+    let this = if kind == "a latent" {
+        "plans in observation space over a video bundle"
+    } else {
+        "plans over a latent bundle"
+    };
+    Failure::new(
+        zp_status::ZP_INVALID_ARGUMENT,
+        format!("{function} needs {kind} planner; this one {this}"),
+    )
+}
+
 /// Sizes of a planner's inputs and outputs. Plain data, owned by the caller.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct zp_planner_info {
-    /// Values in one observation or goal image: channels x height x width, row-major.
+    /// The bundle kind it plans over: `ZP_BUNDLE_LATENT` or `ZP_BUNDLE_VIDEO`.
+    pub kind: u32,
+    /// Values in one observation or goal image: channels x height x width, row-major (an
+    /// observation planner's frames x channels x height x width, oldest frame first).
     pub observation_len: usize,
-    /// Latent state size n.
+    /// Frames in one observation (stacked, oldest first).
+    pub frames: usize,
+    /// Channels of one frame.
+    pub channels: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Image width in pixels.
+    pub width: usize,
+    /// Latent state size n (0 for an observation planner).
     pub latent_dim: usize,
     /// Action size m.
     pub action_dim: usize,
     /// Steps planned ahead T.
     pub horizon: usize,
+    /// Observation planners: the designated pixels set by `zp_planner_set_pixel_goal` (0
+    /// before), and the most it takes.
+    pub designated_pixels: usize,
+    /// See `designated_pixels`; 0 for a latent planner.
+    pub max_designated_pixels: usize,
 }
 
 /// What the last successful plan did. Plain data, owned by the caller.
@@ -350,6 +576,10 @@ pub struct zp_plan_info {
     pub sampling_iterations: usize,
     /// Sampling planners: whether the time budget ended the last plan's iterations.
     pub sampling_stopped_by_budget: bool,
+    /// Observation planners: seconds in the predictor's batched calls of the search.
+    pub predictor_seconds: f64,
+    /// Observation planners: the search's predictor calls (iterations x T).
+    pub predictor_calls: usize,
 }
 
 /// Creates a planner with `settings` over the networks of the bundle `*bundle` into `*out`.
@@ -369,14 +599,46 @@ pub unsafe extern "C" fn zp_planner_new(
         non_null(out, "out")?;
         // SAFETY: non-NULL; the caller passes a valid settings struct.
         let settings = unsafe { *settings }.to_settings()?;
-        let check = |b: &zplan_onnx::Bundle| Ok(Planner::check_settings(b.manifest(), &settings)?);
+        let check = |b: &Loaded| Ok(Planner::check_settings(b.latent()?.manifest(), &settings)?);
+        let consume = |b: Loaded| Ok(Planner::new(b.into_latent()?, settings.clone())?);
         // SAFETY: `bundle` is NULL or points to NULL or a live handle (the contract).
-        let planner =
-            unsafe { take_bundle(bundle, check, |b| Ok(Planner::new(b, settings.clone())?)) }?;
+        let planner = unsafe { take_bundle(bundle, check, consume) }?;
         let obs = planner.observation();
         let shape = (1, obs.stacked_channels(), obs.height, obs.width);
         let handle = zp_planner {
-            planner,
+            inner: Inner::Latent(planner),
+            shape,
+            poison: AtomicBool::new(false),
+        };
+        // SAFETY: `out` is a writable `zp_planner *` (the contract).
+        unsafe { write_handle(out, handle) }
+    })
+}
+
+/// Creates an observation-space planner with `settings` over the video predictor of the bundle
+/// `*bundle` into `*out` (Visual Foresight): set designated pixels and their goals with
+/// `zp_planner_set_pixel_goal`, then plan from the context frames with `zp_planner_plan`. The
+/// bundle is taken as by `zp_planner_new`: on `ZP_OK` `*bundle` is NULL; on a failure
+/// `zp_bundle_free(*bundle)` after the call is right. The caller owns the new planner.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_new_observation(
+    bundle: *mut *mut zp_bundle,
+    settings: *const zp_observation_settings,
+    out: *mut *mut zp_planner,
+) -> zp_status {
+    guard(|| {
+        non_null(settings, "settings")?;
+        non_null(out, "out")?;
+        // SAFETY: non-NULL; the caller passes a valid settings struct.
+        let settings = unsafe { *settings }.to_settings()?;
+        let check = |b: &Loaded| b.video().map(|_| ());
+        let consume = |b: Loaded| Ok(ObservationPlanner::new(b.into_video()?, settings)?);
+        // SAFETY: `bundle` is NULL or points to NULL or a live handle (the contract).
+        let planner = unsafe { take_bundle(bundle, check, consume) }?;
+        let obs = planner.manifest().observation;
+        let shape = (1, obs.stacked_channels(), obs.height, obs.width);
+        let handle = zp_planner {
+            inner: Inner::Observation(planner),
             shape,
             poison: AtomicBool::new(false),
         };
@@ -401,17 +663,38 @@ pub unsafe extern "C" fn zp_planner_get_info(
     // SAFETY: the arguments follow this function's documented contract.
     unsafe {
         with_handle_ref(planner, |p| {
-            let (_, c, h, w) = p.shape;
-            write(
-                out,
-                zp_planner_info {
-                    observation_len: c * h * w,
-                    latent_dim: p.planner.solution().states().ncols(),
-                    action_dim: p.planner.action_bounds().0.len(),
-                    horizon: p.planner.settings().horizon,
-                },
-                "out",
-            )
+            let action_dim = p.action_bounds().0.len();
+            let (info, obs) = match &p.inner {
+                Inner::Latent(planner) => (
+                    zp_planner_info {
+                        kind: ZP_BUNDLE_LATENT,
+                        latent_dim: planner.solution().states().ncols(),
+                        horizon: planner.settings().horizon,
+                        ..zp_planner_info::default()
+                    },
+                    planner.observation(),
+                ),
+                Inner::Observation(planner) => (
+                    zp_planner_info {
+                        kind: ZP_BUNDLE_VIDEO,
+                        horizon: planner.settings().horizon,
+                        designated_pixels: planner.designated_maps().shape()[0],
+                        max_designated_pixels: planner.manifest().predictor.max_maps,
+                        ..zp_planner_info::default()
+                    },
+                    planner.manifest().observation,
+                ),
+            };
+            let info = zp_planner_info {
+                observation_len: obs.len(),
+                frames: obs.frames,
+                channels: obs.channels,
+                height: obs.height,
+                width: obs.width,
+                action_dim,
+                ..info
+            };
+            write(out, info, "out")
         })
     }
 }
@@ -428,7 +711,7 @@ pub unsafe extern "C" fn zp_planner_get_action_bounds(
     // SAFETY: the arguments follow this function's documented contract.
     unsafe {
         with_handle_ref(planner, |p| {
-            let (lo, hi) = p.planner.action_bounds();
+            let (lo, hi) = p.action_bounds();
             slice_mut(low, len, lo.len(), "low")?.copy_from_slice(lo);
             slice_mut(high, len, hi.len(), "high")?.copy_from_slice(hi);
             Ok(())
@@ -437,7 +720,8 @@ pub unsafe extern "C" fn zp_planner_get_action_bounds(
 }
 
 /// Encodes the goal image (`len` = observation_len bytes, row-major [C, H, W], 0..255) once;
-/// plans then steer towards it.
+/// plans then steer towards it. Latent planners; an observation planner takes pixel goals
+/// (`zp_planner_set_pixel_goal`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_set_goal(
     planner: *mut zp_planner,
@@ -448,7 +732,7 @@ pub unsafe extern "C" fn zp_planner_set_goal(
     unsafe {
         with_handle(planner, |p| {
             let image = p.image(image, len, "image")?;
-            Ok(p.planner.set_goal(image)?)
+            Ok(p.latent_mut("zp_planner_set_goal")?.set_goal(image)?)
         })
     }
 }
@@ -464,15 +748,17 @@ pub unsafe extern "C" fn zp_planner_set_goal_f32(
     unsafe {
         with_handle(planner, |p| {
             let image = p.image(image, len, "image")?;
-            Ok(p.planner.set_goal_f32(image)?)
+            Ok(p.latent_mut("zp_planner_set_goal_f32")?
+                .set_goal_f32(image)?)
         })
     }
 }
 
-/// Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]) and
-/// writes the first action to `action` (`action_len` = action_dim values). On failure the
-/// planner keeps its last good plan and stays usable. After the first call it allocates
-/// nothing.
+/// Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]; for an
+/// observation planner the context frames [F, C, H, W], oldest first) and writes the first
+/// action to `action` (`action_len` = action_dim values). On failure the planner keeps its last
+/// good plan and stays usable. After the first call a latent planner allocates nothing; an
+/// observation planner allocates nothing in zplan (ONNX Runtime's own arena serves its calls).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_plan(
     planner: *mut zp_planner,
@@ -481,9 +767,15 @@ pub unsafe extern "C" fn zp_planner_plan(
     action: *mut f64,
     action_len: usize,
 ) -> zp_status {
-    plan_with(planner, obs, obs_len, action, action_len, |p, obs| {
-        Ok(p.plan(obs)?)
-    })
+    plan_with(
+        planner,
+        obs,
+        obs_len,
+        action,
+        action_len,
+        |p, obs| Ok(p.plan(obs)?),
+        |p, frames| Ok(p.plan(frames)?),
+    )
 }
 
 /// As `zp_planner_plan` for an observation of floats in [0, 1]; NaN and infinities are
@@ -496,33 +788,172 @@ pub unsafe extern "C" fn zp_planner_plan_f32(
     action: *mut f64,
     action_len: usize,
 ) -> zp_status {
-    plan_with(planner, obs, obs_len, action, action_len, |p, obs| {
-        Ok(p.plan_f32(obs)?)
-    })
+    plan_with(
+        planner,
+        obs,
+        obs_len,
+        action,
+        action_len,
+        |p, obs| Ok(p.plan_f32(obs)?),
+        |p, frames| Ok(p.plan_f32(frames)?),
+    )
 }
 
-/// The checks and the copy of both plan calls around `plan`.
+/// The checks and the copy of both plan calls around `latent` or `observation`.
 fn plan_with<T>(
     planner: *mut zp_planner,
     obs: *const T,
     obs_len: usize,
     action: *mut f64,
     action_len: usize,
-    plan: impl for<'a> FnOnce(&'a mut Planner, ArrayView4<'_, T>) -> Result<&'a [f64]>,
+    latent: impl for<'a> FnOnce(&'a mut Planner, ArrayView4<'_, T>) -> Result<&'a [f64]>,
+    observation: impl for<'a> FnOnce(
+        &'a mut ObservationPlanner,
+        ArrayView3<'_, T>,
+    ) -> Result<ArrayView1<'a, f64>>,
 ) -> zp_status {
     // SAFETY: the arguments follow this function's documented contract.
     unsafe {
         with_handle(planner, |p| {
             let obs = p.image(obs, obs_len, "obs")?;
-            let m = p.planner.action_bounds().0.len();
+            let m = p.action_bounds().0.len();
             let out = slice_mut(action, action_len, m, "action")?;
-            out.copy_from_slice(plan(&mut p.planner, obs)?);
+            match &mut p.inner {
+                Inner::Latent(planner) => out.copy_from_slice(latent(planner, obs)?),
+                Inner::Observation(planner) => {
+                    let first = observation(planner, obs.index_axis_move(Axis(0), 0))?;
+                    out.iter_mut().zip(first).for_each(|(o, &u)| *o = u);
+                }
+            }
             Ok(())
         })
     }
 }
 
-/// Replaces the planner's networks with those of the bundle `*bundle` (a retrained model,
+/// Reads `count` points (x, y) from `xy` (2 `count` values), refusing NaN and infinities.
+///
+/// # Safety
+/// As for [`slice`].
+unsafe fn points(xy: *const f64, count: usize, what: &str) -> Result<Vec<[f64; 2]>> {
+    // SAFETY: the caller's contract.
+    let values = unsafe { slice(xy, 2 * count, 2 * count, what) }?;
+    finite(values, what)?;
+    Ok(values.chunks_exact(2).map(|p| [p[0], p[1]]).collect())
+}
+
+/// Observation planners: designates `count` pixels and their goals (Visual Foresight). Pixel
+/// p's spot is (`from_xy[2p]`, `from_xy[2p + 1]`) and its goal (`to_xy[2p]`, `to_xy[2p + 1]`),
+/// in pixel coordinates: x to the right, y down, pixel (col, row) covering [col, col + 1) x
+/// [row, row + 1). Both must lie inside the image; `count` is 1 to `max_designated_pixels`.
+/// Plans then move each designated pixel's predicted map toward its goal; after each plan the
+/// maps are carried by the plan's prediction of its first action. Clears the warm start.
+/// Allocates when `count` changes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_set_pixel_goal(
+    planner: *mut zp_planner,
+    count: usize,
+    from_xy: *const f64,
+    to_xy: *const f64,
+) -> zp_status {
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            let from = points(from_xy, count, "from_xy")?;
+            let to = points(to_xy, count, "to_xy")?;
+            let goals: Vec<PixelGoal> = from
+                .into_iter()
+                .zip(to)
+                .map(|(from, to)| PixelGoal { from, to })
+                .collect();
+            Ok(p.observation_mut("zp_planner_set_pixel_goal")?
+                .set_pixel_goals(&goals)?)
+        })
+    }
+}
+
+/// Observation planners: re-registers the designated pixels at `xy` (`count` points (x, y), as
+/// many as goals are set), keeping their goals and the warm start: for a robot stack that
+/// tracks the spots itself rather than relying on the carried maps.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_set_designated_pixels(
+    planner: *mut zp_planner,
+    count: usize,
+    xy: *const f64,
+) -> zp_status {
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            let pixels = points(xy, count, "xy")?;
+            Ok(p.observation_mut("zp_planner_set_designated_pixels")?
+                .set_designated_pixels(&pixels)?)
+        })
+    }
+}
+
+/// Observation planners: copies where the designated pixels are now, the mean (x, y) of each
+/// one's map (carried by the last plan's prediction of its first action), into `xy` (`len` =
+/// 2 x designated_pixels).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_get_designated_pixels(
+    planner: *const zp_planner,
+    xy: *mut f64,
+    len: usize,
+) -> zp_status {
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(planner, |p| {
+            let means = p
+                .observation("zp_planner_get_designated_pixels")?
+                .designated_means();
+            slice_mut(xy, len, means.len(), "xy")?
+                .copy_from_slice(means.as_slice().expect("contiguous"));
+            Ok(())
+        })
+    }
+}
+
+/// Observation planners: copies the last plan's predicted frames, T x C x H x W floats in
+/// [0, 1] (step 1 first), into `frames` (all zero before the first plan).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_get_predicted_frames(
+    planner: *const zp_planner,
+    frames: *mut f32,
+    len: usize,
+) -> zp_status {
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(planner, |p| {
+            let predicted = p
+                .observation("zp_planner_get_predicted_frames")?
+                .predicted_frames();
+            slice_mut(frames, len, predicted.len(), "frames")?
+                .copy_from_slice(predicted.as_slice().expect("contiguous"));
+            Ok(())
+        })
+    }
+}
+
+/// Observation planners: copies the last plan's predicted maps of the designated pixels,
+/// T x P x H x W (step 1 first; each map a distribution over the pixels), into `maps`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_get_pixel_maps(
+    planner: *const zp_planner,
+    maps: *mut f32,
+    len: usize,
+) -> zp_status {
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle_ref(planner, |p| {
+            let predicted = p.observation("zp_planner_get_pixel_maps")?.predicted_maps();
+            slice_mut(maps, len, predicted.len(), "maps")?
+                .copy_from_slice(predicted.as_slice().expect("contiguous"));
+            Ok(())
+        })
+    }
+}
+
+/// Latent planners: replaces the planner's networks with those of the bundle `*bundle` (a
+/// retrained model,
 /// loaded beforehand by `zp_bundle_load`, on any thread) without a new planner: settings, sizes
 /// and handle stay; the goal image is encoded again by the new encoder; the warm start is
 /// dropped. No file is read and no session is built: the swap costs one encoding of the goal
@@ -539,10 +970,11 @@ pub unsafe extern "C" fn zp_planner_swap_bundle(
     // SAFETY: `planner` is NULL or live and not shared during the call (the contract).
     unsafe {
         with_handle(planner, |p| {
-            let check = |b: &zplan_onnx::Bundle| Ok(p.planner.check_swap(b.manifest())?);
+            let planner = p.latent_mut("zp_planner_swap_bundle")?;
+            let check = |b: &Loaded| Ok(planner.check_swap(b.latent()?.manifest())?);
             // SAFETY: `bundle` is NULL or points to NULL or a live handle (the contract).
-            let next = take_bundle(bundle, check, Ok)?;
-            Ok(p.planner.swap_bundle(next)?)
+            let next = take_bundle(bundle, check, |b| b.into_latent())?;
+            Ok(planner.swap_bundle(next)?)
         })
     }
 }
@@ -553,20 +985,24 @@ pub unsafe extern "C" fn zp_planner_reset(planner: *mut zp_planner) -> zp_status
     // SAFETY: the arguments follow this function's documented contract.
     unsafe {
         with_handle(planner, |p| {
-            p.planner.reset();
+            match &mut p.inner {
+                Inner::Latent(planner) => planner.reset(),
+                Inner::Observation(planner) => planner.reset(),
+            }
             Ok(())
         })
     }
 }
 
-/// Advances the warm start by one step, for a control period in which the previous plan's
-/// next action was applied without planning.
+/// Latent planners: advances the warm start by one step, for a control period in which the
+/// previous plan's next action was applied without planning. (An observation planner carries its
+/// designated pixels with each plan's prediction, so it plans every period.)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_shift(planner: *mut zp_planner) -> zp_status {
     // SAFETY: the arguments follow this function's documented contract.
     unsafe {
         with_handle(planner, |p| {
-            p.planner.shift();
+            p.latent_mut("zp_planner_shift")?.shift();
             Ok(())
         })
     }
@@ -581,32 +1017,64 @@ pub unsafe extern "C" fn zp_planner_get_plan_info(
     // SAFETY: the arguments follow this function's documented contract.
     unsafe {
         with_handle_ref(planner, |p| {
-            let best = p.planner.solution();
-            let times = p.planner.times();
-            let sampling = p.planner.sampling_report();
-            write(
-                out,
-                zp_plan_info {
-                    solver_status: solve_status(best.status()),
-                    iterations: best.iterations(),
-                    cost: best.cost(),
-                    candidates: p.planner.candidates().len(),
-                    encode_seconds: times.encode.as_secs_f64(),
-                    linearize_seconds: times.phases.linearize.as_secs_f64(),
-                    backward_seconds: times.phases.backward.as_secs_f64(),
-                    forward_seconds: times.phases.forward.as_secs_f64(),
-                    total_seconds: (times.encode + times.solve).as_secs_f64(),
-                    sampling_iterations: sampling.map_or(0, |r| r.iterations),
-                    sampling_stopped_by_budget: sampling.is_some_and(|r| r.stopped_by_budget),
-                },
-                "out",
-            )
+            let info = match &p.inner {
+                Inner::Latent(planner) => latent_plan_info(planner),
+                Inner::Observation(planner) => observation_plan_info(planner),
+            };
+            write(out, info, "out")
         })
     }
 }
 
+fn latent_plan_info(planner: &Planner) -> zp_plan_info {
+    let best = planner.solution();
+    let times = planner.times();
+    let sampling = planner.sampling_report();
+    zp_plan_info {
+        solver_status: solve_status(best.status()),
+        iterations: best.iterations(),
+        cost: best.cost(),
+        candidates: planner.candidates().len(),
+        encode_seconds: times.encode.as_secs_f64(),
+        linearize_seconds: times.phases.linearize.as_secs_f64(),
+        backward_seconds: times.phases.backward.as_secs_f64(),
+        forward_seconds: times.phases.forward.as_secs_f64(),
+        total_seconds: (times.encode + times.solve).as_secs_f64(),
+        sampling_iterations: sampling.map_or(0, |r| r.iterations),
+        sampling_stopped_by_budget: sampling.is_some_and(|r| r.stopped_by_budget),
+        ..zp_plan_info::default()
+    }
+}
+
+/// An observation planner's last plan: one candidate (the sampled plan), its expected-distance
+/// cost, the search's iterations; the whole call in `total_seconds`.
+fn observation_plan_info(planner: &ObservationPlanner) -> zp_plan_info {
+    let report = planner.report();
+    let times = planner.times();
+    if report.iterations == 0 {
+        return zp_plan_info::default();
+    }
+    zp_plan_info {
+        solver_status: if report.stopped_by_budget {
+            ZP_SOLVE_TIME_BUDGET
+        } else {
+            ZP_SOLVE_MAX_ITERATIONS
+        },
+        iterations: report.iterations,
+        cost: report.best_cost,
+        candidates: 1,
+        total_seconds: times.total.as_secs_f64(),
+        sampling_iterations: report.iterations,
+        sampling_stopped_by_budget: report.stopped_by_budget,
+        predictor_seconds: times.predictor.as_secs_f64(),
+        predictor_calls: times.predictor_calls,
+        ..zp_plan_info::default()
+    }
+}
+
 /// Copies the last plan: latent states into `states` ((T + 1) x n, row-major, z_0 first) and
-/// actions into `actions` (T x m). Either may be NULL (with its length 0) to skip it.
+/// actions into `actions` (T x m). Either may be NULL (with its length 0) to skip it; an
+/// observation planner has no latent states (`states` NULL, `states_len` 0).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_get_plan(
     planner: *const zp_planner,
@@ -617,16 +1085,27 @@ pub unsafe extern "C" fn zp_planner_get_plan(
 ) -> zp_status {
     // SAFETY: the arguments follow this function's documented contract.
     unsafe {
-        with_handle_ref(planner, |p| {
-            let best = p.planner.solution();
-            copy_optional(best.states().as_slice(), states, states_len, "states")?;
-            copy_optional(best.controls().as_slice(), actions, actions_len, "actions")
+        with_handle_ref(planner, |p| match &p.inner {
+            Inner::Latent(planner) => {
+                let best = planner.solution();
+                copy_optional(best.states().as_slice(), states, states_len, "states")?;
+                copy_optional(best.controls().as_slice(), actions, actions_len, "actions")
+            }
+            Inner::Observation(planner) => {
+                copy_optional(Some(&[]), states, states_len, "states")?;
+                copy_optional(
+                    planner.plan_actions().as_slice(),
+                    actions,
+                    actions_len,
+                    "actions",
+                )
+            }
         })
     }
 }
 
-/// Copies the last plan's feedback gains K_t (T x m x n, row-major), for u_t = u*_t +
-/// K_t (z_t - z*_t) between plans.
+/// Latent planners: copies the last plan's feedback gains K_t (T x m x n, row-major), for
+/// u_t = u*_t + K_t (z_t - z*_t) between plans.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_get_gains(
     planner: *const zp_planner,
@@ -636,7 +1115,7 @@ pub unsafe extern "C" fn zp_planner_get_gains(
     // SAFETY: the arguments follow this function's documented contract.
     unsafe {
         with_handle_ref(planner, |p| {
-            let best = p.planner.solution();
+            let best = p.latent("zp_planner_get_gains")?.solution();
             let k = best.gains();
             slice_mut(gains, len, k.len(), "gains")?
                 .copy_from_slice(k.as_slice().expect("contiguous"));

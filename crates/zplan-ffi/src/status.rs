@@ -30,7 +30,8 @@ pub enum zp_status {
     ZP_RUNTIME = 5,
     /// A model bundle failed to load or a network failed to run.
     ZP_BUNDLE = 6,
-    /// `zp_planner_plan` with the goal objective before `zp_planner_set_goal`.
+    /// `zp_planner_plan` before its goal: a latent planner's goal image (`zp_planner_set_goal`,
+    /// goal objective) or an observation planner's pixel goals (`zp_planner_set_pixel_goal`).
     ZP_NO_GOAL = 7,
     /// The solver refused the problem (e.g. a cost that is not convex in u).
     ZP_SOLVER = 8,
@@ -104,7 +105,9 @@ impl From<PlanError> for Failure {
         match e {
             PlanError::Bundle(e) => e.into(),
             PlanError::Solve(e) => e.into(),
-            PlanError::NoGoal => Failure::new(zp_status::ZP_NO_GOAL, e.to_string()),
+            PlanError::NoGoal | PlanError::NoPixelGoal => {
+                Failure::new(zp_status::ZP_NO_GOAL, e.to_string())
+            }
             e => Failure::new(zp_status::ZP_INVALID_ARGUMENT, e.to_string()),
         }
     }

@@ -41,6 +41,7 @@ fn c_test(exe: &std::path::Path, wrapper: &[&str]) -> String {
         .arg(root().join("models/planar"))
         .arg(&scratch)
         .arg(root().join("crates/zplan-onnx/tests/fixtures/linear"))
+        .arg(root().join("crates/zplan-onnx/tests/fixtures/video-shift"))
         // cargo's LD_LIBRARY_PATH would win over the program's RUNPATH and could load another
         // build's libzplan.so.
         .env_remove("LD_LIBRARY_PATH")

@@ -265,23 +265,56 @@ impl ObservationPlanner {
     /// plan's prediction one step ahead.
     pub fn plan(&mut self, frames: ArrayView3<'_, u8>) -> Result<ArrayView1<'_, f64>, PlanError> {
         let start = Instant::now();
+        self.check_frames(frames.shape())?;
+        for (dst, &src) in self.current.iter_mut().zip(frames.iter()) {
+            *dst = f32::from(src) * (1.0 / 255.0);
+        }
+        self.search_from(start)
+    }
+
+    /// As [`Self::plan`] for frames of floats in [0, 1]; NaN and infinities are refused.
+    pub fn plan_f32(
+        &mut self,
+        frames: ArrayView3<'_, f32>,
+    ) -> Result<ArrayView1<'_, f64>, PlanError> {
+        let start = Instant::now();
+        self.check_frames(frames.shape())?;
+        if let Some(index) = frames.iter().position(|v| !v.is_finite()) {
+            return Err(PlanError::Bundle(zplan_onnx::BundleError::NonFinite {
+                network: "predictor",
+                input: "frames",
+                index,
+            }));
+        }
+        for (dst, &src) in self.current.iter_mut().zip(frames.iter()) {
+            *dst = src;
+        }
+        self.search_from(start)
+    }
+
+    /// Forgets the previous plan (a new episode): the next plan starts without a warm start.
+    /// The designated pixels and goals stay.
+    pub fn reset(&mut self) {
+        self.has_previous = false;
+    }
+
+    /// Refuses a plan before goals are set or for frames of another shape than the context.
+    fn check_frames(&self, shape: &[usize]) -> Result<(), PlanError> {
         if self.goals == 0 {
             return Err(PlanError::NoPixelGoal);
         }
         let expected = &self.current.shape()[1..];
-        if frames.shape() != expected {
-            return Err(PlanError::Bundle(zplan_onnx::BundleError::Input {
-                network: "predictor",
-                input: "frames",
-                problem: format!(
-                    "has shape {:?}, the bundle's context is {expected:?}",
-                    frames.shape()
-                ),
-            }));
+        if shape != expected {
+            return Err(frames_error(format!(
+                "has shape {shape:?}, the bundle's context is {expected:?}"
+            )));
         }
-        for (dst, &src) in self.current.iter_mut().zip(frames.iter()) {
-            *dst = f32::from(src) * (1.0 / 255.0);
-        }
+        Ok(())
+    }
+
+    /// The search from the context frames in `self.current`; `start` is when the plan call
+    /// began.
+    fn search_from(&mut self, start: Instant) -> Result<ArrayView1<'_, f64>, PlanError> {
         let (t, m) = (self.settings.horizon, self.low.len());
         let n = self.settings.sampling.samples;
         let final_weight = self.settings.final_weight as f32;
@@ -431,6 +464,15 @@ impl ObservationPlanner {
     pub fn times(&self) -> ObservationTimes {
         self.times
     }
+}
+
+/// An error in the frames handed to a plan.
+fn frames_error(problem: String) -> PlanError {
+    PlanError::Bundle(zplan_onnx::BundleError::Input {
+        network: "predictor",
+        input: "frames",
+        problem,
+    })
 }
 
 /// Whether (x, y) lies in the w x h image: 0 <= x < w and 0 <= y < h.

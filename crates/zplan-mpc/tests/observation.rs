@@ -92,6 +92,36 @@ fn the_same_seed_gives_the_same_plan_and_another_seed_another() {
 }
 
 #[test]
+fn float_frames_plan_as_the_same_bytes_do_and_nan_is_refused() {
+    let goals = [PixelGoal {
+        from: [4.5, 4.5],
+        to: [11.5, 10.5],
+    }];
+    let bytes = frames();
+    let mut floats = bytes.mapv(|v| f32::from(v) * (1.0 / 255.0));
+    let mut plans = Vec::new();
+    for as_floats in [false, true] {
+        let mut planner = planner(ObservationSettings::default());
+        planner.set_pixel_goals(&goals).unwrap();
+        if as_floats {
+            floats[[1, 2, 3]] = f32::NAN;
+            match planner.plan_f32(floats.view()) {
+                Err(PlanError::Bundle(zplan_onnx::BundleError::NonFinite { index, .. })) => {
+                    assert_eq!(index, 256 + 2 * 16 + 3)
+                }
+                other => panic!("expected a NonFinite error, got {other:?}"),
+            }
+            floats[[1, 2, 3]] = f32::from(bytes[[1, 2, 3]]) * (1.0 / 255.0);
+            planner.plan_f32(floats.view()).unwrap();
+        } else {
+            planner.plan(bytes.view()).unwrap();
+        }
+        plans.push(planner.plan_actions().to_vec());
+    }
+    assert_eq!(plans[0], plans[1]);
+}
+
+#[test]
 fn goals_outside_the_image_and_plans_without_goals_are_errors() {
     let mut planner = planner(ObservationSettings::default());
     assert!(matches!(
