@@ -169,8 +169,15 @@ impl EvalCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         if self.task == TaskKind::Push {
             // Planning in observation space: the video bundle and its own scoring.
+            // Visual Foresight's search; --samples, --iterations and --elites resize it.
+            let mut settings = zplan_mpc::ObservationSettings::default();
+            let sampling = &mut settings.sampling;
+            sampling.samples = self.planner.samples.unwrap_or(sampling.samples);
+            sampling.iterations = self.planner.iterations.unwrap_or(sampling.iterations);
+            sampling.elites = self.planner.elites.unwrap_or(sampling.elites);
             return crate::eval_push::evaluate_push(
                 &self.models[0],
+                settings,
                 self.episodes,
                 self.seed,
                 self.track,

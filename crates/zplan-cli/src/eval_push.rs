@@ -72,6 +72,9 @@ struct PushRecord<'a> {
     model: &'a str,
     episodes: usize,
     seed: u64,
+    samples: usize,
+    iterations: usize,
+    horizon: usize,
     predictor_ms_per_call_median: f64,
     policies: &'a [PolicyResult],
 }
@@ -84,12 +87,17 @@ pub(crate) fn distance(a: [f64; 2], b: [f64; 2]) -> f64 {
 /// Runs `episodes` episodes of push under the video model's planner and the two references.
 pub fn evaluate_push(
     model: &Path,
+    settings: ObservationSettings,
     episodes: usize,
     seed: u64,
     track: bool,
     json: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let settings = ObservationSettings::default();
+    let (samples, iterations, horizon) = (
+        settings.sampling.samples,
+        settings.sampling.iterations,
+        settings.horizon,
+    );
     let mut planner = ObservationPlanner::new(VideoBundle::load(model)?, settings.clone())?;
     let mut simulator = SimulatorPlanner::new(TaskKind::Push.task(), settings)?;
     let image = TaskKind::Push.task().image();
@@ -115,7 +123,7 @@ pub fn evaluate_push(
     ];
     let mut predictor_ms = Vec::new();
     println!(
-        "{} on push ({episodes} episodes, seed {seed}; Visual Foresight's CEM: 200 samples, 3 iterations, 15 steps):",
+        "{} on push ({episodes} episodes, seed {seed}; CEM: {samples} samples, {iterations} iterations, {horizon} steps):",
         model.display()
     );
     for k in 0..episodes {
@@ -183,6 +191,9 @@ pub fn evaluate_push(
             model: &model.display().to_string(),
             episodes,
             seed,
+            samples,
+            iterations,
+            horizon,
             predictor_ms_per_call_median: per_call,
             policies: &results,
         };

@@ -266,6 +266,66 @@ fn train_collects_trains_and_validates_a_bundle() {
 }
 
 #[test]
+fn eval_push_scores_the_video_model_beside_both_references() {
+    let model = format!("{}/../../models/push", env!("CARGO_MANIFEST_DIR"));
+    let tmp = scratch("eval-push");
+    let json = tmp.path().join("push.json");
+    // A small search keeps one episode quick; the defaults are Visual Foresight's.
+    let args = [
+        "eval",
+        "--task",
+        "push",
+        "--model",
+        &model,
+        "--episodes",
+        "1",
+        "--seed",
+        "3",
+        "--samples",
+        "24",
+        "--iterations",
+        "2",
+        "--elites",
+        "4",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let text = succeeded(&zplan(&args, &[]));
+    for policy in [
+        "video model (CEM)",
+        "random actions",
+        "true simulator (CEM)",
+    ] {
+        assert!(text.contains(policy), "{policy}: {text}");
+    }
+    assert!(
+        text.contains("CEM: 24 samples, 2 iterations, 15 steps"),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["task"], "push");
+    assert_eq!(report["samples"], 24);
+    assert!(report["predictor_ms_per_call_median"].as_f64().unwrap() > 0.0);
+    let policies = report["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 3);
+    for policy in policies {
+        let distances = policy["final_distance_px"].as_array().unwrap();
+        assert_eq!(distances.len(), 1);
+        let d = distances[0].as_f64().unwrap();
+        assert!(d.is_finite() && d >= 0.0 && d < 45.3, "{policy}");
+        let success = policy["success_percent"].as_f64().unwrap();
+        assert_eq!(success, if d <= 3.0 { 100.0 } else { 0.0 }, "{policy}");
+    }
+    for planned in [&policies[0], &policies[2]] {
+        assert!(
+            planned["plan_ms_median"].as_f64().unwrap() > 0.0,
+            "{planned}"
+        );
+    }
+}
+
+#[test]
 fn eval_scores_a_shipped_model_and_writes_json() {
     let model = format!("{}/../../models/balance", env!("CARGO_MANIFEST_DIR"));
     let tmp = scratch("eval");
