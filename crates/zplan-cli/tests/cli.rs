@@ -313,7 +313,7 @@ fn eval_push_scores_the_video_model_beside_both_references() {
         let distances = policy["final_distance_px"].as_array().unwrap();
         assert_eq!(distances.len(), 1);
         let d = distances[0].as_f64().unwrap();
-        assert!(d.is_finite() && d >= 0.0 && d < 45.3, "{policy}");
+        assert!((0.0..45.3).contains(&d), "{policy}");
         let success = policy["success_percent"].as_f64().unwrap();
         assert_eq!(success, if d <= 3.0 { 100.0 } else { 0.0 }, "{policy}");
     }
