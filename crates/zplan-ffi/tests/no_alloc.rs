@@ -1,5 +1,6 @@
-//! `zp_planner_plan` allocates nothing on the Rust side once the planner has met its batch
-//! sizes, counted by zplan-lqr's counting allocator (installed in this test binary only).
+//! `zp_planner_plan` allocates nothing on the Rust side once the planner (latent or
+//! observation) has met its batch sizes, counted by zplan-lqr's counting allocator (installed in
+//! this test binary only).
 
 #[path = "../../zplan-lqr/tests/counting_alloc/mod.rs"]
 mod counting_alloc;
@@ -58,5 +59,45 @@ fn plan_calls_allocate_nothing_after_the_first() {
         }
         zp_planner_free(planner);
         zp_bundle_free(bundle);
+    }
+}
+
+#[test]
+fn observation_plan_calls_allocate_nothing_after_the_first() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../zplan-onnx/tests/fixtures/video-shift\0"
+    );
+    let (mut bundle, mut planner) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: valid NUL-terminated strings, out-pointers and arrays of the stated lengths.
+    unsafe {
+        assert_eq!(zp_runtime_init(ptr::null()), zp_status::ZP_OK);
+        assert_eq!(
+            zp_bundle_load(dir.as_ptr().cast(), &mut bundle),
+            zp_status::ZP_OK
+        );
+        let settings = zp_observation_settings_default();
+        assert_eq!(
+            zp_planner_new_observation(&mut bundle, &settings, &mut planner),
+            zp_status::ZP_OK
+        );
+        let frames: Vec<u8> = (0..512).map(|i| (i % 16 * 16) as u8).collect();
+        let (from, to) = ([4.5, 4.5], [11.5, 10.5]);
+        assert_eq!(
+            zp_planner_set_pixel_goal(planner, 1, from.as_ptr(), to.as_ptr()),
+            zp_status::ZP_OK
+        );
+        let mut action = [0.0; 2];
+        for _ in 0..3 {
+            let status = zp_planner_plan(planner, frames.as_ptr(), 512, action.as_mut_ptr(), 2);
+            assert_eq!(status, zp_status::ZP_OK);
+        }
+        let mut status = zp_status::ZP_PANIC;
+        let allocations = allocations_during(|| {
+            status = zp_planner_plan(planner, frames.as_ptr(), 512, action.as_mut_ptr(), 2);
+        });
+        assert_eq!(status, zp_status::ZP_OK);
+        assert_eq!(allocations, 0, "heap allocations in one observation plan");
+        zp_planner_free(planner);
     }
 }
