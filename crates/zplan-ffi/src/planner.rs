@@ -905,9 +905,7 @@ pub unsafe extern "C" fn zp_planner_get_designated_pixels(
             let means = p
                 .observation("zp_planner_get_designated_pixels")?
                 .designated_means();
-            slice_mut(xy, len, means.len(), "xy")?
-                .copy_from_slice(means.as_slice().expect("contiguous"));
-            Ok(())
+            copy_out(means.as_slice(), xy, len, "xy")
         })
     }
 }
@@ -926,9 +924,7 @@ pub unsafe extern "C" fn zp_planner_get_predicted_frames(
             let predicted = p
                 .observation("zp_planner_get_predicted_frames")?
                 .predicted_frames();
-            slice_mut(frames, len, predicted.len(), "frames")?
-                .copy_from_slice(predicted.as_slice().expect("contiguous"));
-            Ok(())
+            copy_out(predicted.as_slice(), frames, len, "frames")
         })
     }
 }
@@ -945,9 +941,7 @@ pub unsafe extern "C" fn zp_planner_get_pixel_maps(
     unsafe {
         with_handle_ref(planner, |p| {
             let predicted = p.observation("zp_planner_get_pixel_maps")?.predicted_maps();
-            slice_mut(maps, len, predicted.len(), "maps")?
-                .copy_from_slice(predicted.as_slice().expect("contiguous"));
-            Ok(())
+            copy_out(predicted.as_slice(), maps, len, "maps")
         })
     }
 }
@@ -1116,15 +1110,23 @@ pub unsafe extern "C" fn zp_planner_get_gains(
     unsafe {
         with_handle_ref(planner, |p| {
             let best = p.latent("zp_planner_get_gains")?.solution();
-            let k = best.gains();
-            slice_mut(gains, len, k.len(), "gains")?
-                .copy_from_slice(k.as_slice().expect("contiguous"));
-            Ok(())
+            copy_out(best.gains().as_slice(), gains, len, "gains")
         })
     }
 }
 
-/// Copies `from` into `(ptr, len)` unless `ptr` is NULL and `len` 0.
+/// Copies the contiguous array `from` into `(ptr, len)`, `len` checked against its length.
+///
+/// # Safety
+/// As for [`slice_mut`].
+unsafe fn copy_out<T: Copy>(from: Option<&[T]>, ptr: *mut T, len: usize, what: &str) -> Result<()> {
+    let from = from.expect("planner arrays are contiguous");
+    // SAFETY: the caller's contract.
+    unsafe { slice_mut(ptr, len, from.len(), what) }?.copy_from_slice(from);
+    Ok(())
+}
+
+/// As [`copy_out`], skipped when `ptr` is NULL and `len` 0.
 ///
 /// # Safety
 /// As for [`slice_mut`].
@@ -1132,8 +1134,6 @@ unsafe fn copy_optional(from: Option<&[f64]>, ptr: *mut f64, len: usize, what: &
     if ptr.is_null() && len == 0 {
         return Ok(());
     }
-    let from = from.expect("solution arrays are contiguous");
     // SAFETY: the caller's contract.
-    unsafe { slice_mut(ptr, len, from.len(), what) }?.copy_from_slice(from);
-    Ok(())
+    unsafe { copy_out(from, ptr, len, what) }
 }
