@@ -55,9 +55,14 @@ pub const MARGIN: f64 = 2.0;
 /// to the object, on a random side, as in Visual Foresight's pushing scenes).
 pub const START_GAP: [f64; 2] = [1.0, 6.0];
 /// Of the random base policy's episodes, every AIMED_EVERY-th (episode index % AIMED_EVERY ==
-/// AIMED_EVERY - 1) aims every action at the object ([`Push::aimed_action`]); the others move
-/// the pusher uniformly at random, and touch the object in about 1 % of their steps.
+/// AIMED_EVERY - 1) aims its actions at the object ([`Push::aimed_action`], with retreats:
+/// [`RETREAT_SHARE`]); the others move the pusher uniformly at random.
 pub const AIMED_EVERY: usize = 2;
+/// In aimed episodes, the share of steps taken while touching the object that move the pusher
+/// away from it instead ([`Push::retreat_action`]): without them the data would hold contact
+/// only followed by more pushing, and a model could not tell that leaving the object leaves it
+/// where it is.
+pub const RETREAT_SHARE: f64 = 0.3;
 
 /// The pushing task.
 pub struct Push;
@@ -89,6 +94,26 @@ impl Push {
         [dx, dy]
             .map(|d| (d * scale + uniform(rng, -0.5, 0.5)).clamp(-MAX_STEP, MAX_STEP))
             .to_vec()
+    }
+
+    /// An action away from the object: a direction uniform within 90 degrees of the
+    /// object-to-pusher direction, of length uniform in [0.5, 1] x MAX_STEP on the larger axis.
+    pub fn retreat_action(state: &[f64], rng: &mut Pcg64) -> Vec<f64> {
+        let away = (state[1] - state[3]).atan2(state[0] - state[2]);
+        let angle = away
+            + uniform(
+                rng,
+                -std::f64::consts::FRAC_PI_2,
+                std::f64::consts::FRAC_PI_2,
+            );
+        let (dx, dy) = (angle.cos(), angle.sin());
+        let scale = uniform(rng, 0.5, 1.0) * MAX_STEP / dx.abs().max(dy.abs());
+        vec![dx * scale, dy * scale]
+    }
+
+    /// Whether the pusher touches the object (centres within 0.1 px of the contact distance).
+    pub fn touching(state: &[f64]) -> bool {
+        distance([state[0], state[1]], [state[2], state[3]]) < PUSHER_RADIUS + OBJECT_RADIUS + 0.1
     }
 
     fn random_position(rng: &mut Pcg64, radius: f64) -> [f64; 2] {
@@ -227,7 +252,11 @@ impl Task for Push {
 
     fn random_policy_action(&self, state: &[f64], episode: usize, rng: &mut Pcg64) -> Vec<f64> {
         if episode % AIMED_EVERY == AIMED_EVERY - 1 {
-            Self::aimed_action(state, rng)
+            if Self::touching(state) && uniform(rng, 0.0, 1.0) < RETREAT_SHARE {
+                Self::retreat_action(state, rng)
+            } else {
+                Self::aimed_action(state, rng)
+            }
         } else {
             let (low, high) = self.action_limits();
             crate::uniform_action(&low, &high, rng)

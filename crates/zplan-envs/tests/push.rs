@@ -6,7 +6,7 @@ use zplan_envs::push::{
     GOAL_DISTANCE, GOAL_RANGE, MARGIN, MAX_STEP, OBJECT_LEVEL, OBJECT_RADIUS, PUSHER_LEVEL,
     PUSHER_RADIUS, SIZE, START_GAP,
 };
-use zplan_envs::{Env, Pcg64, Push, Task, TaskKind};
+use zplan_envs::{Env, Pcg64, Push, Task, TaskKind, uniform};
 
 const REACH: f64 = PUSHER_RADIUS + OBJECT_RADIUS;
 
@@ -180,4 +180,26 @@ fn aimed_episodes_touch_the_object_far_more_often() {
         share[0], share[1]
     );
     assert!(share[1] > 0.3 && share[1] > 3.0 * share[0], "{share:?}");
+}
+
+#[test]
+fn retreats_leave_the_object_where_it_is() {
+    let mut rng = Pcg64::seed_from_u64(9);
+    for _ in 0..500 {
+        // A touching state: the pusher at the contact distance in a random direction.
+        let object = [uniform(&mut rng, 8.0, 24.0), uniform(&mut rng, 8.0, 24.0)];
+        let angle = uniform(&mut rng, -std::f64::consts::PI, std::f64::consts::PI);
+        let state = [
+            object[0] + REACH * angle.cos(),
+            object[1] + REACH * angle.sin(),
+            object[0],
+            object[1],
+        ];
+        assert!(Push::touching(&state));
+        let action = Push::retreat_action(&state, &mut rng);
+        assert!(action.iter().all(|a| a.abs() <= MAX_STEP), "{action:?}");
+        let next = step(state, [action[0], action[1]]);
+        assert_eq!([next[2], next[3]], object, "a retreat moved the object");
+        assert!(gap(&next) > gap(&state));
+    }
 }
