@@ -47,7 +47,7 @@ class TrainConfig:
     # and the fed-back rollout length of the video predictor's.
     horizon: int = None
     # Weight of the video predictor's tracking term (px^2) against its image term (video.py).
-    tracking_weight: float = 1e-3
+    tracking_weight: float = 3e-3
     # Share of the transitions held out of training (for the exported parity check and plots).
     held_out: float = 0.1
     # Finite-difference scheme of the planner's Jacobians (models without A/B heads).
