@@ -220,43 +220,41 @@ pub unsafe extern "C" fn zp_bundle_get_info(
     // SAFETY: `bundle` is NULL or live (the contract); const calls only share it.
     unsafe {
         with_handle_ref(bundle, |b| {
-            let info = match &b.bundle {
+            // What differs by kind; the image and action sizes are filled in below.
+            let (info, obs, action_dim) = match &b.bundle {
                 Loaded::Latent(bundle) => {
                     let manifest = bundle.manifest();
-                    let obs = &manifest.observation;
-                    zp_bundle_info {
+                    let info = zp_bundle_info {
                         kind: ZP_BUNDLE_LATENT,
-                        frames: obs.frames,
-                        channels: obs.stacked_channels(),
-                        height: obs.height,
-                        width: obs.width,
-                        observation_len: obs.len(),
                         latent_dim: manifest.latent_dim,
-                        action_dim: manifest.action.dim,
                         has_decoder: manifest.decoder.is_some(),
                         has_reward: manifest.reward.is_some(),
                         native_dynamics: matches!(
                             bundle.dynamics_evaluator(),
                             Evaluator::Native { .. }
                         ),
-                        max_maps: 0,
-                    }
+                        ..zp_bundle_info::default()
+                    };
+                    (info, manifest.observation, manifest.action.dim)
                 }
                 Loaded::Video(bundle) => {
                     let manifest = bundle.manifest();
-                    let obs = &manifest.observation;
-                    zp_bundle_info {
+                    let info = zp_bundle_info {
                         kind: ZP_BUNDLE_VIDEO,
-                        frames: obs.frames,
-                        channels: obs.stacked_channels(),
-                        height: obs.height,
-                        width: obs.width,
-                        observation_len: obs.len(),
-                        action_dim: manifest.action.dim,
                         max_maps: manifest.predictor.max_maps,
                         ..zp_bundle_info::default()
-                    }
+                    };
+                    (info, manifest.observation, manifest.action.dim)
                 }
+            };
+            let info = zp_bundle_info {
+                frames: obs.frames,
+                channels: obs.stacked_channels(),
+                height: obs.height,
+                width: obs.width,
+                observation_len: obs.len(),
+                action_dim,
+                ..info
             };
             // SAFETY: `out` is NULL or a writable zp_bundle_info (the contract).
             write(out, info, "out")
