@@ -78,6 +78,20 @@ fn shipped_model(task: TaskKind) -> PathBuf {
     PathBuf::from("models").join(task.name())
 }
 
+/// Lets a closed reader end the process quietly (`zplan inspect DIR | head`), as other Unix
+/// tools do, instead of `println!` panicking on EPIPE: the Rust runtime ignores SIGPIPE.
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    // SAFETY: called first in `main`, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_default_sigpipe() {}
+
 /// Writes `value` as pretty JSON with a final newline.
 fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     use anyhow::Context as _;
@@ -86,6 +100,7 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let command = Cli::parse().command;
     let name = command.name();
     match command.execute() {

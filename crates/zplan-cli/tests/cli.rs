@@ -129,6 +129,24 @@ fn inspect_describes_and_times_a_video_bundle() {
 }
 
 #[test]
+fn inspect_into_a_closed_pipe_ends_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zplan"))
+        .args(["inspect", &fixture("mlp")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run zplan");
+    // The reader goes away before zplan writes its report (as `zplan inspect DIR | head -0`).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{err}");
+}
+
+#[test]
 fn inspect_fails_with_the_error_on_a_bad_bundle() {
     let output = zplan(&["inspect", &fixture("ir14")], &[]);
     assert_eq!(output.status.code(), Some(1));
