@@ -244,8 +244,9 @@ impl Dynamics for SineSystem {
     }
 }
 
-/// Single-thread double-precision peak as OpenBLAS reaches it: the GFLOP/s of a 256 x 256
-/// DGEMM, best of repeated runs for about `duration`.
+/// Single-thread double-precision GFLOP/s of OpenBLAS's 256 x 256 DGEMM, best of repeated runs
+/// for about `duration`: what the loaded BLAS core reaches, which on a CPU that OpenBLAS does
+/// not know (it falls back to an older core's kernels) is a fraction of [`fma_peak_gflops`].
 pub fn dgemm_gflops(duration: Duration) -> f64 {
     const N: usize = 256;
     let a = vec![0.5_f64; N * N];
@@ -277,6 +278,71 @@ pub fn dgemm_gflops(duration: Duration) -> f64 {
         best = best.min(t.elapsed().as_secs_f64());
     }
     2.0 * (N * N * N) as f64 / best / 1e9
+}
+
+/// Single-thread double-precision peak of this core: the GFLOP/s of twelve independent chains of
+/// fused multiply-adds on the widest vectors the CPU has (AVX-512F, AVX2 + FMA, else scalar
+/// SSE2 pairs), best of repeated runs for about `duration`. No kernel exceeds it, whichever BLAS
+/// core is loaded, so efficiencies are stated against it.
+pub fn fma_peak_gflops(duration: Duration) -> f64 {
+    const STEPS: usize = 100_000;
+    let (lanes, run): (usize, fn(usize) -> f64) = fma_chains();
+    let mut best = f64::INFINITY;
+    let start = Instant::now();
+    while start.elapsed() < duration || best.is_infinite() {
+        let t = Instant::now();
+        std::hint::black_box(run(std::hint::black_box(STEPS)));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (2 * 12 * lanes * STEPS) as f64 / best / 1e9
+}
+
+/// The widest chain loop the CPU runs, with its vector width in doubles.
+fn fma_chains() -> (usize, fn(usize) -> f64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return (8, |steps| {
+                // SAFETY: AVX-512F was detected on the running CPU just above.
+                unsafe { chains_avx512(steps) }
+            });
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return (4, |steps| {
+                // SAFETY: AVX2 and FMA were detected on the running CPU just above.
+                unsafe { chains_avx2_fma(steps) }
+            });
+        }
+    }
+    (2, chains::<2, false>)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn chains_avx512(steps: usize) -> f64 {
+    chains::<8, true>(steps)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn chains_avx2_fma(steps: usize) -> f64 {
+    chains::<4, true>(steps)
+}
+
+/// x <- x a + b on 12 independent vectors of L lanes, `steps` times (a < 1: the values settle).
+#[inline(always)]
+fn chains<const L: usize, const FMA: bool>(steps: usize) -> f64 {
+    let (a, b) = (std::hint::black_box(0.999_999), std::hint::black_box(1e-6));
+    let mut x = [[1.0_f64; L]; 12];
+    for _ in 0..steps {
+        for chain in x.iter_mut() {
+            for v in chain.iter_mut() {
+                *v = if FMA { v.mul_add(a, b) } else { *v * a + b };
+            }
+        }
+    }
+    x.iter().flatten().sum()
 }
 
 /// Flops of one rollout of T stages: x_{t+1} = A x + B u + f and u = K x + k.

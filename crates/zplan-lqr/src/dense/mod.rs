@@ -1,22 +1,72 @@
 //! Dense kernels on row-major slices, the only place the solver does linear algebra.
 //!
 //! A matrix is a slice with a row stride: element (i, j) sits at `data[i * stride + j]`, so a
-//! block of a larger matrix is a view without a copy. Products small enough that BLAS's per-call
-//! overhead dominates run in plain loops written so that the inner loop is contiguous and
-//! vectorises; larger ones go to OpenBLAS `dgemm`. Nothing here allocates.
+//! block of a larger matrix is a view without a copy. Products run in zplan's own register-tiled
+//! kernels up to the Riccati pass's largest sizes (`small` for up to 24 columns, `medium` for
+//! every dimension up to 160), compiled for AVX-512F, AVX2 + FMA and portable Rust and chosen at
+//! run time ([`Isa`]); only larger products go to OpenBLAS. Nothing here allocates.
 
+mod medium;
 mod small;
 
 use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_dgemm, cblas_dgemv};
 
-/// Products of at most this many columns can use the register-blocked kernels of `small`.
+use medium::MEDIUM_MAX;
+
+/// Products of at most this many columns can use the width-specialised kernels of `small`.
 const SMALL_MAX_COLUMNS: usize = 24;
 
-/// Register-blocked products with fewer multiply-adds than this (p q r) beat OpenBLAS's dgemm.
+/// Width-specialised products with fewer multiply-adds than this (p q r) run in `small`.
 const SMALL_MAX_MULTIPLY_ADDS: usize = 24 * 24 * 24;
 
-/// Wider products with fewer multiply-adds than this stay in a plain loop.
+/// Products beyond `medium`'s sizes with fewer multiply-adds than this stay in a plain loop.
 const BLAS_MIN_MULTIPLY_ADDS: usize = 8 * 8 * 8;
+
+/// The instruction set the kernels run with.
+///
+/// AVX-512F and AVX2 + FMA give bit-identical results (the same fused multiply-add chains in
+/// the same order); the portable kernels round each product separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// 512-bit vectors with fused multiply-add.
+    Avx512,
+    /// 256-bit vectors with fused multiply-add.
+    Avx2Fma,
+    /// Plain Rust, vectorised as far as the compiler's baseline target allows.
+    Portable,
+}
+
+impl Isa {
+    /// The best the running CPU supports (the standard library caches the CPUID query).
+    #[inline]
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2Fma;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// Every ISA this CPU can run, best first (the tests run each).
+    #[cfg(test)]
+    pub fn available() -> Vec<Self> {
+        let best = Self::detect();
+        [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
+            .into_iter()
+            .skip_while(|&isa| isa != best)
+            .collect()
+    }
+}
 
 /// A read-only row-major matrix view.
 #[derive(Clone, Copy)]
@@ -174,6 +224,19 @@ pub(crate) fn gemm(
     transpose_a: bool,
     b: Mat<'_>,
 ) {
+    gemm_with(Isa::detect(), c, beta, alpha, a, transpose_a, b);
+}
+
+/// [`gemm`] with the kernels of `isa`, which the running CPU must support.
+pub(crate) fn gemm_with(
+    isa: Isa,
+    c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
     let (p, q) = a.op_dims(transpose_a);
     let r = b.cols;
     assert!(
@@ -189,7 +252,9 @@ pub(crate) fn gemm(
     );
     let multiply_adds = p * q * r;
     if r <= SMALL_MAX_COLUMNS && multiply_adds < SMALL_MAX_MULTIPLY_ADDS {
-        small::gemm(c, beta, alpha, a, transpose_a, b);
+        small::gemm(isa, c, beta, alpha, a, transpose_a, b);
+    } else if p <= MEDIUM_MAX && q <= MEDIUM_MAX && r <= MEDIUM_MAX {
+        medium::gemm(isa, c, beta, alpha, a, transpose_a, b);
     } else if multiply_adds >= BLAS_MIN_MULTIPLY_ADDS {
         let trans = if transpose_a {
             CBLAS_TRANSPOSE::CblasTrans
@@ -222,8 +287,8 @@ pub(crate) fn gemm(
     }
 }
 
-/// Matrix-vector products with at least this many elements go to OpenBLAS `dgemv`.
-const BLAS_MIN_GEMV: usize = 32 * 32;
+/// Matrix-vector products with more rows or columns than `medium` takes go to OpenBLAS `dgemv`.
+const BLAS_MIN_GEMV: usize = MEDIUM_MAX + 1;
 
 /// y <- beta y + alpha op(A) x.
 pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a: bool, x: &[f64]) {
@@ -232,7 +297,7 @@ pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a
         y.len() == rows && x.len() == cols && a.is_valid(),
         "gemv shape mismatch"
     );
-    // y' = x' A is the 1-row product C = X A: the register-blocked kernels when narrow enough.
+    // y' = x' A is the 1-row product C = X A: the register-tiled kernels.
     let as_row_product =
         |y: &mut [f64], x: &[f64], product: fn(MatMut<'_>, f64, f64, Mat<'_>, bool, Mat<'_>)| {
             let c = MatMut {
@@ -255,11 +320,7 @@ pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a
                 a,
             );
         };
-    if transpose_a && rows <= SMALL_MAX_COLUMNS {
-        as_row_product(y, x, small::gemm);
-        return;
-    }
-    if rows * cols >= BLAS_MIN_GEMV {
+    if rows.max(cols) >= BLAS_MIN_GEMV {
         let trans = if transpose_a {
             CBLAS_TRANSPOSE::CblasTrans
         } else {
@@ -286,7 +347,7 @@ pub(crate) fn gemv(y: &mut [f64], beta: f64, alpha: f64, a: Mat<'_>, transpose_a
         return;
     }
     if transpose_a {
-        as_row_product(y, x, small::any_width);
+        as_row_product(y, x, gemm);
         return;
     }
     if beta != 1.0 {
@@ -447,29 +508,74 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// C = 0.5 C0 + 2 op(A) B with the kernels of `isa`, and the same by the naive triple loop.
+    fn product_and_naive(isa: Isa, p: usize, q: usize, r: usize, ta: bool) -> (Vec<f64>, Vec<f64>) {
+        let (ar, ac) = if ta { (q, p) } else { (p, q) };
+        let a = filled(ar * ac, 1);
+        let b = filled(q * r, 2);
+        let c0 = filled(p * r, 3);
+        let mut c = c0.clone();
+        gemm_with(
+            isa,
+            MatMut::new(&mut c, p, r),
+            0.5,
+            2.0,
+            Mat::new(&a, ar, ac),
+            ta,
+            Mat::new(&b, q, r),
+        );
+        let ab = naive(&a, ar, ac, ta, &b, r);
+        let expected = c0
+            .iter()
+            .zip(&ab)
+            .map(|(c, ab)| 0.5 * c + 2.0 * ab)
+            .collect();
+        (c, expected)
+    }
+
+    /// Sizes on every path: width-specialised (small), tiled with every panel width and
+    /// leftover rows (medium), and beyond medium's sizes (BLAS).
+    const GEMM_SIZES: [(usize, usize, usize); 9] = [
+        (3, 4, 5),
+        (8, 8, 10),
+        (20, 16, 24),
+        (64, 64, 72),
+        (72, 64, 72),
+        (13, 29, 31),
+        (160, 160, 160),
+        (1, 40, 45),
+        (170, 20, 30),
+    ];
+
     #[test]
-    fn gemm_matches_naive_product_below_and_above_the_blas_cutoff() {
-        for &(p, q, r) in &[(3, 4, 5), (8, 8, 10), (20, 16, 24), (64, 64, 72)] {
-            for ta in [false, true] {
-                let (ar, ac) = if ta { (q, p) } else { (p, q) };
-                let a = filled(ar * ac, 1);
-                let b = filled(q * r, 2);
-                let c0 = filled(p * r, 3);
-                let mut c = c0.clone();
-                gemm(
-                    MatMut::new(&mut c, p, r),
-                    0.5,
-                    2.0,
-                    Mat::new(&a, ar, ac),
-                    ta,
-                    Mat::new(&b, q, r),
-                );
-                let ab = naive(&a, ar, ac, ta, &b, r);
-                for i in 0..p * r {
-                    assert!(
-                        (c[i] - (0.5 * c0[i] + 2.0 * ab[i])).abs() < 1e-12,
-                        "({p},{q},{r}) ta={ta}"
-                    );
+    fn gemm_matches_naive_product_on_every_path_and_isa() {
+        for isa in Isa::available() {
+            for &(p, q, r) in &GEMM_SIZES {
+                for ta in [false, true] {
+                    let (c, expected) = product_and_naive(isa, p, q, r, ta);
+                    for (i, (x, y)) in c.iter().zip(&expected).enumerate() {
+                        assert!(
+                            (x - y).abs() < 1e-12,
+                            "{isa:?} ({p},{q},{r}) ta={ta} element {i}: {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_isas_give_bit_identical_products() {
+        let fused: Vec<Isa> = Isa::available()
+            .into_iter()
+            .filter(|&isa| isa != Isa::Portable)
+            .collect();
+        for pair in fused.windows(2) {
+            for &(p, q, r) in &GEMM_SIZES {
+                for ta in [false, true] {
+                    let (x, _) = product_and_naive(pair[0], p, q, r, ta);
+                    let (y, _) = product_and_naive(pair[1], p, q, r, ta);
+                    assert_eq!(x, y, "{pair:?} ({p},{q},{r}) ta={ta}");
                 }
             }
         }
@@ -477,8 +583,8 @@ pub(crate) mod tests {
 
     #[test]
     fn gemv_matches_naive_on_every_path() {
-        // (rows, cols) of A: the blocked 1-row kernel, the plain loop, and dgemv.
-        for &(ar, ac) in &[(5, 7), (20, 30), (24, 33), (48, 40)] {
+        // (rows, cols) of A: the tiled 1-row kernels, the plain loop, and dgemv.
+        for &(ar, ac) in &[(5, 7), (20, 30), (24, 33), (48, 40), (170, 9), (9, 170)] {
             for ta in [false, true] {
                 let a = filled(ar * ac, 5);
                 let (n_out, n_in) = if ta { (ac, ar) } else { (ar, ac) };

@@ -3,12 +3,13 @@
 //! C <- beta C + alpha op(A) B with the column count r of B and C fixed at compile time (r up
 //! to 24, the common widths n and n+m of small problems): each row of C is accumulated in an
 //! `[f64; R]` that stays in registers, so the inner loop is a fully unrolled multiply-add over a
-//! row of B. Where the CPU has AVX2 and FMA the same code is compiled a second time for them and
-//! chosen at run time; other widths take a plain loop.
+//! row of B. The same code is compiled for AVX-512F, AVX2 + FMA and portable Rust, chosen by
+//! [`Isa`]; other widths take a plain loop.
 
-use super::{Mat, MatMut};
+use super::{Isa, Mat, MatMut};
 
 pub(super) fn gemm(
+    isa: Isa,
     c: MatMut<'_>,
     beta: f64,
     alpha: f64,
@@ -19,7 +20,7 @@ pub(super) fn gemm(
     macro_rules! by_width {
         ($($r:literal)*) => {
             match b.cols {
-                $($r => fixed::<$r>(c, beta, alpha, a, transpose_a, b),)*
+                $($r => fixed::<$r>(isa, c, beta, alpha, a, transpose_a, b),)*
                 _ => any_width(c, beta, alpha, a, transpose_a, b),
             }
         };
@@ -29,6 +30,7 @@ pub(super) fn gemm(
 
 #[inline(always)]
 fn fixed<const R: usize>(
+    isa: Isa,
     c: MatMut<'_>,
     beta: f64,
     alpha: f64,
@@ -36,13 +38,32 @@ fn fixed<const R: usize>(
     transpose_a: bool,
     b: Mat<'_>,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        unsafe { fixed_avx2_fma::<R>(c, beta, alpha, a, transpose_a, b) };
-        return;
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            // SAFETY: `isa` is one the running CPU supports (`Isa::detect`/`available`).
+            unsafe { fixed_avx512::<R>(c, beta, alpha, a, transpose_a, b) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => {
+            // SAFETY: `isa` is one the running CPU supports (`Isa::detect`/`available`).
+            unsafe { fixed_avx2_fma::<R>(c, beta, alpha, a, transpose_a, b) }
+        }
+        _ => fixed_body::<R, false>(c, beta, alpha, a, transpose_a, b),
     }
-    fixed_body::<R, false>(c, beta, alpha, a, transpose_a, b);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn fixed_avx512<const R: usize>(
+    c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
+    fixed_body::<R, true>(c, beta, alpha, a, transpose_a, b);
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -2,11 +2,12 @@
 //!
 //! At these sizes the per-call overhead of general kernels exceeds the arithmetic, so each
 //! (n, m) gets its own instantiation: the value function lives in `[[f64; N]; N]` arrays on the
-//! stack from one stage to the next, every loop has a constant trip count and unrolls, and on
-//! CPUs with AVX2 and FMA the whole pass is compiled a second time for them. The maths is that
+//! stack from one stage to the next, every loop has a constant trip count and unrolls, and the
+//! whole pass is compiled for AVX-512F, AVX2 + FMA and portable Rust ([`Isa`]). The maths is that
 //! of the module above (P = V F, H = l_hess + F'P, ...), split into the A and B blocks of F.
 
 use super::{PolicyMut, QuadraticModel};
+use crate::dense::Isa;
 
 /// Runs the pass when (n, m) has an instantiation; `None` otherwise.
 pub(super) fn backward_pass(
@@ -36,12 +37,29 @@ fn dispatch<const N: usize, const M: usize>(
     mu: f64,
     policy: &mut PolicyMut<'_>,
 ) -> Result<[f64; 2], usize> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        return unsafe { pass_avx2_fma::<N, M>(model, mu, policy) };
+    match Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            // SAFETY: `Isa::detect` found the features on the running CPU.
+            unsafe { pass_avx512::<N, M>(model, mu, policy) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => {
+            // SAFETY: `Isa::detect` found the features on the running CPU.
+            unsafe { pass_avx2_fma::<N, M>(model, mu, policy) }
+        }
+        _ => pass::<N, M, false>(model, mu, policy),
     }
-    pass::<N, M, false>(model, mu, policy)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn pass_avx512<const N: usize, const M: usize>(
+    model: &QuadraticModel<'_>,
+    mu: f64,
+    policy: &mut PolicyMut<'_>,
+) -> Result<[f64; 2], usize> {
+    pass::<N, M, true>(model, mu, policy)
 }
 
 #[cfg(target_arch = "x86_64")]
