@@ -25,10 +25,12 @@ from zplan_train.video import (
 def _model():
     torch.manual_seed(0)
     model = VideoPredictor((2, 32, 32), 2, [1.0, 1.0]).eval()
-    # Random weights large enough that masks and kernels are far from uniform.
+    # Random weights large enough that masks and kernels are far from uniform (logits of a few
+    # units: each weight's noise scaled by 1 / sqrt(fan-in), so that depth does not blow them up).
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(0.5 * torch.randn_like(p))
+            fan_in = p[0].numel() if p.dim() > 1 else 1
+            p.add_(2.0 * torch.randn_like(p) / fan_in**0.5)
     return model
 
 

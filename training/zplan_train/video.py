@@ -20,10 +20,13 @@ The kernels are applied as patches and a batched MatMul (the K^2 shifted copies 
 frame, [B, C, K^2, H W], times the per-sample kernels [B, 1, M, K^2]): a grouped convolution
 would fix the batch size in ONNX, this keeps the batch axis (and the maps axis) dynamic.
 
-The network: a strided-convolution encoder of (frames, u broadcast to planes) to H/8, a small
-MLP head from its flattened features and u to the kernels, and a U-Net decoder with skips up to
-H/2 whose mask logits are upsampled and added to a per-pixel linear map of the full-resolution
-frames and u.
+The network: a strided-convolution encoder of (frames, u broadcast to planes) to H/8; keypoints,
+the expected (x, y) under a spatial softmax of each channel of a full-resolution convolution of
+the frames (Levine et al. 2016's spatial soft-argmax: sub-pixel positions of what is in the
+scene, which a contact's direction depends on and which the strided encoder blurs); an MLP head
+from the encoder's flattened features, the keypoints and u to the kernels; and a U-Net decoder
+with skips up to H/2 whose mask logits are upsampled and added to a per-pixel linear map of the
+full-resolution frames and u.
 """
 
 import numpy as np
@@ -38,7 +41,9 @@ MAP_EPS = 1e-6
 class VideoPredictor(nn.Module):
     """p(o_{t+1} | o_t, o_{t-1}, u_t), with the designated-pixel maps carried along."""
 
-    def __init__(self, shape, actions, action_high, kernels=4, kernel_size=3, widths=(8, 16, 16), hidden=64):
+    def __init__(
+        self, shape, actions, action_high, kernels=4, kernel_size=3, widths=(8, 16, 16), hidden=128, keypoints=8
+    ):
         super().__init__()
         frames, height, width = shape
         if frames != 2:
@@ -53,8 +58,16 @@ class VideoPredictor(nn.Module):
         self.enc1 = nn.Conv2d(inputs, c1, 4, 2, 1)
         self.enc2 = nn.Conv2d(c1, c2, 4, 2, 1)
         self.enc3 = nn.Conv2d(c2, c3, 4, 2, 1)
+        self.keypoints = nn.Conv2d(frames, keypoints, 3, 1, 1)
+        # Keypoint coordinates in [-1, 1]: x of each pixel column, y of each row, [2, H W].
+        xs = (torch.arange(width, dtype=torch.float32) + 0.5) * (2.0 / width) - 1.0
+        ys = (torch.arange(height, dtype=torch.float32) + 0.5) * (2.0 / height) - 1.0
+        grid = torch.stack([xs.repeat(height), ys.repeat_interleave(width)])
+        self.register_buffer("grid", grid)
         self.head = nn.Sequential(
-            nn.Linear(c3 * (height // 8) * (width // 8) + actions, hidden),
+            nn.Linear(c3 * (height // 8) * (width // 8) + 2 * keypoints + actions, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
             nn.ReLU(),
             nn.Linear(hidden, kernels * kernel_size * kernel_size),
         )
@@ -79,6 +92,7 @@ class VideoPredictor(nn.Module):
         _, h, w = self.shape
         total = 0
         for conv, (oh, ow) in (
+            (self.keypoints, (h, w)),
             (self.enc1, (h // 2, w // 2)),
             (self.enc2, (h // 4, w // 4)),
             (self.enc3, (h // 8, w // 8)),
@@ -89,6 +103,7 @@ class VideoPredictor(nn.Module):
             total += 2 * conv.weight.numel() * oh * ow
         masks = self.kernels + 1
         total += 2 * masks * (self.shape[0] * h * w + self.actions)
+        total += 2 * self.grid.numel() * self.keypoints.out_channels
         total += sum(2 * m.weight.numel() for m in self.head if isinstance(m, nn.Linear))
         channels = 2  # the last frame and one map
         total += 2 * channels * self.kernels * self.kernel_size**2 * h * w
@@ -111,7 +126,9 @@ class VideoPredictor(nn.Module):
         e1 = F.relu(self.enc1(x))
         e2 = F.relu(self.enc2(e1))
         e3 = F.relu(self.enc3(e2))
-        logits = self.head(torch.cat([e3.flatten(1), u], 1))
+        attention = torch.softmax(self.keypoints(frames).flatten(2), 2)  # [B, K, HW]
+        points = torch.matmul(attention, self.grid.T)  # [B, K, 2]
+        logits = self.head(torch.cat([e3.flatten(1), points.flatten(1), u], 1))
         kernels = torch.softmax(logits.view(b, self.kernels, -1), 2)
         up = lambda t: F.interpolate(t, scale_factor=2.0, mode="nearest")  # noqa: E731
         d2 = F.relu(self.dec2(torch.cat([up(e3), e2], 1)))

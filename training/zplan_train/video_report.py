@@ -16,10 +16,10 @@ one-hot map on the pixel under the object's centre at the window's start. It pri
   object's true centre, against leaving the pixel where it was (its centre, col + 0.5, row + 0.5);
 
 the response to contact: from held-out states with the pusher touching the object, how far the
-object's carried map moves in 5 steps when the pusher moves away from it, into it, or stays;
-and the cost of one predictor call at the planner's batch (200 samples, one map; in 16-row
-ONNX Runtime calls, as zplan runs it): median time, the multiply-adds x 2 per predicted frame
-counted on the ONNX graph (Conv, MatMul, Gemm), and that work per second as a share of ONNX
+object's carried map moves in 5 steps when the pusher moves away from it, into it, along its
+rim, or stays; and the cost of one predictor call at the planner's batch (200 samples, one
+map; in 16-row ONNX Runtime calls, as zplan runs it): median time, the multiply-adds x 2 per
+predicted frame counted on the ONNX graph (Conv, MatMul, Gemm), and that work per second as a share of ONNX
 Runtime's own single-thread float32 MatMul peak measured in the same run.
 """
 
@@ -142,8 +142,11 @@ def matmul_peak_gflops(size=512, repeats=20):
 def contact_responses(bundle, data, columns, steps=5, count=200):
     """Median move (px) of the object's carried map after `steps` steps from held-out states with
     the pusher touching the object (centres within 5.5 to 6 px), when the pusher moves away from
-    the object, into it, or stays: {"away": px, "into": px, "still": px}. In the simulator moving
-    away never moves the object. Needs the pusher's (x, y) as the state's first two values."""
+    the object, into it, along its rim (perpendicular to the centre line, a graze), or stays:
+    {"away": px, "into": px, "along": px, "still": px}. In the simulator moving away or along the
+    rim never moves the object (a tangent step from contact opens the gap), and moving into it
+    moves it 5.2 px (median over such states). Needs the pusher's (x, y) as the
+    state's first two values."""
     state = np.asarray(data.state)
     pusher, obj = state[:, :2], state[:, list(columns)]
     gap = np.linalg.norm(pusher - obj, axis=1)
@@ -152,10 +155,11 @@ def contact_responses(bundle, data, columns, steps=5, count=200):
         return None
     away = pusher[rows] - obj[rows]
     away = (away / np.abs(away).max(1, keepdims=True)).astype(np.float32)
+    along = np.stack([-away[:, 1], away[:, 0]], 1)
     pixel = np.floor(obj[rows]).astype(int)
     _, height, width = data.obs.shape[1:]
     moves = {}
-    for name, u in (("away", away), ("into", -away), ("still", 0 * away)):
+    for name, u in (("away", away), ("into", -away), ("along", along), ("still", 0 * away)):
         frames = data.obs[rows].astype(np.float32) / 255.0
         maps = np.zeros((len(rows), 1, height, width), dtype=np.float32)
         maps[np.arange(len(rows)), 0, pixel[:, 1], pixel[:, 0]] = 1.0
@@ -302,7 +306,8 @@ def main(argv=None):
         print(
             "  pusher touching the object, 5 steps: the object's map moves (median) "
             f"{contact['away']:.2f} px when the pusher moves away, {contact['into']:.2f} px into it, "
-            f"{contact['still']:.2f} px still (simulator: away never moves it)"
+            f"{contact['along']:.2f} px along its rim, {contact['still']:.2f} px still "
+            "(simulator: 0 away and along, 5.2 into)"
         )
     cost = result["predictor"]
     print(

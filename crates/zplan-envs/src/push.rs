@@ -58,6 +58,12 @@ pub const START_GAP: [f64; 2] = [1.0, 6.0];
 /// AIMED_EVERY - 1) aims its actions at the object ([`Push::aimed_action`], with retreats:
 /// [`RETREAT_SHARE`]); the others move the pusher uniformly at random.
 pub const AIMED_EVERY: usize = 2;
+/// Each aimed episode aims at a point beside the object's centre, offset perpendicular to the
+/// pusher-to-object line by a fraction in [-1, 1] of AIM_OFFSET px (spread evenly over the
+/// episodes, [`Push::aim_offset`]): contacts off the centre line push the object along the
+/// contact normal while the pusher moves another way, which head-on pushes never show (there
+/// the two directions agree, and a model cannot tell which one the object follows).
+pub const AIM_OFFSET: f64 = PUSHER_RADIUS + OBJECT_RADIUS;
 /// In aimed episodes, the share of steps taken while touching the object that move the pusher
 /// away from it instead ([`Push::retreat_action`]): without them the data would hold contact
 /// only followed by more pushing, and a model could not tell that leaving the object leaves it
@@ -84,16 +90,25 @@ impl Push {
         state[2] != next[2] || state[3] != next[3]
     }
 
-    /// An action toward the object: MAX_STEP along the pusher-to-object direction on the
-    /// larger axis (scaled on the other), plus uniform noise in [-0.5, 0.5] px per axis, clipped.
-    /// Pushing through the object's centre from wherever the pusher starts moves the object in
-    /// every direction over many episodes.
-    pub fn aimed_action(state: &[f64], rng: &mut Pcg64) -> Vec<f64> {
-        let (dx, dy) = (state[2] - state[0], state[3] - state[1]);
+    /// An action toward the object: MAX_STEP on the larger axis (scaled on the other) toward
+    /// the point o + offset (-(o_y - p_y), o_x - p_x) / |o - p| beside the object's centre o
+    /// (perpendicular to the line from the pusher p), plus uniform
+    /// noise in [-0.5, 0.5] px per axis, clipped. Pushing from wherever the pusher starts moves
+    /// the object in every direction over many episodes.
+    pub fn aimed_action(state: &[f64], offset: f64, rng: &mut Pcg64) -> Vec<f64> {
+        let (ox, oy) = (state[2] - state[0], state[3] - state[1]);
+        let length = ox.hypot(oy).max(1e-9);
+        let (dx, dy) = (ox - offset * oy / length, oy + offset * ox / length);
         let scale = MAX_STEP / dx.abs().max(dy.abs()).max(1e-9);
         [dx, dy]
             .map(|d| (d * scale + uniform(rng, -0.5, 0.5)).clamp(-MAX_STEP, MAX_STEP))
             .to_vec()
+    }
+
+    /// The aim offset (px) of aimed episode `episode`: AIM_OFFSET x (2 frac(episode phi) - 1),
+    /// phi the golden ratio's fractional part, so that any run of episodes covers [-1, 1] evenly.
+    pub fn aim_offset(episode: usize) -> f64 {
+        ((episode as f64 * 0.618_033_988_75).fract() * 2.0 - 1.0) * AIM_OFFSET
     }
 
     /// An action away from the object: a direction uniform within 90 degrees of the
@@ -255,7 +270,7 @@ impl Task for Push {
             if Self::touching(state) && uniform(rng, 0.0, 1.0) < RETREAT_SHARE {
                 Self::retreat_action(state, rng)
             } else {
-                Self::aimed_action(state, rng)
+                Self::aimed_action(state, Self::aim_offset(episode), rng)
             }
         } else {
             let (low, high) = self.action_limits();

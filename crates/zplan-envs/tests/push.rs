@@ -3,8 +3,8 @@
 
 use rand::SeedableRng;
 use zplan_envs::push::{
-    GOAL_DISTANCE, GOAL_RANGE, MARGIN, MAX_STEP, OBJECT_LEVEL, OBJECT_RADIUS, PUSHER_LEVEL,
-    PUSHER_RADIUS, SIZE, START_GAP,
+    AIM_OFFSET, GOAL_DISTANCE, GOAL_RANGE, MARGIN, MAX_STEP, OBJECT_LEVEL, OBJECT_RADIUS,
+    PUSHER_LEVEL, PUSHER_RADIUS, SIZE, START_GAP,
 };
 use zplan_envs::{Env, Pcg64, Push, Task, TaskKind, uniform};
 
@@ -202,4 +202,45 @@ fn retreats_leave_the_object_where_it_is() {
         assert_eq!([next[2], next[3]], object, "a retreat moved the object");
         assert!(gap(&next) > gap(&state));
     }
+}
+
+#[test]
+fn off_centre_aims_slide_the_pusher_along_the_object() {
+    // Aim offsets cover [-AIM_OFFSET, AIM_OFFSET] evenly over any run of episodes.
+    let offsets: Vec<f64> = (0..200).map(Push::aim_offset).collect();
+    assert!(offsets.iter().all(|o| o.abs() <= AIM_OFFSET));
+    for bin in 0..4 {
+        let (low, high) = (-1.0 + 0.5 * bin as f64, -0.5 + 0.5 * bin as f64);
+        let count = offsets
+            .iter()
+            .filter(|&&o| (low..high).contains(&(o / AIM_OFFSET)))
+            .count();
+        assert!((40..=60).contains(&count), "bin {bin}: {count} of 200");
+    }
+    // Head-on, the object moves about as far as the pusher steps; aimed off centre the pusher
+    // slides along the object's rim, and the object moves only by the step's part along the
+    // contact normal. Mean ratio of the object's move to the step, over 15 steps from contact
+    // (before the object reaches a wall).
+    let mut rng = Pcg64::seed_from_u64(3);
+    let mut ratio = [0.0f64; 2];
+    for (slot, offset) in [(0, 0.0), (1, 0.8 * AIM_OFFSET)] {
+        let mut state = [4.5, 16.0, 10.0, 16.0];
+        let (mut total, mut moves) = (0.0, 0);
+        for _ in 0..15 {
+            let u = Push::aimed_action(&state, offset, &mut rng);
+            let next = step(state, [u[0], u[1]]);
+            let moved = (next[2] - state[2]).hypot(next[3] - state[3]);
+            if moved > 0.0 {
+                total += moved / u[0].hypot(u[1]);
+                moves += 1;
+            }
+            state = next;
+        }
+        assert!(
+            moves > 10,
+            "offset {offset}: the object moved in {moves} of 15 steps"
+        );
+        ratio[slot] = total / moves as f64;
+    }
+    assert!(ratio[0] > 0.85 && ratio[1] < 0.75, "{ratio:?}");
 }
