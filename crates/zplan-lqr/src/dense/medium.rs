@@ -11,7 +11,7 @@
 //! tile shape, so the AVX-512F and AVX2 + FMA instantiations give bit-identical results; the
 //! portable one multiplies and adds separately (within rounding of the fused result).
 
-use super::{Isa, Mat, MatMut};
+use super::{Isa, Mat, MatMut, madd};
 
 /// Products with every dimension at most this size run here; larger ones go to BLAS.
 pub(super) const MEDIUM_MAX: usize = 160;
@@ -103,11 +103,7 @@ unsafe fn tile_avx512_8x16(
     use std::arch::x86_64::*;
     let (p, q) = a.op_dims(transpose_a);
     assert!(i0 + 8 <= p && j0 + 16 <= b.cols && b.rows == q);
-    let (a_row_step, a_depth_step) = if transpose_a {
-        (1, a.stride)
-    } else {
-        (a.stride, 1)
-    };
+    let (a_row_step, a_depth_step) = a.op_steps(transpose_a);
     // SAFETY: as in `tile`: the views lie inside their slices and the tile inside the views.
     unsafe {
         let mut acc = [[_mm512_setzero_pd(); 2]; 8];
@@ -145,12 +141,6 @@ unsafe fn tile_avx512_8x16(
 #[target_feature(enable = "avx2,fma")]
 fn gemm_avx2_fma(c: MatMut<'_>, beta: f64, alpha: f64, a: Mat<'_>, transpose_a: bool, b: Mat<'_>) {
     body::<6, 8, true>(c, beta, alpha, a, transpose_a, b);
-}
-
-/// a * b + c, fused where the target has FMA.
-#[inline(always)]
-fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
-    if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
 #[inline(always)]
@@ -217,12 +207,7 @@ fn tile<const MR: usize, const NR: usize, const FMA: bool>(
     let (p, q) = a.op_dims(transpose_a);
     assert!(i0 + MR <= p && j0 + NR <= b.cols && b.rows == q);
     let mut acc = [[0.0; NR]; MR];
-    // op(A)[i, k] sits at a_row_step * i + a_depth_step * k from op(A)[0, 0].
-    let (a_row_step, a_depth_step) = if transpose_a {
-        (1, a.stride)
-    } else {
-        (a.stride, 1)
-    };
+    let (a_row_step, a_depth_step) = a.op_steps(transpose_a);
     // SAFETY: `gemm` asserted that each view lies inside its slice, and the tile lies inside the
     // views (asserted above), so every row k < q of B holds columns j0..j0 + NR and op(A) holds
     // rows i0..i0 + MR at every k. Unchecked reads keep the accumulators in registers.

@@ -68,6 +68,13 @@ impl Isa {
     }
 }
 
+/// a * b + c, fused in the instantiations compiled with FMA (`mul_add` without the target
+/// feature would call a slow libm routine).
+#[inline(always)]
+pub(crate) fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
 /// A read-only row-major matrix view.
 #[derive(Clone, Copy)]
 pub(crate) struct Mat<'a> {
@@ -125,6 +132,15 @@ impl<'a> Mat<'a> {
             (self.cols, self.rows)
         } else {
             (self.rows, self.cols)
+        }
+    }
+
+    /// Offsets in `data` from op(A)[i, k] to op(A)[i + 1, k] and to op(A)[i, k + 1].
+    pub fn op_steps(&self, transpose: bool) -> (usize, usize) {
+        if transpose {
+            (1, self.stride)
+        } else {
+            (self.stride, 1)
         }
     }
 

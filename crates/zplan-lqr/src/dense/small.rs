@@ -6,7 +6,7 @@
 //! row of B. The same code is compiled for AVX-512F, AVX2 + FMA and portable Rust, chosen by
 //! [`Isa`]; other widths take a plain loop.
 
-use super::{Isa, Mat, MatMut};
+use super::{Isa, Mat, MatMut, madd};
 
 pub(super) fn gemm(
     isa: Isa,
@@ -77,12 +77,6 @@ fn fixed_avx2_fma<const R: usize>(
     b: Mat<'_>,
 ) {
     fixed_body::<R, true>(c, beta, alpha, a, transpose_a, b);
-}
-
-/// a * b + c, fused where the target has FMA (an unfused `mul_add` would call a slow libm).
-#[inline(always)]
-fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
-    if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
 #[inline(always)]

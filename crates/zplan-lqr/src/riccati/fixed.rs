@@ -7,7 +7,7 @@
 //! of the module above (P = V F, H = l_hess + F'P, ...), split into the A and B blocks of F.
 
 use super::{PolicyMut, QuadraticModel};
-use crate::dense::Isa;
+use crate::dense::{Isa, madd};
 
 /// Runs the pass when (n, m) has an instantiation; `None` otherwise.
 pub(super) fn backward_pass(
@@ -70,12 +70,6 @@ fn pass_avx2_fma<const N: usize, const M: usize>(
     policy: &mut PolicyMut<'_>,
 ) -> Result<[f64; 2], usize> {
     pass::<N, M, true>(model, mu, policy)
-}
-
-/// a * b + c, fused where the target has FMA.
-#[inline(always)]
-fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
-    if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
 #[inline(always)]
