@@ -1,24 +1,34 @@
-//! The unbounded backward pass for small sizes known at compile time (n <= 8, m <= 4).
+//! The backward pass for small sizes known at compile time (n <= 8, m <= 4), bounded or not.
 //!
 //! At these sizes the per-call overhead of general kernels exceeds the arithmetic, so each
 //! (n, m) gets its own instantiation: the value function lives in `[[f64; N]; N]` arrays on the
 //! stack from one stage to the next, every loop has a constant trip count and unrolls, and the
 //! whole pass is compiled for AVX-512F, AVX2 + FMA and portable Rust ([`Isa`]). The maths is that
 //! of the module above (P = V F, H = l_hess + F'P, ...), split into the A and B blocks of F.
+//! With control limits the box QP of `boxqp` gives k and its free set, on the same stack arrays.
 
-use super::{PolicyMut, QuadraticModel};
-use crate::dense::{Isa, madd};
+use super::{ControlBox, PolicyMut, QuadraticModel};
+use crate::boxqp::{self, BoxQpSettings, BoxQpStatus, BoxQpWork};
+use crate::dense::{Isa, Mat, MatMut, cholesky_solve_matrix, madd};
+
+/// Control limits of a bounded pass, with the box QP's settings and scratch.
+pub(super) struct Bounds<'a, 'w> {
+    pub control_box: ControlBox<'a>,
+    pub settings: &'a BoxQpSettings,
+    pub work: &'w mut BoxQpWork,
+}
 
 /// Runs the pass when (n, m) has an instantiation; `None` otherwise.
 pub(super) fn backward_pass(
     model: &QuadraticModel<'_>,
+    bounds: Option<Bounds<'_, '_>>,
     mu: f64,
     policy: &mut PolicyMut<'_>,
 ) -> Option<Result<[f64; 2], usize>> {
     macro_rules! sizes {
         ($(($n:literal, $m:literal))*) => {
             match (model.n, model.m) {
-                $(($n, $m) => Some(dispatch::<$n, $m>(model, mu, policy)),)*
+                $(($n, $m) => Some(dispatch::<$n, $m>(model, bounds, mu, policy)),)*
                 _ => None,
             }
         };
@@ -34,6 +44,7 @@ pub(super) fn backward_pass(
 
 fn dispatch<const N: usize, const M: usize>(
     model: &QuadraticModel<'_>,
+    bounds: Option<Bounds<'_, '_>>,
     mu: f64,
     policy: &mut PolicyMut<'_>,
 ) -> Result<[f64; 2], usize> {
@@ -41,14 +52,14 @@ fn dispatch<const N: usize, const M: usize>(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
             // SAFETY: `Isa::detect` found the features on the running CPU.
-            unsafe { pass_avx512::<N, M>(model, mu, policy) }
+            unsafe { pass_avx512::<N, M>(model, bounds, mu, policy) }
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => {
             // SAFETY: `Isa::detect` found the features on the running CPU.
-            unsafe { pass_avx2_fma::<N, M>(model, mu, policy) }
+            unsafe { pass_avx2_fma::<N, M>(model, bounds, mu, policy) }
         }
-        _ => pass::<N, M, false>(model, mu, policy),
+        _ => pass::<N, M, false>(model, bounds, mu, policy),
     }
 }
 
@@ -56,25 +67,28 @@ fn dispatch<const N: usize, const M: usize>(
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn pass_avx512<const N: usize, const M: usize>(
     model: &QuadraticModel<'_>,
+    bounds: Option<Bounds<'_, '_>>,
     mu: f64,
     policy: &mut PolicyMut<'_>,
 ) -> Result<[f64; 2], usize> {
-    pass::<N, M, true>(model, mu, policy)
+    pass::<N, M, true>(model, bounds, mu, policy)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn pass_avx2_fma<const N: usize, const M: usize>(
     model: &QuadraticModel<'_>,
+    bounds: Option<Bounds<'_, '_>>,
     mu: f64,
     policy: &mut PolicyMut<'_>,
 ) -> Result<[f64; 2], usize> {
-    pass::<N, M, true>(model, mu, policy)
+    pass::<N, M, true>(model, bounds, mu, policy)
 }
 
 #[inline(always)]
 fn pass<const N: usize, const M: usize, const FMA: bool>(
     model: &QuadraticModel<'_>,
+    mut bounds: Option<Bounds<'_, '_>>,
     mu: f64,
     policy: &mut PolicyMut<'_>,
 ) -> Result<[f64; 2], usize> {
@@ -97,6 +111,13 @@ fn pass<const N: usize, const M: usize, const FMA: bool>(
         let defect = model.defects.map(|d| &d[t * N..(t + 1) * N]);
         let gain = &mut policy.gains[t * M * N..(t + 1) * M * N];
         let feedforward = &mut policy.feedforward[t * M..(t + 1) * M];
+        let limits = bounds.as_mut().map(|b| StageBox {
+            lower: b.control_box.lower,
+            upper: b.control_box.upper,
+            nominal: &b.control_box.nominal[t * M..(t + 1) * M],
+            settings: b.settings,
+            work: &mut *b.work,
+        });
         let dv = stage::<N, M, FMA>(
             jac,
             defect,
@@ -105,6 +126,7 @@ fn pass<const N: usize, const M: usize, const FMA: bool>(
             &mut vxx,
             &mut vx,
             mu,
+            limits,
             gain,
             feedforward,
         )
@@ -130,8 +152,18 @@ fn store_value<const N: usize>(
     }
 }
 
-/// One stage; on entry `vxx`, `vx` hold V_{t+1}, on return V_t. `None` when Q_uu + mu I is not
-/// positive definite.
+/// One stage's limits on u (absolute) and its nominal controls, with the box QP's settings and
+/// scratch.
+struct StageBox<'a> {
+    lower: &'a [f64],
+    upper: &'a [f64],
+    nominal: &'a [f64],
+    settings: &'a BoxQpSettings,
+    work: &'a mut BoxQpWork,
+}
+
+/// One stage; on entry `vxx`, `vx` hold V_{t+1}, on return V_t; `feedforward` holds the box
+/// QP's warm start on entry. `None` when Q_uu + mu I is not positive definite.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn stage<const N: usize, const M: usize, const FMA: bool>(
@@ -142,6 +174,7 @@ fn stage<const N: usize, const M: usize, const FMA: bool>(
     vxx: &mut [[f64; N]; N],
     vx: &mut [f64; N],
     mu: f64,
+    limits: Option<StageBox<'_>>,
     gain: &mut [f64],
     feedforward: &mut [f64],
 ) -> Option<[f64; 2]> {
@@ -234,6 +267,44 @@ fn stage<const N: usize, const M: usize, const FMA: bool>(
     for i in 0..M {
         l[i][i] += mu;
     }
+
+    if let Some(b) = limits {
+        // k from the box QP min 1/2 du'(Q_uu + mu I)du + Q_u'du over lower - ubar <= du <= upper - ubar;
+        // K_f = -H_ff^{-1} Q_ux[f, :] on its free set f, K = 0 on the clamped rows.
+        let (mut lower, mut upper) = ([0.0; M], [0.0; M]);
+        for i in 0..M {
+            lower[i] = b.lower[i] - b.nominal[i];
+            upper[i] = b.upper[i] - b.nominal[i];
+        }
+        let h = Mat::new(l.as_flattened(), M, M);
+        let status = boxqp::solve(h, &qu, &lower, &upper, feedforward, b.settings, b.work);
+        if status == BoxQpStatus::NotPositiveDefinite {
+            return None;
+        }
+        let n_free = b.work.n_free;
+        let mut rows = [[0.0; N]; M];
+        for (a, &i) in b.work.free[..n_free].iter().enumerate() {
+            for j in 0..N {
+                rows[a][j] = -qux[i][j];
+            }
+        }
+        cholesky_solve_matrix(
+            b.work.chol_free(),
+            &mut MatMut::new(rows.as_flattened_mut(), n_free, N),
+        );
+        let mut kk = [[0.0; N]; M];
+        for (a, &i) in b.work.free[..n_free].iter().enumerate() {
+            kk[i] = rows[a];
+        }
+        let mut k = [0.0; M];
+        k.copy_from_slice(feedforward);
+        let dv = value_from_policy::<N, M, FMA>(&qxx, &qux, &quu, &qx, &qu, &kk, &k, vxx, vx);
+        for i in 0..M {
+            gain[i * N..(i + 1) * N].copy_from_slice(&kk[i]);
+        }
+        return Some(dv);
+    }
+
     if !cholesky(&mut l) {
         return None;
     }
@@ -281,40 +352,7 @@ fn stage<const N: usize, const M: usize, const FMA: bool>(
             }
             k[i] = -k[i];
         }
-        // V_x = Q_x + K'(Q_uu k + Q_u) + Q_ux'k, V_xx = Q_xx + K'(Q_uu K + Q_ux) + Q_ux'K
-        let mut quu_k = [0.0; M];
-        let mut mk = qux;
-        for i in 0..M {
-            for j in 0..M {
-                quu_k[i] += quu[i][j] * k[j];
-                for c in 0..N {
-                    mk[i][c] = madd::<FMA>(quu[i][j], kk[j][c], mk[i][c]);
-                }
-            }
-        }
-        let mut k_qu = 0.0;
-        let mut k_quu_k = 0.0;
-        for i in 0..M {
-            k_qu += k[i] * qu[i];
-            k_quu_k += k[i] * quu_k[i];
-        }
-        dv = [k_qu, 0.5 * k_quu_k];
-        for i in 0..N {
-            let mut s = qx[i];
-            for r in 0..M {
-                s += kk[r][i] * (quu_k[r] + qu[r]) + qux[r][i] * k[r];
-            }
-            vx[i] = s;
-            for j in 0..=i {
-                let mut s = qxx[i][j];
-                for r in 0..M {
-                    s += 0.5 * (kk[r][i] * mk[r][j] + kk[r][j] * mk[r][i]);
-                    s += 0.5 * (qux[r][i] * kk[r][j] + qux[r][j] * kk[r][i]);
-                }
-                vxx[i][j] = s;
-                vxx[j][i] = s;
-            }
-        }
+        dv = value_from_policy::<N, M, FMA>(&qxx, &qux, &quu, &qx, &qu, &kk, &k, vxx, vx);
         for i in 0..M {
             for j in 0..N {
                 gain[i * N + j] = kk[i][j];
@@ -323,6 +361,57 @@ fn stage<const N: usize, const M: usize, const FMA: bool>(
         }
     }
     Some(dv)
+}
+
+/// The value function of the policy du = k + K dx (module docs, Tassa et al. eq. 11, with the
+/// unregularised Q_uu): writes V_t into `vxx`, `vx` and returns dV.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn value_from_policy<const N: usize, const M: usize, const FMA: bool>(
+    qxx: &[[f64; N]; N],
+    qux: &[[f64; N]; M],
+    quu: &[[f64; M]; M],
+    qx: &[f64; N],
+    qu: &[f64; M],
+    kk: &[[f64; N]; M],
+    k: &[f64; M],
+    vxx: &mut [[f64; N]; N],
+    vx: &mut [f64; N],
+) -> [f64; 2] {
+    // V_x = Q_x + K'(Q_uu k + Q_u) + Q_ux'k, V_xx = Q_xx + K'(Q_uu K + Q_ux) + Q_ux'K
+    let mut quu_k = [0.0; M];
+    let mut mk = *qux;
+    for i in 0..M {
+        for j in 0..M {
+            quu_k[i] += quu[i][j] * k[j];
+            for c in 0..N {
+                mk[i][c] = madd::<FMA>(quu[i][j], kk[j][c], mk[i][c]);
+            }
+        }
+    }
+    let mut k_qu = 0.0;
+    let mut k_quu_k = 0.0;
+    for i in 0..M {
+        k_qu += k[i] * qu[i];
+        k_quu_k += k[i] * quu_k[i];
+    }
+    for i in 0..N {
+        let mut s = qx[i];
+        for r in 0..M {
+            s += kk[r][i] * (quu_k[r] + qu[r]) + qux[r][i] * k[r];
+        }
+        vx[i] = s;
+        for j in 0..=i {
+            let mut s = qxx[i][j];
+            for r in 0..M {
+                s += 0.5 * (kk[r][i] * mk[r][j] + kk[r][j] * mk[r][i]);
+                s += 0.5 * (qux[r][i] * kk[r][j] + qux[r][j] * kk[r][i]);
+            }
+            vxx[i][j] = s;
+            vxx[j][i] = s;
+        }
+    }
+    [k_qu, 0.5 * k_quu_k]
 }
 
 /// In-place Cholesky of a small SPD matrix (lower triangle); `false` if not positive definite.

@@ -28,8 +28,8 @@
 //! ```
 //!
 //! With mu = 0 and no bounds this simplifies through Q_uu = L L' (see `backward_stage`).
-//! Unbounded problems with n <= 8 and m <= 4 run the fixed-size instantiations of `fixed`;
-//! everything else runs the general pass here on the kernels of `dense`.
+//! Problems with n <= 8 and m <= 4, bounded or not, run the fixed-size instantiations of
+//! `fixed`; everything else runs the general pass here on the kernels of `dense`.
 
 mod fixed;
 
@@ -122,9 +122,12 @@ pub(crate) fn backward_pass(
     policy: &mut PolicyMut<'_>,
     work: &mut RiccatiWork,
 ) -> Result<[f64; 2], usize> {
-    if control_box.is_none()
-        && let Some(result) = fixed::backward_pass(model, mu, policy)
-    {
+    let bounds = control_box.map(|control_box| fixed::Bounds {
+        control_box,
+        settings: boxqp_settings,
+        work: &mut work.boxqp,
+    });
+    if let Some(result) = fixed::backward_pass(model, bounds, mu, policy) {
         return result;
     }
     general_backward_pass(model, control_box, mu, boxqp_settings, policy, work)
@@ -359,7 +362,7 @@ mod tests {
     #[test]
     fn fixed_size_and_general_passes_agree() {
         for &(n, m) in &[(1, 1), (3, 1), (4, 2), (8, 4)] {
-            for mu in [0.0, 0.3] {
+            for (mu, bounded) in [(0.0, false), (0.3, false), (0.0, true), (0.3, true)] {
                 let (nm, horizon) = (n + m, 7);
                 let jacobians = filled(horizon * n * nm, 1);
                 let defects = filled(horizon * n, 2);
@@ -381,6 +384,14 @@ mod tests {
                     terminal_gradient: &terminal_gradient,
                     terminal_hessian: &terminal_hessian,
                 };
+                // Limits tight enough that some controls of the box QP end clamped.
+                let (lower, upper) = (vec![-0.2; m], vec![0.3; m]);
+                let nominal = filled(horizon * m, 6);
+                let control_box = ControlBox {
+                    lower: &lower,
+                    upper: &upper,
+                    nominal: &nominal,
+                };
                 let run = |fixed: bool| {
                     let mut vxx = vec![0.0; (horizon + 1) * n * n];
                     let mut vx = vec![0.0; (horizon + 1) * n];
@@ -392,15 +403,23 @@ mod tests {
                         gains: &mut gains,
                         feedforward: &mut ff,
                     };
+                    let settings = BoxQpSettings::default();
+                    let mut work = RiccatiWork::new(n, m);
+                    let control_box = bounded.then_some(control_box);
                     let dv = if fixed {
-                        fixed::backward_pass(&model, mu, &mut policy).expect("instantiated size")
+                        let bounds = control_box.map(|control_box| fixed::Bounds {
+                            control_box,
+                            settings: &settings,
+                            work: &mut work.boxqp,
+                        });
+                        fixed::backward_pass(&model, bounds, mu, &mut policy)
+                            .expect("instantiated size")
                     } else {
-                        let mut work = RiccatiWork::new(n, m);
                         general_backward_pass(
                             &model,
-                            None,
+                            control_box,
                             mu,
-                            &BoxQpSettings::default(),
+                            &settings,
                             &mut policy,
                             &mut work,
                         )
@@ -413,7 +432,16 @@ mod tests {
                         .zip(y)
                         .all(|(p, q)| (p - q).abs() <= 1e-10 * (1.0 + q.abs()))
                 };
-                assert!(close(&a.0, &b.0), "dV, n={n} m={m} mu={mu}");
+                if bounded {
+                    assert!(
+                        a.3.contains(&0.0),
+                        "no clamped control, n={n} m={m} mu={mu}"
+                    );
+                }
+                assert!(
+                    close(&a.0, &b.0),
+                    "dV, n={n} m={m} mu={mu} bounded={bounded}"
+                );
                 assert!(close(&a.1, &b.1), "V_xx, n={n} m={m} mu={mu}");
                 assert!(close(&a.2, &b.2), "V_x, n={n} m={m} mu={mu}");
                 assert!(close(&a.3, &b.3), "K, n={n} m={m} mu={mu}");
