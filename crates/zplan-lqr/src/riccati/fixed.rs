@@ -25,10 +25,21 @@ pub(super) fn backward_pass(
     mu: f64,
     policy: &mut PolicyMut<'_>,
 ) -> Option<Result<[f64; 2], usize>> {
+    backward_pass_with(Isa::detect(), model, bounds, mu, policy)
+}
+
+/// [`backward_pass`] compiled for `isa`, which the running CPU must support.
+pub(super) fn backward_pass_with(
+    isa: Isa,
+    model: &QuadraticModel<'_>,
+    bounds: Option<Bounds<'_, '_>>,
+    mu: f64,
+    policy: &mut PolicyMut<'_>,
+) -> Option<Result<[f64; 2], usize>> {
     macro_rules! sizes {
         ($(($n:literal, $m:literal))*) => {
             match (model.n, model.m) {
-                $(($n, $m) => Some(dispatch::<$n, $m>(model, bounds, mu, policy)),)*
+                $(($n, $m) => Some(dispatch::<$n, $m>(isa, model, bounds, mu, policy)),)*
                 _ => None,
             }
         };
@@ -43,20 +54,21 @@ pub(super) fn backward_pass(
 }
 
 fn dispatch<const N: usize, const M: usize>(
+    isa: Isa,
     model: &QuadraticModel<'_>,
     bounds: Option<Bounds<'_, '_>>,
     mu: f64,
     policy: &mut PolicyMut<'_>,
 ) -> Result<[f64; 2], usize> {
-    match Isa::detect() {
+    match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
-            // SAFETY: `Isa::detect` found the features on the running CPU.
+            // SAFETY: `isa` is one the running CPU supports (`Isa::detect`/`available`).
             unsafe { pass_avx512::<N, M>(model, bounds, mu, policy) }
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => {
-            // SAFETY: `Isa::detect` found the features on the running CPU.
+            // SAFETY: `isa` is one the running CPU supports (`Isa::detect`/`available`).
             unsafe { pass_avx2_fma::<N, M>(model, bounds, mu, policy) }
         }
         _ => pass::<N, M, false>(model, bounds, mu, policy),

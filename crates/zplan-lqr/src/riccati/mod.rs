@@ -344,6 +344,7 @@ fn backward_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dense::Isa;
     use crate::dense::tests::filled;
 
     /// A positive definite n x n matrix, row-major.
@@ -360,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn fixed_size_and_general_passes_agree() {
+    fn fixed_size_and_general_passes_agree_on_every_isa() {
         for &(n, m) in &[(1, 1), (3, 1), (4, 2), (8, 4)] {
             for (mu, bounded) in [(0.0, false), (0.3, false), (0.0, true), (0.3, true)] {
                 let (nm, horizon) = (n + m, 7);
@@ -392,7 +393,7 @@ mod tests {
                     upper: &upper,
                     nominal: &nominal,
                 };
-                let run = |fixed: bool| {
+                let run = |fixed: Option<Isa>| {
                     let mut vxx = vec![0.0; (horizon + 1) * n * n];
                     let mut vx = vec![0.0; (horizon + 1) * n];
                     let mut gains = vec![0.0; horizon * m * n];
@@ -406,13 +407,13 @@ mod tests {
                     let settings = BoxQpSettings::default();
                     let mut work = RiccatiWork::new(n, m);
                     let control_box = bounded.then_some(control_box);
-                    let dv = if fixed {
+                    let dv = if let Some(isa) = fixed {
                         let bounds = control_box.map(|control_box| fixed::Bounds {
                             control_box,
                             settings: &settings,
                             work: &mut work.boxqp,
                         });
-                        fixed::backward_pass(&model, bounds, mu, &mut policy)
+                        fixed::backward_pass_with(isa, &model, bounds, mu, &mut policy)
                             .expect("instantiated size")
                     } else {
                         general_backward_pass(
@@ -426,26 +427,33 @@ mod tests {
                     };
                     (dv.expect("convex"), vxx, vx, gains, ff)
                 };
-                let (a, b) = (run(true), run(false));
+                let general = run(None);
                 let close = |x: &[f64], y: &[f64]| {
                     x.iter()
                         .zip(y)
                         .all(|(p, q)| (p - q).abs() <= 1e-10 * (1.0 + q.abs()))
                 };
-                if bounded {
-                    assert!(
-                        a.3.contains(&0.0),
-                        "no clamped control, n={n} m={m} mu={mu}"
-                    );
+                let mut fused = None;
+                for isa in Isa::available() {
+                    let a = run(Some(isa));
+                    let b = &general;
+                    let case = format!("{isa:?} n={n} m={m} mu={mu} bounded={bounded}");
+                    if bounded {
+                        assert!(a.3.contains(&0.0), "no clamped control, {case}");
+                    }
+                    assert!(close(&a.0, &b.0), "dV, {case}");
+                    assert!(close(&a.1, &b.1), "V_xx, {case}");
+                    assert!(close(&a.2, &b.2), "V_x, {case}");
+                    assert!(close(&a.3, &b.3), "K, {case}");
+                    assert!(close(&a.4, &b.4), "k, {case}");
+                    // The fused ISAs run the same chains: bit-identical.
+                    if isa != Isa::Portable {
+                        match &fused {
+                            None => fused = Some(a),
+                            Some(first) => assert!(*first == a, "fused ISAs differ, {case}"),
+                        }
+                    }
                 }
-                assert!(
-                    close(&a.0, &b.0),
-                    "dV, n={n} m={m} mu={mu} bounded={bounded}"
-                );
-                assert!(close(&a.1, &b.1), "V_xx, n={n} m={m} mu={mu}");
-                assert!(close(&a.2, &b.2), "V_x, n={n} m={m} mu={mu}");
-                assert!(close(&a.3, &b.3), "K, n={n} m={m} mu={mu}");
-                assert!(close(&a.4, &b.4), "k, n={n} m={m} mu={mu}");
             }
         }
     }
