@@ -107,7 +107,13 @@ fn max_abs_diff(a: ndarray::ArrayView2<f64>, b: ndarray::ArrayView2<f64>) -> f64
 
 #[test]
 fn lqr_equals_the_dense_kkt_solution() {
-    for &(n, m, horizon, seed) in &[(4, 2, 10, 1), (3, 1, 25, 2), (6, 3, 8, 3), (16, 4, 6, 4)] {
+    for &(n, m, horizon, seed) in &[
+        (4, 2, 10, 1),
+        (3, 1, 25, 2),
+        (6, 3, 8, 3),
+        (16, 4, 6, 4),
+        (24, 6, 5, 5),
+    ] {
         let mut problem = random_lqr(n, m, horizon, seed);
         let x0 = RandomMatrices::new(seed + 100).vector(n, 2.0);
         let mut ws = LqrWorkspace::new(n, m);

@@ -216,6 +216,34 @@ impl<'a> MatMut<'a> {
         }
     }
 
+    /// The block of `rows x cols` starting at (`row`, `col`).
+    pub fn block_mut(&mut self, row: usize, col: usize, rows: usize, cols: usize) -> MatMut<'_> {
+        debug_assert!(row + rows <= self.rows && col + cols <= self.cols);
+        let start = row * self.stride + col;
+        let end = if rows == 0 {
+            start
+        } else {
+            start + (rows - 1) * self.stride + cols
+        };
+        MatMut {
+            data: &mut self.data[start..end],
+            rows,
+            cols,
+            stride: self.stride,
+        }
+    }
+
+    /// Copies the strict lower triangle of a square matrix onto the upper one.
+    pub fn mirror_lower(&mut self) {
+        debug_assert_eq!(self.rows, self.cols);
+        for i in 0..self.rows {
+            for j in 0..i {
+                let v = self.at(i, j);
+                self.set(j, i, v);
+            }
+        }
+    }
+
     /// Makes a square matrix exactly symmetric: A <- (A + A') / 2.
     pub fn symmetrize(&mut self) {
         debug_assert_eq!(self.rows, self.cols);
@@ -300,6 +328,47 @@ pub(crate) fn gemm_with(
         }
     } else {
         small::any_width(c, beta, alpha, a, transpose_a, b);
+    }
+}
+
+/// Row blocks of [`gemm_lower`].
+const LOWER_BLOCK: usize = 16;
+
+/// C <- beta C + alpha op(A) B on the lower block triangle of a square C: in row blocks of 16,
+/// each up to its block's last column, so that about half the product is computed when the
+/// result is known to be symmetric. Entries above the block diagonal are left as they were.
+pub(crate) fn gemm_lower(
+    mut c: MatMut<'_>,
+    beta: f64,
+    alpha: f64,
+    a: Mat<'_>,
+    transpose_a: bool,
+    b: Mat<'_>,
+) {
+    let p = c.rows;
+    assert!(
+        c.cols == p && b.cols == p,
+        "gemm_lower needs a square product"
+    );
+    let mut r0 = 0;
+    while r0 < p {
+        let rows = LOWER_BLOCK.min(p - r0);
+        let cols = r0 + rows;
+        let a_rows = if transpose_a {
+            a.block(0, r0, a.rows, rows)
+        } else {
+            a.block(r0, 0, rows, a.cols)
+        };
+        let b_cols = b.block(0, 0, b.rows, cols);
+        gemm(
+            c.block_mut(r0, 0, rows, cols),
+            beta,
+            alpha,
+            a_rows,
+            transpose_a,
+            b_cols,
+        );
+        r0 += rows;
     }
 }
 

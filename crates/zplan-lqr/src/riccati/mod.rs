@@ -35,8 +35,8 @@ mod fixed;
 
 use crate::boxqp::{self, BoxQpSettings, BoxQpStatus, BoxQpWork};
 use crate::dense::{
-    Mat, MatMut, cholesky, cholesky_solve, cholesky_solve_matrix, dot, gemm, gemv, lower_solve,
-    lower_solve_matrix, lower_transpose_solve, lower_transpose_solve_matrix,
+    Mat, MatMut, cholesky, cholesky_solve, cholesky_solve_matrix, dot, gemm, gemm_lower, gemv,
+    lower_solve, lower_solve_matrix, lower_transpose_solve, lower_transpose_solve_matrix,
 };
 
 /// The quadratic model of a whole horizon, stage data contiguous and row-major.
@@ -50,8 +50,8 @@ pub(crate) struct QuadraticModel<'a> {
     pub defects: Option<&'a [f64]>,
     /// T x (n+m): [l_x; l_u] per stage.
     pub cost_gradients: &'a [f64],
-    /// T x (n+m) x (n+m): the stage cost Hessian. Read: the l_xx and l_uu blocks and l_ux
-    /// (rows n.., columns ..n); the l_xu block is taken as l_ux'.
+    /// T x (n+m) x (n+m): the stage cost Hessian, symmetric. Read: its lower triangle (the
+    /// lower triangles of l_xx and l_uu, and l_ux in rows n.., columns ..n).
     pub cost_hessians: &'a [f64],
     /// n: terminal cost gradient.
     pub terminal_gradient: &'a [f64],
@@ -210,16 +210,11 @@ fn backward_stage(
     let mut p = MatMut::new(&mut work.p, n, nm);
     gemm(p.rb(), 0.0, 1.0, stage.value_hessian_next, false, f);
 
-    // H = l_hess (l_xu mirrored from l_ux) + F' P
+    // H = l_hess + F' P, symmetric: its lower block triangle, then mirrored (l_xu = l_ux').
     let mut h = MatMut::new(&mut work.h, nm, nm);
     h.copy_from(stage.cost_hessian);
-    for i in 0..n {
-        for j in n..nm {
-            let v = h.at(j, i);
-            h.set(i, j, v);
-        }
-    }
-    gemm(h.rb(), 1.0, 1.0, f, true, p.as_ref());
+    gemm_lower(h.rb(), 1.0, 1.0, f, true, p.as_ref());
+    h.mirror_lower();
 
     // g = l_grad + F' (V_x' + V_xx' c)
     work.v.copy_from_slice(stage.value_gradient_next);
