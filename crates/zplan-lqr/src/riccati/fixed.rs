@@ -274,7 +274,7 @@ fn stage<const N: usize, const M: usize, const FMA: bool>(
         }
     }
 
-    // L L' = Q_uu + mu I
+    // Q_uu + mu I: the box QP's Hessian, or factorised in place as L L' when unbounded
     let mut l = quu;
     for i in 0..M {
         l[i][i] += mu;
