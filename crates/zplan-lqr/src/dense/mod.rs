@@ -75,6 +75,23 @@ pub(crate) fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
+/// The slice range a `rows x cols` block at (`row`, `col`) spans in a matrix of row `stride`.
+fn block_span(
+    stride: usize,
+    row: usize,
+    col: usize,
+    rows: usize,
+    cols: usize,
+) -> std::ops::Range<usize> {
+    let start = row * stride + col;
+    let end = if rows == 0 {
+        start
+    } else {
+        start + (rows - 1) * stride + cols
+    };
+    start..end
+}
+
 /// A read-only row-major matrix view.
 #[derive(Clone, Copy)]
 pub(crate) struct Mat<'a> {
@@ -107,14 +124,9 @@ impl<'a> Mat<'a> {
     /// The block of `rows x cols` starting at (`row`, `col`).
     pub fn block(self, row: usize, col: usize, rows: usize, cols: usize) -> Mat<'a> {
         debug_assert!(row + rows <= self.rows && col + cols <= self.cols);
-        let start = row * self.stride + col;
-        let end = if rows == 0 {
-            start
-        } else {
-            start + (rows - 1) * self.stride + cols
-        };
+        let span = block_span(self.stride, row, col, rows, cols);
         Mat {
-            data: &self.data[start..end],
+            data: &self.data[span],
             rows,
             cols,
             stride: self.stride,
@@ -219,14 +231,9 @@ impl<'a> MatMut<'a> {
     /// The block of `rows x cols` starting at (`row`, `col`).
     pub fn block_mut(&mut self, row: usize, col: usize, rows: usize, cols: usize) -> MatMut<'_> {
         debug_assert!(row + rows <= self.rows && col + cols <= self.cols);
-        let start = row * self.stride + col;
-        let end = if rows == 0 {
-            start
-        } else {
-            start + (rows - 1) * self.stride + cols
-        };
+        let span = block_span(self.stride, row, col, rows, cols);
         MatMut {
-            data: &mut self.data[start..end],
+            data: &mut self.data[span],
             rows,
             cols,
             stride: self.stride,
