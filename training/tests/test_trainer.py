@@ -8,7 +8,7 @@ import pytest
 import torch
 from zplan_train.__main__ import main
 from zplan_train.config import TrainConfig
-from zplan_train.data import BufferFormatError, read_buffer
+from zplan_train.data import BufferFormatError, read_buffer, read_buffers
 from zplan_train.export import export_bundle
 from zplan_train.train import train
 
@@ -120,6 +120,25 @@ def test_windows_follow_one_episode_and_sequences_train_multistep(planar_sequenc
     first, last = history[0], history[-1]
     for term in ("reconstruction", "next_reconstruction", "total"):
         assert last[term] < first[term], (term, first[term], last[term])
+
+
+def test_several_buffers_train_as_one_and_no_window_crosses_from_one_to_the_next(planar_sequences, zplan, tmp_path):
+    one = read_buffer(planar_sequences)
+    both = read_buffers([planar_sequences, planar_sequences])
+    assert len(both) == 2 * len(one)
+    assert np.array_equal(both.obs[len(one) :], one.obs) and np.array_equal(both.state[len(one) :], one.state)
+    # Each copy keeps its own 5 windows of 4 per sequence, and none joins the two copies.
+    windows = both.windows(4)
+    assert windows.shape == (2 * 50 * 5, 4)
+    for k in range(3):
+        assert np.array_equal(both.next_obs[windows[:, k]], both.obs[windows[:, k + 1]])
+
+    other = tmp_path / "swing"
+    subprocess.run(
+        [zplan, "collect", "--task", "swing", "--samples", "20", "--out", str(other)], check=True, capture_output=True
+    )
+    with pytest.raises(BufferFormatError, match="obs of shape"):
+        read_buffers([planar_sequences, str(other)])
 
 
 def test_a_horizon_without_sequences_is_a_clear_error(planar_buffer, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""python -m zplan_train --data DIR --task T --out DIR [--model KIND] [--epochs N] [--seed S] [--device cpu|cuda]"""
+"""python -m zplan_train --data DIR [DIR ...] --task T --out DIR [--model KIND] [--epochs N] [--seed S]
+[--device cpu|cuda]"""
 
 import argparse
 import os
@@ -21,7 +22,13 @@ def _kind_default(name):
 def parse(argv):
     """The command line as (args, TrainConfig)."""
     parser = argparse.ArgumentParser(prog="python -m zplan_train", description=__doc__)
-    parser.add_argument("--data", required=True, help="a zplan buffer directory (zplan collect)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="DIR",
+        help="zplan buffer directories (zplan collect), trained on together",
+    )
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--out", required=True, help="bundle directory to write")
     parser.add_argument("--model", default=DEFAULTS.kind, type=ModelKind, choices=list(ModelKind))
@@ -88,7 +95,7 @@ def main(argv=None):
     if data is None:
         return 2
     print(
-        f"zplan_train: {len(data)} transitions of {args.task} from {args.data}, model {config.kind}, seed {config.seed}"
+        f"zplan_train: {len(data)} transitions of {args.task} from {data.path}, model {config.kind}, seed {config.seed}"
     )
 
     def checkpoint(epoch, model, history, held_out, seconds):

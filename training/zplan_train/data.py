@@ -100,10 +100,44 @@ def read_buffer(path):
     )
 
 
-def read_buffer_or_report(path, program):
-    """The buffer in `path` for a command-line `program`, or None with the reason on stderr."""
+def read_buffers(paths):
+    """The committed transitions of several buffers as one `Transitions` (episodes never run
+    from one buffer into the next). The buffers must hold the same image and action shapes, and
+    all or none of them true states."""
+    parts = [read_buffer(path) for path in paths]
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    for part in parts[1:]:
+        for name in ("obs", "action"):
+            if getattr(part, name).shape[1:] != getattr(first, name).shape[1:]:
+                raise BufferFormatError(
+                    f"{part.path}: {name} of shape {getattr(part, name).shape[1:]}, "
+                    f"{first.path} has {getattr(first, name).shape[1:]}"
+                )
+        if (part.state is None) != (first.state is None) or (
+            part.state is not None and part.state.shape[1:] != first.state.shape[1:]
+        ):
+            raise BufferFormatError(f"{part.path}: its true states do not match those of {first.path}")
+    offsets = np.cumsum([0] + [len(part) for part in parts[:-1]])
+    following = np.concatenate(
+        [
+            np.where(part.following >= 0, part.following + offset, -1)
+            for part, offset in zip(parts, offsets, strict=True)
+        ]
+    )
+    joined = {
+        name: None if first.state is None and "state" in name else np.concatenate([getattr(p, name) for p in parts])
+        for name in ("obs", "action", "reward", "next_obs", "state", "next_state")
+    }
+    return Transitions(following=following, path=" + ".join(p.path for p in parts), **joined)
+
+
+def read_buffer_or_report(paths, program):
+    """The buffer in `paths` (a directory, or a list of them joined by `read_buffers`) for a
+    command-line `program`, or None with the reason on stderr."""
     try:
-        return read_buffer(path)
+        return read_buffers([paths] if isinstance(paths, str) else paths)
     except BufferFormatError as e:
         print(f"{program}: {e}", file=sys.stderr)
         return None

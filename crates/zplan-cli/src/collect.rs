@@ -8,7 +8,13 @@
 //!   multi-step predictions;
 //! - `--policy random --episodes K`: K episodes of the task's length under the random base
 //!   policy pi_0 (uniformly random actions; on push every second episode aims at the object,
-//!   docs/tasks.md), from the task's start distribution.
+//!   docs/tasks.md), from the task's start distribution;
+//! - `--policy planner --model DIR --episodes K` (push): K episodes under the observation-space
+//!   planner on the video bundle in DIR, each toward the episode's goal with the designated
+//!   pixel set at the object's true centre before every plan (as `zplan eval --track`). The
+//!   data shows what a model's plans really do, which is where its training data was thin:
+//!   retraining on it beside the base policy's data (the trainer takes several buffers) is a
+//!   round of data aggregation (DAgger, Ross et al. 2011).
 //!
 //! On push the command reports the share of transitions in which the pusher moved the object.
 //!
@@ -18,11 +24,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::ArrayView3;
 use rand::SeedableRng;
 use zplan_envs::{Env, Pcg64, Push, TaskKind, sample_sequence};
-use zplan_loop::Recorder;
+use zplan_loop::{LoopError, Recorder};
+use zplan_mpc::{ObservationPlanner, ObservationSettings, PixelGoal};
+use zplan_onnx::VideoBundle;
 
 /// Collect training data for a task into a transition buffer (docs/buffer-format.md).
 #[derive(Args)]
@@ -42,6 +52,15 @@ pub struct CollectCommand {
     /// Collect this many whole episodes under --policy instead of independent samples.
     #[arg(long, requires = "policy")]
     episodes: Option<usize>,
+    /// The video bundle `--policy planner` plans with.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Samples per iteration of `--policy planner`'s CEM (default: Visual Foresight's 200).
+    #[arg(long, value_name = "N", requires = "model")]
+    cem_samples: Option<usize>,
+    /// Iterations of `--policy planner`'s CEM (default: Visual Foresight's 3).
+    #[arg(long, value_name = "N", requires = "model")]
+    cem_iterations: Option<usize>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -55,12 +74,36 @@ pub struct CollectCommand {
 enum Policy {
     /// Uniformly random actions within the task's limits.
     Random,
+    /// The observation-space planner on the video bundle of --model (push).
+    Planner,
 }
 
 impl CollectCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let what = match (self.policy, self.episodes) {
             (Some(Policy::Random), Some(episodes)) => Collection::RandomEpisodes(episodes),
+            (Some(Policy::Planner), Some(episodes)) => {
+                if self.task != TaskKind::Push {
+                    anyhow::bail!(
+                        "--policy planner plans in observation space, on push; {} is planned with `zplan mbrl`",
+                        self.task.name()
+                    );
+                }
+                let model = self
+                    .model
+                    .context("--policy planner needs --model (a video bundle)")?;
+                let mut settings = ObservationSettings::default();
+                let sampling = &mut settings.sampling;
+                sampling.samples = self.cem_samples.unwrap_or(sampling.samples);
+                sampling.iterations = self.cem_iterations.unwrap_or(sampling.iterations);
+                sampling.elites = sampling.elites.min(sampling.samples);
+                settings.seed = self.seed;
+                let bundle = VideoBundle::load(&model)
+                    .with_context(|| format!("--model {}", model.display()))?;
+                let planner = ObservationPlanner::new(bundle, settings)
+                    .with_context(|| format!("--model {}", model.display()))?;
+                Collection::PlannerEpisodes(episodes, Box::new(planner))
+            }
             _ => Collection::Samples {
                 samples: self.samples,
                 sequence: self.sequence as usize,
@@ -76,6 +119,8 @@ pub(crate) enum Collection {
     Samples { samples: usize, sequence: usize },
     /// Whole episodes under uniformly random actions.
     RandomEpisodes(usize),
+    /// Whole push episodes under the observation-space planner.
+    PlannerEpisodes(usize, Box<ObservationPlanner>),
 }
 
 pub(crate) fn collect(
@@ -88,7 +133,9 @@ pub(crate) fn collect(
     let mut rec = Recorder::create(out, definition.as_ref())?;
     let mut rng = Pcg64::seed_from_u64(seed);
     let total = match what {
-        Collection::RandomEpisodes(episodes) => episodes * definition.episode_length(),
+        Collection::RandomEpisodes(episodes) | Collection::PlannerEpisodes(episodes, _) => {
+            episodes * definition.episode_length()
+        }
         Collection::Samples { samples, .. } => samples,
     };
     let bar = ProgressBar::new(total as u64);
@@ -136,6 +183,28 @@ pub(crate) fn collect(
         Collection::RandomEpisodes(episodes) => {
             let mut env = Env::new(task, seed);
             rec.random_episodes(&mut env, episodes, &mut rng, |state, next| {
+                count_contact(state, next);
+                bar.inc(1);
+            })?;
+        }
+        Collection::PlannerEpisodes(episodes, mut planner) => {
+            let mut env = Env::new(task, seed);
+            let image = definition.image();
+            let shape = (image.frames, image.height, image.width);
+            let mut current = usize::MAX;
+            let policy = |episode: usize, env: &Env, obs: &[u8]| -> Result<Vec<f64>, LoopError> {
+                let object = Push::object(env.state());
+                if episode != current {
+                    current = episode;
+                    planner.reset();
+                    let to = Push::object(env.goal());
+                    planner.set_pixel_goals(&[PixelGoal { from: object, to }])?;
+                }
+                planner.set_designated_pixels(&[object])?;
+                let frames = ArrayView3::from_shape(shape, obs).expect("obs holds one image");
+                Ok(planner.plan(frames)?.to_vec())
+            };
+            rec.episodes(&mut env, episodes, policy, |state, next| {
                 count_contact(state, next);
                 bar.inc(1);
             })?;

@@ -237,6 +237,82 @@ fn collect_writes_a_buffer_for_every_task() {
 }
 
 #[test]
+fn collect_with_the_planner_records_push_episodes_it_planned() {
+    let model = format!("{}/../../models/push", env!("CARGO_MANIFEST_DIR"));
+    let tmp = scratch("collect-planner");
+    let dir = tmp.path().join("push");
+    let out = dir.to_str().unwrap();
+    let planned = [
+        "collect",
+        "--task",
+        "push",
+        "--policy",
+        "planner",
+        "--model",
+        &model,
+        "--cem-samples",
+        "16",
+        "--cem-iterations",
+        "1",
+        "--episodes",
+        "1",
+        "--seed",
+        "4",
+        "--out",
+        out,
+    ];
+    let text = succeeded(&zplan(&planned, &[]));
+    assert!(
+        text.contains("collected 60 transitions (61 rows)"),
+        "{text}"
+    );
+    let buffer = zplan_buffer::Buffer::open_read(&dir).unwrap();
+    let mut actions = Vec::new();
+    let mut action = [0.0f32; 2];
+    for i in (0..buffer.committed_len()).filter(|&i| buffer.is_valid(i)) {
+        buffer.action(i, &mut action);
+        assert!(action.iter().all(|a| a.abs() <= 1.0), "row {i}: {action:?}");
+        actions.push(action);
+    }
+    assert_eq!(actions.len(), 60);
+    assert!(
+        actions.windows(2).any(|pair| pair[0] != pair[1]),
+        "the planner's actions change over the episode"
+    );
+
+    let without_model = [
+        "collect",
+        "--task",
+        "push",
+        "--policy",
+        "planner",
+        "--episodes",
+        "1",
+        "--out",
+        out,
+    ];
+    let output = zplan(&without_model, &[]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("needs --model"));
+    let latent_task = [
+        "collect",
+        "--task",
+        "planar",
+        "--policy",
+        "planner",
+        "--model",
+        &model,
+        "--episodes",
+        "1",
+        "--out",
+        out,
+    ];
+    let output = zplan(&latent_task, &[]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("zplan mbrl"));
+}
+
+#[test]
 fn train_collects_trains_and_validates_a_bundle() {
     let tmp = scratch("train");
     let root = tmp.path();

@@ -116,6 +116,24 @@ impl Recorder {
         env: &mut Env,
         episodes: usize,
         rng: &mut Pcg64,
+        progress: impl FnMut(&[f64], &[f64]),
+    ) -> Result<(), LoopError> {
+        let policy = |episode: usize, env: &Env, _: &[u8]| {
+            Ok(env.task().random_policy_action(env.state(), episode, rng))
+        };
+        self.episodes(env, episodes, policy, progress)
+    }
+
+    /// `episodes` whole episodes of the task from the environment's start distribution, each
+    /// action chosen by `policy(episode, env, obs)` from the environment (its state and goal)
+    /// and the current image; reward 1 when the next state is in goal. `progress(state,
+    /// next_state)` is called after every row. A policy's error ends the collection; the rows
+    /// appended before it stay (committed by [`Recorder::commit`]).
+    pub fn episodes(
+        &mut self,
+        env: &mut Env,
+        episodes: usize,
+        mut policy: impl FnMut(usize, &Env, &[u8]) -> Result<Vec<f64>, LoopError>,
         mut progress: impl FnMut(&[f64], &[f64]),
     ) -> Result<(), LoopError> {
         let length = env.task().episode_length();
@@ -131,7 +149,13 @@ impl Recorder {
                 env.observation(&mut obs);
                 state.clear();
                 state.extend_from_slice(env.state());
-                let action = env.task().random_policy_action(&state, episode, rng);
+                let action = match policy(episode, env, &obs) {
+                    Ok(action) => action,
+                    Err(e) => {
+                        result = Err(e);
+                        break 'episodes;
+                    }
+                };
                 env.step(&action);
                 env.observation(&mut next);
                 let reward = f32::from(u8::from(env.in_goal()));
