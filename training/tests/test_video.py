@@ -94,7 +94,7 @@ def test_a_few_epochs_on_push_episodes_lower_both_losses_and_export_a_bundle_zpl
     )
     data = read_buffer(str(out))
     assert object_columns(TASKS["push"].state) == (2, 3) and len(data.windows(10)) > 100
-    config = TrainConfig(kind="video", epochs=6, batch_size=48, lr=3e-3)
+    config = TrainConfig(kind="video", epochs=9, batch_size=48, lr=3e-3)
     model, history, held_out, seconds = train(data, "push", config, log=lambda _: None)
     assert history[-1]["image"] < 0.9 * history[0]["image"], history
     assert history[-1]["tracking"] < history[0]["tracking"], history

@@ -21,12 +21,12 @@ frame, [B, C, K^2, H W], times the per-sample kernels [B, 1, M, K^2]): a grouped
 would fix the batch size in ONNX, this keeps the batch axis (and the maps axis) dynamic.
 
 The network: a strided-convolution encoder of (frames, u broadcast to planes) to H/8; keypoints,
-the expected (x, y) under a spatial softmax of each channel of a full-resolution convolution of
-the frames (Levine et al. 2016's spatial soft-argmax: sub-pixel positions of what is in the
-scene, which a contact's direction depends on and which the strided encoder blurs); an MLP head
-from the encoder's flattened features, the keypoints and u to the kernels; and a U-Net decoder
-with skips up to H/2 whose mask logits are upsampled and added to a per-pixel linear map of the
-full-resolution frames and u.
+the expected (x, y) under a spatial softmax of each channel of a small full-resolution network
+of the frames (3 x 3 convolution, ReLU, 1 x 1 convolution; Levine et al. 2016's spatial
+soft-argmax: sub-pixel positions of what is in the scene, which a contact's direction depends on
+and which the strided encoder blurs); an MLP head from the encoder's flattened features, the
+keypoints and u to the kernels; and a U-Net decoder with skips up to H/2 whose mask logits are
+upsampled and added to a per-pixel linear map of the full-resolution frames and u.
 """
 
 import numpy as np
@@ -58,7 +58,11 @@ class VideoPredictor(nn.Module):
         self.enc1 = nn.Conv2d(inputs, c1, 4, 2, 1)
         self.enc2 = nn.Conv2d(c1, c2, 4, 2, 1)
         self.enc3 = nn.Conv2d(c2, c3, 4, 2, 1)
-        self.keypoints = nn.Conv2d(frames, keypoints, 3, 1, 1)
+        # Keypoint logits: a 3 x 3 convolution, ReLU and a 1 x 1 convolution of the frames (a
+        # linear filter alone cannot pick one grey level out, e.g. the pusher without the object).
+        self.keypoints = nn.Sequential(
+            nn.Conv2d(frames, keypoints, 3, 1, 1), nn.ReLU(), nn.Conv2d(keypoints, keypoints, 1)
+        )
         # Keypoint coordinates in [-1, 1]: x of each pixel column, y of each row, [2, H W].
         xs = (torch.arange(width, dtype=torch.float32) + 0.5) * (2.0 / width) - 1.0
         ys = (torch.arange(height, dtype=torch.float32) + 0.5) * (2.0 / height) - 1.0
@@ -92,7 +96,8 @@ class VideoPredictor(nn.Module):
         _, h, w = self.shape
         total = 0
         for conv, (oh, ow) in (
-            (self.keypoints, (h, w)),
+            (self.keypoints[0], (h, w)),
+            (self.keypoints[2], (h, w)),
             (self.enc1, (h // 2, w // 2)),
             (self.enc2, (h // 4, w // 4)),
             (self.enc3, (h // 8, w // 8)),
@@ -103,7 +108,7 @@ class VideoPredictor(nn.Module):
             total += 2 * conv.weight.numel() * oh * ow
         masks = self.kernels + 1
         total += 2 * masks * (self.shape[0] * h * w + self.actions)
-        total += 2 * self.grid.numel() * self.keypoints.out_channels
+        total += 2 * self.grid.numel() * self.keypoints[2].out_channels
         total += sum(2 * m.weight.numel() for m in self.head if isinstance(m, nn.Linear))
         channels = 2  # the last frame and one map
         total += 2 * channels * self.kernels * self.kernel_size**2 * h * w
