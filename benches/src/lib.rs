@@ -281,8 +281,8 @@ pub fn dgemm_gflops(duration: Duration) -> f64 {
 }
 
 /// Single-thread double-precision peak of this core: the GFLOP/s of twelve independent chains of
-/// fused multiply-adds on the widest vectors the CPU has (AVX-512F, AVX2 + FMA, else scalar
-/// SSE2 pairs), best of repeated runs for about `duration`. No kernel exceeds it, whichever BLAS
+/// fused multiply-adds on the widest vectors the CPU has (AVX-512F, AVX2 + FMA, aarch64 NEON,
+/// else unfused pairs), best of repeated runs for about `duration`. No kernel exceeds it, whichever BLAS
 /// core is loaded, so efficiencies are stated against it.
 pub fn fma_peak_gflops(duration: Duration) -> f64 {
     const STEPS: usize = 100_000;
@@ -315,6 +315,12 @@ fn fma_chains() -> (usize, fn(usize) -> f64) {
             });
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // NEON (with its fused multiply-add) is part of every aarch64 CPU.
+        (2, chains::<2, true>)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
     (2, chains::<2, false>)
 }
 

@@ -8,8 +8,8 @@
 //! the NR-wide panels go through narrower tiles (8, 4, 1); rows left over through 1-row tiles.
 //!
 //! Every element of C is the same chain c_ij = fma(a_ik, b_kj, ...) over k = 0..q, whatever the
-//! tile shape, so the AVX-512F and AVX2 + FMA instantiations give bit-identical results; the
-//! portable one multiplies and adds separately (within rounding of the fused result).
+//! tile shape, so the AVX-512F, AVX2 + FMA and NEON instantiations give bit-identical results;
+//! the portable one multiplies and adds separately (within rounding of the fused result).
 
 use super::{Isa, Mat, MatMut, madd};
 
@@ -36,7 +36,10 @@ pub(super) fn gemm(
             // SAFETY: `isa` is one the running CPU supports (`Isa::detect`/`available`).
             unsafe { gemm_avx2_fma(c, beta, alpha, a, transpose_a, b) }
         }
-        _ => body::<4, 4, false>(c, beta, alpha, a, transpose_a, b),
+        // 4 x 8 tiles: 16 of the 32 q registers accumulate, 4 hold the row of B.
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => body::<4, 8, true>(c, beta, alpha, a, transpose_a, b),
+        Isa::Portable => body::<4, 4, false>(c, beta, alpha, a, transpose_a, b),
     }
 }
 

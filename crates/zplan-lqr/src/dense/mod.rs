@@ -3,8 +3,8 @@
 //! A matrix is a slice with a row stride: element (i, j) sits at `data[i * stride + j]`, so a
 //! block of a larger matrix is a view without a copy. Products run in zplan's own register-tiled
 //! kernels up to the Riccati pass's largest sizes (`small` for up to 24 columns, `medium` for
-//! every dimension up to 160), compiled for AVX-512F, AVX2 + FMA and portable Rust and chosen at
-//! run time ([`Isa`]); only larger products go to OpenBLAS. Nothing here allocates.
+//! every dimension up to 160), compiled for AVX-512F, AVX2 + FMA, aarch64 NEON and portable Rust
+//! and chosen at run time ([`Isa`]); only larger products go to OpenBLAS. Nothing here allocates.
 
 mod medium;
 mod small;
@@ -24,15 +24,22 @@ const BLAS_MIN_MULTIPLY_ADDS: usize = 8 * 8 * 8;
 
 /// The instruction set the kernels run with.
 ///
-/// AVX-512F and AVX2 + FMA give bit-identical results (the same fused multiply-add chains in
-/// the same order); the portable kernels round each product separately.
+/// AVX-512F, AVX2 + FMA and NEON give bit-identical results (the same fused multiply-add chains
+/// in the same order); the portable kernels round each product separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Isa {
     /// 512-bit vectors with fused multiply-add.
+    #[cfg(target_arch = "x86_64")]
     Avx512,
     /// 256-bit vectors with fused multiply-add.
+    #[cfg(target_arch = "x86_64")]
     Avx2Fma,
-    /// Plain Rust, vectorised as far as the compiler's baseline target allows.
+    /// aarch64's 128-bit vectors with fused multiply-add (part of every aarch64 CPU: the kernels
+    /// need no run-time check, only their own tile shapes for its 32 vector registers).
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+    /// Plain Rust, vectorised as far as the compiler's baseline target allows, each product
+    /// rounded before it is added.
     Portable,
 }
 
@@ -54,6 +61,10 @@ impl Isa {
                 return Isa::Avx2Fma;
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return Isa::Neon;
+        }
         Isa::Portable
     }
 
@@ -61,10 +72,18 @@ impl Isa {
     #[cfg(test)]
     pub fn available() -> Vec<Self> {
         let best = Self::detect();
-        [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
-            .into_iter()
-            .skip_while(|&isa| isa != best)
-            .collect()
+        [
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon,
+            Isa::Portable,
+        ]
+        .into_iter()
+        .skip_while(|&isa| isa != best)
+        .collect()
     }
 }
 

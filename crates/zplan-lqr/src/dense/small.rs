@@ -49,7 +49,9 @@ fn fixed<const R: usize>(
             // SAFETY: `isa` is one the running CPU supports (`Isa::detect`/`available`).
             unsafe { fixed_avx2_fma::<R>(c, beta, alpha, a, transpose_a, b) }
         }
-        _ => fixed_body::<R, false>(c, beta, alpha, a, transpose_a, b),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => fixed_body::<R, true>(c, beta, alpha, a, transpose_a, b),
+        Isa::Portable => fixed_body::<R, false>(c, beta, alpha, a, transpose_a, b),
     }
 }
 

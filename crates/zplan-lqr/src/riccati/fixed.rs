@@ -3,7 +3,7 @@
 //! At these sizes the per-call overhead of general kernels exceeds the arithmetic, so each
 //! (n, m) gets its own instantiation: the value function lives in `[[f64; N]; N]` arrays on the
 //! stack from one stage to the next, every loop has a constant trip count and unrolls, and the
-//! whole pass is compiled for AVX-512F, AVX2 + FMA and portable Rust ([`Isa`]). The maths is that
+//! whole pass is compiled for AVX-512F, AVX2 + FMA, NEON and portable Rust ([`Isa`]). The maths is that
 //! of the module above (P = V F, H = l_hess + F'P, ...), split into the A and B blocks of F.
 //! With control limits the box QP of `boxqp` gives k and its free set, on the same stack arrays.
 
@@ -71,7 +71,9 @@ fn dispatch<const N: usize, const M: usize>(
             // SAFETY: `isa` is one the running CPU supports (`Isa::detect`/`available`).
             unsafe { pass_avx2_fma::<N, M>(model, bounds, mu, policy) }
         }
-        _ => pass::<N, M, false>(model, bounds, mu, policy),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => pass::<N, M, true>(model, bounds, mu, policy),
+        Isa::Portable => pass::<N, M, false>(model, bounds, mu, policy),
     }
 }
 
