@@ -282,8 +282,8 @@ pub fn dgemm_gflops(duration: Duration) -> f64 {
 
 /// Single-thread double-precision peak of this core: the GFLOP/s of twelve independent chains of
 /// fused multiply-adds on the widest vectors the CPU has (AVX-512F, AVX2 + FMA, aarch64 NEON,
-/// else unfused pairs), best of repeated runs for about `duration`. No kernel exceeds it, whichever BLAS
-/// core is loaded, so efficiencies are stated against it.
+/// else unfused pairs), best of repeated runs for about `duration`. No kernel exceeds it,
+/// whichever BLAS core is loaded, so efficiencies are stated against it.
 pub fn fma_peak_gflops(duration: Duration) -> f64 {
     const STEPS: usize = 100_000;
     let (lanes, run): (usize, fn(usize) -> f64) = fma_chains();
