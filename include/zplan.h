@@ -629,16 +629,18 @@ enum zp_status zp_planner_get_predicted_frames(const struct zp_planner *planner,
 // T x P x H x W (step 1 first; each map a distribution over the pixels), into `maps`.
 enum zp_status zp_planner_get_pixel_maps(const struct zp_planner *planner, float *maps, size_t len);
 
-// Latent planners: replaces the planner's networks with those of the bundle `*bundle` (a
-// retrained model,
+// Replaces the planner's networks with those of the bundle `*bundle` (a retrained model,
 // loaded beforehand by `zp_bundle_load`, on any thread) without a new planner: settings, sizes
-// and handle stay; the goal image is encoded again by the new encoder; the warm start is
-// dropped. No file is read and no session is built: the swap costs one encoding of the goal
-// and the planner's buffers. The planner takes the networks and `*bundle` becomes NULL on
-// `ZP_OK`. A bundle for other images or actions is refused before anything is taken (`*bundle`
-// unchanged); one whose encoder fails on the goal image is refused after (`*bundle` NULL).
-// On every failure the planner keeps serving with the networks it had; `zp_bundle_free(*bundle)`
-// after the call is right either way.
+// and handle stay, and the warm start is dropped. A latent planner encodes its goal image
+// again with the new encoder; an observation planner keeps its pixel goals and the designated
+// pixels' current maps, and takes the new bundle's action limits. No file is read and no
+// session is built: the swap costs at most one encoding of the goal and the planner's buffers.
+// The planner takes the networks and `*bundle` becomes NULL on `ZP_OK`. A bundle of the other
+// kind (latent or video), or for other images or actions, or (observation planners) whose
+// predictor takes fewer maps than the pixel goals set, is refused before anything is taken
+// (`*bundle` unchanged); one whose encoder fails on the goal image is refused after (`*bundle`
+// NULL). On every failure the planner keeps serving with the networks it had;
+// `zp_bundle_free(*bundle)` after the call is right either way.
 enum zp_status zp_planner_swap_bundle(struct zp_planner *planner, struct zp_bundle **bundle);
 
 // Forgets the previous plan (a new episode): the next plan starts without a warm start.

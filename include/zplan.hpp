@@ -199,7 +199,8 @@ public:
     }
 
     // Replaces the networks with `bundle`'s (loaded beforehand, e.g. on another thread: the
-    // swap reads no file); on an error the planner keeps the ones it had.
+    // swap reads no file; a bundle of the planner's own kind, latent or video); on an error
+    // the planner keeps the ones it had.
     void swap_bundle(Bundle &&bundle) {
         check(bundle.hand_over([&](zp_bundle **b) { return zp_planner_swap_bundle(handle_.get(), b); }));
     }

@@ -527,7 +527,6 @@ static void test_observation_planner(const char *video_dir, const char *planar_d
     CHECK(last_error_mentions("zp_planner_set_goal"));
     CHECK_STATUS(zp_planner_shift(planner), ZP_INVALID_ARGUMENT);
     CHECK_STATUS(zp_planner_get_gains(planner, actions, 30), ZP_INVALID_ARGUMENT);
-    CHECK_STATUS(zp_planner_swap_bundle(planner, &bundle), ZP_INVALID_ARGUMENT);
 
     CHECK_STATUS(zp_planner_set_pixel_goal(planner, 1, from, to), ZP_OK);
     CHECK_STATUS(zp_planner_get_info(planner, &info), ZP_OK);
@@ -571,6 +570,21 @@ static void test_observation_planner(const char *video_dir, const char *planar_d
         for (i = 0; i < 256; i++) sum += maps[t * 256 + i];
         CHECK(fabs(sum - 1.0) < 1e-3);
     }
+
+    /* A retrained video bundle swaps in and keeps the goal and the carried spot; a latent one
+     * is refused before it is taken. */
+    CHECK_STATUS(zp_bundle_load(planar_dir, &bundle), ZP_OK);
+    CHECK_STATUS(zp_planner_swap_bundle(planner, &bundle), ZP_INVALID_ARGUMENT);
+    CHECK(bundle != NULL && last_error_mentions("zp_planner_new"));
+    zp_bundle_free(bundle);
+    CHECK_STATUS(zp_bundle_load(video_dir, &bundle), ZP_OK);
+    CHECK_STATUS(zp_planner_swap_bundle(planner, &bundle), ZP_OK);
+    CHECK(bundle == NULL);
+    CHECK_STATUS(zp_planner_get_info(planner, &info), ZP_OK);
+    CHECK(info.designated_pixels == 1 && info.kind == ZP_BUNDLE_VIDEO);
+    CHECK_STATUS(zp_planner_get_designated_pixels(planner, states, 2), ZP_OK);
+    CHECK(states[0] == carried[0] && states[1] == carried[1]);
+    CHECK_STATUS(zp_planner_plan(planner, frames, 512, action, 2), ZP_OK);
 
     /* Floats: NaN refused with the planner kept; in-range frames plan. A tracked spot is set
      * anew. */

@@ -60,7 +60,8 @@ static std::vector<double> episode(zplan::Planner &planner, int start) {
 }
 
 // Observation-space planning through the wrapper: a designated pixel carried to its goal on
-// the exact-shift video bundle, the predictions read back, the same seed giving the same plan.
+// the exact-shift video bundle, the predictions read back, the same seed giving the same plan,
+// a retrained bundle swapped in.
 static void observation_planning(const std::string &video_dir) {
     std::vector<std::uint8_t> frames(2 * 16 * 16, 20);
     for (int f = 0; f < 2; f++)
@@ -92,6 +93,11 @@ static void observation_planning(const std::string &video_dir) {
         CHECK(planner.pixel_maps().size() == 15 * 256);
         CHECK(status_of([&] { planner.set_designated_pixels({1.0}); }) == ZP_SIZE_MISMATCH);
         planner.set_designated_pixels({x, y});
+        // A retrained bundle swaps in; the designated pixel and its goal stay.
+        const auto before = planner.designated_pixels();
+        planner.swap_bundle(zplan::Bundle(video_dir));
+        CHECK(planner.designated_pixels() == before);
+        planner.plan(frames);
     }
     CHECK(first_plans[0].size() == 30 && first_plans[0] == first_plans[1]);
 }

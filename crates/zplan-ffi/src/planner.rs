@@ -946,16 +946,18 @@ pub unsafe extern "C" fn zp_planner_get_pixel_maps(
     }
 }
 
-/// Latent planners: replaces the planner's networks with those of the bundle `*bundle` (a
-/// retrained model,
+/// Replaces the planner's networks with those of the bundle `*bundle` (a retrained model,
 /// loaded beforehand by `zp_bundle_load`, on any thread) without a new planner: settings, sizes
-/// and handle stay; the goal image is encoded again by the new encoder; the warm start is
-/// dropped. No file is read and no session is built: the swap costs one encoding of the goal
-/// and the planner's buffers. The planner takes the networks and `*bundle` becomes NULL on
-/// `ZP_OK`. A bundle for other images or actions is refused before anything is taken (`*bundle`
-/// unchanged); one whose encoder fails on the goal image is refused after (`*bundle` NULL).
-/// On every failure the planner keeps serving with the networks it had; `zp_bundle_free(*bundle)`
-/// after the call is right either way.
+/// and handle stay, and the warm start is dropped. A latent planner encodes its goal image
+/// again with the new encoder; an observation planner keeps its pixel goals and the designated
+/// pixels' current maps, and takes the new bundle's action limits. No file is read and no
+/// session is built: the swap costs at most one encoding of the goal and the planner's buffers.
+/// The planner takes the networks and `*bundle` becomes NULL on `ZP_OK`. A bundle of the other
+/// kind (latent or video), or for other images or actions, or (observation planners) whose
+/// predictor takes fewer maps than the pixel goals set, is refused before anything is taken
+/// (`*bundle` unchanged); one whose encoder fails on the goal image is refused after (`*bundle`
+/// NULL). On every failure the planner keeps serving with the networks it had;
+/// `zp_bundle_free(*bundle)` after the call is right either way.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_swap_bundle(
     planner: *mut zp_planner,
@@ -963,12 +965,19 @@ pub unsafe extern "C" fn zp_planner_swap_bundle(
 ) -> zp_status {
     // SAFETY: `planner` is NULL or live and not shared during the call (the contract).
     unsafe {
-        with_handle(planner, |p| {
-            let planner = p.latent_mut("zp_planner_swap_bundle")?;
-            let check = |b: &Loaded| Ok(planner.check_swap(b.latent()?.manifest())?);
-            // SAFETY: `bundle` is NULL or points to NULL or a live handle (the contract).
-            let next = take_bundle(bundle, check, |b| b.into_latent())?;
-            Ok(planner.swap_bundle(next)?)
+        with_handle(planner, |p| match &mut p.inner {
+            Inner::Latent(planner) => {
+                let check = |b: &Loaded| Ok(planner.check_swap(b.latent()?.manifest())?);
+                // SAFETY: `bundle` is NULL or points to NULL or a live handle (the contract).
+                let next = take_bundle(bundle, check, |b| b.into_latent())?;
+                Ok(planner.swap_bundle(next)?)
+            }
+            Inner::Observation(planner) => {
+                let check = |b: &Loaded| Ok(planner.check_swap(b.video()?.manifest())?);
+                // SAFETY: as above.
+                let next = take_bundle(bundle, check, |b| b.into_video())?;
+                Ok(planner.swap_bundle(next)?)
+            }
         })
     }
 }

@@ -175,6 +175,39 @@ impl ObservationPlanner {
         &self.settings
     }
 
+    /// Whether `manifest`'s bundle can replace this planner's (see [`Self::swap_bundle`]): the
+    /// same images and number of actions, and room for the designated pixels set.
+    pub fn check_swap(&self, manifest: &VideoManifest) -> Result<(), PlanError> {
+        if manifest.action.dim != self.low.len() {
+            return Err(PlanError::Settings(
+                "the new bundle has another number of actions",
+            ));
+        }
+        if manifest.observation != self.manifest.observation {
+            return Err(PlanError::Settings("the new bundle takes other images"));
+        }
+        if manifest.predictor.max_maps < self.goals {
+            return Err(PlanError::Settings(
+                "the new bundle's predictor takes fewer maps than the designated pixels set",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replaces the predictor with `bundle`'s (a retrained model), keeping the settings, the
+    /// goals, the designated pixels' current maps and the buffers; the action limits become the
+    /// new manifest's and the warm start is dropped. On an error the planner keeps its bundle.
+    pub fn swap_bundle(&mut self, bundle: VideoBundle) -> Result<(), PlanError> {
+        self.check_swap(bundle.manifest())?;
+        let (manifest, predictor) = bundle.into_parts();
+        self.low.clone_from(&manifest.action.low);
+        self.high.clone_from(&manifest.action.high);
+        self.predictor = predictor;
+        self.manifest = manifest;
+        self.has_previous = false;
+        Ok(())
+    }
+
     /// Sets the designated pixels and their goals (1 to the bundle's `max_maps`); each map
     /// starts one-hot on the pixel holding `from`. Both points must lie inside the image. Clears
     /// the warm start.
