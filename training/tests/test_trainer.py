@@ -281,5 +281,7 @@ def test_the_task_table_is_zplans_and_the_config_fills_the_kind_defaults(zplan):
     assert (video.horizon, video.batch_size, pc3.horizon) == (10, 64, 1) and not video.kind.latent
     with pytest.raises(ValueError, match="tracking_weight"):
         TrainConfig(kind="video", tracking_weight=-1.0)
+    with pytest.raises(ValueError, match="tracking_radius"):
+        TrainConfig(kind="video", tracking_radius=float("nan"))
     with pytest.raises(ValueError):
         TrainConfig(kind="vae")

@@ -18,6 +18,7 @@ from zplan_train.video import (
     object_columns,
     one_hot_maps,
     rollout,
+    video_losses,
     windows_as_tensors,
 )
 
@@ -83,6 +84,35 @@ def test_maps_stay_normalised_over_a_rollout_and_a_one_hot_map_has_its_pixel_as_
     assert carried.min() >= 0.0
     assert torch.allclose(carried.sum((3, 4)), torch.ones(2, 10, 1), atol=1e-5)
     assert model.flops() > 0
+
+
+def test_the_outside_term_charges_map_mass_beyond_the_radius_by_its_squared_distance():
+    model = _model()
+    frames, _, _ = _inputs(1, 1, 5)
+    actions = torch.zeros(1, 2, 2)
+    targets = torch.zeros(1, 2, 32, 32)
+    pixels = np.array([[10, 10]])
+    with torch.no_grad():
+        _, carried = rollout(model, frames, actions, one_hot_maps(pixels, 32, 32))
+    maps = carried[0, :, 0]  # [T, H, W]
+    xs = torch.arange(32.0) + 0.5
+    for radius, shift in [(3.5, 0.0), (3.5, 6.0), (0.0, 2.0)]:
+        centres = torch.tensor([[10.5 + shift, 10.5]]).repeat(2, 1)
+        with torch.no_grad():
+            terms, total = video_losses(model, frames, actions, targets, pixels, centres[None], 0.5, radius)
+        distance = torch.sqrt((xs[None, :] - centres[0, 0]) ** 2 + (xs[:, None] - centres[0, 1]) ** 2)
+        want = (maps * torch.relu(distance - radius) ** 2).sum((1, 2)).sum()
+        assert torch.allclose(terms["outside"], want, rtol=1e-5, atol=1e-6)
+        assert torch.allclose(total, terms["image"] + 0.5 * (terms["tracking"] + terms["outside"]))
+    # No mass beyond the radius costs nothing; mass 6 px away costs more than its mean's shift.
+    with torch.no_grad():
+        near, _ = video_losses(model, frames, actions, targets, pixels, torch.full((1, 2, 2), 10.5), 1.0, 31.0)
+        far, _ = video_losses(model, frames, actions, targets, pixels, torch.tensor([[[16.5, 10.5]] * 2]), 1.0, 3.5)
+    assert float(near["outside"]) == 0.0 and float(far["outside"]) > 0.0
+    # Without a radius there is no such term.
+    with torch.no_grad():
+        plain, total = video_losses(model, frames, actions, targets, pixels, centres[None], 0.5, None)
+    assert "outside" not in plain and torch.allclose(total, plain["image"] + 0.5 * plain["tracking"])
 
 
 def test_a_few_epochs_on_push_episodes_lower_both_losses_and_export_a_bundle_zplan_loads(zplan, tmp_path):

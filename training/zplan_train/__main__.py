@@ -54,7 +54,14 @@ def parse(argv):
         "--tracking-weight",
         type=float,
         default=DEFAULTS.tracking_weight,
-        help="video kind: weight of the designated-pixel tracking term (px^2) against the image term",
+        help="video kind: weight of the designated-pixel tracking terms (px^2) against the image term",
+    )
+    parser.add_argument(
+        "--tracking-radius",
+        type=float,
+        default=DEFAULTS.tracking_radius,
+        help="video kind: also charge the carried map's mass farther than this (px) from the object's "
+        "true centre by its squared distance beyond it (push: the object's radius, 3.5); default: no such term",
     )
     parser.add_argument(
         "--differences",
@@ -81,6 +88,7 @@ def parse(argv):
             transition_width=args.transition_width,
             horizon=args.horizon,
             tracking_weight=args.tracking_weight,
+            tracking_radius=args.tracking_radius,
             differences=args.differences,
             checkpoint_every=args.checkpoint_every,
         )

@@ -48,6 +48,10 @@ class TrainConfig:
     horizon: int = None
     # Weight of the video predictor's tracking term (px^2) against its image term (video.py).
     tracking_weight: float = 3e-3
+    # Radius (px) around the object's true centre beyond which the carried map's mass is
+    # charged by its squared distance (video.py's "outside" term; push: the object's radius,
+    # 3.5). None: no such term.
+    tracking_radius: float = None
     # Share of the transitions held out of training (for the exported parity check and plots).
     held_out: float = 0.1
     # Finite-difference scheme of the planner's Jacobians (models without A/B heads).
@@ -67,6 +71,8 @@ class TrainConfig:
             )
         if not self.tracking_weight >= 0.0:
             raise ValueError(f"tracking_weight must be non-negative, not {self.tracking_weight}")
+        if self.tracking_radius is not None and not self.tracking_radius >= 0.0:
+            raise ValueError(f"tracking_radius must be non-negative, not {self.tracking_radius}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         if self.differences not in ("central", "forward"):

@@ -61,7 +61,7 @@ def train(data, task, config=None, log=_log, after_epoch=None):
 
         def step(index):
             batch = windows_as_tensors(data, index, columns, device)
-            return video_losses(model, *batch, config.tracking_weight)
+            return video_losses(model, *batch, config.tracking_weight, config.tracking_radius)
 
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(seed)

@@ -219,10 +219,16 @@ def windows_as_tensors(data, windows, columns, device="cpu"):
     return frames, actions, targets, pixels, torch.from_numpy(centres).to(device)
 
 
-def video_losses(model, frames, actions, targets, pixels, centres, tracking_weight):
+def video_losses(model, frames, actions, targets, pixels, centres, tracking_weight, tracking_radius):
     """Per-step image MSE of the fed-back rollout, summed over the steps, plus
-    `tracking_weight` x the mean squared distance (px^2) between the carried map's mean and
-    the object's true centre, summed over the steps (when the batch has true centres)."""
+    `tracking_weight` x each of these terms in px^2, summed over the steps (when the batch has
+    true centres): the squared distance between the carried map's mean and the object's true centre
+    c ("tracking"), and, when `tracking_radius` r is not None, the map's expected squared
+    distance beyond r of c, sum_p map(p) max(0, |p - c| - r)^2 ("outside"). The second is meant
+    to keep the map's mass on the object: mass that leaves with the pusher moves the mean by only
+    its share of the distance, while every unit of it beyond the rim costs its own squared
+    distance; mass anywhere on the object costs nothing, so the term does not pull sub-pixel
+    motion towards whole pixels."""
     _, _, h, w = frames.shape
     if pixels is not None:
         maps = one_hot_maps(pixels, h, w, frames.device)
@@ -232,8 +238,18 @@ def video_losses(model, frames, actions, targets, pixels, centres, tracking_weig
     terms = {"image": ((predicted - targets) ** 2).mean((0, 2, 3)).sum()}
     total = terms["image"]
     if centres is not None:
-        terms["tracking"] = ((map_mean(carried.flatten(0, 1))[:, 0] - centres.flatten(0, 1)) ** 2).sum(
-            1
-        ).mean() * actions.shape[1]
+        steps = actions.shape[1]
+        flat = carried.flatten(0, 1)[:, 0]  # [B T, H, W]
+        centre = centres.flatten(0, 1)  # [B T, 2]
+        terms["tracking"] = ((map_mean(flat[:, None])[:, 0] - centre) ** 2).sum(1).mean() * steps
         total = total + tracking_weight * terms["tracking"]
+        if tracking_radius is None:
+            return terms, total
+        xs = torch.arange(w, dtype=flat.dtype, device=flat.device) + 0.5
+        ys = torch.arange(h, dtype=flat.dtype, device=flat.device) + 0.5
+        dx = xs[None, None, :] - centre[:, 0, None, None]
+        dy = ys[None, :, None] - centre[:, 1, None, None]
+        beyond = F.relu(torch.sqrt(dx**2 + dy**2) - tracking_radius)  # [B T, H, W]
+        terms["outside"] = (flat * beyond**2).sum((1, 2)).mean() * steps
+        total = total + tracking_weight * terms["outside"]
     return terms, total
