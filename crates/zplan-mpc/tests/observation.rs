@@ -207,3 +207,29 @@ fn the_search_on_the_true_simulator_pushes_the_object_toward_its_goal() {
         "the object ended {left} px from its goal: {state:?}"
     );
 }
+
+#[test]
+fn a_swapped_bundle_keeps_the_goals_and_one_for_other_images_is_refused() {
+    let mut planner = planner(ObservationSettings::default());
+    planner
+        .set_pixel_goals(&[PixelGoal {
+            from: [4.5, 4.5],
+            to: [11.5, 10.5],
+        }])
+        .unwrap();
+    planner.plan(frames().view()).unwrap();
+    let carried = planner.designated_means();
+    let push = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/push");
+    match planner.swap_bundle(VideoBundle::load(&push).unwrap()) {
+        Err(PlanError::Settings(problem)) => assert!(problem.contains("images"), "{problem}"),
+        other => panic!("expected a Settings error, got {other:?}"),
+    }
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zplan-onnx/tests/fixtures/video-shift");
+    planner
+        .swap_bundle(VideoBundle::load(&dir).unwrap())
+        .unwrap();
+    assert_eq!(planner.designated_means(), carried);
+    let action = planner.plan(frames().view()).unwrap().to_owned();
+    assert!(action.iter().all(|u| u.is_finite() && u.abs() <= 1.0));
+}
