@@ -168,12 +168,18 @@ def one_hot_maps(pixels, height, width, device="cpu"):
     return maps.view(-1, 1, height, width)
 
 
-def map_mean(maps):
-    """[B, P, H, W] -> [B, P, 2]: each map's expected (x, y), pixel (col, row) at its centre
+def pixel_centres(maps):
+    """(x [W], y [H]) of the pixel centres of maps [..., H, W]: pixel (col, row) at
     (col + 0.5, row + 0.5)."""
-    _, _, h, w = maps.shape
+    h, w = maps.shape[-2:]
     xs = torch.arange(w, dtype=maps.dtype, device=maps.device) + 0.5
     ys = torch.arange(h, dtype=maps.dtype, device=maps.device) + 0.5
+    return xs, ys
+
+
+def map_mean(maps):
+    """[B, P, H, W] -> [B, P, 2]: each map's expected (x, y) (`pixel_centres`)."""
+    xs, ys = pixel_centres(maps)
     return torch.stack([(maps.sum(2) * xs).sum(2), (maps.sum(3) * ys).sum(2)], 2)
 
 
@@ -245,8 +251,7 @@ def video_losses(model, frames, actions, targets, pixels, centres, tracking_weig
         total = total + tracking_weight * terms["tracking"]
         if tracking_radius is None:
             return terms, total
-        xs = torch.arange(w, dtype=flat.dtype, device=flat.device) + 0.5
-        ys = torch.arange(h, dtype=flat.dtype, device=flat.device) + 0.5
+        xs, ys = pixel_centres(flat)
         dx = xs[None, None, :] - centre[:, 0, None, None]
         dy = ys[None, :, None] - centre[:, 1, None, None]
         beyond = F.relu(torch.sqrt(dx**2 + dy**2) - tracking_radius)  # [B T, H, W]
