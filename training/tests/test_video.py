@@ -17,8 +17,10 @@ from zplan_train.video import (
     map_mean,
     object_columns,
     one_hot_maps,
+    position_columns,
     rollout,
     video_losses,
+    window_positions,
     windows_as_tensors,
 )
 
@@ -113,6 +115,35 @@ def test_the_outside_term_charges_map_mass_beyond_the_radius_by_its_squared_dist
     with torch.no_grad():
         plain, total = video_losses(model, frames, actions, targets, pixels, centres[None], 0.5, None)
     assert "outside" not in plain and torch.allclose(total, plain["image"] + 0.5 * plain["tracking"])
+
+
+def test_the_keypoint_term_compares_the_first_keypoints_with_the_true_positions_at_each_step(zplan, tmp_path):
+    out = tmp_path / "push"
+    subprocess.run(
+        [zplan, "collect", "--task", "push", "--policy", "random", "--episodes", "2", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    data = read_buffer(str(out))
+    pairs = position_columns(TASKS["push"].state)
+    assert pairs == [(0, 1), (2, 3)] and position_columns(["x", "y", "angle"]) == []
+    windows = data.windows(4)[::7][:6]
+    positions = window_positions(data, windows, pairs)
+    # Step k's context ends with the frame of the state k transitions into the window.
+    assert positions.shape == (6, 4, 2, 2)
+    for k in range(4):
+        assert np.array_equal(positions[:, k].numpy(), data.state[windows[:, k]].reshape(6, 2, 2).astype(np.float32))
+
+    model = _model()
+    frames, actions, targets, pixels, centres = windows_as_tensors(data, windows, (2, 3))
+    with torch.no_grad():
+        terms, total = video_losses(model, frames, actions, targets, pixels, centres, 0.0, None, positions, 0.25)
+        _, _, points = rollout(model, frames, actions, one_hot_maps(pixels, 32, 32), keypoints=True)
+    assert points.shape == (6, 4, model.keypoint_count, 2)
+    assert float(points.min()) >= 0.0 and float(points.max()) <= 32.0
+    want = ((points[:, :, :2] - positions) ** 2).sum((2, 3)).mean() * 4
+    assert torch.allclose(terms["keypoints"], want) and float(want) > 0.0
+    assert torch.allclose(total, terms["image"] + 0.25 * want)
 
 
 def test_a_few_epochs_on_push_episodes_lower_both_losses_and_export_a_bundle_zplan_loads(zplan, tmp_path):

@@ -64,6 +64,13 @@ def parse(argv):
         "true centre by its squared distance beyond it (push: the object's radius, 3.5); default: no such term",
     )
     parser.add_argument(
+        "--keypoint-weight",
+        type=float,
+        default=DEFAULTS.keypoint_weight,
+        help="video kind: supervise the predictor's first keypoints by the true positions in the buffer's "
+        "states (every NAME_x, NAME_y pair; push: pusher, object) with this weight (px^2); default: unsupervised",
+    )
+    parser.add_argument(
         "--differences",
         default=DEFAULTS.differences,
         choices=("central", "forward"),
@@ -89,6 +96,7 @@ def parse(argv):
             horizon=args.horizon,
             tracking_weight=args.tracking_weight,
             tracking_radius=args.tracking_radius,
+            keypoint_weight=args.keypoint_weight,
             differences=args.differences,
             checkpoint_every=args.checkpoint_every,
         )

@@ -52,6 +52,9 @@ class TrainConfig:
     # charged by its squared distance (video.py's "outside" term; push: the object's radius,
     # 3.5). None: no such term.
     tracking_radius: float = None
+    # Weight of the video predictor's keypoint term (px^2): its first keypoints supervised by the
+    # true positions in the buffer's states (video.py). 0: unsupervised keypoints.
+    keypoint_weight: float = 0.0
     # Share of the transitions held out of training (for the exported parity check and plots).
     held_out: float = 0.1
     # Finite-difference scheme of the planner's Jacobians (models without A/B heads).
@@ -73,6 +76,8 @@ class TrainConfig:
             raise ValueError(f"tracking_weight must be non-negative, not {self.tracking_weight}")
         if self.tracking_radius is not None and not self.tracking_radius >= 0.0:
             raise ValueError(f"tracking_radius must be non-negative, not {self.tracking_radius}")
+        if not self.keypoint_weight >= 0.0:
+            raise ValueError(f"keypoint_weight must be non-negative, not {self.keypoint_weight}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         if self.differences not in ("central", "forward"):

@@ -9,7 +9,7 @@ from .config import ModelKind, TrainConfig
 from .models import LatentModel
 from .objectives import losses, multistep_losses, pc3_losses
 from .tasks import TASKS
-from .video import VideoPredictor, object_columns, video_losses, windows_as_tensors
+from .video import VideoPredictor, object_columns, position_columns, video_losses, window_positions, windows_as_tensors
 
 
 def to_tensors(data, index, device):
@@ -58,10 +58,18 @@ def train(data, task, config=None, log=_log, after_epoch=None):
         spec = TASKS[task]
         model = VideoPredictor(data.obs.shape[1:], nu, spec.planning_high).to(device)
         columns = object_columns(spec.state)
+        pairs = position_columns(spec.state) if config.keypoint_weight > 0.0 and data.state is not None else []
+        if len(pairs) > model.keypoint_count:
+            raise ValueError(
+                f"{task} has {len(pairs)} positions to supervise, the predictor only {model.keypoint_count} keypoints"
+            )
 
         def step(index):
             batch = windows_as_tensors(data, index, columns, device)
-            return video_losses(model, *batch, config.tracking_weight, config.tracking_radius)
+            positions = window_positions(data, index, pairs, device) if pairs else None
+            return video_losses(
+                model, *batch, config.tracking_weight, config.tracking_radius, positions, config.keypoint_weight
+            )
 
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(seed)

@@ -51,7 +51,7 @@ class VideoPredictor(nn.Module):
         if height % 8 or width % 8:
             raise ValueError(f"image {height}x{width}: height and width must be multiples of 8")
         self.shape, self.actions = tuple(shape), actions
-        self.kernels, self.kernel_size = kernels, kernel_size
+        self.kernels, self.kernel_size, self.keypoint_count = kernels, kernel_size, keypoints
         self.register_buffer("action_scale", 1.0 / torch.as_tensor(action_high, dtype=torch.float32))
         c1, c2, c3 = widths
         inputs = frames + actions
@@ -124,6 +124,12 @@ class VideoPredictor(nn.Module):
 
     def forward(self, frames, u, maps):
         """(next frame [B, 1, H, W], next maps [B, P, H, W])."""
+        frame, maps, _ = self.predict(frames, u, maps)
+        return frame, maps
+
+    def predict(self, frames, u, maps):
+        """`forward`'s (next frame, next maps) and the keypoints of the context frames in pixels,
+        [B, K, 2] (x, y; pixel (col, row) centred at (col + 0.5, row + 0.5))."""
         b, _, h, w = frames.shape
         u = u * self.action_scale
         planes = u[:, :, None, None].expand(-1, -1, h, w)
@@ -151,7 +157,8 @@ class VideoPredictor(nn.Module):
         carried_maps = weighted[:, 1:]
         flat_maps = maps.flatten(2)
         new_maps = (carried_maps + MAP_EPS * flat_maps) / (carried_maps.sum(2, keepdim=True) + MAP_EPS)
-        return frame.view(b, 1, h, w), new_maps.view(b, -1, h, w)
+        pixels = (points + 1.0) * points.new_tensor([w / 2.0, h / 2.0])
+        return frame.view(b, 1, h, w), new_maps.view(b, -1, h, w), pixels
 
 
 def _channel_softmax(x):
@@ -191,21 +198,45 @@ def object_columns(state_names):
     return None
 
 
+def position_columns(state_names):
+    """Indices of every (NAME_x, NAME_y) pair in the task's state, in state order: the positions
+    the keypoint term supervises (push: the pusher's, then the object's)."""
+    names = list(state_names)
+    return [
+        (i, names.index(name[:-2] + "_y"))
+        for i, name in enumerate(names)
+        if name.endswith("_x") and name[:-2] + "_y" in names
+    ]
+
+
+def window_positions(data, windows, pairs, device="cpu"):
+    """True positions (px) at the last context frame of each step of a batch of windows (index
+    [B, T]), [B, T, Q, 2] for the Q column pairs: the state at the window's start, then the
+    next states of all but its last transition."""
+    states = np.concatenate([data.state[windows[:, :1]], data.next_state[windows[:, :-1]]], 1)
+    xy = np.stack([states[:, :, list(pair)] for pair in pairs], 2).astype(np.float32)
+    return torch.from_numpy(xy).to(device)
+
+
 def object_pixels(states, columns):
     """The pixel (col, row) under each state's object centre, int [B, 2]."""
     xy = np.asarray(states)[:, list(columns)]
     return np.floor(xy).astype(np.int64)
 
 
-def rollout(model, frames, actions, maps):
+def rollout(model, frames, actions, maps, keypoints=False):
     """Feeds the model its own predictions for actions.shape[1] steps: ([B, T, H, W] frames,
-    [B, T, P, H, W] maps)."""
-    predicted, carried = [], []
+    [B, T, P, H, W] maps), and with `keypoints` also the keypoints (px) of each step's context
+    frames, [B, T, K, 2]."""
+    predicted, carried, points = [], [], []
     for t in range(actions.shape[1]):
-        frame, maps = model(frames, actions[:, t], maps)
+        frame, maps, p = model.predict(frames, actions[:, t], maps)
         frames = torch.cat([frames[:, 1:], frame], 1)
         predicted.append(frame[:, 0])
         carried.append(maps)
+        points.append(p)
+    if keypoints:
+        return torch.stack(predicted, 1), torch.stack(carried, 1), torch.stack(points, 1)
     return torch.stack(predicted, 1), torch.stack(carried, 1)
 
 
@@ -225,7 +256,18 @@ def windows_as_tensors(data, windows, columns, device="cpu"):
     return frames, actions, targets, pixels, torch.from_numpy(centres).to(device)
 
 
-def video_losses(model, frames, actions, targets, pixels, centres, tracking_weight, tracking_radius):
+def video_losses(
+    model,
+    frames,
+    actions,
+    targets,
+    pixels,
+    centres,
+    tracking_weight,
+    tracking_radius,
+    positions=None,
+    keypoint_weight=0.0,
+):
     """Per-step image MSE of the fed-back rollout, summed over the steps, plus
     `tracking_weight` x each of these terms in px^2, summed over the steps (when the batch has
     true centres): the squared distance between the carried map's mean and the object's true centre
@@ -234,15 +276,24 @@ def video_losses(model, frames, actions, targets, pixels, centres, tracking_weig
     to keep the map's mass on the object: mass that leaves with the pusher moves the mean by only
     its share of the distance, while every unit of it beyond the rim costs its own squared
     distance; mass anywhere on the object costs nothing, so the term does not pull sub-pixel
-    motion towards whole pixels."""
+    motion towards whole pixels.
+
+    With `positions` [B, T, Q, 2] (`window_positions`), the first Q keypoints of each step's
+    context frames are also supervised by the true positions: `keypoint_weight` x their squared
+    distance (px^2), summed over the Q positions and the steps ("keypoints"), so that the kernel
+    head reads where pusher and object are, and how they touch, from keypoints that locate them."""
     _, _, h, w = frames.shape
     if pixels is not None:
         maps = one_hot_maps(pixels, h, w, frames.device)
     else:
         maps = torch.full((len(frames), 1, h, w), 1.0 / (h * w), device=frames.device)
-    predicted, carried = rollout(model, frames, actions, maps)
+    predicted, carried, points = rollout(model, frames, actions, maps, keypoints=True)
     terms = {"image": ((predicted - targets) ** 2).mean((0, 2, 3)).sum()}
     total = terms["image"]
+    if positions is not None:
+        error = points[:, :, : positions.shape[2]] - positions
+        terms["keypoints"] = (error**2).sum((2, 3)).mean() * actions.shape[1]
+        total = total + keypoint_weight * terms["keypoints"]
     if centres is not None:
         steps = actions.shape[1]
         flat = carried.flatten(0, 1)[:, 0]  # [B T, H, W]
