@@ -58,7 +58,13 @@ def train(data, task, config=None, log=_log, after_epoch=None):
         spec = TASKS[task]
         model = VideoPredictor(data.obs.shape[1:], nu, spec.planning_high).to(device)
         columns = object_columns(spec.state)
-        pairs = position_columns(spec.state) if config.keypoint_weight > 0.0 and data.state is not None else []
+        pairs = position_columns(spec.state) if config.keypoint_weight > 0.0 else []
+        if config.keypoint_weight > 0.0 and (not pairs or data.state is None):
+            raise ValueError(
+                f"keypoint_weight {config.keypoint_weight} needs true positions: {data.path} has no states"
+                if pairs
+                else f"keypoint_weight {config.keypoint_weight}: {task}'s state has no NAME_x, NAME_y pair"
+            )
         if len(pairs) > model.keypoint_count:
             raise ValueError(
                 f"{task} has {len(pairs)} positions to supervise, the predictor only {model.keypoint_count} keypoints"
