@@ -45,6 +45,17 @@ def _inputs(batch, maps, seed):
     return frames, u, m / m.sum((2, 3), keepdim=True)
 
 
+def _push_buffer(zplan, tmp_path, episodes):
+    """`episodes` random-policy push episodes recorded by `zplan collect`, read back."""
+    out = tmp_path / "push"
+    subprocess.run(
+        [zplan, "collect", "--task", "push", "--policy", "random", "--episodes", str(episodes), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return read_buffer(str(out))
+
+
 def test_the_exported_predictor_matches_torch_with_any_batch_and_number_of_maps(tmp_path):
     model = _model()
     path = str(tmp_path / "predictor.onnx")
@@ -118,13 +129,7 @@ def test_the_outside_term_charges_map_mass_beyond_the_radius_by_its_squared_dist
 
 
 def test_the_keypoint_term_compares_the_first_keypoints_with_the_true_positions_at_each_step(zplan, tmp_path):
-    out = tmp_path / "push"
-    subprocess.run(
-        [zplan, "collect", "--task", "push", "--policy", "random", "--episodes", "2", "--out", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    data = read_buffer(str(out))
+    data = _push_buffer(zplan, tmp_path, 2)
     pairs = position_columns(TASKS["push"].state)
     assert pairs == [(0, 1), (2, 3)] and position_columns(["x", "y", "angle"]) == []
     windows = data.windows(4)[::7][:6]
@@ -145,15 +150,15 @@ def test_the_keypoint_term_compares_the_first_keypoints_with_the_true_positions_
     assert torch.allclose(terms["keypoints"], want) and float(want) > 0.0
     assert torch.allclose(total, terms["image"] + 0.25 * want)
 
+    # train() supervises the keypoints when given a weight, and only then.
+    for weight in (0.0, 1e-3):
+        config = TrainConfig(kind="video", epochs=1, batch_size=48, keypoint_weight=weight)
+        _, history, _, _ = train(data, "push", config, log=lambda _: None)
+        assert ("keypoints" in history[0]) == (weight > 0.0) and np.isfinite(history[0]["total"])
+
 
 def test_a_few_epochs_on_push_episodes_lower_both_losses_and_export_a_bundle_zplan_loads(zplan, tmp_path):
-    out = tmp_path / "push"
-    subprocess.run(
-        [zplan, "collect", "--task", "push", "--policy", "random", "--episodes", "8", "--out", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    data = read_buffer(str(out))
+    data = _push_buffer(zplan, tmp_path, 8)
     assert object_columns(TASKS["push"].state) == (2, 3) and len(data.windows(10)) > 100
     config = TrainConfig(kind="video", epochs=9, batch_size=48, lr=3e-3)
     model, history, held_out, seconds = train(data, "push", config, log=lambda _: None)
