@@ -285,3 +285,15 @@ def test_the_task_table_is_zplans_and_the_config_fills_the_kind_defaults(zplan):
         TrainConfig(kind="video", tracking_radius=float("nan"))
     with pytest.raises(ValueError):
         TrainConfig(kind="vae")
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(kind="video", lr_schedule="step")
+
+
+def test_the_cosine_schedule_falls_from_lr_to_nearly_zero_over_the_epochs():
+    from zplan_train.train import learning_rate
+
+    constant, cosine = TrainConfig(lr=1e-3, epochs=30), TrainConfig(lr=1e-3, epochs=30, lr_schedule="cosine")
+    assert all(learning_rate(constant, e) == 1e-3 for e in range(30))
+    rates = [learning_rate(cosine, e) for e in range(30)]
+    assert rates[0] == 1e-3 and abs(rates[15] - 5e-4) < 1e-12 and 0.0 < rates[-1] < 1e-5
+    assert np.all(np.diff(rates) < 0.0)

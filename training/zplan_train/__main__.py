@@ -71,6 +71,12 @@ def parse(argv):
         "states (every NAME_x, NAME_y pair; push: pusher, object) with this weight (px^2); default: unsupervised",
     )
     parser.add_argument(
+        "--lr-schedule",
+        default=DEFAULTS.lr_schedule,
+        choices=("constant", "cosine"),
+        help="learning rate over the epochs: constant, or half a cosine from --lr down to 0",
+    )
+    parser.add_argument(
         "--differences",
         default=DEFAULTS.differences,
         choices=("central", "forward"),
@@ -97,6 +103,7 @@ def parse(argv):
             tracking_weight=args.tracking_weight,
             tracking_radius=args.tracking_radius,
             keypoint_weight=args.keypoint_weight,
+            lr_schedule=args.lr_schedule,
             differences=args.differences,
             checkpoint_every=args.checkpoint_every,
         )

@@ -55,6 +55,9 @@ class TrainConfig:
     # Weight of the video predictor's keypoint term (px^2): its first keypoints supervised by the
     # true positions in the buffer's states (video.py). 0: unsupervised keypoints.
     keypoint_weight: float = 0.0
+    # Learning rate over the epochs: "constant", or "cosine" (from lr down to 0 at the end of
+    # the last epoch, following half a cosine, set at every epoch's start).
+    lr_schedule: str = "constant"
     # Share of the transitions held out of training (for the exported parity check and plots).
     held_out: float = 0.1
     # Finite-difference scheme of the planner's Jacobians (models without A/B heads).
@@ -78,6 +81,8 @@ class TrainConfig:
             raise ValueError(f"tracking_radius must be non-negative, not {self.tracking_radius}")
         if not self.keypoint_weight >= 0.0:
             raise ValueError(f"keypoint_weight must be non-negative, not {self.keypoint_weight}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         if self.differences not in ("central", "forward"):

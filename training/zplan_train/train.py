@@ -82,6 +82,8 @@ def train(data, task, config=None, log=_log, after_epoch=None):
     history = []
     start = time.time()
     for epoch in range(epochs):
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(config, epoch)
         model.train()
         order = rng.permutation(train_rows)
         sums, batches = {}, 0
@@ -106,6 +108,14 @@ def train(data, task, config=None, log=_log, after_epoch=None):
             after_epoch(epoch + 1, model.eval(), history, test_rows, time.time() - start)
             model.to(device)
     return model.eval(), history, test_rows, time.time() - start
+
+
+def learning_rate(config, epoch):
+    """The learning rate of epoch `epoch` (0-based) under `config.lr_schedule`: constant, or
+    lr (1 + cos(pi e / E)) / 2 for E epochs."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    return config.lr * 0.5 * (1.0 + np.cos(np.pi * epoch / config.epochs))
 
 
 def _windows_outside(data, horizon, held_out):
