@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps test lint rust-test python-test demo install header tasks-json bench bench-compare bench-report fuzz clean
+.PHONY: all deps test lint rust-test python-test test-aarch64 demo install header tasks-json bench bench-compare bench-report fuzz clean
 
 all: test
 
@@ -38,6 +38,12 @@ PREFIX ?= /usr/local
 install: deps
 	$(CARGO) build --release --locked -p zplan-ffi
 	scripts/install.sh $(PREFIX) target/release
+
+## test-aarch64: zplan-lqr's kernel checks (tests/isa_paths.rs) built for aarch64 and run under
+## qemu-user, the NEON path checked on an x86_64 machine (installs the Rust target, the cross
+## compiler, qemu-user and arm64 OpenBLAS); natively on aarch64
+test-aarch64:
+	scripts/test-aarch64.sh
 
 ## header: regenerate include/zplan.h from crates/zplan-ffi (make test fails when it drifts)
 header:

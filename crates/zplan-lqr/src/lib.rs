@@ -17,6 +17,9 @@
 extern crate ndarray_linalg as _;
 
 mod boxqp;
+#[cfg(feature = "checks")]
+#[doc(hidden)]
+pub mod checks;
 mod ddp;
 mod dense;
 mod error;

@@ -68,8 +68,8 @@ impl Isa {
         Isa::Portable
     }
 
-    /// Every ISA this CPU can run, best first (the tests run each).
-    #[cfg(test)]
+    /// Every ISA this CPU can run, best first (the checks run each).
+    #[cfg(any(test, feature = "checks"))]
     pub fn available() -> Vec<Self> {
         let best = Self::detect();
         [
@@ -588,11 +588,22 @@ pub(crate) fn first_non_finite(data: &[f64]) -> Option<usize> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// The kernels against a naive triple loop on every path and every ISA this CPU has, and the
+/// fused ISAs against each other bit for bit (run by `tests/isa_paths.rs` through
+/// `crate::checks`). Each check panics on a mismatch.
+#[cfg(any(test, feature = "checks"))]
+pub(crate) mod isa_checks {
     use super::*;
 
-    fn naive(a: &[f64], ar: usize, ac: usize, ta: bool, b: &[f64], bc: usize) -> Vec<f64> {
+    /// C = op(A) B by the naive triple loop; A is `ar x ac`, B is q x `bc`.
+    pub(crate) fn naive(
+        a: &[f64],
+        ar: usize,
+        ac: usize,
+        ta: bool,
+        b: &[f64],
+        bc: usize,
+    ) -> Vec<f64> {
         let (p, q) = if ta { (ac, ar) } else { (ar, ac) };
         let mut c = vec![0.0; p * bc];
         for i in 0..p {
@@ -606,7 +617,7 @@ pub(crate) mod tests {
         c
     }
 
-    /// `len` deterministic values in [-0.5, 0.5) for the kernels' tests.
+    /// `len` deterministic values in [-0.5, 0.5) for the kernels' checks.
     pub(crate) fn filled(len: usize, seed: u64) -> Vec<f64> {
         let mut s = seed;
         (0..len)
@@ -658,8 +669,9 @@ pub(crate) mod tests {
         (170, 20, 30),
     ];
 
-    #[test]
-    fn gemm_matches_naive_product_on_every_path_and_isa() {
+    /// Every product path (small, medium, BLAS; A transposed or not) on every ISA, against
+    /// [`naive`] to 1e-12.
+    pub fn gemm_matches_naive_product_on_every_path_and_isa() {
         for isa in Isa::available() {
             for &(p, q, r) in &GEMM_SIZES {
                 for ta in [false, true] {
@@ -675,8 +687,8 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn fused_isas_give_bit_identical_products() {
+    /// The fused ISAs (all but portable) give bit-identical products.
+    pub fn fused_isas_give_bit_identical_products() {
         let fused: Vec<Isa> = Isa::available()
             .into_iter()
             .filter(|&isa| isa != Isa::Portable)
@@ -692,8 +704,32 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn gemv_matches_naive_on_every_path() {
+    /// FNV-1a over the bits of the products of the best ISA's kernels on the sizes zplan's own
+    /// kernels take, to compare machines: the fused ISAs (AVX-512F, AVX2 + FMA, NEON) give the
+    /// same digest on every CPU; `None` where only the portable kernels run.
+    pub fn fused_product_digest() -> Option<u64> {
+        let isa = Isa::detect();
+        if isa == Isa::Portable {
+            return None;
+        }
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        for &(p, q, r) in &GEMM_SIZES {
+            if p.max(q).max(r) > MEDIUM_MAX {
+                continue;
+            }
+            for ta in [false, true] {
+                for v in product_and_naive(isa, p, q, r, ta).0 {
+                    for byte in v.to_bits().to_le_bytes() {
+                        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+                    }
+                }
+            }
+        }
+        Some(hash)
+    }
+
+    /// Matrix-vector products on every path, against [`naive`] to 1e-12.
+    pub fn gemv_matches_naive_on_every_path() {
         // (rows, cols) of A: the tiled 1-row kernels, the plain loop, and dgemv.
         for &(ar, ac) in &[(5, 7), (20, 30), (24, 33), (48, 40), (170, 9), (9, 170)] {
             for ta in [false, true] {
@@ -713,6 +749,12 @@ pub(crate) mod tests {
             }
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::isa_checks::{filled, naive};
+    use super::*;
 
     #[test]
     fn gemm_on_blocks_leaves_the_rest_untouched() {

@@ -210,11 +210,15 @@ fn backward_stage(
     let mut p = MatMut::new(&mut work.p, n, nm);
     gemm(p.rb(), 0.0, 1.0, stage.value_hessian_next, false, f);
 
-    // H = l_hess + F' P, symmetric: its lower block triangle, then mirrored (l_xu = l_ux').
+    // H = l_hess + F' P, symmetric: its lower block triangle (l_xu = l_ux'). The unregularised,
+    // unbounded law reads only that triangle; the others read H whole, so it is mirrored for them.
+    let unregularised_free = limits.is_none() && mu == 0.0;
     let mut h = MatMut::new(&mut work.h, nm, nm);
     h.copy_from(stage.cost_hessian);
     gemm_lower(h.rb(), 1.0, 1.0, f, true, p.as_ref());
-    h.mirror_lower();
+    if !unregularised_free {
+        h.mirror_lower();
+    }
 
     // g = l_grad + F' (V_x' + V_xx' c)
     work.v.copy_from_slice(stage.value_gradient_next);
@@ -237,11 +241,11 @@ fn backward_stage(
         chol.add(i, i, mu);
     }
     match limits {
-        None if mu == 0.0 => {
+        None if unregularised_free => {
             // Unregularised and unbounded: with Q_uu = L L', W = L^{-1} Q_ux and w = L^{-1} Q_u,
             //   K = -L^{-T} W,  k = -L^{-T} w,  V_xx = Q_xx - W'W,  V_x = Q_x - W'w,
             //   dV = [-w'w, 1/2 w'w]:
-            // the same value function in fewer products.
+            // the same value function in fewer products, V_xx on its lower block triangle.
             if !cholesky(&mut chol) {
                 return None;
             }
@@ -252,8 +256,8 @@ fn backward_stage(
             lower_solve(l, out.feedforward);
             let (w_matrix, w) = (out.gain.as_ref(), &*out.feedforward);
             out.value_hessian.copy_from(q_xx);
-            gemm(out.value_hessian.rb(), 1.0, -1.0, w_matrix, true, w_matrix);
-            out.value_hessian.symmetrize();
+            gemm_lower(out.value_hessian.rb(), 1.0, -1.0, w_matrix, true, w_matrix);
+            out.value_hessian.mirror_lower();
             out.value_gradient.copy_from_slice(q_x);
             gemv(out.value_gradient, 1.0, -1.0, w_matrix, true, w);
             let ww = dot(w, w);
@@ -336,11 +340,13 @@ fn backward_stage(
     Some(dv)
 }
 
-#[cfg(test)]
-mod tests {
+/// The fixed-size pass against the general one on every ISA this CPU has (run by
+/// `tests/isa_paths.rs` through `crate::checks`); panics on a mismatch.
+#[cfg(any(test, feature = "checks"))]
+pub(crate) mod isa_checks {
     use super::*;
     use crate::dense::Isa;
-    use crate::dense::tests::filled;
+    use crate::dense::isa_checks::filled;
 
     /// A positive definite n x n matrix, row-major.
     fn spd(n: usize, seed: u64) -> Vec<f64> {
@@ -355,8 +361,9 @@ mod tests {
         out
     }
 
-    #[test]
-    fn fixed_size_and_general_passes_agree_on_every_isa() {
+    /// The fixed-size pass on every ISA agrees with the general pass to 1e-10 (bounded or not,
+    /// regularised or not), and the fused ISAs agree bit for bit.
+    pub fn fixed_size_and_general_passes_agree_on_every_isa() {
         for &(n, m) in &[(1, 1), (3, 1), (4, 2), (8, 4)] {
             for (mu, bounded) in [(0.0, false), (0.3, false), (0.0, true), (0.3, true)] {
                 let (nm, horizon) = (n + m, 7);
