@@ -41,6 +41,20 @@ def machine(results):
             return "unknown"
 
     blas = version(["dpkg-query", "-W", "-f=${Version}", "libopenblas0-pthread"])
+    # `zplan doctor` names the ISA of zplan's kernels and the core OpenBLAS loaded.
+    doctor = version(["./target/release/zplan", "doctor"]).splitlines()
+    kernels = next(
+        (line.split("kernels:", 1)[1].strip() for line in doctor if "zplan-lqr kernels:" in line),
+        "unknown",
+    )
+    core = next(
+        (
+            line.split("(core ", 1)[1].split(",", 1)[0]
+            for line in doctor
+            if line.strip().startswith("BLAS") and "(core " in line
+        ),
+        "unknown",
+    )
     rustc = version(["rustc", "--version"])
     grid = [load(p) for p in glob.glob(os.path.join(results, "solver", "grid-*.json"))]
     peaks = [r["peak_gflops"] for r in grid]
@@ -53,6 +67,7 @@ def machine(results):
         f"- single-thread double-precision peak measured in the same runs (independent FMA chains "
         f"on the widest vectors): median {np.median(peaks):.1f} GFLOP/s; OpenBLAS {blas}'s "
         f"256 x 256 DGEMM with the core it loads: median {np.median(dgemms):.1f} GFLOP/s",
+        f"- zplan-lqr's kernels: {kernels}; OpenBLAS's core: {core} (`zplan doctor`)",
         f"- {platform.system()} {platform.release()}, {rustc}, ONNX Runtime {ort}",
         f"- measured on {date.today().isoformat()}; the machine is shared, so the ratios measured "
         "side by side in one run are the numbers to trust, not the absolute times",

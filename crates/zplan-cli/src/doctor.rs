@@ -16,10 +16,12 @@ pub struct DoctorCommand {
     ort: Option<PathBuf>,
 }
 
-/// One line of the report: a label, what was found, and for a failure the fix.
+/// One line of the report: a label, what was found, and for a failure the fix; a finding that
+/// works but runs slower than this machine allows carries a warning and its fix.
 struct Finding {
     label: &'static str,
     found: Result<String, (String, String)>,
+    warning: Option<(String, String)>,
 }
 
 impl Finding {
@@ -27,12 +29,14 @@ impl Finding {
         Self {
             label,
             found: Ok(found),
+            warning: None,
         }
     }
     fn missing(label: &'static str, what: String, fix: String) -> Self {
         Self {
             label,
             found: Err((what, fix)),
+            warning: None,
         }
     }
 }
@@ -47,6 +51,13 @@ fn report(ort: Option<&Path>) -> anyhow::Result<()> {
     let findings = [
         onnx_runtime(ort),
         blas(),
+        Finding::ok(
+            "solver",
+            format!(
+                "zplan-lqr kernels: {} (products up to 160 in every dimension; OpenBLAS beyond)",
+                zplan_lqr::kernel_isa()
+            ),
+        ),
         Finding::ok("CPU", cpu()),
         Finding::ok("threads", threads()),
     ];
@@ -60,6 +71,10 @@ fn report(ort: Option<&Path>) -> anyhow::Result<()> {
                 println!("  {:<13} MISSING: {what}", finding.label);
                 println!("  {:<13} fix: {fix}", "");
             }
+        }
+        if let Some((what, fix)) = &finding.warning {
+            println!("  {:<13} WARNING: {what}", "");
+            println!("  {:<13} fix: {fix}", "");
         }
     }
     if healthy {
@@ -120,10 +135,59 @@ fn blas() -> Finding {
             .unwrap_or_else(|_| "?".into());
     let path =
         mapped_path("libopenblas").map_or_else(|| SONAME.to_string(), |p| p.display().to_string());
-    Finding::ok(
+    let mut finding = Finding::ok(
         "BLAS",
         format!("{config} (core {core}, {threads} threads) at {path}"),
-    )
+    );
+    finding.warning =
+        better_openblas_core(&core, cpu_has("avx512f"), cpu_has("avx2") && cpu_has("fma")).map(
+            |better| {
+                (
+                    format!(
+                        "OpenBLAS runs its {core} kernels, older than this CPU supports: its DGEMM \
+                     reaches a fraction of the core's peak (zplan's own kernels, which do the \
+                     solver's products up to 160, do not depend on it)"
+                    ),
+                    format!("set OPENBLAS_CORETYPE={better} in the environment"),
+                )
+            },
+        );
+    finding
+}
+
+/// The OpenBLAS core to ask for (OPENBLAS_CORETYPE) when the one it loaded is older than the
+/// CPU supports, as Debian's OpenBLAS does on CPUs newer than itself (it falls back to
+/// "Prescott"); `None` when the loaded core fits the CPU.
+fn better_openblas_core(core: &str, avx512f: bool, avx2_fma: bool) -> Option<&'static str> {
+    const AVX512_CORES: [&str; 3] = ["skylakex", "cooperlake", "sapphirerapids"];
+    const AVX2_CORES: [&str; 4] = ["haswell", "zen", "excavator", "alderlake"];
+    let core = core.to_ascii_lowercase();
+    let is = |cores: &[&str]| cores.contains(&core.as_str());
+    if avx512f && !is(&AVX512_CORES) {
+        Some("SkylakeX")
+    } else if avx2_fma && !avx512f && !is(&AVX2_CORES) && !is(&AVX512_CORES) {
+        Some("Haswell")
+    } else {
+        None
+    }
+}
+
+/// Whether the running CPU has an x86 feature (always false elsewhere).
+fn cpu_has(feature: &str) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match feature {
+            "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+            "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+            "fma" => std::arch::is_x86_feature_detected!("fma"),
+            _ => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = feature;
+        false
+    }
 }
 
 /// The file a loaded library was mapped from, read from /proc/self/maps.
@@ -195,4 +259,34 @@ fn threads() -> String {
     };
     let omp = std::env::var("OMP_NUM_THREADS").unwrap_or_else(|_| "unset".into());
     format!("OPENBLAS_NUM_THREADS={openblas}; OMP_NUM_THREADS={omp}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::better_openblas_core;
+
+    #[test]
+    fn a_fallback_openblas_core_gets_the_coretype_that_fits_the_cpu() {
+        // The fallback core on CPUs newer than the OpenBLAS build.
+        assert_eq!(
+            better_openblas_core("Prescott", true, true),
+            Some("SkylakeX")
+        );
+        assert_eq!(
+            better_openblas_core("Prescott", false, true),
+            Some("Haswell")
+        );
+        // An AVX2 core on an AVX-512 CPU is older than it supports.
+        assert_eq!(
+            better_openblas_core("Haswell", true, true),
+            Some("SkylakeX")
+        );
+        // Cores that fit.
+        assert_eq!(better_openblas_core("Cooperlake", true, true), None);
+        assert_eq!(better_openblas_core("SkylakeX", true, true), None);
+        assert_eq!(better_openblas_core("Zen", false, true), None);
+        assert_eq!(better_openblas_core("Haswell", false, true), None);
+        // Nothing better to ask for on a CPU without AVX2.
+        assert_eq!(better_openblas_core("Sandybridge", false, false), None);
+    }
 }

@@ -61,6 +61,26 @@ fn doctor_finds_the_setup_library_and_blas() {
 }
 
 #[test]
+fn doctor_names_the_solver_kernels_and_warns_of_a_fallback_openblas_core() {
+    let output = zplan(&["doctor"], &[("OPENBLAS_CORETYPE", "Prescott")]);
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "a slow core is not a failure:\n{text}"
+    );
+    assert!(text.contains("(core Prescott,"), "{text}");
+    assert!(text.contains("zplan-lqr kernels: "), "{text}");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        assert!(
+            text.contains("WARNING: OpenBLAS runs its Prescott kernels"),
+            "{text}"
+        );
+        assert!(text.contains("fix: set OPENBLAS_CORETYPE="), "{text}");
+    }
+}
+
+#[test]
 fn doctor_names_a_missing_library_and_the_fix() {
     let path = "/nonexistent/zplan-doctor/libonnxruntime.so";
     let output = zplan(&["doctor"], &[("ZPLAN_ORT_DYLIB", path)]);

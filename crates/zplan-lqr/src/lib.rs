@@ -38,3 +38,10 @@ pub use ddp::{
 pub use error::{ModelError, SolveError};
 pub use lqr::{LqrDynamics, LqrProblem, LqrSolution, LqrWorkspace, lqr_backward, solve_lqr};
 pub use model::{Cost, Dynamics, QuadraticCost};
+
+/// The instruction set the solver's kernels run with on this CPU, chosen at run time:
+/// "AVX-512F", "AVX2 + FMA", "NEON" or "portable". Products up to 160 in every dimension run in
+/// these kernels, larger ones in OpenBLAS.
+pub fn kernel_isa() -> &'static str {
+    dense::Isa::detect().name()
+}

@@ -68,6 +68,19 @@ impl Isa {
         Isa::Portable
     }
 
+    /// The name the solver reports ([`crate::kernel_isa`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => "AVX-512F",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => "AVX2 + FMA",
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => "NEON",
+            Isa::Portable => "portable",
+        }
+    }
+
     /// Every ISA this CPU can run, best first (the checks run each).
     #[cfg(any(test, feature = "checks"))]
     pub fn available() -> Vec<Self> {
