@@ -40,7 +40,8 @@ def machine(results):
         except (OSError, subprocess.CalledProcessError):
             return "unknown"
 
-    blas = version(["dpkg-query", "-W", "-f=${Version}", "libopenblas0-pthread"])
+    # One line per installed architecture of the package; the first is the native one.
+    blas = version(["dpkg-query", "-W", "-f=${Version}\\n", "libopenblas0-pthread"]).split("\n")[0]
     # `zplan doctor` names the ISA of zplan's kernels and the core OpenBLAS loaded.
     doctor = version(["./target/release/zplan", "doctor"]).splitlines()
     kernels = next(
