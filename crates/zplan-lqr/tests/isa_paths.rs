@@ -7,7 +7,7 @@
 const FUSED_PRODUCT_DIGEST: u64 = 0x4ffa_76ba_d1b6_b3fa;
 
 fn main() {
-    let checks: [(&str, fn()); 4] = [
+    let checks: [(&str, fn()); 5] = [
         (
             "gemm_matches_naive_product_on_every_path_and_isa",
             zplan_lqr::checks::gemm_matches_naive_product_on_every_path_and_isa,
@@ -19,6 +19,10 @@ fn main() {
         (
             "gemv_matches_naive_on_every_path",
             zplan_lqr::checks::gemv_matches_naive_on_every_path,
+        ),
+        (
+            "triangular_solves_match_naive_on_every_isa",
+            zplan_lqr::checks::triangular_solves_match_naive_on_every_isa,
         ),
         (
             "fixed_size_and_general_passes_agree_on_every_isa",

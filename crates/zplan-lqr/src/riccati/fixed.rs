@@ -9,7 +9,7 @@
 
 use super::{ControlBox, PolicyMut, QuadraticModel};
 use crate::boxqp::{self, BoxQpSettings, BoxQpStatus, BoxQpWork};
-use crate::dense::{Isa, Mat, MatMut, cholesky_solve_matrix, madd};
+use crate::dense::{Isa, Mat, MatMut, cholesky_solve_matrix_inline, madd};
 
 /// Control limits of a bounded pass, with the box QP's settings and scratch.
 pub(super) struct Bounds<'a, 'w> {
@@ -302,7 +302,7 @@ fn stage<const N: usize, const M: usize, const FMA: bool>(
                 rows[a][j] = -qux[i][j];
             }
         }
-        cholesky_solve_matrix(
+        cholesky_solve_matrix_inline::<FMA>(
             b.work.chol_free(),
             &mut MatMut::new(rows.as_flattened_mut(), n_free, N),
         );
