@@ -2,7 +2,10 @@
 
 Replays the seeded problems that `lqr-compare` wrote (zplan's timings and controls included)
 through Crocoddyl's ActionModelLQR, SolverDDP and SolverBoxDDP, single thread; checks that both
-return the same controls; prints one table and writes the summary JSON.
+return the same controls; prints one table and writes the summary JSON. Then solves the same
+problems with zplan's sine term in the dynamics (x' = A x + B u + f + eps sin(x), a Python
+action model around the LQR one, so only its iteration counts and costs compare, not its time)
+and records the iterations each solver takes and the cost it ends at.
 
 Usage: python lqr_crocoddyl.py ZPLAN.json OUT.json [--quick]
 """
@@ -18,6 +21,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import crocoddyl  # noqa: E402
 
 TOLERANCE = 1e-8
+
+# Weight of the sine term of the nonlinear cases (lqr-compare's NONLINEARITY).
+NONLINEARITY = 0.1
 
 
 def array(value):
@@ -61,6 +67,56 @@ def build(problem, bounded):
     return shooting, x0, zeros, n
 
 
+class SineModel(crocoddyl.ActionModelAbstract):
+    """An LQR action model with the sine term of zplan's nonlinear cases added to its dynamics:
+    x' = A x + B u + f + eps sin(x), df/dx = A + eps diag(cos x); the cost is the LQR model's."""
+
+    def __init__(self, lqr, eps):
+        crocoddyl.ActionModelAbstract.__init__(self, crocoddyl.StateVector(lqr.state.nx), lqr.nu)
+        self.lqr, self.eps = lqr, eps
+        if lqr.has_control_limits:
+            self.u_lb, self.u_ub = lqr.u_lb, lqr.u_ub
+
+    def calc(self, data, x, u=None):
+        if u is None:
+            self.lqr.calc(data.lqr, x)
+        else:
+            self.lqr.calc(data.lqr, x, u)
+            data.xnext = data.lqr.xnext + self.eps * np.sin(x)
+        data.cost = data.lqr.cost
+
+    def calcDiff(self, data, x, u=None):
+        if u is None:
+            self.lqr.calcDiff(data.lqr, x)
+        else:
+            self.lqr.calcDiff(data.lqr, x, u)
+            data.Fx = data.lqr.Fx + self.eps * np.diag(np.cos(x))
+            data.Fu = data.lqr.Fu
+            data.Lu, data.Lxu, data.Luu = data.lqr.Lu, data.lqr.Lxu, data.lqr.Luu
+        data.Lx, data.Lxx = data.lqr.Lx, data.lqr.Lxx
+
+    def createData(self):
+        return SineData(self)
+
+
+class SineData(crocoddyl.ActionDataAbstract):
+    def __init__(self, model):
+        crocoddyl.ActionDataAbstract.__init__(self, model)
+        self.lqr = model.lqr.createData()
+
+
+def solve_nonlinear(problem, bounded, eps):
+    """Crocoddyl's DDP (or BoxDDP) on the case with the sine term, from the rollout of zero
+    controls and with its default stopping threshold: (iterations, converged, final cost)."""
+    shooting, x0, zeros, _ = build(problem, bounded)
+    lqr = shooting.runningModels[0]
+    sine = SineModel(lqr, eps)
+    nonlinear = crocoddyl.ShootingProblem(x0, [sine] * len(zeros), SineModel(lqr, eps))
+    solver = (crocoddyl.SolverBoxDDP if bounded else crocoddyl.SolverDDP)(nonlinear)
+    converged = solver.solve(nonlinear.rollout(zeros), zeros, 500, True, 1e-9)
+    return solver.iter + 1, bool(converged), float(solver.cost)
+
+
 def solve(solver, shooting, zeros):
     """Solves from the rollout of zero controls, the start zplan uses."""
     solver.th_stop = 1e-20
@@ -102,8 +158,25 @@ def main():
             if not diff <= TOLERANCE:
                 failures.append(f"n={n} m={m} T={horizon} {name}: controls differ by {diff:.3e}")
 
+        nonlinear = {}
+        for key, bounded in (("sine_ddp", False), ("sine_boxddp", True)):
+            iterations, converged, cost = solve_nonlinear(problem, bounded, NONLINEARITY)
+            ours = case[key]
+            nonlinear.update(
+                {
+                    f"zplan_{key}_iterations": ours["iterations"],
+                    f"zplan_{key}_converged": ours["converged"],
+                    f"zplan_{key}_cost": ours["costs"][-1],
+                    f"zplan_{key}_us": ours["solve"]["median_us"],
+                    f"crocoddyl_{key}_iterations": iterations,
+                    f"crocoddyl_{key}_converged": converged,
+                    f"crocoddyl_{key}_cost": cost,
+                }
+            )
+
         rows.append(
             {
+                **nonlinear,
                 "n": n,
                 "m": m,
                 "T": horizon,
@@ -139,6 +212,15 @@ def main():
             f"{r['zplan_boxddp_us']:>11.1f} {r['crocoddyl_boxddp_us']:>12.1f} "
             f"{r['crocoddyl_boxddp_us'] / r['zplan_boxddp_us']:>6.2f} | "
             f"{r['zplan_backward_gflops']:>7.2f}"
+        )
+    print(f"with the sine term ({NONLINEARITY} sin(x)): iterations (final cost), zplan / Crocoddyl")
+    for r in rows:
+        print(
+            f"{r['n']:>3} {r['m']:>2} {r['T']:>4} | DDP "
+            f"{r['zplan_sine_ddp_iterations']} ({r['zplan_sine_ddp_cost']:.6g}) / "
+            f"{r['crocoddyl_sine_ddp_iterations']} ({r['crocoddyl_sine_ddp_cost']:.6g}) | box-DDP "
+            f"{r['zplan_sine_boxddp_iterations']} ({r['zplan_sine_boxddp_cost']:.6g}) / "
+            f"{r['crocoddyl_sine_boxddp_iterations']} ({r['crocoddyl_sine_boxddp_cost']:.6g})"
         )
     with open(args[1], "w") as f:
         json.dump(rows, f, indent=2)

@@ -1,6 +1,8 @@
 //! zplan's side of `make bench-compare`: times the LQR backward pass, the DDP solve and the
-//! box-DDP solve on the seeded problems of every report size, single thread, and writes the
-//! problems, the medians and the returned controls as JSON for the peer script to replay.
+//! box-DDP solve on the seeded problems of every report size, single thread, and the DDP and
+//! box-DDP solves of the same problems with a sine term in the dynamics; writes the problems,
+//! the medians, the returned controls and the nonlinear solves' costs per iteration as JSON for
+//! the peer script to replay.
 //!
 //! Usage: `lqr-compare OUT.json [--quick]`
 
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use ndarray::Array2;
 use serde::Serialize;
-use zplan_benches::{LqrData, SIZES, Timing, backward_flops, time_runs};
+use zplan_benches::{LqrData, SIZES, SineSystem, Timing, backward_flops, time_runs};
 use zplan_lqr::{
     LqrSolution, LqrWorkspace, Settings, Solution, Status, Workspace, lqr_backward, solve,
     solve_lqr,
@@ -30,6 +32,23 @@ struct Case {
     lqr_controls: Array2<f64>,
     ddp_controls: Array2<f64>,
     boxddp_controls: Array2<f64>,
+    sine_ddp: NonlinearSolve,
+    sine_boxddp: NonlinearSolve,
+}
+
+/// Weight of the sine term of the nonlinear cases, x' = A x + B u + f + eps sin(x) (the
+/// `mixed` problems of `zplan bench ilqr|boxddp`).
+const NONLINEARITY: f64 = 0.1;
+
+/// One solve of a nonlinear case from zero controls, with the solver's default tolerances.
+#[derive(Serialize)]
+struct NonlinearSolve {
+    solve: Timing,
+    iterations: usize,
+    converged: bool,
+    /// The cost after each iteration.
+    costs: Vec<f64>,
+    controls: Array2<f64>,
 }
 
 /// Tolerances tight enough that both solvers agree to 1e-8 at their fixed points.
@@ -96,14 +115,54 @@ fn main() {
         };
         let (ddp_solve, ddp_sol) = ddp(false);
         let (boxddp_solve, box_sol) = ddp(true);
+
+        let mut sine = SineSystem::new(&data, NONLINEARITY);
+        let nonlinear_settings = Settings {
+            max_iterations: 500,
+            ..Settings::default()
+        };
+        let mut nonlinear = |bounded: bool| {
+            let problem = data.problem(bounded).expect("valid problem");
+            let mut sol = Solution::new(n, m, horizon);
+            let mut status = Status::Unsolved;
+            let mut run = |sol: &mut Solution| {
+                sol.controls_mut().fill(0.0);
+                status = solve(
+                    &mut sine,
+                    &cost,
+                    &problem,
+                    &nonlinear_settings,
+                    &mut ws,
+                    sol,
+                )
+                .expect("solves");
+            };
+            let probe = time_runs(Duration::ZERO, 1, || run(&mut sol));
+            let solve = time_runs(Duration::ZERO, runs_for(probe.median_us, budget), || {
+                run(&mut sol)
+            });
+            NonlinearSolve {
+                solve,
+                iterations: sol.iterations(),
+                converged: status == Status::Converged,
+                costs: sol.log().iter().map(|record| record.cost).collect(),
+                controls: sol.controls().to_owned(),
+            }
+        };
+        let sine_ddp = nonlinear(false);
+        let sine_boxddp = nonlinear(true);
         eprintln!(
-            "n={n:>2} m={m} T={horizon:>3}: backward {:>8.1} us, LQR solve {:>8.1} us, DDP solve {:>8.1} us ({} it), box-DDP {:>9.1} us ({} it)",
+            "n={n:>2} m={m} T={horizon:>3}: backward {:>8.1} us, LQR solve {:>8.1} us, DDP solve {:>8.1} us ({} it), box-DDP {:>9.1} us ({} it); with the sine term: DDP {:>9.1} us ({} it), box-DDP {:>9.1} us ({} it)",
             backward.median_us,
             lqr_solve.median_us,
             ddp_solve.median_us,
             ddp_sol.iterations(),
             boxddp_solve.median_us,
-            box_sol.iterations()
+            box_sol.iterations(),
+            sine_ddp.solve.median_us,
+            sine_ddp.iterations,
+            sine_boxddp.solve.median_us,
+            sine_boxddp.iterations,
         );
         cases.push(Case {
             n,
@@ -119,6 +178,8 @@ fn main() {
             lqr_controls: lqr_sol.controls().to_owned(),
             ddp_controls: ddp_sol.controls().to_owned(),
             boxddp_controls: box_sol.controls().to_owned(),
+            sine_ddp,
+            sine_boxddp,
             problem: data,
         });
     }
