@@ -16,6 +16,6 @@ pub use crate::riccati::isa_checks::fixed_size_and_general_passes_agree_on_every
 pub fn isas() -> Vec<String> {
     crate::dense::Isa::available()
         .iter()
-        .map(|isa| format!("{isa:?}"))
+        .map(|isa| isa.name().to_string())
         .collect()
 }
