@@ -137,6 +137,9 @@ impl Default for PlannerSettings {
             // Four step sizes per rollout: alpha = 1 is usually accepted, and every candidate's
             // four trials share one network call per time step.
             line_search_batch: 4,
+            // The warm start is near the plan and four iterations are all there is: an
+            // unconstrained first iteration would spend one of them (docs/benchmarks.md).
+            unbounded_first_iteration: false,
             ..Settings::default()
         };
         Self {

@@ -42,6 +42,14 @@ pub struct Settings {
     /// Stop with [`crate::Status::TimeBudget`] once this much wall-clock time has passed
     /// (checked before each iteration).
     pub time_budget: Option<Duration>,
+    /// With control bounds, the first backward pass ignores them: an unconstrained DDP step,
+    /// whose line-search rollouts clamp the controls into the box, before box-DDP proper. From
+    /// a cold guess on unstable dynamics the trajectory has exploded, the box QP saturates
+    /// nearly every stage of the linearisation around it and the search creeps on with short
+    /// steps; the clamped unconstrained feedback law brings the trajectory back in one
+    /// iteration. Off for warm starts already near the solution (the MPC planner), where the
+    /// first iteration would be wasted.
+    pub unbounded_first_iteration: bool,
     /// Settings of the box QP used when controls are bounded.
     pub box_qp: BoxQpSettings,
 }
@@ -62,6 +70,7 @@ impl Default for Settings {
             min_improvement_ratio: 0.0,
             line_search_batch: 1,
             time_budget: None,
+            unbounded_first_iteration: true,
             box_qp: BoxQpSettings::default(),
         }
     }

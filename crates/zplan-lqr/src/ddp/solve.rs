@@ -4,8 +4,9 @@
 //! roll out the initial controls from x_0; J = cost
 //! repeat:
 //!   linearise: F_t = [f_x f_u], cost gradients and Hessians along (x_t, u_t)
-//!   backward pass with Q_uu + mu I (box QP when controls are bounded); on a non-positive-definite
-//!     Q_uu raise mu and repeat, give up above mu_max
+//!   backward pass with Q_uu + mu I (box QP when controls are bounded, except in the first
+//!     iteration when unbounded_first_iteration is set); on a non-positive-definite Q_uu raise
+//!     mu and repeat, give up above mu_max
 //!   stop if mean_t max_i |k_t,i| / (|u_t,i| + 1) < gradient_tolerance and mu < 1e-5, or if the
 //!     predicted improvement -(dV_1 + dV_2) is below cost_tolerance * max(1, |J|)
 //!   line search over alpha: x^_0 = x_0, u^_t = clamp(u_t + alpha k_t + K_t (x^_t - x_t)),
@@ -675,7 +676,11 @@ fn backward(
         terminal_gradient: &ws.terminal_gradient[slot * n..(slot + 1) * n],
         terminal_hessian: &ws.terminal_hessian[slot * n * n..(slot + 1) * n * n],
     };
-    let control_box = problem.bounds.as_ref().map(|(lower, upper)| ControlBox {
+    let bounds = problem
+        .bounds
+        .as_ref()
+        .filter(|_| sol.iterations > 0 || !settings.unbounded_first_iteration);
+    let control_box = bounds.map(|(lower, upper)| ControlBox {
         lower: lower.as_slice().expect("contiguous bounds"),
         upper: upper.as_slice().expect("contiguous bounds"),
         nominal: &sol.controls,
