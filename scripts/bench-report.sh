@@ -30,6 +30,9 @@ for kind in lqr boxddp; do
     done
 done
 
+echo "bench-report: box-DDP's cold start"
+cargo run --quiet --release --locked -p zplan-benches --example cold_start >"$out/solver/cold-start.md"
+
 echo "bench-report: zplan against Crocoddyl"
 make --no-print-directory bench-compare
 cp target/bench-compare/lqr.json "$out/crocoddyl.json"

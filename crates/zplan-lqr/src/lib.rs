@@ -4,7 +4,9 @@
 //! - [`solve_lqr`]: time-varying, finite-horizon affine LQR ([`LqrProblem`]);
 //! - [`solve`]: iLQR on user [`Dynamics`] and [`Cost`], with Levenberg-Marquardt regularisation
 //!   (Tassa's schedule), a line search on the ratio of actual to expected improvement, and box
-//!   limits on the controls by box-constrained DDP (Tassa, Mansard, Todorov 2014);
+//!   limits on the controls by box-constrained DDP (Tassa, Mansard, Todorov 2014), whose first
+//!   iteration is by default an unconstrained step clamped into the box (a cold start that does
+//!   not creep from a diverged rollout);
 //!   [`solve_batch`] runs it from several initial guesses in lockstep, so that every call into
 //!   the models serves all of them.
 //!
