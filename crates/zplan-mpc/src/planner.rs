@@ -138,7 +138,7 @@ impl Default for PlannerSettings {
             // four trials share one network call per time step.
             line_search_batch: 4,
             // The warm start is near the plan and four iterations are all there is: an
-            // unconstrained first iteration would spend one of them (docs/benchmarks.md).
+            // unconstrained first iteration would spend one of them.
             unbounded_first_iteration: false,
             ..Settings::default()
         };
