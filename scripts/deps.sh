@@ -16,25 +16,13 @@ PYTHON=${PYTHON:-python3}
 
 changed=0
 say() { printf 'deps: %s\n' "$*"; }
+# shellcheck source=scripts/debian.sh
+source scripts/debian.sh
 
 # --- Debian packages ---------------------------------------------------------------------------
 debian_packages=(libopenblas-dev pkg-config g++ cmake valgrind strace)
-missing=()
-for pkg in "${debian_packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$pkg")
-    fi
-done
-if ((${#missing[@]})); then
-    cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
-    if [[ $(id -u) -ne 0 ]]; then
-        say "missing Debian packages: ${missing[*]}"
-        say "run as root: $cmd"
-        exit 1
-    fi
-    say "installing Debian packages: ${missing[*]}"
-    apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+ensure_debian_packages "${debian_packages[@]}"
+if ((${#debian_installed[@]})); then
     changed=1
 else
     say "Debian packages present: ${debian_packages[*]}"

@@ -20,23 +20,9 @@ if ! rustup target list --installed | grep -qx "$target"; then
     rustup target add "$target"
 fi
 
-packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libopenblas-dev:arm64)
-missing=()
-for pkg in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$pkg")
-    fi
-done
-if ((${#missing[@]})); then
-    if [[ $(id -u) -ne 0 ]]; then
-        say "missing Debian packages: ${missing[*]} (run as root, or install them)"
-        exit 1
-    fi
-    say "installing Debian packages: ${missing[*]}"
-    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
-    apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/debian.sh
+source scripts/debian.sh
+ensure_debian_packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libopenblas-dev:arm64
 
 # The emulated program runs on the main thread only: OpenBLAS starts no threads of its own
 # (OPENBLAS_NUM_THREADS=1), and the checks run without libtest's per-test threads.
