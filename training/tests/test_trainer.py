@@ -9,7 +9,9 @@ import torch
 from zplan_train.__main__ import main
 from zplan_train.config import TrainConfig
 from zplan_train.data import BufferFormatError, read_buffer, read_buffers
-from zplan_train.export import export_bundle
+from zplan_train.export import ExportError, export_bundle, jacobian_error
+from zplan_train.jacobians import add_model_jacobians
+from zplan_train.models import LatentModel
 from zplan_train.train import train
 
 
@@ -24,7 +26,24 @@ def test_a_tiny_run_exports_a_bundle_that_zplan_loads_and_that_matches_torch(kin
     inspect = subprocess.run([zplan, "inspect", str(out)], capture_output=True, text=True)
     assert inspect.returncode == 0, inspect.stderr
     manifest = json.loads((out / "zplan.json").read_text())
-    assert manifest["jacobians"]["mode"] == ("model" if kind == "e2c" else "finite_differences")
+    assert manifest["jacobians"]["mode"] == "model" and errors["jacobians"] < 1e-6
+
+    # The exported A and B are the derivatives of the exported z' (central differences of the
+    # ONNX file itself, float32).
+    session = ort.InferenceSession(str(out / "dynamics.onnx"))
+    z = np.random.default_rng(0).uniform(-2, 2, (8, manifest["latent_dim"])).astype(np.float32)
+    u = np.random.default_rng(1).uniform(-1, 1, (8, manifest["action"]["dim"])).astype(np.float32)
+    _, a, b = session.run(["z_next", "A", "B"], {"z": z, "u": u})
+    exact, h = np.concatenate([a, b], axis=2), 1e-2
+    for i in range(exact.shape[2]):
+        plus, minus = np.concatenate([z, u], 1), np.concatenate([z, u], 1)
+        plus[:, i] += h
+        minus[:, i] -= h
+        nz = z.shape[1]
+        (up,) = session.run(["z_next"], {"z": plus[:, :nz], "u": plus[:, nz:]})
+        (down,) = session.run(["z_next"], {"z": minus[:, :nz], "u": minus[:, nz:]})
+        central = (up - down) / (2 * h)
+        assert np.max(np.abs(exact[:, :, i] - central) / (1 + np.abs(central))) < 2e-3
     assert manifest["provenance"]["seed"] == 0 and "reconstruction" in manifest["provenance"]["losses"]
 
     # Independently of the exporter's own check: ONNX Runtime = torch on other inputs.
@@ -34,6 +53,57 @@ def test_a_tiny_run_exports_a_bundle_that_zplan_loads_and_that_matches_torch(kin
     with torch.no_grad():
         z_torch = model.encoder(torch.from_numpy(obs))[0].numpy()
     assert np.max(np.abs(z_onnx - z_torch)) < 1e-4
+
+
+def test_finite_difference_bundles_get_the_exact_jacobians_of_their_weights(planar_buffer, zplan, tmp_path):
+    data = read_buffer(planar_buffer)
+    config = TrainConfig(kind="pc3", epochs=1, jacobians="forward")
+    model, history, held_out, seconds = train(data, "planar", config, log=lambda _: None)
+    out = tmp_path / "bundle"
+    export_bundle(model, data, held_out, str(out), history, config, seconds)
+    manifest = json.loads((out / "zplan.json").read_text())
+    assert manifest["jacobians"] == {"mode": "finite_differences", "step": 0.01, "scheme": "forward"}
+    (before,) = ort.InferenceSession(str(out / "dynamics.onnx")).run(
+        None, {"z": np.ones((3, 2), np.float32), "u": np.zeros((3, 2), np.float32)}
+    )
+
+    errors = add_model_jacobians(str(out))
+    assert errors["z_next"] <= 1e-5 and errors["jacobians"] < 1e-6
+    manifest = json.loads((out / "zplan.json").read_text())
+    assert manifest["jacobians"] == {"mode": "model"} and manifest["dynamics"]["a_output"] == "A"
+    z_next, a, b = ort.InferenceSession(str(out / "dynamics.onnx")).run(
+        None, {"z": np.ones((3, 2), np.float32), "u": np.zeros((3, 2), np.float32)}
+    )
+    assert np.array_equal(z_next, before) and a.shape == (3, 2, 2) and b.shape == (3, 2, 2)
+    with torch.no_grad():
+        _, a_torch, _ = model.jacobians(torch.ones(3, 2), torch.zeros(3, 2))
+    assert np.max(np.abs(a - a_torch.numpy())) < 1e-5
+    inspect = subprocess.run([zplan, "inspect", str(out)], capture_output=True, text=True)
+    assert inspect.returncode == 0 and "exact A/B" in inspect.stdout, inspect.stdout + inspect.stderr
+
+    # A second time there is nothing to do, and the bundle is left as it is.
+    with pytest.raises(ExportError, match="already output Jacobians"):
+        add_model_jacobians(str(out))
+
+
+def test_jacobian_error_catches_a_wrong_derivative():
+    model = LatentModel("planar", "deterministic", (1, 40, 40), 2)
+    z, u = torch.randn(4, 2), torch.randn(4, 2)
+    assert jacobian_error(model, z, u) < 1e-6
+
+    class HalvedB(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def step(self, z, u):
+            return self.model.step(z, u)
+
+        def jacobians(self, z, u):
+            z_next, a, b = self.model.jacobians(z, u)
+            return z_next, a, 0.5 * b
+
+    assert jacobian_error(HalvedB(model), z, u) > 1e-3
 
 
 def test_the_objective_terms_decrease_on_a_toy_problem(planar_buffer):

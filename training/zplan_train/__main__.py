@@ -77,10 +77,11 @@ def parse(argv):
         help="learning rate over the epochs: constant, or half a cosine from --lr down to 0",
     )
     parser.add_argument(
-        "--differences",
-        default=DEFAULTS.differences,
-        choices=("central", "forward"),
-        help="finite-difference scheme of the planner's Jacobians (models without A/B heads)",
+        "--jacobians",
+        default=DEFAULTS.jacobians,
+        choices=("model", "central", "forward"),
+        help="the planner's Jacobians: exact ones computed in the exported dynamics (model), or "
+        "finite differences of its z' (central, forward)",
     )
     parser.add_argument(
         "--checkpoint-every",
@@ -104,7 +105,7 @@ def parse(argv):
             tracking_radius=args.tracking_radius,
             keypoint_weight=args.keypoint_weight,
             lr_schedule=args.lr_schedule,
-            differences=args.differences,
+            jacobians=args.jacobians,
             checkpoint_every=args.checkpoint_every,
         )
     except ValueError as e:

@@ -60,8 +60,9 @@ class TrainConfig:
     lr_schedule: str = "constant"
     # Share of the transitions held out of training (for the exported parity check and plots).
     held_out: float = 0.1
-    # Finite-difference scheme of the planner's Jacobians (models without A/B heads).
-    differences: str = "central"
+    # The planner's Jacobians: "model" (the exact dz'/dz and dz'/du, computed in the exported
+    # dynamics graph beside z'), or finite differences of z', "central" or "forward".
+    jacobians: str = "model"
     # Also write the bundle after every N epochs (None: only at the end).
     checkpoint_every: int = None
 
@@ -85,5 +86,5 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
-        if self.differences not in ("central", "forward"):
-            raise ValueError(f"differences must be central or forward, not {self.differences!r}")
+        if self.jacobians not in ("model", "central", "forward"):
+            raise ValueError(f"jacobians must be model, central or forward, not {self.jacobians!r}")

@@ -6,6 +6,7 @@ video predictors as version 2 with `"kind": "video"` (docs/model-bundle.md).
 The bundle is written to a temporary directory beside the target and moved into place only when
 every network's ONNX outputs match torch on held-out data to 1e-4 (max abs error)."""
 
+import copy
 import json
 import logging
 import os
@@ -20,11 +21,12 @@ import torch
 from torch import nn
 
 from . import __version__
-from .config import ModelKind
 from .tasks import TASKS
 from .video import object_columns, object_pixels, one_hot_maps
 
 PARITY_TOLERANCE = 1e-4
+# Largest relative difference of the exported Jacobians from central differences (float64).
+JACOBIAN_TOLERANCE = 1e-6
 
 # Designated-pixel maps a video bundle's predictor takes at most in one call (its maps axis is
 # dynamic, 1 to this).
@@ -57,13 +59,37 @@ class _Decoder(nn.Module):
 
 
 class _Dynamics(nn.Module):
-    def __init__(self, model):
+    """z' of a model's dynamics (`model.step`), or (z', dz'/dz, dz'/du) (`model.jacobians`)."""
+
+    def __init__(self, model, jacobians):
         super().__init__()
-        self.model = model
+        self.model, self.jacobians = model, jacobians
 
     def forward(self, z, u):
-        z_next, a, b = self.model.step(z, u)
-        return (z_next, a, b) if a is not None else z_next
+        return self.model.jacobians(z, u) if self.jacobians else self.model.step(z, u)[0]
+
+
+def jacobian_error(model, z, u, step=1e-6):
+    """Largest |exact - central difference| / (1 + |central difference|) over the rows of (z, u)
+    and the entries of dz'/dz and dz'/du, in float64: `model.jacobians` against
+    (z'(x + h e_i) - z'(x - h e_i)) / 2h of `model.step` (h = `step`)."""
+    model = copy.deepcopy(model).double()
+    z, u = z.double(), u.double()
+    nz = z.shape[1]
+    with torch.no_grad():
+        _, a, b = model.jacobians(z, u)
+        exact = torch.cat([a, b], dim=2)
+        error = 0.0
+        for i in range(exact.shape[2]):
+            x = torch.cat([z, u], dim=1)
+            plus, minus = x.clone(), x.clone()
+            plus[:, i] += step
+            minus[:, i] -= step
+            difference = (model.step(plus[:, :nz], plus[:, nz:])[0] - model.step(minus[:, :nz], minus[:, nz:])[0]) / (
+                2 * step
+            )
+            error = max(error, float(((exact[:, :, i] - difference).abs() / (1 + difference.abs())).max()))
+    return error
 
 
 def _git_revision():
@@ -114,6 +140,13 @@ def _parity(module, path, feeds):
     error = max(float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want, strict=True))
     if not error < PARITY_TOLERANCE:
         raise ExportError(f"{path}: ONNX Runtime differs from torch by {error:.3g} (limit {PARITY_TOLERANCE:g})")
+    return error
+
+
+def _checked_jacobians(model, z, u):
+    error = jacobian_error(model, z, u)
+    if not error < JACOBIAN_TOLERANCE:
+        raise ExportError(f"the dynamics' Jacobians differ from central differences by {error:.3g} (relative)")
     return error
 
 
@@ -212,10 +245,13 @@ def export_latent_bundle(model, data, held_out, out, history, config, seconds, n
     """Exports `model` (on the CPU), trained as `config` says, to the bundle directory `out`;
     returns the parity errors.
 
-    Models without A/B heads get finite-difference Jacobians of the `config.differences` scheme
-    (central or forward, docs/model-bundle.md); the seed and `config.horizon` (the prediction
-    steps it was trained on) go into the provenance."""
-    seed, differences, horizon = config.seed, config.differences, config.horizon
+    With `config.jacobians` "model" the dynamics graph also outputs the exact dz'/dz ("A") and
+    dz'/du ("B"), checked against central differences of z' (`jacobian_error`); with "central"
+    or "forward" the planner takes finite differences of that scheme (docs/model-bundle.md).
+    The seed and `config.horizon` (the prediction steps it was trained on) go into the
+    provenance."""
+    seed, jacobians, horizon = config.seed, config.jacobians, config.horizon
+    exact = jacobians == "model"
     model = model.cpu().eval()
     task, kind = model.task, model.kind
     spec = TASKS[task]
@@ -230,11 +266,7 @@ def export_latent_bundle(model, data, held_out, out, history, config, seconds, n
             z = model.encoder(obs)[0]
         networks = {
             "encoder": (_Encoder(model), {"obs": obs}, ["z"]),
-            "dynamics": (
-                _Dynamics(model),
-                {"z": z, "u": u},
-                ["z_next", "A", "B"] if kind == ModelKind.E2C else ["z_next"],
-            ),
+            "dynamics": (_Dynamics(model, exact), {"z": z, "u": u}, ["z_next", "A", "B"] if exact else ["z_next"]),
             "decoder": (_Decoder(model), {"z": z}, ["obs"]),
             "reward": (model.reward, {"z": z, "u": u}, ["r"]),
         }
@@ -245,7 +277,8 @@ def export_latent_bundle(model, data, held_out, out, history, config, seconds, n
             _export(module, tuple(feeds.values()), path, list(feeds), outputs)
             errors[net] = _parity(module, path, feeds)
         dynamics = {"file": "dynamics.onnx", "state_input": "z", "action_input": "u", "output": "z_next"}
-        if kind == ModelKind.E2C:
+        if exact:
+            errors["jacobians"] = _checked_jacobians(model, z, u)
             dynamics.update(a_output="A", b_output="B")
         provenance = _provenance(
             kind, data, history, seed, seconds, f", {horizon}-step prediction" if horizon > 1 else ""
@@ -262,8 +295,8 @@ def export_latent_bundle(model, data, held_out, out, history, config, seconds, n
             "decoder": {"file": "decoder.onnx", "input": "z", "output": "obs"},
             "reward": {"file": "reward.onnx", "state_input": "z", "action_input": "u", "output": "r"},
             "jacobians": {"mode": "model"}
-            if kind == ModelKind.E2C
-            else {"mode": "finite_differences", "step": 0.01, "scheme": differences},
+            if exact
+            else {"mode": "finite_differences", "step": 0.01, "scheme": jacobians},
             "provenance": provenance,
         }
         _write_manifest_and_move(manifest, tmp, out)

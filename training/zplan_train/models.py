@@ -3,12 +3,13 @@
 Three model kinds:
 - ``deterministic``: encoder g(o) = z, residual dynamics z' = z + f([z, u]), decoder, reward;
 - ``e2c``: a Gaussian (VAE) encoder q(z | o) = N(mu(o), diag sigma^2(o)) and Embed to Control's
-  locally linear dynamics z' = A(z) z + B(z) u + o(z), A = I + v r', whose A and B are exported
-  as the planner's Jacobians;
+  locally linear dynamics z' = A(z) z + B(z) u + o(z), A = I + v r';
 - ``pc3``: PC3's deterministic encoder and Gaussian residual transition
   p(z' | z, u) = N(z + f_mu([z, u]), diag exp(2 f_logstd([z, u]))), trained without a decoder
   (prediction by contrastive estimation); the decoder and reward are fitted on the frozen latent
   so that the bundle still carries them. The planner uses the transition's mean.
+Every dynamics has `jacobians(z, u)`: z' with its exact derivatives dz'/dz [B, nz, nz] and
+dz'/du [B, nz, nu] in closed form (matrix products, so that they export to ONNX beside z').
 Per-task sizes follow PCC / PC3: latent 2 / 3 / 3 / 8 / 8, MLP encoders for planar and the
 pendulum, convolutional ones for cartpole and threepole (kept small enough that a bundle stays
 under 5 MB).
@@ -28,6 +29,32 @@ ARCHITECTURES = {
     "cartpole": dict(latent=8, encoder="conv", hidden=128),
     "threepole": dict(latent=8, encoder="conv", hidden=128),
 }
+
+
+def chain_jacobian(layers, x):
+    """y = layers(x) and dy/dx [B, n, k] at the rows of x [B, k], for a chain of Linear, Tanh and
+    ReLU modules: dy/dx = W_L D_{L-1} W_{L-1} ... D_1 W_1 with D_l = diag(activation'), multiplied
+    from the output side (n <= k here: the latent is narrower than the hidden layers)."""
+    factors = []  # (weight [n, k], None) or (None, diagonals [B, k])
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            factors.append((layer.weight, None))
+            x = layer(x)
+        elif isinstance(layer, nn.Tanh):
+            x = torch.tanh(x)
+            factors.append((None, 1.0 - x * x))
+        elif isinstance(layer, nn.ReLU):
+            factors.append((None, (x > 0).to(x.dtype)))
+            x = torch.relu(x)
+        else:
+            raise TypeError(f"no closed-form Jacobian for {type(layer).__name__}")
+    jacobian = None
+    for weight, diagonal in reversed(factors):
+        if weight is not None:
+            jacobian = weight.expand(x.shape[0], -1, -1) if jacobian is None else jacobian @ weight
+        else:
+            jacobian = torch.diag_embed(diagonal) if jacobian is None else jacobian * diagonal.unsqueeze(1)
+    return x, jacobian
 
 
 def _conv_out(size):
@@ -124,6 +151,12 @@ class ResidualDynamics(nn.Module):
     def forward(self, z, u):
         return z + self.net(torch.cat([z, u], dim=1))
 
+    def jacobians(self, z, u):
+        """(z', dz'/dz, dz'/du): [I 0] + df/d[z, u]."""
+        nz = z.shape[1]
+        f, jacobian = chain_jacobian(self.net, torch.cat([z, u], dim=1))
+        return z + f, jacobian[:, :, :nz] + torch.eye(nz, dtype=z.dtype), jacobian[:, :, nz:]
+
 
 class GaussianResidualDynamics(nn.Module):
     """p(z' | z, u) = N(z + mean([z, u]), diag std^2([z, u])); forward returns (mean, log std)."""
@@ -139,6 +172,12 @@ class GaussianResidualDynamics(nn.Module):
     def forward(self, z, u):
         h = self.hidden(torch.cat([z, u], dim=1))
         return z + self.mean(h), self.logstd(h).clamp(-6.0, 2.0)
+
+    def jacobians(self, z, u):
+        """(z' = the mean, dz'/dz, dz'/du): [I 0] + dmean/d[z, u]."""
+        nz = z.shape[1]
+        mean, jacobian = chain_jacobian([*self.hidden, self.mean], torch.cat([z, u], dim=1))
+        return z + mean, jacobian[:, :, :nz] + torch.eye(nz, dtype=z.dtype), jacobian[:, :, nz:]
 
 
 class LocallyLinearDynamics(nn.Module):
@@ -163,6 +202,20 @@ class LocallyLinearDynamics(nn.Module):
         b = self.b(h).reshape(-1, self.latent, self.actions)
         z_next = (a @ z.unsqueeze(2)).squeeze(2) + (b @ u.unsqueeze(2)).squeeze(2) + self.o(h)
         return z_next, a, b
+
+    def jacobians(self, z, u):
+        """(z', dz'/dz, dz'/du). With h = trunk(z), H = dh/dz [B, hidden, nz] and A = I + v r':
+        dz'/dz = A + v (z' W_r H) + ((r.z) W_v + sum_j u_j W_b[:, j] + W_o) H, dz'/du = B(z);
+        A and B themselves are the model's own linearisation, not dz'/dz."""
+        h, trunk = chain_jacobian(self.trunk, z)
+        z_next, a, b = self.forward(z, u)
+        v, r = self.v(h), self.r(h)
+        hidden = h.shape[1]
+        w_b = self.b.weight.reshape(self.latent, self.actions, hidden)
+        heads = (r * z).sum(1)[:, None, None] * self.v.weight + torch.einsum("ijh,bj->bih", w_b, u) + self.o.weight
+        through_r = (z.unsqueeze(1) @ (self.r.weight @ trunk)).squeeze(1)
+        dz = a + v.unsqueeze(2) * through_r.unsqueeze(1) + heads @ trunk
+        return z_next, dz, b
 
 
 class Reward(nn.Module):
@@ -197,6 +250,10 @@ class LatentModel(nn.Module):
         else:
             self.dynamics = ResidualDynamics(self.latent, actions, transition)
         self.reward = Reward(self.latent, actions)
+
+    def jacobians(self, z, u):
+        """(z', dz'/dz [B, nz, nz], dz'/du [B, nz, nu]), z' the mean for pc3."""
+        return self.dynamics.jacobians(z, u)
 
     def step(self, z, u):
         """z' (the mean for pc3), and A, B for the locally linear model (else None)."""

@@ -151,7 +151,15 @@ fn inspect(dir: &Path) -> Result<(), BundleError> {
     );
     println!("time step     {} s", m.time_step);
     match m.jacobians {
-        JacobianSpec::Model => println!("jacobians     from the model's A/B outputs"),
+        JacobianSpec::Model => match bundle.jacobian_evaluator() {
+            Evaluator::Native { .. } => println!(
+                "jacobians     the model's exact A/B, by reverse mode on zplan's native kernels, \
+                 one pass of nz rows per point; agrees with the A/B outputs on the load probe"
+            ),
+            Evaluator::OnnxRuntime { reason } => {
+                println!("jacobians     the model's A/B outputs on ONNX Runtime: {reason}")
+            }
+        },
         JacobianSpec::FiniteDifferences { step, scheme } => {
             let (name, rows) = match scheme {
                 DifferenceScheme::Central => ("central", 2 * (nz + nu)),

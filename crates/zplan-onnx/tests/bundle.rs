@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, IxDyn};
 use serde_json::Value;
 use tempfile::TempDir;
-use zplan_onnx::{Bundle, BundleError, BundleKind, JacobianSpec, VideoBundle};
+use zplan_onnx::{
+    Bundle, BundleError, BundleKind, Evaluator, JacobianSpec, NetworkOptions, VideoBundle,
+};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -194,6 +196,70 @@ fn finite_difference_jacobians_match_the_exact_ones() {
         .unwrap();
     assert!(max_diff(&a.into_dyn(), &reference("conv", "a")) < 1e-3);
     assert!(max_diff(&b.into_dyn(), &reference("conv", "b")) < 1e-3);
+}
+
+#[test]
+fn the_shipped_models_jacobians_are_central_differences_of_their_own_z_next() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    for task in ["planar", "swing", "balance", "cartpole", "threepole"] {
+        // The A/B outputs on ONNX Runtime, and zplan's reverse mode on the native kernels.
+        for native in [false, true] {
+            let options = NetworkOptions {
+                native,
+                ..NetworkOptions::default()
+            };
+            let mut bundle = Bundle::load_with(&models.join(task), &options).unwrap();
+            assert_eq!(bundle.manifest().jacobians, JacobianSpec::Model, "{task}");
+            assert_eq!(
+                matches!(bundle.jacobian_evaluator(), Evaluator::Native { .. }),
+                native,
+                "{task}: {}",
+                bundle.jacobian_evaluator()
+            );
+            let dynamics = bundle.dynamics();
+            let (nz, nu, points) = (dynamics.latent_dim(), dynamics.action_dim(), 40);
+            let z = Array2::from_shape_fn((points, nz), |(t, i)| {
+                ((t * 7 + i * 3) % 13) as f32 * 0.4 - 2.4
+            });
+            let u =
+                Array2::from_shape_fn((points, nu), |(t, j)| ((t * 5 + j) % 9) as f32 * 0.1 - 0.4);
+            let (mut a, mut b) = (
+                Array3::<f32>::zeros((points, nz, nz)),
+                Array3::<f32>::zeros((points, nz, nu)),
+            );
+            dynamics
+                .jacobians(z.view(), u.view(), a.view_mut(), b.view_mut())
+                .unwrap();
+            let h = 1e-2f32;
+            for column in 0..nz + nu {
+                let [mut plus, mut minus] =
+                    [Array2::zeros((points, nz)), Array2::zeros((points, nz))];
+                for (sign, out) in [(1.0, &mut plus), (-1.0, &mut minus)] {
+                    let (mut z, mut u) = (z.clone(), u.clone());
+                    if column < nz {
+                        z.column_mut(column).mapv_inplace(|v| v + sign * h);
+                    } else {
+                        u.column_mut(column - nz).mapv_inplace(|v| v + sign * h);
+                    }
+                    dynamics.step(z.view(), u.view(), out.view_mut()).unwrap();
+                }
+                for t in 0..points {
+                    for i in 0..nz {
+                        let central = (plus[[t, i]] - minus[[t, i]]) / (2.0 * h);
+                        let exact = if column < nz {
+                            a[[t, i, column]]
+                        } else {
+                            b[[t, i, column - nz]]
+                        };
+                        assert!(
+                            (exact - central).abs() <= 2e-3 * (1.0 + central.abs()),
+                            "{task} (native {native}) point {t}: dz'_{i}/dx_{column} {exact}, central difference {central}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The fixture's encoder on its reference images and its dynamics on its reference (z, u) give

@@ -85,6 +85,11 @@ impl Bundle {
         self.dynamics.evaluator()
     }
 
+    /// What computes the dynamics' Jacobians ([`DynamicsNet::jacobian_evaluator`]).
+    pub fn jacobian_evaluator(&self) -> &Evaluator {
+        self.dynamics.jacobian_evaluator()
+    }
+
     /// The decoder, if the bundle has one.
     pub fn decoder(&mut self) -> Option<&mut DecoderNet> {
         self.decoder.as_mut()

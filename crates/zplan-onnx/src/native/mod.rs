@@ -10,6 +10,7 @@
 //! with ONNX Runtime's on a probe batch, or ONNX Runtime is used.
 
 mod graph;
+mod jacobian;
 mod kernels;
 
 use std::collections::HashMap;
@@ -91,6 +92,8 @@ pub(crate) struct NativeNet {
     output: usize,
     /// Multiply-adds per row, for reporting.
     multiply_adds: usize,
+    /// The reverse-mode program, when compiled for Jacobians ([`NativeNet::compile_differentiable`]).
+    backward: Option<jacobian::Backward>,
 }
 
 /// What the graph's names refer to while compiling.
@@ -109,7 +112,25 @@ impl NativeNet {
         (nz, nu): (usize, usize),
     ) -> Result<Self, String> {
         let graph = Graph::read(path)?;
-        Compiler::new(&graph, Isa::detect()).compile((state, action), output, (nz, nu))
+        Compiler::new(&graph, Isa::detect(), true).compile((state, action), output, (nz, nu))
+    }
+
+    /// As [`NativeNet::compile`], with every intermediate value kept (no operation in place)
+    /// and the reverse-mode program of [`NativeNet::jacobians`].
+    pub fn compile_differentiable(
+        path: &Path,
+        (state, action): (&str, &str),
+        output: &str,
+        (nz, nu): (usize, usize),
+    ) -> Result<Self, String> {
+        let graph = Graph::read(path)?;
+        let mut net = Compiler::new(&graph, Isa::detect(), false).compile(
+            (state, action),
+            output,
+            (nz, nu),
+        )?;
+        net.backward = Some(jacobian::Backward::compile(&net)?);
+        Ok(net)
     }
 
     /// Compiles the model held in `bytes` (external data is refused), for fuzzing.
@@ -120,7 +141,7 @@ impl NativeNet {
         (nz, nu): (usize, usize),
     ) -> Result<Self, String> {
         let graph = Graph::from_bytes(bytes, None)?;
-        Compiler::new(&graph, Isa::detect()).compile((state, action), output, (nz, nu))
+        Compiler::new(&graph, Isa::detect(), true).compile((state, action), output, (nz, nu))
     }
 
     /// The instruction set in use.
@@ -330,10 +351,12 @@ struct Compiler<'g> {
     affine_of: Vec<Option<usize>>,
     ops: Vec<Op>,
     multiply_adds: usize,
+    /// Whether element-wise operations may overwrite an operand nothing else reads.
+    in_place: bool,
 }
 
 impl<'g> Compiler<'g> {
-    fn new(graph: &'g Graph, isa: Isa) -> Self {
+    fn new(graph: &'g Graph, isa: Isa, in_place: bool) -> Self {
         let mut readers = HashMap::new();
         for name in graph
             .nodes
@@ -358,6 +381,7 @@ impl<'g> Compiler<'g> {
             affine_of: Vec::new(),
             ops: Vec::new(),
             multiply_adds: 0,
+            in_place,
         }
     }
 
@@ -443,6 +467,7 @@ impl<'g> Compiler<'g> {
             action: action_slot,
             output: output_slot,
             multiply_adds: self.multiply_adds,
+            backward: None,
         })
     }
 
@@ -562,7 +587,7 @@ impl<'g> Compiler<'g> {
                     _ => return Err("the operation is not supported".into()),
                 };
                 let input = self.rows(input(0)?)?;
-                let out = if self.consume(input) {
+                let out = if self.in_place && self.consume(input) {
                     input
                 } else {
                     self.slot(self.slots[input].width)?
@@ -722,8 +747,8 @@ impl<'g> Compiler<'g> {
         }
         // In place into an operand nothing else reads.
         let out = match (&a, &b) {
-            (Operand::Slot(x), _) if self.consume(*x) => *x,
-            (_, Operand::Slot(y)) if commutes && self.consume(*y) => {
+            (Operand::Slot(x), _) if self.in_place && self.consume(*x) => *x,
+            (_, Operand::Slot(y)) if self.in_place && commutes && self.consume(*y) => {
                 let y = *y;
                 std::mem::swap(&mut a, &mut b);
                 y

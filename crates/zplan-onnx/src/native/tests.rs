@@ -120,3 +120,133 @@ fn external_data_outside_the_model_directory_is_refused() {
     let err = Graph::from_bytes(&bytes, Some(&fixtures().join("native"))).unwrap_err();
     assert!(err.contains("outside the model's directory"), "{err}");
 }
+
+/// The reverse-mode Jacobians of `path` at 200 points (several tiles of points and a partial
+/// one) with every ISA, as `check(point, row, column, found)` sees them (columns: z then u).
+fn native_jacobians(
+    path: &Path,
+    (nz, nu): (usize, usize),
+    z: &Array2<f32>,
+    u: &Array2<f32>,
+    mut check: impl FnMut(usize, usize, usize, f32),
+) {
+    let points = z.nrows();
+    for isa in Isa::available() {
+        let mut native = NativeNet::compile_differentiable(path, ("z", "u"), "z_next", (nz, nu))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .with_isa(isa);
+        let mut a = ndarray::Array3::from_elem((points, nz, nz), f32::NAN);
+        let mut b = ndarray::Array3::from_elem((points, nz, nu), f32::NAN);
+        native.jacobians(z.view(), u.view(), a.view_mut(), b.view_mut());
+        for ((t, i, j), &found) in a.indexed_iter() {
+            check(t, i, j, found);
+        }
+        for ((t, i, j), &found) in b.indexed_iter() {
+            check(t, i, nz + j, found);
+        }
+    }
+}
+
+#[test]
+fn native_jacobians_are_the_models_own_a_and_b_outputs() {
+    // The trainer's exact A/B (shipped models) and the fixture's two summed MatMuls.
+    let mut paths = vec![(fixtures().join("mlp/dynamics.onnx"), (3, 2))];
+    for (task, dims) in [
+        ("planar", (2, 2)),
+        ("swing", (3, 1)),
+        ("balance", (3, 1)),
+        ("cartpole", (8, 1)),
+        ("threepole", (8, 3)),
+    ] {
+        paths.push((root().join("models").join(task).join("dynamics.onnx"), dims));
+    }
+    for (path, (nz, nu)) in paths {
+        let z = inputs(200, nz, 3, 3.0);
+        let u = inputs(200, nu, 4, 1.0);
+        let dir = path.parent().unwrap();
+        let mut net =
+            Net::open(dir, "dynamics.onnx", "dynamics", &NetworkOptions::default()).unwrap();
+        net.set_outputs(vec![
+            ("z_next".into(), vec![nz]),
+            ("A".into(), vec![nz, nz]),
+            ("B".into(), vec![nz, nu]),
+        ]);
+        let mut a = ndarray::Array3::zeros((200, nz, nz));
+        let mut b = ndarray::Array3::zeros((200, nz, nu));
+        let mut z_next = Array2::zeros((200, nz));
+        let feeds = [("z", z.view().into_dyn()), ("u", u.view().into_dyn())];
+        let mut outputs = [
+            Some(z_next.view_mut().into_dyn()),
+            Some(a.view_mut().into_dyn()),
+            Some(b.view_mut().into_dyn()),
+        ];
+        net.run(200, &feeds, &mut outputs).unwrap();
+        native_jacobians(&path, (nz, nu), &z, &u, |t, i, j, found| {
+            let expected = if j < nz {
+                a[[t, i, j]]
+            } else {
+                b[[t, i, j - nz]]
+            };
+            assert!(
+                (found - expected).abs() <= 2e-5 * (1.0 + expected.abs()),
+                "{} point {t}, d{i}/d{j}: native {found}, the model's output {expected}",
+                path.display()
+            );
+        });
+    }
+}
+
+#[test]
+fn native_jacobians_of_every_supported_operation_are_central_differences() {
+    // Every activation, Add/Sub/Mul of values and constants, Concat, Gemm and MatMul.
+    for (path, (nz, nu)) in [
+        (fixtures().join("native/activations.onnx"), (3, 2)),
+        (fixtures().join("torch/dynamics.onnx"), (2, 1)),
+        (fixtures().join("linear/dynamics.onnx"), (3, 2)),
+    ] {
+        let (z, u) = (inputs(200, nz, 5, 3.0), inputs(200, nu, 6, 1.5));
+        let mut forward = NativeNet::compile(&path, ("z", "u"), "z_next", (nz, nu)).unwrap();
+        let h = 1e-3f32;
+        // f(x + s h e_j) for s = -1, 0, 1, as [3][column] of [points, nz].
+        let shifted: Vec<Vec<Array2<f32>>> = [-1.0f32, 0.0, 1.0]
+            .iter()
+            .map(|&s| {
+                (0..nz + nu)
+                    .map(|j| {
+                        let (mut z, mut u) = (z.clone(), u.clone());
+                        if j < nz {
+                            z.column_mut(j).mapv_inplace(|v| v + s * h);
+                        } else {
+                            u.column_mut(j - nz).mapv_inplace(|v| v + s * h);
+                        }
+                        let mut y = Array2::zeros((200, nz));
+                        forward.run(z.view(), u.view(), y.view_mut());
+                        y
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut checked = 0;
+        native_jacobians(&path, (nz, nu), &z, &u, |t, i, j, found| {
+            let [minus, centre, plus] = [0, 1, 2].map(|s| shifted[s][j][[t, i]]);
+            let (left, right) = ((centre - minus) / h, (plus - centre) / h);
+            // Where a kink (ReLU at 0) lies within h the one-sided slopes differ: skipped.
+            if (left - right).abs() > 1e-2 * (1.0 + left.abs()) {
+                return;
+            }
+            let central = (plus - minus) / (2.0 * h);
+            checked += 1;
+            assert!(
+                (found - central).abs() <= 1e-2 * (1.0 + central.abs()),
+                "{} point {t}, d{i}/d{j}: native {found}, central difference {central}",
+                path.display()
+            );
+        });
+        let total = Isa::available().len() * 200 * nz * (nz + nu);
+        assert!(
+            checked * 10 > total * 9,
+            "{}: {checked} of {total} checked",
+            path.display()
+        );
+    }
+}

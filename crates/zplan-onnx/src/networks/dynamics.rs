@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, ArrayViewMut3, s};
+use ndarray::{Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut3, s};
 
 use super::{StateActionNet, check_shape, expect_shape};
 use crate::bundle::manifest::{DifferenceScheme, JacobianSpec, Manifest};
@@ -46,9 +46,14 @@ pub struct DynamicsNet {
     net: StateActionNet,
     /// The native evaluator of z_next, when it compiled and agreed with ONNX Runtime.
     native: Option<NativeNet>,
-    /// The manifest's name for z_next, for messages.
+    /// The native reverse-mode Jacobians, for model Jacobians, when they compiled and agreed
+    /// with the model's A and B outputs.
+    native_jacobians: Option<NativeNet>,
+    /// The manifest's names for z_next, A and B, for messages.
     output: String,
+    jacobian_names: [String; 2],
     evaluator: Evaluator,
+    jacobian_evaluator: Evaluator,
     /// Whether the network outputs A and B (they follow z_next in the net's outputs).
     has_model_jacobians: bool,
     jacobians: JacobianSpec,
@@ -94,13 +99,18 @@ impl DynamicsNet {
         let has_model_jacobians = outputs.len() == 3;
         debug_assert!(has_model_jacobians || !matches!(manifest.jacobians, JacobianSpec::Model));
         net.net.set_outputs(outputs);
+        let not_asked = Evaluator::OnnxRuntime {
+            reason: "not asked for".into(),
+        };
         let mut dynamics = Self {
             net,
             native: None,
+            native_jacobians: None,
             output: spec.output.clone(),
-            evaluator: Evaluator::OnnxRuntime {
-                reason: "not asked for".into(),
-            },
+            jacobian_names: [spec.a_output.clone(), spec.b_output.clone()]
+                .map(|name| name.unwrap_or_default()),
+            evaluator: not_asked.clone(),
+            jacobian_evaluator: not_asked,
             has_model_jacobians,
             jacobians: manifest.jacobians,
             fd_z: Array2::zeros((0, nz)),
@@ -109,75 +119,143 @@ impl DynamicsNet {
         };
         if options.native {
             let path = dir.join(&spec.file);
+            let (z, u) = probe_points(manifest);
             let compiled = NativeNet::compile(&path, inputs, &spec.output, (nz, nu))
-                .and_then(|native| dynamics.agreeing(native, manifest));
-            dynamics.evaluator = match &compiled {
-                Ok(native) => Evaluator::Native {
-                    isa: native.isa(),
-                    multiply_adds: native.multiply_adds_per_row(),
-                },
-                Err(reason) => Evaluator::OnnxRuntime {
-                    reason: reason.clone(),
-                },
-            };
-            dynamics.native = compiled.ok();
+                .and_then(|native| dynamics.agreeing(native, z.view(), u.view()));
+            (dynamics.evaluator, dynamics.native) = described(compiled);
+            if has_model_jacobians {
+                let compiled =
+                    NativeNet::compile_differentiable(&path, inputs, &spec.output, (nz, nu))
+                        .and_then(|native| dynamics.agreeing_jacobians(native, z.view(), u.view()));
+                (dynamics.jacobian_evaluator, dynamics.native_jacobians) = described(compiled);
+            }
+        }
+        if !matches!(dynamics.jacobians, JacobianSpec::Model) {
+            // Finite differences are calls of z_next.
+            dynamics.jacobian_evaluator = dynamics.evaluator.clone();
         }
         Ok(dynamics)
     }
 
-    /// `native` when it computes what ONNX Runtime computes on [`PROBE_ROWS`] points: latents
-    /// spread over [-3, 3], actions over the manifest's limits.
+    /// `native` when its z_next is what ONNX Runtime computes at the probe points.
     fn agreeing(
         &mut self,
         mut native: NativeNet,
-        manifest: &Manifest,
+        z: ArrayView2<'_, f32>,
+        u: ArrayView2<'_, f32>,
     ) -> Result<NativeNet, String> {
-        let (nz, nu) = (self.latent_dim(), self.action_dim());
-        let mut state = 0x853c_49e6_748f_ea9b_u64;
-        let mut uniform = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 40) as f32 / (1u64 << 24) as f32
-        };
-        let z = Array2::from_shape_fn((PROBE_ROWS, nz), |_| 6.0 * uniform() - 3.0);
-        let u = Array2::from_shape_fn((PROBE_ROWS, nu), |(_, j)| {
-            let (low, high) = (
-                manifest.action.low[j] as f32,
-                manifest.action.high[j] as f32,
-            );
-            low + (high - low) * uniform()
-        });
+        let nz = self.latent_dim();
         let mut expected = Array2::zeros((PROBE_ROWS, nz));
         let mut outputs = [Some(expected.view_mut().into_dyn()), None, None];
         let count = self.output_count();
         self.net
-            .run(z.view(), u.view(), &mut outputs[..count])
+            .run(z, u, &mut outputs[..count])
             .map_err(|e| format!("ONNX Runtime failed on the probe: {e}"))?;
         let mut found = Array2::zeros((PROBE_ROWS, nz));
-        native.run(z.view(), u.view(), found.view_mut());
-        for ((index, &f), &e) in found.indexed_iter().zip(&expected) {
-            let agree = if e.is_finite() {
-                (f - e).abs() <= PROBE_TOLERANCE * (1.0 + e.abs())
-            } else {
-                f.to_bits() == e.to_bits() || (f.is_nan() && e.is_nan())
-            };
-            if !agree {
-                return Err(format!(
-                    "the native evaluator gives {f} where ONNX Runtime gives {e} (probe row {}, \
-                     output {})",
-                    index.0, index.1
-                ));
-            }
-        }
+        native.run(z, u, found.view_mut());
+        compare(found.iter(), expected.iter(), "z_next")?;
         Ok(native)
     }
 
-    /// What computes z_next (the Jacobians' network calls go the same way).
+    /// `native` when its reverse-mode Jacobians are the model's A and B outputs at the probe
+    /// points.
+    fn agreeing_jacobians(
+        &mut self,
+        mut native: NativeNet,
+        z: ArrayView2<'_, f32>,
+        u: ArrayView2<'_, f32>,
+    ) -> Result<NativeNet, String> {
+        let (nz, nu) = (self.latent_dim(), self.action_dim());
+        let mut expected_a = Array3::zeros((PROBE_ROWS, nz, nz));
+        let mut expected_b = Array3::zeros((PROBE_ROWS, nz, nu));
+        let mut outputs = [
+            None,
+            Some(expected_a.view_mut().into_dyn()),
+            Some(expected_b.view_mut().into_dyn()),
+        ];
+        self.net
+            .run(z, u, &mut outputs)
+            .map_err(|e| format!("ONNX Runtime failed on the probe: {e}"))?;
+        let mut found_a = Array3::zeros((PROBE_ROWS, nz, nz));
+        let mut found_b = Array3::zeros((PROBE_ROWS, nz, nu));
+        native.jacobians(z, u, found_a.view_mut(), found_b.view_mut());
+        compare(found_a.iter(), expected_a.iter(), "A")?;
+        compare(found_b.iter(), expected_b.iter(), "B")?;
+        Ok(native)
+    }
+
+    /// What computes z_next (finite-difference Jacobians go the same way).
     pub fn evaluator(&self) -> &Evaluator {
         &self.evaluator
     }
 
+    /// What computes model Jacobians: zplan's reverse mode through the native evaluator's
+    /// program, or ONNX Runtime's A and B outputs; for finite differences, [`Self::evaluator`].
+    pub fn jacobian_evaluator(&self) -> &Evaluator {
+        &self.jacobian_evaluator
+    }
+}
+
+/// [`PROBE_ROWS`] points of the load-time comparisons: latents spread over [-3, 3], actions
+/// over the manifest's limits.
+fn probe_points(manifest: &Manifest) -> (Array2<f32>, Array2<f32>) {
+    let (nz, nu) = (manifest.latent_dim, manifest.action.dim);
+    let mut state = 0x853c_49e6_748f_ea9b_u64;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let z = Array2::from_shape_fn((PROBE_ROWS, nz), |_| 6.0 * uniform() - 3.0);
+    let u = Array2::from_shape_fn((PROBE_ROWS, nu), |(_, j)| {
+        let (low, high) = (
+            manifest.action.low[j] as f32,
+            manifest.action.high[j] as f32,
+        );
+        low + (high - low) * uniform()
+    });
+    (z, u)
+}
+
+/// The evaluator a native compilation gives, and the compiled network when it is used.
+fn described(compiled: Result<NativeNet, String>) -> (Evaluator, Option<NativeNet>) {
+    match compiled {
+        Ok(native) => (
+            Evaluator::Native {
+                isa: native.isa(),
+                multiply_adds: native.multiply_adds_per_row(),
+            },
+            Some(native),
+        ),
+        Err(reason) => (Evaluator::OnnxRuntime { reason }, None),
+    }
+}
+
+/// Whether the native values `found` are ONNX Runtime's `expected` (of output `name`) to
+/// [`PROBE_TOLERANCE`], non-finite values bit for bit.
+fn compare<'a>(
+    found: impl Iterator<Item = &'a f32>,
+    expected: impl Iterator<Item = &'a f32>,
+    name: &str,
+) -> Result<(), String> {
+    for (index, (&f, &e)) in found.zip(expected).enumerate() {
+        let agree = if e.is_finite() {
+            (f - e).abs() <= PROBE_TOLERANCE * (1.0 + e.abs())
+        } else {
+            f.to_bits() == e.to_bits() || (f.is_nan() && e.is_nan())
+        };
+        if !agree {
+            return Err(format!(
+                "the native evaluator gives {f} where ONNX Runtime gives {e} ({name}, probe \
+                 value {index})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl DynamicsNet {
     /// nz.
     pub fn latent_dim(&self) -> usize {
         self.net.latent_dim
@@ -260,6 +338,28 @@ impl DynamicsNet {
         check_shape("dynamics", "B (output)", b.shape(), &[points, nz, nu])?;
         match self.jacobians {
             JacobianSpec::Model => {
+                if let Some(native) = &mut self.native_jacobians {
+                    native.jacobians(z, u, a.view_mut(), b.view_mut());
+                    // As ONNX Runtime's runs are checked (`Net::run`).
+                    for (values, name) in [
+                        (a.view(), &self.jacobian_names[0]),
+                        (b.view(), &self.jacobian_names[1]),
+                    ] {
+                        let index = match values.as_slice() {
+                            Some(values) => first_non_finite(values),
+                            None => values.iter().position(|v| !v.is_finite()),
+                        };
+                        if let Some(index) = index {
+                            return Err(BundleError::NonFiniteOutput {
+                                path: self.net.net.path.clone(),
+                                network: "dynamics",
+                                output: name.clone(),
+                                index,
+                            });
+                        }
+                    }
+                    return Ok(());
+                }
                 let mut outputs = [
                     None,
                     Some(a.view_mut().into_dyn()),
