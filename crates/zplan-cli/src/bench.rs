@@ -18,8 +18,8 @@ use zplan_loop::{evaluate, quantile, run_episode};
 use zplan_lqr::{
     LqrSolution, LqrWorkspace, Settings, Solution, Status, Workspace, solve, solve_lqr,
 };
-use zplan_mpc::{Planner, PlannerKind, PlannerSettings};
-use zplan_onnx::Bundle;
+use zplan_mpc::{DynamicsCalls, Planner, PlannerKind, PlannerSettings};
+use zplan_onnx::{Bundle, JacobianSpec};
 
 use crate::eval::PlannerArgs;
 
@@ -241,11 +241,14 @@ impl MpcBench {
             .model
             .unwrap_or_else(|| crate::shipped_model(self.task));
         let (bundle, evaluator) = self.planner.load(&model)?;
+        let jacobians = jacobian_source(&bundle);
         let mut planner = Planner::new(bundle, settings)?;
         let mut env = Env::new(self.task, self.seed);
         let score = evaluate(&mut env, &mut planner, self.seed, self.episodes, |_, _| {})?;
         let us = |values: &[f64], q: f64| quantile(values, q) * 1e3;
         let [encode, linearize, backward, forward, sampled] = &score.phase_ms;
+        let calls = median_calls(&score.dynamics_calls);
+
         let model_steps = match &planner.settings().kind {
             PlannerKind::Sampling(s) => s.samples * s.iterations * planner.settings().horizon,
             PlannerKind::Ddp => 0,
@@ -266,6 +269,11 @@ impl MpcBench {
             "forward_us_median": us(forward, 0.5),
             "sampled_dynamics_us_median": us(sampled, 0.5),
             "percent_in_goal": score.percent,
+            "dynamics_calls_per_step": calls.step_calls,
+            "dynamics_rows_per_step": calls.step_rows,
+            "jacobian_calls_per_step": calls.jacobian_calls,
+            "jacobian_points_per_step": calls.jacobian_points,
+            "jacobians": jacobians,
         });
         println!(
             "zplan bench mpc {} ({} steps, dynamics {evaluator}): median {:.1} us, p99 {:.1} us",
@@ -274,7 +282,44 @@ impl MpcBench {
             us(&score.step_ms, 0.5),
             us(&score.step_ms, 0.99)
         );
+        println!(
+            "  phase medians: encode {:.1} us, linearise {:.1}, backward {:.1}, line search {:.1}",
+            us(encode, 0.5),
+            us(linearize, 0.5),
+            us(backward, 0.5),
+            us(forward, 0.5)
+        );
+        println!(
+            "  per step (medians): {} dynamics calls of {} rows in all, {} linearisations of {} \
+             points in all ({jacobians})",
+            calls.step_calls, calls.step_rows, calls.jacobian_calls, calls.jacobian_points
+        );
         write_record(self.json.as_ref(), &record)
+    }
+}
+
+/// The median of each count over the plans.
+fn median_calls(calls: &[DynamicsCalls]) -> DynamicsCalls {
+    let median = |count: fn(&DynamicsCalls) -> usize| {
+        let mut values: Vec<usize> = calls.iter().map(count).collect();
+        values.sort_unstable();
+        values.get(values.len() / 2).copied().unwrap_or(0)
+    };
+    DynamicsCalls {
+        step_calls: median(|c| c.step_calls),
+        step_rows: median(|c| c.step_rows),
+        jacobian_calls: median(|c| c.jacobian_calls),
+        jacobian_points: median(|c| c.jacobian_points),
+    }
+}
+
+/// How the bundle's Jacobians are computed, in words.
+fn jacobian_source(bundle: &Bundle) -> String {
+    match bundle.manifest().jacobians {
+        JacobianSpec::Model => format!("model Jacobians on {}", bundle.jacobian_evaluator()),
+        JacobianSpec::FiniteDifferences { scheme, .. } => {
+            format!("{scheme:?} differences").to_lowercase()
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use ndarray::ArrayView4;
 use zplan_envs::Env;
-use zplan_mpc::Planner;
+use zplan_mpc::{DynamicsCalls, Planner};
 
 use crate::LoopError;
 
@@ -93,6 +93,8 @@ pub struct Evaluation {
     pub step_ms: Vec<f64>,
     /// Per plan call, the time of each of the [`PHASES`] (ms).
     pub phase_ms: [Vec<f64>; 5],
+    /// Per plan call, the dynamics network's calls and rows.
+    pub dynamics_calls: Vec<DynamicsCalls>,
 }
 
 /// Scores the planner on `episodes` episodes, episode k from the start/goal draw `seed + k`;
@@ -119,6 +121,7 @@ pub fn evaluate(
             for (samples, time) in result.phase_ms.iter_mut().zip(phases) {
                 samples.push(time.as_secs_f64() * 1e3);
             }
+            result.dynamics_calls.push(step.planner.dynamics_calls());
             Ok(())
         })?;
         on_episode(k, percent);

@@ -5,9 +5,24 @@
 use ndarray::{Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut3, s};
 use zplan_lqr::ModelError;
 
+/// The dynamics network's work in one plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DynamicsCalls {
+    /// Calls of z_next (rollouts and line searches).
+    pub step_calls: usize,
+    /// Rows of those calls.
+    pub step_rows: usize,
+    /// Linearisations (one call each: model Jacobians, or one batch of finite differences).
+    pub jacobian_calls: usize,
+    /// Points linearised.
+    pub jacobian_points: usize,
+}
+
 /// zplan-onnx's dynamics network as a solver model.
 pub struct LatentDynamics {
     net: zplan_onnx::DynamicsNet,
+    /// Counted since the last [`LatentDynamics::take_calls`].
+    calls: DynamicsCalls,
     z: Array2<f32>,
     u: Array2<f32>,
     out: Array2<f32>,
@@ -21,12 +36,18 @@ impl LatentDynamics {
         let (nz, nu) = (net.latent_dim(), net.action_dim());
         Self {
             net,
+            calls: DynamicsCalls::default(),
             z: Array2::zeros((0, nz)),
             u: Array2::zeros((0, nu)),
             out: Array2::zeros((0, nz)),
             a: Array3::zeros((0, nz, nz)),
             b: Array3::zeros((0, nz, nu)),
         }
+    }
+
+    /// The calls counted since the last call of this, and a new count.
+    pub fn take_calls(&mut self) -> DynamicsCalls {
+        std::mem::take(&mut self.calls)
     }
 
     fn reserve(&mut self, rows: usize) {
@@ -67,6 +88,8 @@ impl zplan_lqr::Dynamics for LatentDynamics {
         mut next: ArrayViewMut2<'_, f64>,
     ) -> Result<(), ModelError> {
         let rows = states.nrows();
+        self.calls.step_calls += 1;
+        self.calls.step_rows += rows;
         self.reserve(rows);
         Self::load(&mut self.z, &states);
         Self::load(&mut self.u, &controls);
@@ -95,6 +118,8 @@ impl zplan_lqr::Dynamics for LatentDynamics {
     ) -> Result<(), ModelError> {
         let rows = states.nrows();
         let nz = self.net.latent_dim();
+        self.calls.jacobian_calls += 1;
+        self.calls.jacobian_points += rows;
         self.reserve(rows);
         Self::load(&mut self.z, &states);
         Self::load(&mut self.u, &controls);

@@ -18,7 +18,7 @@ mod sampling;
 mod simulated;
 mod terminal;
 
-pub use dynamics::LatentDynamics;
+pub use dynamics::{DynamicsCalls, LatentDynamics};
 pub use observation::{ObservationPlanner, ObservationSettings, ObservationTimes, PixelGoal};
 pub use planner::{Objective, PlanError, PlanTimes, Planner, PlannerKind, PlannerSettings};
 pub use reward::RewardCost;

@@ -32,7 +32,7 @@ use zplan_envs::TaskKind;
 use zplan_lqr::{Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
 use zplan_onnx::{Bundle, BundleError, EncoderNet, Manifest, ObservationSpec};
 
-use crate::dynamics::LatentDynamics;
+use crate::dynamics::{DynamicsCalls, LatentDynamics};
 use crate::reward::RewardCost;
 use crate::sampling::{Sampler, SamplingReport, SamplingSettings};
 use crate::terminal::GoalLqr;
@@ -134,9 +134,9 @@ impl Default for PlannerSettings {
             mu_factor: 2.0,
             alpha_decrease: 0.5,
             alpha_min: 1e-4,
-            // Four step sizes per rollout: alpha = 1 is usually accepted, and every candidate's
-            // four trials share one network call per time step.
-            line_search_batch: 4,
+            // One step size per rollout: alpha = 1 is usually accepted, so trying four at once
+            // mostly computes rollouts nobody uses (the accepted step is the same either way).
+            line_search_batch: 1,
             // The warm start is near the plan and four iterations are all there is: an
             // unconstrained first iteration would spend one of them.
             unbounded_first_iteration: false,
@@ -247,6 +247,7 @@ pub struct Planner {
     z: Array2<f32>,
     rng: Pcg64,
     times: PlanTimes,
+    calls: DynamicsCalls,
 }
 
 impl Planner {
@@ -348,6 +349,7 @@ impl Planner {
             z: Array2::zeros((1, nz)),
             rng: Pcg64::seed_from_u64(settings.seed),
             times: PlanTimes::default(),
+            calls: DynamicsCalls::default(),
             settings,
             low,
             high,
@@ -450,6 +452,8 @@ impl Planner {
         self.times.encode = start.elapsed();
 
         let solving = Instant::now();
+        // Calls before this plan (the goal's linearisation) are not its own.
+        self.dynamics.take_calls();
         let (t, m) = (self.settings.horizon, self.low.len());
         let warm = self.settings.warm_start && self.has_previous;
         let mut count = ddp_candidates(&self.settings, self.has_previous);
@@ -504,6 +508,7 @@ impl Planner {
         self.best.copy_from(&self.candidates[report.best]);
         self.times.solve = solving.elapsed();
         self.times.phases = report.times;
+        self.calls = self.dynamics.take_calls();
         self.times.sampled_dynamics = self
             .sampler
             .as_ref()
@@ -543,6 +548,11 @@ impl Planner {
     /// Time per phase of the last plan.
     pub fn times(&self) -> PlanTimes {
         self.times
+    }
+
+    /// The dynamics network's calls and rows in the last plan.
+    pub fn dynamics_calls(&self) -> DynamicsCalls {
+        self.calls
     }
 
     /// The settings.
