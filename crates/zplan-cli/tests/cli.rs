@@ -117,7 +117,10 @@ fn inspect_describes_a_valid_bundle() {
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("nz = 3") && text.contains("nu = 2"), "{text}");
-    assert!(text.contains("from the model's A/B outputs"), "{text}");
+    assert!(
+        text.contains("the model's exact A/B, by reverse mode"),
+        "{text}"
+    );
     for network in ["encoder", "dynamics", "jacobians", "decoder", "reward"] {
         assert!(
             text.lines()
