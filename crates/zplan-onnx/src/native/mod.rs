@@ -107,28 +107,24 @@ impl NativeNet {
     /// `output`; `Err` says which node or tensor the evaluator cannot run.
     pub fn compile(
         path: &Path,
-        (state, action): (&str, &str),
+        inputs: (&str, &str),
         output: &str,
-        (nz, nu): (usize, usize),
+        dims: (usize, usize),
     ) -> Result<Self, String> {
         let graph = Graph::read(path)?;
-        Compiler::new(&graph, Isa::detect(), true).compile((state, action), output, (nz, nu))
+        Compiler::new(&graph, Isa::detect(), true).compile(inputs, output, dims)
     }
 
     /// As [`NativeNet::compile`], with every intermediate value kept (no operation in place)
     /// and the reverse-mode program of [`NativeNet::jacobians`].
     pub fn compile_differentiable(
         path: &Path,
-        (state, action): (&str, &str),
+        inputs: (&str, &str),
         output: &str,
-        (nz, nu): (usize, usize),
+        dims: (usize, usize),
     ) -> Result<Self, String> {
         let graph = Graph::read(path)?;
-        let mut net = Compiler::new(&graph, Isa::detect(), false).compile(
-            (state, action),
-            output,
-            (nz, nu),
-        )?;
+        let mut net = Compiler::new(&graph, Isa::detect(), false).compile(inputs, output, dims)?;
         net.backward = Some(jacobian::Backward::compile(&net)?);
         Ok(net)
     }

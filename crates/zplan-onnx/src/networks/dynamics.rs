@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut3, s};
+use ndarray::{Array2, Array3, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMut3, s};
 
 use super::{StateActionNet, check_shape, expect_shape};
 use crate::bundle::manifest::{DifferenceScheme, JacobianSpec, Manifest};
@@ -293,6 +293,24 @@ impl DynamicsNet {
         self.forward(z, u, z_next)
     }
 
+    /// A native result checked as ONNX Runtime's runs are (`Net::run`): every value of output
+    /// `name` finite.
+    fn check_finite(&self, values: ArrayViewD<'_, f32>, name: &str) -> Result<(), BundleError> {
+        let index = match values.as_slice() {
+            Some(values) => first_non_finite(values),
+            None => values.iter().position(|v| !v.is_finite()),
+        };
+        match index {
+            None => Ok(()),
+            Some(index) => Err(BundleError::NonFiniteOutput {
+                path: self.net.net.path.clone(),
+                network: "dynamics",
+                output: name.to_owned(),
+                index,
+            }),
+        }
+    }
+
     /// z_next on checked inputs: natively when the evaluator is compiled, else ONNX Runtime.
     fn forward(
         &mut self,
@@ -302,20 +320,7 @@ impl DynamicsNet {
     ) -> Result<(), BundleError> {
         if let Some(native) = &mut self.native {
             native.run(z, u, z_next.view_mut());
-            // As ONNX Runtime's runs are checked (`Net::run`).
-            let index = match z_next.as_slice() {
-                Some(values) => first_non_finite(values),
-                None => z_next.iter().position(|v| !v.is_finite()),
-            };
-            return match index {
-                None => Ok(()),
-                Some(index) => Err(BundleError::NonFiniteOutput {
-                    path: self.net.net.path.clone(),
-                    network: "dynamics",
-                    output: self.output.clone(),
-                    index,
-                }),
-            };
+            return self.check_finite(z_next.view().into_dyn(), &self.output);
         }
         let mut outputs = [Some(z_next.view_mut().into_dyn()), None, None];
         let count = self.output_count();
@@ -340,25 +345,8 @@ impl DynamicsNet {
             JacobianSpec::Model => {
                 if let Some(native) = &mut self.native_jacobians {
                     native.jacobians(z, u, a.view_mut(), b.view_mut());
-                    // As ONNX Runtime's runs are checked (`Net::run`).
-                    for (values, name) in [
-                        (a.view(), &self.jacobian_names[0]),
-                        (b.view(), &self.jacobian_names[1]),
-                    ] {
-                        let index = match values.as_slice() {
-                            Some(values) => first_non_finite(values),
-                            None => values.iter().position(|v| !v.is_finite()),
-                        };
-                        if let Some(index) = index {
-                            return Err(BundleError::NonFiniteOutput {
-                                path: self.net.net.path.clone(),
-                                network: "dynamics",
-                                output: name.clone(),
-                                index,
-                            });
-                        }
-                    }
-                    return Ok(());
+                    self.check_finite(a.view().into_dyn(), &self.jacobian_names[0])?;
+                    return self.check_finite(b.view().into_dyn(), &self.jacobian_names[1]);
                 }
                 let mut outputs = [
                     None,
