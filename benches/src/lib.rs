@@ -324,16 +324,45 @@ fn fma_chains() -> (usize, fn(usize) -> f64) {
     (2, chains::<2, false>)
 }
 
+/// The chains in explicit vector registers: the compiler keeps `chains`' arrays in scalar
+/// registers and spills them on AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn chains_avx512(steps: usize) -> f64 {
-    chains::<8, true>(steps)
+    use std::arch::x86_64::*;
+    let (a, b) = (
+        _mm512_set1_pd(std::hint::black_box(0.999_999)),
+        _mm512_set1_pd(std::hint::black_box(1e-6)),
+    );
+    let mut x = [_mm512_set1_pd(1.0); 12];
+    for _ in 0..steps {
+        for v in x.iter_mut() {
+            *v = _mm512_fmadd_pd(*v, a, b);
+        }
+    }
+    x.iter().map(|&v| _mm512_reduce_add_pd(v)).sum()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn chains_avx2_fma(steps: usize) -> f64 {
-    chains::<4, true>(steps)
+    use std::arch::x86_64::*;
+    let (a, b) = (
+        _mm256_set1_pd(std::hint::black_box(0.999_999)),
+        _mm256_set1_pd(std::hint::black_box(1e-6)),
+    );
+    let mut x = [_mm256_set1_pd(1.0); 12];
+    for _ in 0..steps {
+        for v in x.iter_mut() {
+            *v = _mm256_fmadd_pd(*v, a, b);
+        }
+    }
+    let mut lanes = [0.0; 4];
+    x.iter().fold(0.0, |sum, &v| {
+        // SAFETY: `lanes` holds the 4 doubles of one vector.
+        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
+        sum + lanes.iter().sum::<f64>()
+    })
 }
 
 /// x <- x a + b on 12 independent vectors of L lanes, `steps` times (a < 1: the values settle).
