@@ -295,6 +295,7 @@ def main():
     ]
     dominant = []
     speedups = []
+    conv_encode = []
     for task in TASKS:
         z = load(os.path.join(results, "mpc", f"zplan-{task}.json"))
         o = load(os.path.join(results, "mpc", f"zplan-onnxruntime-{task}.json"))
@@ -311,6 +312,8 @@ def main():
             f"{o['step_us_median']:.0f} | "
             f"{p['step_us_median'] / 1e3:.1f} | {p['step_us_median'] / step:.0f}x |"
         )
+        if task in ("cartpole", "threepole"):
+            conv_encode.append(phases["encode"])
         top = max(phases, key=phases.get)
         names = {
             "encode": "encoding",
@@ -328,9 +331,85 @@ def main():
         f"{max(speedups):.1f} times as long, the cost of ONNX Runtime's per-call work on calls "
         "of a few hundred rows. The Riccati recursion over latent states of size 2 to 8 is a "
         "small share, and the conv encoders of cartpole and threepole (on ONNX Runtime) cost "
-        "about 0.2 ms a frame. The ratio to the reference loop comes from calling each network "
+        f"{min(conv_encode):.0f} to {max(conv_encode):.0f} us a frame. The ratio to the reference loop comes from calling each network "
         "once per time step for all candidates and line-search steps together, and from the "
         "native dynamics.",
+        "",
+    ]
+
+    # --- ONNX Runtime session settings ---------------------------------------------------------
+    sessions = {t: load(os.path.join(results, "sessions", f"{t}.json")) for t in TASKS}
+    first = sessions[TASKS[0]]
+    names = [r["setting"] for r in first["settings"]]
+
+    def cell(task, name, key):
+        rows = {r["setting"]: r for r in sessions[task]["settings"]}
+        value, base = rows[name][key], rows["default"][key]
+        return value, base / value
+
+    def table(key, title):
+        lines = [
+            f"{title}, us (ratio default / setting):",
+            "",
+            "| setting | " + " | ".join(TASKS) + " |",
+            "|---|" + "---|" * len(TASKS),
+        ]
+        for name in names:
+            cells = [cell(t, name, key) for t in TASKS]
+            lines.append(
+                f"| {name} | " + " | ".join(f"{v:.1f} ({r:.2f}x)" for v, r in cells) + " |"
+            )
+        return lines + [""]
+
+    def geomean(name, key):
+        return float(np.exp(np.mean([np.log(cell(t, name, key)[1]) for t in TASKS])))
+
+    rows_text = ", ".join(
+        f"{t} {sessions[t]['dynamics_rows']} / {sessions[t]['linearisation_points']}" for t in TASKS
+    )
+    md += [
+        "## ONNX Runtime session settings",
+        "",
+        "`zplan bench sessions --task TASK`: zplan's default session settings (graph "
+        "optimisation `all`, memory pattern on, CPU arena on, `Run` on the caller's buffers) "
+        "and one change at a time: the other graph optimisation levels, the memory pattern off, "
+        "the CPU arena off, and I/O binding (`RunWithBinding` on inputs and outputs bound once "
+        "per batch size, the inputs copied in). Each round loads fresh sessions for every "
+        "setting (timings also differ between two sessions of the same settings), times 200 "
+        "calls of each network at the MPC step's batch sizes (the encoder at batch 1; the "
+        "dynamics on ONNX Runtime at the planner's candidate rows and at its linearisation "
+        f"points, rows / points: {rows_text}) and one episode of MPC steps with the dynamics on "
+        f"ONNX Runtime and on the native kernels; {first['rounds']} rounds, the settings in "
+        "rotated order, medians of the rounds' medians.",
+        "",
+    ]
+    md += table("encoder_us", "The encoder at batch 1")
+    md += table("mpc_step_native_us", "The MPC step (zplan's settings, native dynamics)")
+    md += table("z_next_us", "The dynamics' z_next on ONNX Runtime at the candidate rows")
+    md += table("jacobians_us", "The dynamics' A and B on ONNX Runtime at the linearisation points")
+    md += table("mpc_step_onnxruntime_us", "The MPC step with every dynamics call on ONNX Runtime")
+    conv = [t for t in TASKS if t in ("cartpole", "threepole")]
+    level_ratios = [
+        cell(t, n, "encoder_us")[1] for t in conv for n in names if n.startswith("graph optimisation")
+    ]
+    others = [n for n in names if n != "default"]
+    means = {
+        n: (geomean(n, "encoder_us"), geomean(n, "mpc_step_native_us"), geomean(n, "mpc_step_onnxruntime_us"))
+        for n in others
+    }
+    summary = "; ".join(
+        f"{n}: {e:.2f}x, {m:.2f}x, {o:.2f}x" for n, (e, m, o) in means.items()
+    )
+    md += [
+        "Geometric means over the five tasks of the ratio default / setting for the encoder, the "
+        f"native MPC step and the MPC step on ONNX Runtime: {summary}. The one large effect is the "
+        "graph optimisation level on the conv encoders of cartpole and threepole: below `all` "
+        f"they run at {min(level_ratios):.2f} to {max(level_ratios):.2f} of the default's speed, "
+        "as `all` rewrites the convolutions to ONNX Runtime's blocked NCHWc layout. The other "
+        "settings change a call by a few microseconds, within what two sessions of the same "
+        "settings differ by, so zplan keeps ONNX Runtime's defaults for them; I/O binding saves "
+        "the per-call wrapping of the inputs but adds their copy, and stays an option "
+        "(`SessionSettings::io_binding`).",
         "",
     ]
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench-report`: the solver grid and scaling sweeps (`zplan bench`), the Crocoddyl
 # comparison (`make bench-compare`), zplan's MPC step beside the numpy reference planner on the
-# same ONNX models, then docs/benchmarks.md and its plots. Single thread throughout.
+# same ONNX models, ONNX Runtime's session settings, the sampling planners, then
+# docs/benchmarks.md and its plots. Single thread throughout.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +46,12 @@ for task in planar swing balance cartpole threepole; do
     "$zplan" collect --task "$task" --samples 40 --seed 1 --out "$out/mpc/data-$task" >/dev/null
     .venv/bin/python benches/compare/mpc_numpy.py --bundle "models/$task" --task "$task" \
         --data "$out/mpc/data-$task" --steps 20 --out "$out/mpc/numpy-$task.json"
+done
+
+echo "bench-report: ONNX Runtime session settings"
+mkdir -p "$out/sessions"
+for task in planar swing balance cartpole threepole; do
+    "$zplan" bench sessions --task "$task" --json "$out/sessions/$task.json" | tail -1
 done
 
 echo "bench-report: sampling planners, zplan and a numpy/onnxruntime CEM"

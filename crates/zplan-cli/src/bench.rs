@@ -1,6 +1,6 @@
 //! `zplan bench`: the solver on seeded synthetic problems (`lqr`, `ilqr`, `boxddp`), the MPC
-//! step on a task (`mpc`) and the hot swap of a bundle (`swap`), single-threaded, as medians
-//! over many runs.
+//! step on a task (`mpc`), the hot swap of a bundle (`swap`) and ONNX Runtime's session
+//! settings (`sessions`, in bench_sessions.rs), single-threaded, as medians over many runs.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -39,6 +39,9 @@ pub enum BenchCommand {
     /// Hot reload: bundles loaded on a worker thread, swapped into a planning planner; times
     /// the swap on the control thread (median, p99) beside loading there too.
     Swap(SwapBench),
+    /// ONNX Runtime's session settings side by side: the networks at the MPC step's batch
+    /// sizes and whole MPC steps, for zplan's defaults and one change at a time.
+    Sessions(crate::bench_sessions::SessionsBench),
 }
 
 impl BenchCommand {
@@ -49,6 +52,7 @@ impl BenchCommand {
             Self::Boxddp(bench) => bench.execute(SolverKind::BoxDdp),
             Self::Mpc(bench) => bench.execute(),
             Self::Swap(bench) => bench.execute(),
+            Self::Sessions(bench) => bench.execute(),
         }
     }
 }

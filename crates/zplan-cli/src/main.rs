@@ -4,6 +4,7 @@
 //! lives in the library crates (zplan-loop runs episodes, records and trains).
 
 mod bench;
+mod bench_sessions;
 mod collect;
 mod demo;
 mod demo_push;

@@ -1,11 +1,13 @@
-//! One ONNX Runtime session per network file: opening with zplan's threading, checking the
-//! declared inputs and outputs, and batched runs with zero-copy inputs and outputs preallocated
-//! once per batch size.
+//! One ONNX Runtime session per network file: opening with zplan's threading and session
+//! settings, checking the declared inputs and outputs, and batched runs with outputs
+//! preallocated once per batch size.
 //!
-//! A run goes through ONNX Runtime's C API (`OrtApi::Run`) with input and output names kept as
-//! C strings from setup, input tensors wrapped around the caller's buffers and output tensors
-//! around buffers owned here: after the first run at a batch size, a run allocates nothing on
-//! the Rust side (ONNX Runtime's own C++ allocations are outside zplan's reach).
+//! A run goes through ONNX Runtime's C API with input and output names kept as C strings from
+//! setup. By default (`Run`) the input tensors wrap the caller's buffers for the call and the
+//! output tensors wrap buffers owned here; with [`SessionSettings::io_binding`] the inputs are
+//! copied into buffers of an I/O binding made once per batch size (`RunWithBinding`). After the
+//! first run at a batch size a run allocates nothing on the Rust side (ONNX Runtime's own C++
+//! allocations are outside zplan's reach).
 
 use std::ffi::{CStr, CString, c_char};
 use std::path::{Path, PathBuf};
@@ -13,9 +15,11 @@ use std::ptr::{self, NonNull};
 
 use ndarray::{ArrayViewD, ArrayViewMutD};
 use ort::AsPointer;
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::sys::{
-    ONNXTensorElementDataType, OrtAllocatorType, OrtMemType, OrtMemoryInfo, OrtStatusPtr, OrtValue,
+    ONNXTensorElementDataType, OrtAllocatorType, OrtIoBinding, OrtMemType, OrtMemoryInfo,
+    OrtStatusPtr, OrtValue,
 };
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
@@ -31,6 +35,8 @@ const MAX_BATCH_SIZES: usize = 32;
 pub struct NetworkOptions {
     /// Intra-op threads per session (spinning is always off). Default 1.
     pub intra_op_threads: usize,
+    /// ONNX Runtime's session settings (graph optimisation, memory planning, the run path).
+    pub session: SessionSettings,
     /// ONNX Runtime library to load if none is loaded yet (see [`Runtime::init`]).
     pub runtime_library: Option<PathBuf>,
     /// Run the dynamics' z_next with zplan's native evaluator when its graph is a small
@@ -43,8 +49,121 @@ impl Default for NetworkOptions {
     fn default() -> Self {
         Self {
             intra_op_threads: 1,
+            session: SessionSettings::default(),
             runtime_library: None,
             native: true,
+        }
+    }
+}
+
+/// ONNX Runtime's graph optimisation levels (`GraphOptimizationLevel` of its C API).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphOptimization {
+    /// No graph rewrite: the nodes run as exported.
+    Disabled,
+    /// Constant folding, redundant-node removal, Conv+Add/Mul/BatchNorm fusions.
+    Basic,
+    /// Basic, and Gemm/MatMul/Conv + activation fusions.
+    Extended,
+    /// Extended, and layout rewrites (NCHWc blocked convolutions where the CPU has them).
+    All,
+}
+
+impl GraphOptimization {
+    /// Every level, least first.
+    pub const ALL: [Self; 4] = [Self::Disabled, Self::Basic, Self::Extended, Self::All];
+
+    /// The lower-case name (`disabled`, `basic`, `extended`, `all`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Basic => "basic",
+            Self::Extended => "extended",
+            Self::All => "all",
+        }
+    }
+
+    fn level(self) -> GraphOptimizationLevel {
+        match self {
+            Self::Disabled => GraphOptimizationLevel::Disable,
+            Self::Basic => GraphOptimizationLevel::Level1,
+            Self::Extended => GraphOptimizationLevel::Level2,
+            Self::All => GraphOptimizationLevel::All,
+        }
+    }
+}
+
+/// ONNX Runtime session settings for small batches on one thread. The defaults were chosen by
+/// `zplan bench sessions` (docs/benchmarks.md, "ONNX Runtime session settings").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Graph rewrites applied when the session is created. Default [`GraphOptimization::All`].
+    pub graph_optimization: GraphOptimization,
+    /// Plan the intermediate tensors' memory from the first run at each input shape and reuse
+    /// the plan. Default true.
+    pub memory_pattern: bool,
+    /// Serve the intermediate tensors from ONNX Runtime's CPU arena (memory kept between runs)
+    /// instead of the system allocator. Default true.
+    pub cpu_arena: bool,
+    /// Run through an I/O binding per batch size (`RunWithBinding`): inputs are copied into
+    /// buffers bound once, outputs written into buffers bound once; false: `Run` with the
+    /// caller's buffers wrapped as inputs on each call. Default false.
+    pub io_binding: bool,
+}
+
+impl SessionSettings {
+    /// The defaults and every single change from them (each other graph optimisation level,
+    /// the memory pattern, the CPU arena, I/O binding switched), each with a name such as
+    /// `graph optimisation basic` or `CPU arena off`: the settings `zplan bench sessions`
+    /// compares.
+    pub fn one_change_each() -> Vec<(String, Self)> {
+        let default = Self::default();
+        let mut list = vec![("default".to_string(), default)];
+        for level in GraphOptimization::ALL {
+            if level != default.graph_optimization {
+                let settings = Self {
+                    graph_optimization: level,
+                    ..default
+                };
+                list.push((format!("graph optimisation {}", level.name()), settings));
+            }
+        }
+        let switch = |on: bool| if on { "on" } else { "off" };
+        let memory_pattern = !default.memory_pattern;
+        let cpu_arena = !default.cpu_arena;
+        let io_binding = !default.io_binding;
+        list.push((
+            format!("memory pattern {}", switch(memory_pattern)),
+            Self {
+                memory_pattern,
+                ..default
+            },
+        ));
+        list.push((
+            format!("CPU arena {}", switch(cpu_arena)),
+            Self {
+                cpu_arena,
+                ..default
+            },
+        ));
+        list.push((
+            format!("I/O binding {}", switch(io_binding)),
+            Self {
+                io_binding,
+                ..default
+            },
+        ));
+        list
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            graph_optimization: GraphOptimization::All,
+            memory_pattern: true,
+            cpu_arena: true,
+            io_binding: false,
         }
     }
 }
@@ -74,6 +193,8 @@ pub(crate) struct Net {
     memory: CpuMemory,
     /// Preallocated outputs, one set per batch size seen.
     by_batch: Vec<BoundOutputs>,
+    /// Run through I/O bindings ([`SessionSettings::io_binding`]).
+    io_binding: bool,
 }
 
 // SAFETY: the raw pointers point into this struct's own C strings and ONNX Runtime objects,
@@ -145,10 +266,51 @@ impl Drop for OwnedValue {
 /// One batch size's outputs: buffers owned here and the tensors `Run` writes into.
 struct BoundOutputs {
     batch: usize,
+    /// I/O bindings over these outputs, one per set of outputs asked for (and input shapes);
+    /// declared first so that they are released before the tensors they hold.
+    bindings: Vec<Binding>,
     /// Declared before `buffers` so that the tensors are released before their memory.
     values: Vec<OwnedValue>,
     value_ptrs: Vec<*mut OrtValue>,
     buffers: Vec<Vec<f32>>,
+}
+
+/// An `OrtIoBinding` with inputs copied into buffers owned here and outputs bound to a
+/// [`BoundOutputs`]' tensors: a run is one copy per input and `RunWithBinding`.
+struct Binding {
+    ptr: NonNull<OrtIoBinding>,
+    /// Bit i set: output i of `Net::outputs` is bound.
+    wanted: u32,
+    /// In the order the caller passes the inputs.
+    inputs: Vec<BoundInput>,
+}
+
+/// One bound input: the model input's index, its shape, and the tensor over the buffer.
+struct BoundInput {
+    name: usize,
+    shape: Vec<usize>,
+    /// The tensor over `buffer`, held for the binding; declared first so that it is released
+    /// before its memory.
+    _tensor: OwnedValue,
+    buffer: Vec<f32>,
+}
+
+impl Binding {
+    /// Whether it binds these inputs, in this order and shape, and these outputs.
+    fn fits(&self, names: &[usize], inputs: &[(&str, ArrayViewD<'_, f32>)], wanted: u32) -> bool {
+        self.wanted == wanted
+            && self.inputs.len() == inputs.len()
+            && self.inputs.iter().zip(names.iter().zip(inputs)).all(
+                |(bound, (&name, (_, view)))| bound.name == name && bound.shape == view.shape(),
+            )
+    }
+}
+
+impl Drop for Binding {
+    fn drop(&mut self) {
+        // SAFETY: created by CreateIoBinding, released once, before the values it holds.
+        unsafe { (ort::api().ReleaseIoBinding)(self.ptr.as_ptr()) }
+    }
 }
 
 /// The position of the first value that is not finite. One pass over lanes of 16 (v * 0 is 0
@@ -226,7 +388,17 @@ impl Net {
             message,
         };
         let message = |e: &dyn std::fmt::Display| session_error(e.to_string());
-        let session = Session::builder(runtime.environment())
+        let settings = options.session;
+        let mut builder = Session::builder(runtime.environment()).map_err(|e| message(&e))?;
+        if !settings.cpu_arena {
+            // SAFETY: the builder's own options object, alive for the call.
+            check(unsafe { (ort::api().DisableCpuMemArena)(builder.ptr_mut()) })
+                .map_err(session_error)?;
+        }
+        let session = builder
+            .with_optimization_level(settings.graph_optimization.level())
+            .map_err(|e| message(&e))?
+            .with_memory_pattern(settings.memory_pattern)
             .map_err(|e| message(&e))?
             .with_intra_threads(options.intra_op_threads.max(1))
             .map_err(|e| message(&e))?
@@ -256,6 +428,7 @@ impl Net {
             output_dims: Vec::new(),
             memory,
             by_batch: Vec::new(),
+            io_binding: settings.io_binding,
         })
     }
 
@@ -345,6 +518,7 @@ impl Net {
         }
         let mut bound = BoundOutputs {
             batch,
+            bindings: Vec::new(),
             values: Vec::with_capacity(self.outputs.len()),
             value_ptrs: Vec::with_capacity(self.outputs.len()),
             buffers: Vec::with_capacity(self.outputs.len()),
@@ -389,71 +563,44 @@ impl Net {
         if inputs.len() > MAX_INPUTS {
             return Err(self.inference_error(format!("more than {MAX_INPUTS} inputs")));
         }
-        let slot = self.bound_outputs(batch)?;
-        let mut names = [ptr::null::<c_char>(); MAX_INPUTS];
-        let mut values: [Option<OwnedValue>; MAX_INPUTS] = Default::default();
-        let mut value_ptrs = [ptr::null::<OrtValue>(); MAX_INPUTS];
+        if self.outputs.len() > MAX_OUTPUTS {
+            return Err(self.inference_error(format!("more than {MAX_OUTPUTS} outputs")));
+        }
+        // The model's index of each input, and each view as a contiguous slice.
+        let mut names = [0usize; MAX_INPUTS];
+        let mut data: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
         for (i, (name, view)) in inputs.iter().enumerate() {
-            let Some(c_name) = self
+            let Some(index) = self
                 .input_names
                 .iter()
-                .find(|c| c.to_bytes() == name.as_bytes())
+                .position(|c| c.to_bytes() == name.as_bytes())
             else {
                 return Err(self.inference_error(format!("the model has no input `{name}`")));
             };
-            let Some(data) = view.as_slice() else {
+            let Some(slice) = view.as_slice() else {
                 return Err(self.inference_error(format!("input `{name}` is not contiguous")));
             };
             if view.ndim() > MAX_RANK {
                 return Err(self.inference_error(format!("input `{name}` has rank > {MAX_RANK}")));
             }
-            let mut shape = [0i64; MAX_RANK];
-            for (d, &n) in shape.iter_mut().zip(view.shape()) {
-                *d = n as i64;
-            }
-            // ONNX Runtime only reads inputs; the API takes a mutable pointer regardless.
-            let value = self
-                .memory
-                .tensor(data.as_ptr().cast_mut(), data.len(), &shape[..view.ndim()])
-                .map_err(|message| self.inference_error(message))?;
-            names[i] = c_name.as_ptr();
-            value_ptrs[i] = value.0.as_ptr();
-            values[i] = Some(value);
+            names[i] = index;
+            data[i] = slice;
         }
         // Only the outputs asked for: ONNX Runtime then skips the nodes only the others need.
-        let bound = &mut self.by_batch[slot];
-        let mut out_names = [ptr::null::<c_char>(); MAX_OUTPUTS];
-        let mut out_values = [ptr::null_mut::<OrtValue>(); MAX_OUTPUTS];
-        let mut wanted = 0;
-        for (i, out) in outputs.iter().enumerate().take(self.outputs.len()) {
-            if out.is_some() {
-                if wanted == MAX_OUTPUTS {
-                    return Err(self.inference_error(format!("more than {MAX_OUTPUTS} outputs")));
-                }
-                out_names[wanted] = self.output_name_ptrs[i];
-                out_values[wanted] = bound.value_ptrs[i];
-                wanted += 1;
-            }
-        }
-        // SAFETY: every pointer is live for the call: the names are this struct's C strings,
-        // the inputs wrap the caller's borrowed views (kept alive in `values`), the outputs
-        // wrap `bound.buffers` with their declared shapes.
-        let status = unsafe {
-            (ort::api().Run)(
-                self.session.ptr().cast_mut(),
-                ptr::null(),
-                names.as_ptr(),
-                value_ptrs.as_ptr(),
-                inputs.len(),
-                out_names.as_ptr(),
-                wanted,
-                out_values.as_mut_ptr(),
-            )
+        let wanted = outputs
+            .iter()
+            .take(self.outputs.len())
+            .enumerate()
+            .filter(|(_, out)| out.is_some())
+            .fold(0u32, |mask, (i, _)| mask | 1 << i);
+        let slot = self.bound_outputs(batch)?;
+        let (names, data) = (&names[..inputs.len()], &data[..inputs.len()]);
+        let status = if self.io_binding {
+            self.run_bound(slot, names, data, inputs, wanted)
+        } else {
+            self.run_wrapped(slot, names, data, inputs, wanted)
         };
-        drop(values);
-        if let Err(message) = check(status) {
-            return Err(self.inference_error(message));
-        }
+        status.map_err(|message| self.inference_error(message))?;
         let bound = &self.by_batch[slot];
         for ((name, buffer), out) in self
             .outputs
@@ -482,6 +629,149 @@ impl Net {
             }
         }
         Ok(())
+    }
+
+    /// `Run` with the caller's inputs wrapped as tensors for this call and the outputs of
+    /// `wanted` written into the preallocated outputs of `by_batch[slot]`.
+    fn run_wrapped(
+        &mut self,
+        slot: usize,
+        names: &[usize],
+        data: &[&[f32]],
+        inputs: &[(&str, ArrayViewD<'_, f32>)],
+        wanted: u32,
+    ) -> Result<(), String> {
+        let mut name_ptrs = [ptr::null::<c_char>(); MAX_INPUTS];
+        let mut values: [Option<OwnedValue>; MAX_INPUTS] = Default::default();
+        let mut value_ptrs = [ptr::null::<OrtValue>(); MAX_INPUTS];
+        for (i, ((&name, slice), (_, view))) in names.iter().zip(data).zip(inputs).enumerate() {
+            let mut shape = [0i64; MAX_RANK];
+            for (d, &n) in shape.iter_mut().zip(view.shape()) {
+                *d = n as i64;
+            }
+            // ONNX Runtime only reads inputs; the API takes a mutable pointer regardless.
+            let value = self.memory.tensor(
+                slice.as_ptr().cast_mut(),
+                slice.len(),
+                &shape[..view.ndim()],
+            )?;
+            name_ptrs[i] = self.input_names[name].as_ptr();
+            value_ptrs[i] = value.0.as_ptr();
+            values[i] = Some(value);
+        }
+        let bound = &self.by_batch[slot];
+        let mut out_names = [ptr::null::<c_char>(); MAX_OUTPUTS];
+        let mut out_values = [ptr::null_mut::<OrtValue>(); MAX_OUTPUTS];
+        let mut count = 0;
+        for i in (0..self.outputs.len()).filter(|i| wanted & 1 << i != 0) {
+            out_names[count] = self.output_name_ptrs[i];
+            out_values[count] = bound.value_ptrs[i];
+            count += 1;
+        }
+        // SAFETY: every pointer is live for the call: the names are this struct's C strings,
+        // the inputs wrap the caller's borrowed views (kept alive in `values`), the outputs
+        // wrap `bound.buffers` with their declared shapes.
+        let status = unsafe {
+            (ort::api().Run)(
+                self.session.ptr().cast_mut(),
+                ptr::null(),
+                name_ptrs.as_ptr(),
+                value_ptrs.as_ptr(),
+                names.len(),
+                out_names.as_ptr(),
+                count,
+                out_values.as_mut_ptr(),
+            )
+        };
+        drop(values);
+        check(status)
+    }
+
+    /// `RunWithBinding` on the binding of `by_batch[slot]` for these inputs and outputs (made on
+    /// first use), after copying the inputs into its buffers.
+    fn run_bound(
+        &mut self,
+        slot: usize,
+        names: &[usize],
+        data: &[&[f32]],
+        inputs: &[(&str, ArrayViewD<'_, f32>)],
+        wanted: u32,
+    ) -> Result<(), String> {
+        let found = self.by_batch[slot]
+            .bindings
+            .iter()
+            .position(|b| b.fits(names, inputs, wanted));
+        let index = match found {
+            Some(index) => index,
+            None => {
+                let binding = self.bind(slot, names, inputs, wanted)?;
+                self.by_batch[slot].bindings.push(binding);
+                self.by_batch[slot].bindings.len() - 1
+            }
+        };
+        let binding = &mut self.by_batch[slot].bindings[index];
+        for (input, slice) in binding.inputs.iter_mut().zip(data) {
+            input.buffer.copy_from_slice(slice);
+        }
+        // SAFETY: the binding holds tensors over buffers it owns (inputs) and over
+        // `by_batch[slot].buffers` (outputs), all alive for the call.
+        check(unsafe {
+            (ort::api().RunWithBinding)(
+                self.session.ptr().cast_mut(),
+                ptr::null(),
+                binding.ptr.as_ptr(),
+            )
+        })
+    }
+
+    /// A binding of input buffers shaped as `inputs` and of the outputs of `wanted`.
+    fn bind(
+        &self,
+        slot: usize,
+        names: &[usize],
+        inputs: &[(&str, ArrayViewD<'_, f32>)],
+        wanted: u32,
+    ) -> Result<Binding, String> {
+        let mut raw = ptr::null_mut();
+        // SAFETY: the session is alive; `raw` receives the new binding.
+        check(unsafe { (ort::api().CreateIoBinding)(self.session.ptr().cast_mut(), &mut raw) })?;
+        let ptr = NonNull::new(raw).ok_or("CreateIoBinding returned null")?;
+        let mut binding = Binding {
+            ptr,
+            wanted,
+            inputs: Vec::with_capacity(inputs.len()),
+        };
+        for (&name, (_, view)) in names.iter().zip(inputs) {
+            let mut buffer = vec![0.0f32; view.len()];
+            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+            let value = self
+                .memory
+                .tensor(buffer.as_mut_ptr(), buffer.len(), &shape)?;
+            // SAFETY: binding, C string and tensor are alive; ONNX Runtime keeps its own
+            // reference to the tensor, whose buffer lives as long as the binding.
+            check(unsafe {
+                (ort::api().BindInput)(
+                    ptr.as_ptr(),
+                    self.input_names[name].as_ptr(),
+                    value.0.as_ptr(),
+                )
+            })?;
+            binding.inputs.push(BoundInput {
+                name,
+                shape: view.shape().to_vec(),
+                _tensor: value,
+                buffer,
+            });
+        }
+        let bound = &self.by_batch[slot];
+        for i in (0..self.outputs.len()).filter(|i| wanted & 1 << i != 0) {
+            // SAFETY: as for the inputs; the output tensors live in `bound`, which holds the
+            // binding and releases it first.
+            check(unsafe {
+                (ort::api().BindOutput)(ptr.as_ptr(), self.output_name_ptrs[i], bound.value_ptrs[i])
+            })?;
+        }
+        Ok(binding)
     }
 
     /// Runs once without preallocation and returns each named output's shape.

@@ -7,7 +7,8 @@ use ndarray::{Array1, Array2, Array3, Array4, ArrayD, IxDyn};
 use serde_json::Value;
 use tempfile::TempDir;
 use zplan_onnx::{
-    Bundle, BundleError, BundleKind, Evaluator, JacobianSpec, NetworkOptions, VideoBundle,
+    Bundle, BundleError, BundleKind, Evaluator, GraphOptimization, JacobianSpec, NetworkOptions,
+    SessionSettings, VideoBundle,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -291,6 +292,98 @@ fn torch_export_with_external_data_loads_and_matches_torch() {
     assert!(fixture("torch").join("encoder.onnx.data").is_file());
     let mut bundle = Bundle::load(&fixture("torch")).expect("torch.onnx.export defaults load");
     encoder_and_dynamics_match_the_reference(&mut bundle, "torch", 2);
+}
+
+/// The defaults and every single change from them.
+fn session_settings() -> Vec<SessionSettings> {
+    let all = SessionSettings::one_change_each();
+    // Every graph optimisation level and three switches.
+    assert_eq!(all.len(), GraphOptimization::ALL.len() + 3);
+    all.into_iter().map(|(_, settings)| settings).collect()
+}
+
+#[test]
+fn every_session_setting_gives_the_reference_outputs() {
+    for session in session_settings() {
+        let options = NetworkOptions {
+            session,
+            native: false,
+            ..NetworkOptions::default()
+        };
+        // A conv encoder (the layout rewrites apply to it) and an MLP with model Jacobians.
+        let mut conv = Bundle::load_with(&fixture("conv"), &options).unwrap();
+        encoder_and_dynamics_match_the_reference(&mut conv, "conv", 4);
+        let mut mlp = Bundle::load_with(&fixture("mlp"), &options).unwrap();
+        let z: Array2<f32> = reference("mlp", "z").into_dimensionality().unwrap();
+        let u: Array2<f32> = reference("mlp", "u").into_dimensionality().unwrap();
+        // Twice at the same batch size, the second time on other inputs: a run on a binding
+        // made for the first call must read the new inputs.
+        for (zin, uin) in [(z.clone(), u.clone()), (z.clone() * 0.5, u.clone() * -1.0)] {
+            let mut z_next = Array2::<f32>::zeros((3, 3));
+            mlp.dynamics()
+                .step(zin.view(), uin.view(), z_next.view_mut())
+                .unwrap();
+            let mut one = Array2::<f32>::zeros((1, 3));
+            mlp.dynamics()
+                .step(
+                    zin.slice(ndarray::s![2..3, ..]),
+                    uin.slice(ndarray::s![2..3, ..]),
+                    one.view_mut(),
+                )
+                .unwrap();
+            let diff = (&one.row(0) - &z_next.row(2)).mapv(f32::abs).sum();
+            assert!(diff < 1e-5, "{session:?}: row 2 alone differs by {diff}");
+            if zin == z {
+                let expected = reference("mlp", "z_next");
+                assert!(
+                    max_diff(&z_next.into_dyn(), &expected) < 1e-5,
+                    "{session:?}"
+                );
+            } else {
+                assert!(max_diff(&z_next.into_dyn(), &reference("mlp", "z_next")) > 1e-3);
+            }
+        }
+        // Other outputs of the same network at the same batch size: A and B.
+        let (mut a, mut b) = (Array3::zeros((3, 3, 3)), Array3::zeros((3, 3, 2)));
+        mlp.dynamics()
+            .jacobians(z.view(), u.view(), a.view_mut(), b.view_mut())
+            .unwrap();
+        assert!(
+            max_diff(&a.into_dyn(), &reference("mlp", "a")) < 1e-5,
+            "{session:?}"
+        );
+        assert!(
+            max_diff(&b.into_dyn(), &reference("mlp", "b")) < 1e-5,
+            "{session:?}"
+        );
+    }
+}
+
+#[test]
+fn a_nan_output_is_an_error_under_every_session_setting() {
+    for session in session_settings() {
+        let options = NetworkOptions {
+            session,
+            native: false,
+            ..NetworkOptions::default()
+        };
+        let mut bundle = Bundle::load_with(&fixture("nan-dynamics"), &options).unwrap();
+        let nz = bundle.dynamics().latent_dim();
+        let nu = bundle.dynamics().action_dim();
+        // z' = z + log(u + 1): NaN for u < -1.
+        let (z, u) = (
+            Array2::<f32>::zeros((4, nz)),
+            Array2::from_elem((4, nu), -2.0f32),
+        );
+        let mut z_next = Array2::<f32>::zeros((4, nz));
+        let result = bundle
+            .dynamics()
+            .step(z.view(), u.view(), z_next.view_mut());
+        assert!(
+            matches!(result, Err(BundleError::NonFiniteOutput { .. })),
+            "{session:?}: {result:?}"
+        );
+    }
 }
 
 #[test]
