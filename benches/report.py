@@ -331,9 +331,9 @@ def main():
         f"{max(speedups):.1f} times as long, the cost of ONNX Runtime's per-call work on calls "
         "of a few hundred rows. The Riccati recursion over latent states of size 2 to 8 is a "
         "small share, and the conv encoders of cartpole and threepole (on ONNX Runtime) cost "
-        f"{min(conv_encode):.0f} to {max(conv_encode):.0f} us a frame. The ratio to the reference loop comes from calling each network "
-        "once per time step for all candidates and line-search steps together, and from the "
-        "native dynamics.",
+        f"{min(conv_encode):.0f} to {max(conv_encode):.0f} us a frame. The ratio to the reference "
+        "loop comes from calling each network once per time step for all candidates and "
+        "line-search steps together, and from the native dynamics.",
         "",
     ]
 
@@ -356,17 +356,13 @@ def main():
         ]
         for name in names:
             cells = [cell(t, name, key) for t in TASKS]
-            lines.append(
-                f"| {name} | " + " | ".join(f"{v:.1f} ({r:.2f}x)" for v, r in cells) + " |"
-            )
+            lines.append(f"| {name} | " + " | ".join(f"{v:.1f} ({r:.2f}x)" for v, r in cells) + " |")
         return lines + [""]
 
     def geomean(name, key):
         return float(np.exp(np.mean([np.log(cell(t, name, key)[1]) for t in TASKS])))
 
-    rows_text = ", ".join(
-        f"{t} {sessions[t]['dynamics_rows']} / {sessions[t]['linearisation_points']}" for t in TASKS
-    )
+    rows_text = ", ".join(f"{t} {sessions[t]['dynamics_rows']} / {sessions[t]['linearisation_points']}" for t in TASKS)
     md += [
         "## ONNX Runtime session settings",
         "",
@@ -389,17 +385,13 @@ def main():
     md += table("jacobians_us", "The dynamics' A and B on ONNX Runtime at the linearisation points")
     md += table("mpc_step_onnxruntime_us", "The MPC step with every dynamics call on ONNX Runtime")
     conv = [t for t in TASKS if t in ("cartpole", "threepole")]
-    level_ratios = [
-        cell(t, n, "encoder_us")[1] for t in conv for n in names if n.startswith("graph optimisation")
-    ]
+    level_ratios = [cell(t, n, "encoder_us")[1] for t in conv for n in names if n.startswith("graph optimisation")]
     others = [n for n in names if n != "default"]
     means = {
         n: (geomean(n, "encoder_us"), geomean(n, "mpc_step_native_us"), geomean(n, "mpc_step_onnxruntime_us"))
         for n in others
     }
-    summary = "; ".join(
-        f"{n}: {e:.2f}x, {m:.2f}x, {o:.2f}x" for n, (e, m, o) in means.items()
-    )
+    summary = "; ".join(f"{n}: {e:.2f}x, {m:.2f}x, {o:.2f}x" for n, (e, m, o) in means.items())
     md += [
         "Geometric means over the five tasks of the ratio default / setting for the encoder, the "
         f"native MPC step and the MPC step on ONNX Runtime: {summary}. The one large effect is the "

@@ -5,13 +5,24 @@
 # docs/benchmarks.md and its plots. Single thread throughout.
 set -euo pipefail
 
+#
+# `scripts/bench-report.sh planner` runs only the planner parts (MPC step, session settings,
+# sampling planners) and keeps the solver results of the previous run in target/bench-report.
+
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=target/bench-report
 zplan=./target/release/zplan
+parts=${1:-all}
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+if [ "$parts" = planner ]; then
+    [ -f "$out/crocoddyl.json" ] || { echo "bench-report: no solver results in $out: run it whole first" >&2; exit 1; }
+    rm -rf "$out/mpc" "$out/sessions" "$out/sampling"
+    mkdir -p "$out/mpc"
+else
 rm -rf "$out"
 mkdir -p "$out/solver" "$out/mpc"
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 echo "bench-report: solver grid"
 for size in "4 1 30" "8 2 50" "16 4 50" "32 8 100" "64 8 50"; do
@@ -37,6 +48,7 @@ cargo run --quiet --release --locked -p zplan-benches --example cold_start >"$ou
 echo "bench-report: zplan against Crocoddyl"
 make --no-print-directory bench-compare
 cp target/bench-compare/lqr.json "$out/crocoddyl.json"
+fi
 
 echo "bench-report: MPC step, zplan and the numpy reference planner"
 for task in planar swing balance cartpole threepole; do

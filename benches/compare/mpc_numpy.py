@@ -6,7 +6,9 @@ bang-bang) up to 4 iLQR iterations on J = sum_t (z_t - z_g)' Q (z_t - z_g) + u_t
 mu = 1e-5 on Q_uu doubled on failure (give up above 10) and a line search alpha = 1 halved down
 to 1e-4, accepted on a cost decrease; the best candidate's first action is applied. Dynamics are
 called once per time step (batch 1) as the reference does; Jacobians are central differences,
-all 2 (n + m) points of one time step in one call. Actions are clipped to the limits.
+all 2 (n + m) points of one time step in one call. Actions are clipped to the limits. The
+dynamics run on the model cut down to z_next (onnxruntime runs every node whatever outputs a
+call asks for, and a bundle's dynamics may also output its Jacobians), as zplan does.
 
 Usage: python mpc_numpy.py --bundle DIR --task TASK --data BUFFER --out OUT.json [--steps N]
 The observations are the first N rows of the buffer's obs.npy, the goal image its last row.
@@ -20,6 +22,7 @@ import time
 import numpy as np
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 REFERENCE = {  # task: (horizon, q)
@@ -32,6 +35,14 @@ REFERENCE = {  # task: (horizon, q)
 ITERATIONS, CANDIDATES, MU_INIT, MU_MAX, ALPHA_MIN, STEP = 4, 6, 1e-5, 10.0, 1e-4, 1e-3
 
 
+def z_next_model(path, inputs, output):
+    """The model at `path` with only the output `output` and the nodes it needs."""
+    model = onnx.load(path)
+    if [o.name for o in model.graph.output] != [output]:
+        model = onnx.utils.Extractor(model).extract_model(list(inputs), [output])
+    return model
+
+
 class Networks:
     def __init__(self, bundle):
         with open(os.path.join(bundle, "zplan.json")) as f:
@@ -41,13 +52,15 @@ class Networks:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
-        def session(spec):
-            return ort.InferenceSession(os.path.join(bundle, spec["file"]), options, providers=["CPUExecutionProvider"])
+        def session(model):
+            return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
         enc, dyn = manifest["encoder"], manifest["dynamics"]
-        self.encoder, self.dynamics = session(enc), session(dyn)
         self.enc_in, self.enc_out = enc["input"], enc["output"]
         self.z_in, self.u_in, self.z_out = dyn["state_input"], dyn["action_input"], dyn["output"]
+        self.dynamics_model = z_next_model(os.path.join(bundle, dyn["file"]), (self.z_in, self.u_in), self.z_out)
+        self.encoder = session(os.path.join(bundle, enc["file"]))
+        self.dynamics = session(self.dynamics_model.SerializeToString())
         self.low = np.asarray(manifest["action"]["low"])
         self.high = np.asarray(manifest["action"]["high"])
         self.nz, self.nu = manifest["latent_dim"], manifest["action"]["dim"]

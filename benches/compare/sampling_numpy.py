@@ -7,10 +7,10 @@ and standard deviation (diagonal), J = sum_t 1/2 q |z_t - z_g|^2 + 1/2 r |u_t|^2
 (r = 1), one dynamics call of batch N per time step (onnxruntime, one thread, no spinning).
 
 The arithmetic limit: the network's flops per row (2 k n for every MatMul or Gemm with a k x n
-weight) times rows per second, as a fraction of the single-thread float32 GEMM peak that numpy's
-BLAS reaches on this machine now (best of 512 x 512 products). It is reported for whole plans and
-for the dynamics calls of the rollouts alone (zplan's `sampled_dynamics_us_median`; here the time
-inside the onnxruntime calls).
+weight, in the model cut down to z_next) times rows per second, as a fraction of the
+single-thread float32 GEMM peak that numpy's BLAS reaches on this machine now (best of 512 x 512
+products). It is reported for whole plans and for the dynamics calls of the rollouts alone
+(zplan's `sampled_dynamics_us_median`; here the time inside the onnxruntime calls).
 
 Usage: python sampling_numpy.py --bundle DIR --task TASK --zplan ZPLAN.json
            [--zplan-onnxruntime ZPLAN_ORT.json] --out OUT.json [--plans N]
@@ -27,16 +27,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-import onnx  # noqa: E402
 from mpc_numpy import REFERENCE, Networks  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 SAMPLES, ITERATIONS, ELITES = 1000, 10, 100
 
 
-def flops_per_row(path):
+def flops_per_row(model):
     """2 k n for every MatMul / Gemm whose weight is a k x n initializer."""
-    model = onnx.load(path)
     weights = {init.name: numpy_helper.to_array(init).shape for init in model.graph.initializer}
     total = 0
     for node in model.graph.node:
@@ -108,7 +106,7 @@ def main():
     numpy_us = 1e6 * float(np.median(times))
     numpy_dynamics_us = 1e6 * float(np.median(dynamics))
     model_steps = SAMPLES * ITERATIONS * horizon
-    flops = flops_per_row(os.path.join(args.bundle, "dynamics.onnx"))
+    flops = flops_per_row(net.dynamics_model)
     peak = sgemm_peak()
     zplan_us = ours["step_us_median"]
     zplan_dynamics_us = ours["sampled_dynamics_us_median"]

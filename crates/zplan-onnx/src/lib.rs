@@ -18,6 +18,7 @@ mod native;
 mod network;
 mod networks;
 mod protobuf;
+mod pruning;
 mod runtime;
 
 pub use bundle::manifest::{

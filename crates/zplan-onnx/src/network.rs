@@ -345,6 +345,40 @@ fn check(status: OrtStatusPtr) -> Result<(), String> {
     }
 }
 
+/// `dir/file` after checking that it is a file inside `dir` (symbolic links resolved) whose IR
+/// and opset are loadable; errors name the manifest field `FIELD.file`.
+fn checked_path(dir: &Path, file: &str, field: &'static str) -> Result<PathBuf, BundleError> {
+    let path = dir.join(file);
+    if !path.is_file() {
+        return Err(BundleError::MissingFile {
+            path,
+            field: format!("{field}.file"),
+        });
+    }
+    let inside = match (dir.canonicalize(), path.canonicalize()) {
+        (Ok(dir), Ok(real)) => real.starts_with(dir),
+        _ => false,
+    };
+    if !inside {
+        return Err(BundleError::Field {
+            path: dir.join(crate::bundle::MANIFEST_FILE),
+            field: format!("{field}.file"),
+            problem: format!(
+                "`{file}` resolves to a file outside the bundle directory {}",
+                dir.display()
+            ),
+        });
+    }
+    let onnx_error = |problem: String| BundleError::Onnx {
+        path: path.clone(),
+        field: format!("{field}.file"),
+        problem,
+    };
+    let header = OnnxHeader::read(&path).map_err(onnx_error)?;
+    header.check_supported().map_err(onnx_error)?;
+    Ok(path)
+}
+
 impl Net {
     /// Opens `dir/file` after checking it exists inside `dir` (symbolic links resolved) and
     /// that its IR and opset are loadable.
@@ -354,34 +388,40 @@ impl Net {
         field: &'static str,
         options: &NetworkOptions,
     ) -> Result<Self, BundleError> {
-        let path = dir.join(file);
-        if !path.is_file() {
-            return Err(BundleError::MissingFile {
-                path,
-                field: format!("{field}.file"),
-            });
-        }
-        let inside = match (dir.canonicalize(), path.canonicalize()) {
-            (Ok(dir), Ok(real)) => real.starts_with(dir),
-            _ => false,
-        };
-        if !inside {
-            return Err(BundleError::Field {
-                path: dir.join(crate::bundle::MANIFEST_FILE),
-                field: format!("{field}.file"),
-                problem: format!(
-                    "`{file}` resolves to a file outside the bundle directory {}",
-                    dir.display()
-                ),
-            });
-        }
+        let path = checked_path(dir, file, field)?;
+        Self::create(path, None, field, options)
+    }
+
+    /// As [`Net::open`], on the model cut down to the outputs `keep` and the nodes they need
+    /// (`crate::pruning`); `None` when nothing would be removed or the model cannot be cut.
+    pub fn open_pruned(
+        dir: &Path,
+        file: &str,
+        field: &'static str,
+        options: &NetworkOptions,
+        keep: &[&str],
+    ) -> Result<Option<Self>, BundleError> {
+        let path = checked_path(dir, file, field)?;
         let onnx_error = |problem: String| BundleError::Onnx {
             path: path.clone(),
             field: format!("{field}.file"),
             problem,
         };
-        let header = OnnxHeader::read(&path).map_err(onnx_error)?;
-        header.check_supported().map_err(onnx_error)?;
+        let bytes = std::fs::read(&path).map_err(|e| onnx_error(format!("cannot read: {e}")))?;
+        match crate::pruning::keep_outputs(&bytes, keep).map_err(onnx_error)? {
+            Some(pruned) => Self::create(path, Some(&pruned), field, options).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A session on the model at `path` (checked by [`checked_path`]), or on `model`, its
+    /// edited encoding, when given.
+    fn create(
+        path: PathBuf,
+        model: Option<&[u8]>,
+        field: &'static str,
+        options: &NetworkOptions,
+    ) -> Result<Self, BundleError> {
         let runtime = Runtime::init(options.runtime_library.as_deref())?;
         let session_error = |message: String| BundleError::Session {
             path: path.clone(),
@@ -395,7 +435,7 @@ impl Net {
             check(unsafe { (ort::api().DisableCpuMemArena)(builder.ptr_mut()) })
                 .map_err(session_error)?;
         }
-        let session = builder
+        let mut builder = builder
             .with_optimization_level(settings.graph_optimization.level())
             .map_err(|e| message(&e))?
             .with_memory_pattern(settings.memory_pattern)
@@ -407,9 +447,12 @@ impl Net {
             .with_intra_op_spinning(false)
             .map_err(|e| message(&e))?
             .with_inter_op_spinning(false)
-            .map_err(|e| message(&e))?
-            .commit_from_file(&path)
             .map_err(|e| message(&e))?;
+        let session = match model {
+            Some(bytes) => builder.commit_from_memory(bytes),
+            None => builder.commit_from_file(&path),
+        }
+        .map_err(|e| message(&e))?;
         let input_names = session
             .inputs()
             .iter()

@@ -99,6 +99,11 @@ impl<'a> Reader<'a> {
         self.position >= self.bytes.len()
     }
 
+    /// Bytes read so far: a field read between two positions spans `bytes[before..after]`.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
     /// The next field (number, value), or `None` at the end of the message.
     pub fn field(&mut self) -> Result<Option<(u64, Value<'a>)>, String> {
         if self.at_end() {

@@ -9,7 +9,7 @@
 //! checks every compiled network at load (see `DynamicsNet`): the native result must agree
 //! with ONNX Runtime's on a probe batch, or ONNX Runtime is used.
 
-mod graph;
+pub(crate) mod graph;
 mod jacobian;
 mod kernels;
 

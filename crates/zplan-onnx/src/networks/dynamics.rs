@@ -44,6 +44,10 @@ impl std::fmt::Display for Evaluator {
 /// Latent dynamics (z, u) -> z_next, with Jacobians from the model or by finite differences.
 pub struct DynamicsNet {
     net: StateActionNet,
+    /// For a network with A and B outputs: a second session on the model cut down to z_next
+    /// (ONNX Runtime runs every node on every call, asked-for outputs or not), for z_next on
+    /// ONNX Runtime.
+    z_next_net: Option<StateActionNet>,
     /// The native evaluator of z_next, when it compiled and agreed with ONNX Runtime.
     native: Option<NativeNet>,
     /// The native reverse-mode Jacobians, for model Jacobians, when they compiled and agreed
@@ -99,11 +103,23 @@ impl DynamicsNet {
         let has_model_jacobians = outputs.len() == 3;
         debug_assert!(has_model_jacobians || !matches!(manifest.jacobians, JacobianSpec::Model));
         net.net.set_outputs(outputs);
+        let mut z_next_net = None;
+        if has_model_jacobians {
+            let keep = [spec.output.as_str()];
+            let dims = (nz, nu);
+            z_next_net = StateActionNet::open_pruned(
+                dir, "dynamics", &spec.file, inputs, dims, options, &keep,
+            )?;
+            if let Some(cut) = &mut z_next_net {
+                cut.net.set_outputs(vec![(spec.output.clone(), vec![nz])]);
+            }
+        }
         let not_asked = Evaluator::OnnxRuntime {
             reason: "not asked for".into(),
         };
         let mut dynamics = Self {
             net,
+            z_next_net,
             native: None,
             native_jacobians: None,
             output: spec.output.clone(),
@@ -146,10 +162,7 @@ impl DynamicsNet {
     ) -> Result<NativeNet, String> {
         let nz = self.latent_dim();
         let mut expected = Array2::zeros((PROBE_ROWS, nz));
-        let mut outputs = [Some(expected.view_mut().into_dyn()), None, None];
-        let count = self.output_count();
-        self.net
-            .run(z, u, &mut outputs[..count])
+        self.onnx_z_next(z, u, expected.view_mut())
             .map_err(|e| format!("ONNX Runtime failed on the probe: {e}"))?;
         let mut found = Array2::zeros((PROBE_ROWS, nz));
         native.run(z, u, found.view_mut());
@@ -322,9 +335,24 @@ impl DynamicsNet {
             native.run(z, u, z_next.view_mut());
             return self.check_finite(z_next.view().into_dyn(), &self.output);
         }
+        self.onnx_z_next(z, u, z_next)
+    }
+
+    /// z_next on ONNX Runtime: on the session cut down to z_next when there is one.
+    fn onnx_z_next(
+        &mut self,
+        z: ArrayView2<'_, f32>,
+        u: ArrayView2<'_, f32>,
+        mut z_next: ArrayViewMut2<'_, f32>,
+    ) -> Result<(), BundleError> {
         let mut outputs = [Some(z_next.view_mut().into_dyn()), None, None];
-        let count = self.output_count();
-        self.net.run(z, u, &mut outputs[..count])
+        match &mut self.z_next_net {
+            Some(cut) => cut.run(z, u, &mut outputs[..1]),
+            None => {
+                let count = self.output_count();
+                self.net.run(z, u, &mut outputs[..count])
+            }
+        }
     }
 
     /// The Jacobians at T points: `a[t]` = dz_next/dz [nz, nz], `b[t]` = dz_next/du [nz, nu] at

@@ -106,6 +106,33 @@ impl StateActionNet {
         options: &NetworkOptions,
     ) -> Result<Self, BundleError> {
         let net = Net::open(dir, file, network, options)?;
+        Self::on(net, network, (state_input, action_input), (nz, nu))
+    }
+
+    /// As [`StateActionNet::open`], on the model cut down to the outputs `keep`; `None` when
+    /// nothing would be removed (see [`Net::open_pruned`]).
+    fn open_pruned(
+        dir: &Path,
+        network: &'static str,
+        file: &str,
+        inputs: (&str, &str),
+        dims: (usize, usize),
+        options: &NetworkOptions,
+        keep: &[&str],
+    ) -> Result<Option<Self>, BundleError> {
+        match Net::open_pruned(dir, file, network, options, keep)? {
+            Some(net) => Self::on(net, network, inputs, dims).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `net` with its two inputs' declared shapes checked.
+    fn on(
+        net: Net,
+        network: &'static str,
+        (state_input, action_input): (&str, &str),
+        (nz, nu): (usize, usize),
+    ) -> Result<Self, BundleError> {
         let field = |input: &str| format!("{network}.{input}");
         net.expect(true, &field("state_input"), state_input, &[None, Some(nz)])?;
         net.expect(
