@@ -28,7 +28,8 @@ pub struct EvalCommand {
     /// Seed of the first draw (episode k uses seed + k).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Also write the first model's results as JSON.
+    /// Also write the results as JSON: every model's, their spread, and the first model's at
+    /// the top level.
     #[arg(long)]
     json: Option<PathBuf>,
     /// What the planner minimises.
@@ -154,15 +155,70 @@ enum ObjectiveArg {
     Reward,
 }
 
-/// The record `--json` writes.
+/// One model's result in the `--json` record.
 #[derive(Serialize)]
-struct EvalRecord<'a> {
-    task: &'a str,
+struct ModelRecord {
+    model: String,
     percent_in_goal: f64,
-    episodes: &'a [f64],
+    episodes: Vec<f64>,
     step_ms_median: f64,
     step_ms_p99: f64,
     encode_ms_median: f64,
+}
+
+impl ModelRecord {
+    fn new(model: &Path, score: &Evaluation) -> Self {
+        Self {
+            model: model.display().to_string(),
+            percent_in_goal: score.percent,
+            episodes: score.episodes.clone(),
+            step_ms_median: quantile(&score.step_ms, 0.5),
+            step_ms_p99: quantile(&score.step_ms, 0.99),
+            encode_ms_median: quantile(&score.phase_ms[0], 0.5),
+        }
+    }
+}
+
+/// How the scores of independently trained models spread: "all" is their mean (the
+/// literature's figure), "top 1" the best.
+#[derive(Serialize)]
+struct Spread {
+    all: f64,
+    top_1: f64,
+    worst: f64,
+    median: f64,
+    /// Sample standard deviation (n - 1), 0 for one model.
+    std: f64,
+}
+
+impl Spread {
+    fn of(percents: &[f64]) -> Self {
+        let n = percents.len() as f64;
+        let all = percents.iter().sum::<f64>() / n;
+        let var = if percents.len() > 1 {
+            percents.iter().map(|p| (p - all).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Self {
+            all,
+            top_1: percents.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            worst: percents.iter().copied().fold(f64::INFINITY, f64::min),
+            median: quantile(percents, 0.5),
+            std: var.sqrt(),
+        }
+    }
+}
+
+/// The record `--json` writes: the first model's result at the top level, every model's in
+/// `models`, and their spread.
+#[derive(Serialize)]
+struct EvalRecord<'a> {
+    task: &'a str,
+    #[serde(flatten)]
+    first: &'a ModelRecord,
+    models: &'a [ModelRecord],
+    spread: Spread,
 }
 
 impl EvalCommand {
@@ -184,34 +240,34 @@ impl EvalCommand {
                 self.json.as_deref(),
             );
         }
-        let mut scores = Vec::new();
+        let mut records = Vec::new();
         for model in &self.models {
             let score = self
                 .score(model)
                 .with_context(|| format!("{}", model.display()))?;
-            scores.push(score);
+            records.push(ModelRecord::new(model, &score));
         }
-        if scores.len() > 1 {
-            let all = scores.iter().map(|s| s.percent).sum::<f64>() / scores.len() as f64;
-            let top = scores
-                .iter()
-                .map(|s| s.percent)
-                .fold(f64::NEG_INFINITY, f64::max);
+        let percents: Vec<f64> = records.iter().map(|r| r.percent_in_goal).collect();
+        let spread = Spread::of(&percents);
+        if records.len() > 1 {
             println!(
-                "{}: all {all:.2} %, top 1 {top:.2} % over {} models",
+                "{}: all {:.2} %, top 1 {:.2} % over {} models (median {:.2} %, worst {:.2} %, \
+                 standard deviation {:.2} points)",
                 self.task.name(),
-                scores.len()
+                spread.all,
+                spread.top_1,
+                records.len(),
+                spread.median,
+                spread.worst,
+                spread.std
             );
         }
         if let Some(path) = &self.json {
-            let score = &scores[0];
             let record = EvalRecord {
                 task: self.task.name(),
-                percent_in_goal: score.percent,
-                episodes: &score.episodes,
-                step_ms_median: quantile(&score.step_ms, 0.5),
-                step_ms_p99: quantile(&score.step_ms, 0.99),
-                encode_ms_median: quantile(&score.phase_ms[0], 0.5),
+                first: &records[0],
+                models: &records,
+                spread,
             };
             crate::write_json(path, &record)?;
         }

@@ -380,6 +380,55 @@ fn train_collects_trains_and_validates_a_bundle() {
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
+
+    // Two more training seeds on the same data, then both scored together.
+    let seeds = [
+        &args[..15],
+        &["--out", out.to_str().unwrap(), "--seeds", "1,2"],
+    ]
+    .concat();
+    let text = succeeded(&zplan(&seeds, &[]));
+    assert!(!text.contains("collecting"), "{text}");
+    let dirs = [root.join("model-seed1"), root.join("model-seed2")];
+    for (seed, dir) in [1, 2].iter().zip(&dirs) {
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("zplan.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["provenance"]["seed"], *seed, "{}", dir.display());
+    }
+    let json = root.join("eval.json");
+    let eval = [
+        "eval",
+        "--task",
+        "planar",
+        "--episodes",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--model",
+        dirs[0].to_str().unwrap(),
+        dirs[1].to_str().unwrap(),
+    ];
+    let text = succeeded(&zplan(&eval, &[]));
+    assert!(text.contains("over 2 models"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let models = report["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    let percents: Vec<f64> = models
+        .iter()
+        .map(|m| m["percent_in_goal"].as_f64().unwrap())
+        .collect();
+    let spread = &report["spread"];
+    assert_eq!(
+        spread["all"].as_f64().unwrap(),
+        (percents[0] + percents[1]) / 2.0
+    );
+    assert_eq!(
+        spread["top_1"].as_f64().unwrap(),
+        percents[0].max(percents[1])
+    );
+    assert_eq!(report["percent_in_goal"].as_f64().unwrap(), percents[0]);
 }
 
 #[test]
