@@ -44,9 +44,9 @@ impl std::fmt::Display for Evaluator {
 /// Latent dynamics (z, u) -> z_next, with Jacobians from the model or by finite differences.
 pub struct DynamicsNet {
     net: StateActionNet,
-    /// For a network with A and B outputs: a second session on the model cut down to z_next
-    /// (ONNX Runtime runs every node on every call, asked-for outputs or not), for z_next on
-    /// ONNX Runtime.
+    /// For a network with A and B outputs whose z_next runs on ONNX Runtime: a second session
+    /// on the model cut down to z_next (ONNX Runtime runs every node on every call, asked-for
+    /// outputs or not). Not opened when the native evaluator runs z_next.
     z_next_net: Option<StateActionNet>,
     /// The native evaluator of z_next, when it compiled and agreed with ONNX Runtime.
     native: Option<NativeNet>,
@@ -103,23 +103,12 @@ impl DynamicsNet {
         let has_model_jacobians = outputs.len() == 3;
         debug_assert!(has_model_jacobians || !matches!(manifest.jacobians, JacobianSpec::Model));
         net.net.set_outputs(outputs);
-        let mut z_next_net = None;
-        if has_model_jacobians {
-            let keep = [spec.output.as_str()];
-            let dims = (nz, nu);
-            z_next_net = StateActionNet::open_pruned(
-                dir, "dynamics", &spec.file, inputs, dims, options, &keep,
-            )?;
-            if let Some(cut) = &mut z_next_net {
-                cut.net.set_outputs(vec![(spec.output.clone(), vec![nz])]);
-            }
-        }
         let not_asked = Evaluator::OnnxRuntime {
             reason: "not asked for".into(),
         };
         let mut dynamics = Self {
             net,
-            z_next_net,
+            z_next_net: None,
             native: None,
             native_jacobians: None,
             output: spec.output.clone(),
@@ -144,6 +133,17 @@ impl DynamicsNet {
                     NativeNet::compile_differentiable(&path, inputs, &spec.output, (nz, nu))
                         .and_then(|native| dynamics.agreeing_jacobians(native, z.view(), u.view()));
                 (dynamics.jacobian_evaluator, dynamics.native_jacobians) = described(compiled);
+            }
+        }
+        if has_model_jacobians && dynamics.native.is_none() {
+            // z_next runs on ONNX Runtime: on the model cut down to it.
+            let keep = [spec.output.as_str()];
+            let dims = (nz, nu);
+            dynamics.z_next_net = StateActionNet::open_pruned(
+                dir, "dynamics", &spec.file, inputs, dims, options, &keep,
+            )?;
+            if let Some(cut) = &mut dynamics.z_next_net {
+                cut.net.set_outputs(vec![(spec.output.clone(), vec![nz])]);
             }
         }
         if !matches!(dynamics.jacobians, JacobianSpec::Model) {
