@@ -51,7 +51,7 @@
 
 // Version of the binary interface: raised whenever a type's layout or a function's signature
 // changes incompatibly. A program built against one ABI version needs a library of the same.
-#define ZPLAN_ABI_VERSION 6
+#define ZPLAN_ABI_VERSION 7
 
 // Kind of `zp_bundle_info`: encoder and latent dynamics (and optionally a decoder and a
 // reward model), planned over by `zp_planner_new`.
@@ -90,6 +90,10 @@
 
 // Solver outcome: no regularised step lowered the cost; the trajectory is the best found.
 #define ZP_SOLVE_REGULARIZATION_LIMIT 4
+
+// Solver outcome: `keep_best` other candidates had lower costs after an iteration, so this one
+// stopped; the trajectory is the best it found.
+#define ZP_SOLVE_OUTRANKED 5
 
 // Model kind of `zp_trainer_new_reference`: PC3 (prediction, consistency, curvature).
 #define ZP_MODEL_PC3 0
@@ -294,6 +298,9 @@ typedef struct zp_planner_settings {
   size_t max_iterations;
   // Line-search steps rolled out together in one network call per time step, >= 1.
   size_t line_search_batch;
+  // Box-DDP: after each iteration only the candidates whose costs rank among the
+  // `keep_best` lowest go on (the others end as `ZP_SOLVE_OUTRANKED`); 0 keeps all.
+  size_t keep_best;
   // Wall-clock budget of one plan's solve in seconds; 0 for none.
   double time_budget;
   // Seed of the random candidates.
@@ -527,7 +534,8 @@ enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner
 
 // Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
 // terminal weight (`terminal_steps` 5), as `zplan eval` scores the shipped models; for
-// "cartpole" `horizon` 9, `q` 1000 and `terminal_steps` 23.
+// "cartpole" `horizon` 9, `q` 1000 and `terminal_steps` 23; `keep_best` 2 for "planar",
+// "swing" and "balance".
 enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_settings *out);
 
 // Visual Foresight's planner: CEM with 200 samples, 3 iterations, 10 elites, a 15-step horizon

@@ -107,7 +107,7 @@ static void test_settings(void) {
     CHECK(settings.objective == ZP_OBJECTIVE_GOAL);
     CHECK(settings.horizon == 10 && settings.q == 10.0 && settings.r == 1.0);
     CHECK(settings.random_candidates == 3 && settings.bang_bang_candidates == 3);
-    CHECK(settings.warm_start && settings.max_iterations == 4);
+    CHECK(settings.warm_start && settings.max_iterations == 4 && settings.keep_best == 0);
     CHECK(settings.time_budget == 0.0);
     /* Box-DDP, with PlaNet's CEM and TD-MPC2's MPPI parameters ready for the sampling planners. */
     CHECK(settings.planner == ZP_PLANNER_DDP && !settings.full_covariance);
@@ -118,12 +118,15 @@ static void test_settings(void) {
     CHECK(settings.horizon == 5 && settings.q == 100.0 && settings.terminal_steps == 0);
     CHECK_STATUS(zp_planner_settings_for_task("cartpole", &settings), ZP_OK);
     CHECK(settings.horizon == 9 && settings.q == 1000.0 && settings.terminal_steps == 23);
+    CHECK(settings.keep_best == 0);
+    CHECK_STATUS(zp_planner_settings_for_task("planar", &settings), ZP_OK);
+    CHECK(settings.keep_best == 2 && settings.terminal_steps == 5);
     CHECK_STATUS(zp_planner_settings_for_task("pong", &settings), ZP_INVALID_ARGUMENT);
     CHECK_STATUS(zp_planner_settings_for_task("planar", NULL), ZP_NULL_POINTER);
     CHECK_STATUS(zp_planner_settings_reference(NULL, &settings), ZP_NULL_POINTER);
     CHECK_STATUS(zp_planner_settings_reference("pong", &settings), ZP_INVALID_ARGUMENT);
     CHECK(last_error_mentions("pong"));
-    CHECK(settings.horizon == 9 && settings.q == 1000.0); /* untouched on failure */
+    CHECK(settings.horizon == 10 && settings.q == 10.0); /* planar's, untouched on failure */
 }
 
 /* Takes `bundle`: the planner it makes owns its networks. */

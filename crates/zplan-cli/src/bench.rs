@@ -236,11 +236,12 @@ impl MpcBench {
     /// The MPC step at the reference planner's settings (as the numpy peer plans), per phase.
     fn execute(self) -> anyhow::Result<()> {
         let reference = PlannerSettings::reference(self.task);
-        let settings = PlannerSettings {
+        let mut settings = PlannerSettings {
             kind: self.planner.kind(),
             horizon: self.horizon.unwrap_or(reference.horizon),
             ..reference
         };
+        self.planner.apply_to_solver(&mut settings);
         let model = self
             .model
             .unwrap_or_else(|| crate::shipped_model(self.task));

@@ -86,6 +86,10 @@ pub struct PlannerArgs {
     /// agrees with ONNX Runtime at load; otherwise ONNX Runtime) or always ONNX Runtime.
     #[arg(long, value_enum, default_value_t = EvaluatorChoice::Native)]
     evaluator: EvaluatorChoice,
+    /// Box-DDP: candidates that go on after each iteration, the K of lowest cost, instead of
+    /// the settings' (0: every candidate).
+    #[arg(long, value_name = "K")]
+    keep_best: Option<usize>,
 }
 
 /// `--evaluator`.
@@ -109,6 +113,13 @@ pub enum PlannerChoice {
 }
 
 impl PlannerArgs {
+    /// The box-DDP solver's settings the flags change.
+    pub fn apply_to_solver(&self, settings: &mut PlannerSettings) {
+        if let Some(keep) = self.keep_best {
+            settings.solver.keep_best = keep;
+        }
+    }
+
     /// `--planner`.
     pub fn choice(&self) -> PlannerChoice {
         self.planner
@@ -288,6 +299,7 @@ impl EvalCommand {
             settings.objective = Objective::Reward { weight: settings.q };
         }
         settings.kind = self.planner.kind();
+        self.planner.apply_to_solver(&mut settings);
         settings
     }
 

@@ -44,7 +44,7 @@ pub const ZPLAN_VERSION_MINOR: u32 = 1;
 pub const ZPLAN_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface: raised whenever a type's layout or a function's signature
 /// changes incompatibly. A program built against one ABI version needs a library of the same.
-pub const ZPLAN_ABI_VERSION: u32 = 6;
+pub const ZPLAN_ABI_VERSION: u32 = 7;
 
 /// Kind of `zp_bundle_info`: encoder and latent dynamics (and optionally a decoder and a
 /// reward model), planned over by `zp_planner_new`.
@@ -75,6 +75,9 @@ pub const ZP_SOLVE_MAX_ITERATIONS: u32 = 2;
 pub const ZP_SOLVE_TIME_BUDGET: u32 = 3;
 /// Solver outcome: no regularised step lowered the cost; the trajectory is the best found.
 pub const ZP_SOLVE_REGULARIZATION_LIMIT: u32 = 4;
+/// Solver outcome: `keep_best` other candidates had lower costs after an iteration, so this one
+/// stopped; the trajectory is the best it found.
+pub const ZP_SOLVE_OUTRANKED: u32 = 5;
 
 #[cfg(test)]
 mod tests {

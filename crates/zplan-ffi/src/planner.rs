@@ -51,6 +51,9 @@ pub struct zp_planner_settings {
     pub max_iterations: usize,
     /// Line-search steps rolled out together in one network call per time step, >= 1.
     pub line_search_batch: usize,
+    /// Box-DDP: after each iteration only the candidates whose costs rank among the
+    /// `keep_best` lowest go on (the others end as `ZP_SOLVE_OUTRANKED`); 0 keeps all.
+    pub keep_best: usize,
     /// Wall-clock budget of one plan's solve in seconds; 0 for none.
     pub time_budget: f64,
     /// Seed of the random candidates.
@@ -123,6 +126,7 @@ impl From<&PlannerSettings> for zp_planner_settings {
             warm_start: s.warm_start,
             max_iterations: s.solver.max_iterations,
             line_search_batch: s.solver.line_search_batch,
+            keep_best: s.solver.keep_best,
             time_budget: s.solver.time_budget.map_or(0.0, |d| d.as_secs_f64()),
             seed: s.seed,
             terminal_steps: s.terminal_steps,
@@ -255,6 +259,7 @@ impl zp_planner_settings {
         };
         settings.solver.max_iterations = self.max_iterations;
         settings.solver.line_search_batch = self.line_search_batch;
+        settings.solver.keep_best = self.keep_best;
         settings.solver.time_budget = time_budget;
         Ok(settings)
     }
@@ -280,7 +285,8 @@ pub unsafe extern "C" fn zp_planner_settings_reference(
 
 /// Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
 /// terminal weight (`terminal_steps` 5), as `zplan eval` scores the shipped models; for
-/// "cartpole" `horizon` 9, `q` 1000 and `terminal_steps` 23.
+/// "cartpole" `horizon` 9, `q` 1000 and `terminal_steps` 23; `keep_best` 2 for "planar",
+/// "swing" and "balance".
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_settings_for_task(
     task: *const c_char,

@@ -359,6 +359,7 @@ pub(crate) fn solve_status(status: zplan_lqr::Status) -> u32 {
         Status::MaxIterations => crate::ZP_SOLVE_MAX_ITERATIONS,
         Status::TimeBudget => crate::ZP_SOLVE_TIME_BUDGET,
         Status::RegularizationLimit => crate::ZP_SOLVE_REGULARIZATION_LIMIT,
+        Status::Outranked => crate::ZP_SOLVE_OUTRANKED,
     }
 }
 

@@ -399,6 +399,19 @@ struct Counted<D> {
     inner: D,
     steps: usize,
     linearizations: usize,
+    /// Points linearised, over all calls.
+    linearized_points: usize,
+}
+
+impl<D> Counted<D> {
+    fn new(inner: D) -> Self {
+        Self {
+            inner,
+            steps: 0,
+            linearizations: 0,
+            linearized_points: 0,
+        }
+    }
 }
 
 impl<D: Dynamics> Dynamics for Counted<D> {
@@ -436,6 +449,7 @@ impl<D: Dynamics> Dynamics for Counted<D> {
     ) -> Result<(), ModelError> {
         // The example systems are time-invariant: every row in one call.
         self.linearizations += 1;
+        self.linearized_points += x.nrows();
         self.inner.linearize(x, u, jac)
     }
 }
@@ -461,11 +475,7 @@ fn candidates_solved_together_end_as_each_alone_with_fewer_model_calls() {
         sol
     };
 
-    let mut alone = Counted {
-        inner: Pendulum::default(),
-        steps: 0,
-        linearizations: 0,
-    };
+    let mut alone = Counted::new(Pendulum::default());
     let mut ws = Workspace::new(2, 1, horizon, 4);
     let singles: Vec<Solution> = guesses
         .iter()
@@ -476,11 +486,7 @@ fn candidates_solved_together_end_as_each_alone_with_fewer_model_calls() {
         })
         .collect();
 
-    let mut together = Counted {
-        inner: Pendulum::default(),
-        steps: 0,
-        linearizations: 0,
-    };
+    let mut together = Counted::new(Pendulum::default());
     let mut ws = Workspace::with_candidates(2, 1, horizon, 4, guesses.len());
     let mut batch: Vec<Solution> = guesses.iter().map(|g| start(g)).collect();
     let report = solve_batch(
@@ -783,5 +789,87 @@ fn box_ddp_cold_start_reaches_the_optimum_in_one_unconstrained_step() {
         "{} iterations cold, {} bounded from the start",
         cold.iterations(),
         plain.iterations()
+    );
+}
+
+#[test]
+fn keep_best_stops_the_outranked_candidates_and_leaves_the_others_as_alone() {
+    let horizon = 40;
+    let (cost, problem) = swing_up_problem(Some(1.0), horizon);
+    let all = Settings {
+        max_iterations: 6,
+        line_search_batch: 2,
+        ..Settings::default()
+    };
+    let keep = 2;
+    let pruned = Settings {
+        keep_best: keep,
+        ..all.clone()
+    };
+    let mut rng = RandomMatrices::new(5);
+    let guesses: Vec<Vec<f64>> = (0..6)
+        .map(|_| (0..horizon).map(|_| 2.0 * rng.uniform() - 1.0).collect())
+        .collect();
+    let start = |guess: &[f64]| {
+        let mut sol = Solution::new(2, 1, horizon);
+        sol.controls_mut()
+            .iter_mut()
+            .zip(guess)
+            .for_each(|(u, g)| *u = *g);
+        sol
+    };
+    let mut ws = Workspace::with_candidates(2, 1, horizon, 2, guesses.len());
+    let mut run = |settings: &Settings| {
+        let mut dynamics = Counted::new(Pendulum::default());
+        let mut batch: Vec<Solution> = guesses.iter().map(|g| start(g)).collect();
+        let report = solve_batch(
+            &mut dynamics,
+            &cost,
+            &problem,
+            settings,
+            &mut ws,
+            &mut batch,
+        )
+        .unwrap();
+        (batch, report, dynamics.linearized_points)
+    };
+    let (every, _, every_points) = run(&all);
+    let (kept, report, kept_points) = run(&pruned);
+
+    let survivors: Vec<usize> = (0..kept.len())
+        .filter(|&c| kept[c].status() != Status::Outranked)
+        .collect();
+    let outranked = kept.len() - survivors.len();
+    assert!(outranked >= kept.len() - keep, "{outranked} outranked");
+    for &c in &survivors {
+        // A survivor never met `keep` better candidates, so it iterated as without pruning.
+        assert_eq!(kept[c].status(), every[c].status(), "candidate {c}");
+        assert_eq!(kept[c].iterations(), every[c].iterations(), "candidate {c}");
+        assert_eq!(kept[c].controls(), every[c].controls(), "candidate {c}");
+        assert_eq!(kept[c].cost(), every[c].cost(), "candidate {c}");
+    }
+    for c in (0..kept.len()).filter(|c| !survivors.contains(c)) {
+        assert!(
+            kept[c].iterations() < every[c].iterations(),
+            "candidate {c}"
+        );
+        let better = kept.iter().filter(|s| s.cost() < kept[c].cost()).count();
+        assert!(better >= keep, "candidate {c} stopped with {better} better");
+    }
+    assert!(survivors.contains(&report.best));
+    let lowest = kept
+        .iter()
+        .map(Solution::cost)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(kept[report.best].cost(), lowest);
+    // After the first iteration only `keep` candidates are linearised.
+    let first = guesses.len() * horizon;
+    assert!(
+        kept_points <= first + (all.max_iterations - 1) * keep * horizon,
+        "{kept_points} points linearised"
+    );
+    assert!(
+        kept_points < every_points,
+        "{kept_points} of {every_points}"
     );
 }

@@ -50,6 +50,11 @@ pub struct Settings {
     /// iteration. Off for warm starts already near the solution (the MPC planner), where the
     /// first iteration would be wasted.
     pub unbounded_first_iteration: bool,
+    /// Candidates of a batched solve ([`crate::solve_batch`]) that go on after each
+    /// iteration: those whose costs rank among the `keep_best` lowest of all candidates (ties
+    /// by index). The others end with [`crate::Status::Outranked`], and the later iterations'
+    /// model calls serve only the survivors. 0 keeps every candidate until it stops by itself.
+    pub keep_best: usize,
     /// Settings of the box QP used when controls are bounded.
     pub box_qp: BoxQpSettings,
 }
@@ -71,6 +76,7 @@ impl Default for Settings {
             line_search_batch: 1,
             time_budget: None,
             unbounded_first_iteration: true,
+            keep_best: 0,
             box_qp: BoxQpSettings::default(),
         }
     }

@@ -19,6 +19,9 @@ pub enum Status {
     TimeBudget,
     /// mu exceeded `mu_max`: no regularised step decreased the cost. The trajectory is the best found.
     RegularizationLimit,
+    /// A batched solve stopped this candidate after an iteration because `keep_best` others had
+    /// lower costs ([`crate::Settings::keep_best`]). The trajectory is the best it found.
+    Outranked,
 }
 
 /// Wall-clock time per phase.

@@ -125,6 +125,7 @@ where
         let forward_time = lap(&mut clock);
         report.times.forward += forward_time;
         batch.accept_round(forward_time);
+        batch.keep_best();
     }
     let solutions = &*batch.solutions;
     for (c, solution) in solutions.iter().enumerate() {
@@ -382,6 +383,31 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
                         progress.running = false;
                     }
                 }
+            }
+        }
+    }
+
+    /// With `keep_best` k > 0: stops every running candidate whose cost is not among the k
+    /// lowest of all candidates (ties by index), as [`Status::Outranked`].
+    fn keep_best(&mut self) {
+        let keep = self.settings.keep_best;
+        let (ws, solutions) = (&mut *self.ws, &mut *self.solutions);
+        if keep == 0 || keep >= solutions.len() {
+            return;
+        }
+        for c in 0..solutions.len() {
+            if !ws.progress[c].running {
+                continue;
+            }
+            let cost = solutions[c].cost;
+            let better = solutions
+                .iter()
+                .enumerate()
+                .filter(|&(d, other)| other.cost < cost || (other.cost == cost && d < c))
+                .count();
+            if better >= keep {
+                ws.progress[c].running = false;
+                solutions[c].status = Status::Outranked;
             }
         }
     }
