@@ -298,6 +298,9 @@ typedef struct zp_planner_settings {
   size_t max_iterations;
   // Line-search steps rolled out together in one network call per time step, >= 1.
   size_t line_search_batch;
+  // Line-search steps rolled out together in each round after the first; 0 for
+  // `line_search_batch`.
+  size_t line_search_retry_batch;
   // Box-DDP: after each iteration only the candidates whose costs rank among the
   // `keep_best` lowest go on (the others end as `ZP_SOLVE_OUTRANKED`); 0 keeps all.
   size_t keep_best;

@@ -108,6 +108,7 @@ static void test_settings(void) {
     CHECK(settings.horizon == 10 && settings.q == 10.0 && settings.r == 1.0);
     CHECK(settings.random_candidates == 3 && settings.bang_bang_candidates == 3);
     CHECK(settings.warm_start && settings.max_iterations == 4 && settings.keep_best == 0);
+    CHECK(settings.line_search_batch == 1 && settings.line_search_retry_batch == 4);
     CHECK(settings.time_budget == 0.0);
     /* Box-DDP, with PlaNet's CEM and TD-MPC2's MPPI parameters ready for the sampling planners. */
     CHECK(settings.planner == ZP_PLANNER_DDP && !settings.full_covariance);

@@ -178,7 +178,7 @@ impl SolverBench {
                     max_iterations: 50,
                     ..Settings::default()
                 };
-                let mut ws = Workspace::new(n, m, horizon, settings.line_search_batch);
+                let mut ws = Workspace::new(n, m, horizon, settings.largest_line_search_batch());
                 let mut sol = Solution::new(n, m, horizon);
                 let mut outcome = (0, Status::Unsolved);
                 let timing = time_runs(WARM_UP, args.runs, || {

@@ -90,6 +90,9 @@ pub struct PlannerArgs {
     /// the settings' (0: every candidate).
     #[arg(long, value_name = "K")]
     keep_best: Option<usize>,
+    /// Box-DDP: step sizes per line-search round after the first, instead of the settings'.
+    #[arg(long, value_name = "B")]
+    line_search_retry_batch: Option<usize>,
 }
 
 /// `--evaluator`.
@@ -117,6 +120,9 @@ impl PlannerArgs {
     pub fn apply_to_solver(&self, settings: &mut PlannerSettings) {
         if let Some(keep) = self.keep_best {
             settings.solver.keep_best = keep;
+        }
+        if let Some(batch) = self.line_search_retry_batch {
+            settings.solver.line_search_retry_batch = batch;
         }
     }
 

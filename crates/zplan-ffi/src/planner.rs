@@ -51,6 +51,9 @@ pub struct zp_planner_settings {
     pub max_iterations: usize,
     /// Line-search steps rolled out together in one network call per time step, >= 1.
     pub line_search_batch: usize,
+    /// Line-search steps rolled out together in each round after the first; 0 for
+    /// `line_search_batch`.
+    pub line_search_retry_batch: usize,
     /// Box-DDP: after each iteration only the candidates whose costs rank among the
     /// `keep_best` lowest go on (the others end as `ZP_SOLVE_OUTRANKED`); 0 keeps all.
     pub keep_best: usize,
@@ -126,6 +129,7 @@ impl From<&PlannerSettings> for zp_planner_settings {
             warm_start: s.warm_start,
             max_iterations: s.solver.max_iterations,
             line_search_batch: s.solver.line_search_batch,
+            line_search_retry_batch: s.solver.line_search_retry_batch,
             keep_best: s.solver.keep_best,
             time_budget: s.solver.time_budget.map_or(0.0, |d| d.as_secs_f64()),
             seed: s.seed,
@@ -259,6 +263,7 @@ impl zp_planner_settings {
         };
         settings.solver.max_iterations = self.max_iterations;
         settings.solver.line_search_batch = self.line_search_batch;
+        settings.solver.line_search_retry_batch = self.line_search_retry_batch;
         settings.solver.keep_best = self.keep_best;
         settings.solver.time_budget = time_budget;
         Ok(settings)

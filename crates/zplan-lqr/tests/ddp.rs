@@ -392,6 +392,28 @@ fn a_batched_line_search_gives_the_sequential_result() {
         assert_eq!(sol.iterations(), sequential.iterations(), "batch {batch}");
         assert_eq!(sol.controls(), sequential.controls(), "batch {batch}");
     }
+    // One step size first and four at once after it: the same steps, fewer calls.
+    let mut calls = Vec::new();
+    for retry in [0, 4] {
+        let settings = Settings {
+            line_search_retry_batch: retry,
+            ..swing_up_settings(1)
+        };
+        let mut run = Run::new(2, 1, horizon, settings);
+        let mut pendulum = Counted::new(Pendulum::default());
+        run.solve(&mut pendulum, &cost, &problem).unwrap();
+        assert_eq!(
+            run.sol.iterations(),
+            sequential.iterations(),
+            "retry {retry}"
+        );
+        assert_eq!(run.sol.controls(), sequential.controls(), "retry {retry}");
+        calls.push(pendulum.steps);
+    }
+    assert!(
+        calls[1] < calls[0],
+        "calls with retry batch 0, 4: {calls:?}"
+    );
 }
 
 /// Counts the calls into the wrapped dynamics.

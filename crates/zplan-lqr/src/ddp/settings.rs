@@ -39,6 +39,13 @@ pub struct Settings {
     /// [`crate::Dynamics::step`]. 1 is the classic sequential search; larger batches suit
     /// models with a high per-call cost. The workspace must be built for at least this many.
     pub line_search_batch: usize,
+    /// Step sizes rolled out together in each later round of a line search, once the first
+    /// round's have failed (0: `line_search_batch`). With 1 first and more later, the common
+    /// case (alpha = 1 accepted) costs one rollout of one row per candidate, and a search that
+    /// halves alpha many times takes a few rounds instead of one per step size: the rows are
+    /// the same, the network calls fewer. The workspace must be built for
+    /// [`Settings::largest_line_search_batch`].
+    pub line_search_retry_batch: usize,
     /// Stop with [`crate::Status::TimeBudget`] once this much wall-clock time has passed
     /// (checked before each iteration).
     pub time_budget: Option<Duration>,
@@ -74,6 +81,7 @@ impl Default for Settings {
             alpha_min: 1e-4,
             min_improvement_ratio: 0.0,
             line_search_batch: 1,
+            line_search_retry_batch: 0,
             time_budget: None,
             unbounded_first_iteration: true,
             keep_best: 0,
@@ -107,6 +115,22 @@ impl Settings {
             return invalid("gradient_tolerance/cost_tolerance", "must be non-negative");
         }
         Ok(())
+    }
+
+    /// Step sizes per round in the line search's first round and in its later ones.
+    pub(crate) fn line_search_rounds(&self) -> (usize, usize) {
+        let later = match self.line_search_retry_batch {
+            0 => self.line_search_batch,
+            retry => retry,
+        };
+        (self.line_search_batch, later)
+    }
+
+    /// The most step sizes a line-search round rolls out together: the batch a workspace for
+    /// these settings needs ([`crate::Workspace::with_candidates`]).
+    pub fn largest_line_search_batch(&self) -> usize {
+        let (first, later) = self.line_search_rounds();
+        first.max(later)
     }
 
     /// The line-search step sizes: alpha_init, alpha_init * alpha_decrease, ... >= alpha_min.

@@ -176,9 +176,9 @@ fn validate<D: Dynamics + ?Sized>(
     if let Some((lower, _)) = &problem.bounds {
         SolveError::check_dim("control bounds", m, lower.len())?;
     }
-    if settings.line_search_batch > ws.batch {
+    if settings.largest_line_search_batch() > ws.batch {
         return Err(SolveError::InvalidSettings {
-            name: "line_search_batch",
+            name: "line_search_batch/line_search_retry_batch",
             reason: "exceeds the batch the workspace was built for",
         });
     }
@@ -413,7 +413,7 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
     }
 
     /// The line search of every candidate in `ws.slots`, in rounds of `line_search_batch` step
-    /// sizes: each round rolls out all pending candidates x step sizes together, and a candidate
+    /// sizes (`line_search_retry_batch` after the first): each round rolls out all pending candidates x step sizes together, and a candidate
     /// leaves at the first step (in order) whose actual / expected improvement passes; its trial
     /// is copied into its solution and `progress.accepted` set.
     fn line_search(&mut self) -> Result<(), SolveError> {
@@ -431,12 +431,14 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
         // for the caller, in some order.
         let mut pending = ws.slots.len();
         let mut alphas = settings.alphas().peekable();
+        let (mut round_batch, later_batch) = settings.line_search_rounds();
         while pending > 0 && alphas.peek().is_some() {
             let mut count = 0;
-            for alpha in alphas.by_ref().take(settings.line_search_batch) {
+            for alpha in alphas.by_ref().take(round_batch) {
                 ws.trial_alphas[count] = alpha;
                 count += 1;
             }
+            round_batch = later_batch;
             trial_rollout(&mut **dynamics, problem, pending, count, ws, solutions)?;
             rollout_costs(*cost, horizon, pending * count, ws)?;
             let mut slot = 0;

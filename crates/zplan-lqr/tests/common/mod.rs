@@ -51,7 +51,7 @@ pub struct Run {
 impl Run {
     pub fn new(n: usize, m: usize, horizon: usize, settings: Settings) -> Self {
         Self {
-            ws: Workspace::new(n, m, horizon, settings.line_search_batch),
+            ws: Workspace::new(n, m, horizon, settings.largest_line_search_batch()),
             sol: Solution::new(n, m, horizon),
             settings,
         }
