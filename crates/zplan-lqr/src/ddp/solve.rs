@@ -413,9 +413,10 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
     }
 
     /// The line search of every candidate in `ws.slots`, in rounds of `line_search_batch` step
-    /// sizes (`line_search_retry_batch` after the first): each round rolls out all pending candidates x step sizes together, and a candidate
-    /// leaves at the first step (in order) whose actual / expected improvement passes; its trial
-    /// is copied into its solution and `progress.accepted` set.
+    /// sizes (`line_search_retry_batch` after the first): each round rolls out all pending
+    /// candidates x step sizes together, and a candidate leaves at the first step (in order)
+    /// whose actual / expected improvement passes; its trial is copied into its solution and
+    /// `progress.accepted` set.
     fn line_search(&mut self) -> Result<(), SolveError> {
         let Self {
             dynamics,
