@@ -18,7 +18,8 @@
 //! plus the previous plan shifted by one step (warm start). They are solved together
 //! ([`zplan_lqr::solve_batch`]), so that each network call serves all of them: one encoder
 //! call, then per iteration one linearisation call and one call per time step of each
-//! line-search round.
+//! line-search round. With `solver.keep_best` = k only the k cheapest candidates go on after
+//! each iteration.
 //!
 //! With [`PlannerKind::Sampling`] the plan comes from CEM or MPPI over the same cost
 //! (`sampling.rs`) instead, optionally refined by box-DDP as one more candidate.
