@@ -666,6 +666,15 @@ fn bad_inputs_and_failing_models_are_errors_that_say_where() {
             ..
         })
     ));
+    run.settings.line_search_batch = 1;
+    run.settings.line_search_retry_batch = 2;
+    assert!(matches!(
+        run.solve(&mut linear, &cost, &problem),
+        Err(SolveError::InvalidSettings {
+            name: "line_search_retry_batch",
+            ..
+        })
+    ));
     run.settings = Settings::default();
     let err = run
         .solve(&mut Faulty { at: 3, nan: false }, &cost, &problem)

@@ -176,11 +176,17 @@ fn validate<D: Dynamics + ?Sized>(
     if let Some((lower, _)) = &problem.bounds {
         SolveError::check_dim("control bounds", m, lower.len())?;
     }
-    if settings.largest_line_search_batch() > ws.batch {
-        return Err(SolveError::InvalidSettings {
-            name: "line_search_batch/line_search_retry_batch",
-            reason: "exceeds the batch the workspace was built for",
-        });
+    let (first, later) = settings.line_search_rounds();
+    for (name, batch) in [
+        ("line_search_batch", first),
+        ("line_search_retry_batch", later),
+    ] {
+        if batch > ws.batch {
+            return Err(SolveError::InvalidSettings {
+                name,
+                reason: "exceeds the batch the workspace was built for",
+            });
+        }
     }
     Ok(())
 }
