@@ -538,7 +538,7 @@ enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner
 // Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
 // terminal weight (`terminal_steps` 5), as `zplan eval` scores the shipped models; for
 // "cartpole" `horizon` 9, `q` 1000 and `terminal_steps` 23; `keep_best` 2 for "planar",
-// "swing" and "balance".
+// "swing" and "balance"; `max_iterations` 2 for "threepole".
 enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_settings *out);
 
 // Visual Foresight's planner: CEM with 200 samples, 3 iterations, 10 elites, a 15-step horizon

@@ -120,8 +120,11 @@ static void test_settings(void) {
     CHECK_STATUS(zp_planner_settings_for_task("cartpole", &settings), ZP_OK);
     CHECK(settings.horizon == 9 && settings.q == 1000.0 && settings.terminal_steps == 23);
     CHECK(settings.keep_best == 0);
+    CHECK_STATUS(zp_planner_settings_for_task("threepole", &settings), ZP_OK);
+    CHECK(settings.max_iterations == 2 && settings.keep_best == 0 && settings.horizon == 20);
     CHECK_STATUS(zp_planner_settings_for_task("planar", &settings), ZP_OK);
     CHECK(settings.keep_best == 2 && settings.terminal_steps == 5);
+    CHECK(settings.max_iterations == 4);
     CHECK_STATUS(zp_planner_settings_for_task("pong", &settings), ZP_INVALID_ARGUMENT);
     CHECK_STATUS(zp_planner_settings_for_task("planar", NULL), ZP_NULL_POINTER);
     CHECK_STATUS(zp_planner_settings_reference(NULL, &settings), ZP_NULL_POINTER);

@@ -93,6 +93,9 @@ pub struct PlannerArgs {
     /// Box-DDP: step sizes per line-search round after the first, instead of the settings'.
     #[arg(long, value_name = "B")]
     line_search_retry_batch: Option<usize>,
+    /// Box-DDP: most iterations per plan instead of the settings' (4).
+    #[arg(long, value_name = "K")]
+    ddp_iterations: Option<usize>,
 }
 
 /// `--evaluator`.
@@ -123,6 +126,9 @@ impl PlannerArgs {
         }
         if let Some(batch) = self.line_search_retry_batch {
             settings.solver.line_search_retry_batch = batch;
+        }
+        if let Some(iterations) = self.ddp_iterations {
+            settings.solver.max_iterations = iterations;
         }
     }
 
@@ -325,6 +331,20 @@ impl EvalCommand {
             settings.q,
             settings.terminal_steps,
         );
+        if self.planner.choice() == PlannerChoice::Ddp {
+            let solver = &settings.solver;
+            println!(
+                "  box-DDP: {} candidates, at most {} iterations, {} kept after each",
+                settings.random_candidates
+                    + settings.bang_bang_candidates
+                    + usize::from(settings.warm_start),
+                solver.max_iterations,
+                match solver.keep_best {
+                    0 => "all".to_owned(),
+                    k => k.to_string(),
+                },
+            );
+        }
         println!("  dynamics evaluator: {evaluator}");
         let score = evaluate(
             &mut env,

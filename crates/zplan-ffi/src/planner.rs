@@ -291,7 +291,7 @@ pub unsafe extern "C" fn zp_planner_settings_reference(
 /// Writes zplan's settings for a benchmark task to `*out`: the reference settings plus a
 /// terminal weight (`terminal_steps` 5), as `zplan eval` scores the shipped models; for
 /// "cartpole" `horizon` 9, `q` 1000 and `terminal_steps` 23; `keep_best` 2 for "planar",
-/// "swing" and "balance".
+/// "swing" and "balance"; `max_iterations` 2 for "threepole".
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_settings_for_task(
     task: *const c_char,
