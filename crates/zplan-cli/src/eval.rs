@@ -96,6 +96,12 @@ pub struct PlannerArgs {
     /// Box-DDP: most iterations per plan instead of the settings' (4).
     #[arg(long, value_name = "K")]
     ddp_iterations: Option<usize>,
+    /// Box-DDP: uniformly random initial sequences per plan instead of the settings' (3).
+    #[arg(long, value_name = "N")]
+    random_candidates: Option<usize>,
+    /// Box-DDP: random bang-bang initial sequences per plan instead of the settings' (3).
+    #[arg(long, value_name = "N")]
+    bang_bang_candidates: Option<usize>,
 }
 
 /// `--evaluator`.
@@ -119,7 +125,7 @@ pub enum PlannerChoice {
 }
 
 impl PlannerArgs {
-    /// The box-DDP solver's settings the flags change.
+    /// The box-DDP settings the flags change: the solver's and the initial sequences' counts.
     pub fn apply_to_solver(&self, settings: &mut PlannerSettings) {
         if let Some(keep) = self.keep_best {
             settings.solver.keep_best = keep;
@@ -129,6 +135,12 @@ impl PlannerArgs {
         }
         if let Some(iterations) = self.ddp_iterations {
             settings.solver.max_iterations = iterations;
+        }
+        if let Some(count) = self.random_candidates {
+            settings.random_candidates = count;
+        }
+        if let Some(count) = self.bang_bang_candidates {
+            settings.bang_bang_candidates = count;
         }
     }
 
