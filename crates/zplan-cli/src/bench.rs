@@ -241,7 +241,7 @@ impl MpcBench {
             horizon: self.horizon.unwrap_or(reference.horizon),
             ..reference
         };
-        self.planner.apply_to_solver(&mut settings);
+        self.planner.apply_to_ddp(&mut settings);
         let model = self
             .model
             .unwrap_or_else(|| crate::shipped_model(self.task));

@@ -126,7 +126,7 @@ pub enum PlannerChoice {
 
 impl PlannerArgs {
     /// The box-DDP settings the flags change: the solver's and the initial sequences' counts.
-    pub fn apply_to_solver(&self, settings: &mut PlannerSettings) {
+    pub fn apply_to_ddp(&self, settings: &mut PlannerSettings) {
         if let Some(keep) = self.keep_best {
             settings.solver.keep_best = keep;
         }
@@ -323,7 +323,7 @@ impl EvalCommand {
             settings.objective = Objective::Reward { weight: settings.q };
         }
         settings.kind = self.planner.kind();
-        self.planner.apply_to_solver(&mut settings);
+        self.planner.apply_to_ddp(&mut settings);
         settings
     }
 

@@ -187,9 +187,10 @@ impl PlannerSettings {
     /// draws held out of the scoring (docs/results.md, "Cart-pole settings"). On planar, swing
     /// and balance only the 2 candidates of lowest cost go on after each iteration
     /// (`solver.keep_best`): the same scores at about half the network work; the cart-pole and
-    /// the three-link arm keep all 7, whose later iterations pay off there (docs/results.md,
-    /// "Candidates kept"). The three-link arm runs 2 box-DDP iterations per plan instead of 4:
-    /// the same score at half the step (docs/results.md, "Iterations on the three-link arm").
+    /// the three-link arm keep all 7, which score higher there (docs/results.md, "Candidates
+    /// kept"). The three-link arm runs 2 box-DDP iterations per plan instead of 4:
+    /// the same score, the step about 1.4 times shorter (docs/results.md, "Iterations on the
+    /// three-link arm").
     pub fn for_task(task: TaskKind) -> Self {
         let reference = Self::reference(task);
         let mut settings = match task {
