@@ -93,7 +93,7 @@ pub struct PlannerArgs {
     /// Box-DDP: step sizes per line-search round after the first, instead of the settings'.
     #[arg(long, value_name = "B")]
     line_search_retry_batch: Option<usize>,
-    /// Box-DDP: most iterations per plan instead of the settings' (4).
+    /// Box-DDP: most iterations per plan instead of the settings' (4; 2 on threepole).
     #[arg(long, value_name = "K")]
     ddp_iterations: Option<usize>,
     /// Box-DDP: uniformly random initial sequences per plan instead of the settings' (3).
