@@ -347,9 +347,7 @@ impl EvalCommand {
             let solver = &settings.solver;
             println!(
                 "  box-DDP: {} candidates, at most {} iterations, {} kept after each",
-                settings.random_candidates
-                    + settings.bang_bang_candidates
-                    + usize::from(settings.warm_start),
+                settings.ddp_candidates(true),
                 solver.max_iterations,
                 match solver.keep_best {
                     0 => "all".to_owned(),

@@ -181,6 +181,19 @@ impl PlannerSettings {
         }
     }
 
+    /// Box-DDP's own initial sequences in a plan: none for a sampling planner without
+    /// refinement; else the random and bang-bang ones, and the warm start when `has_previous`.
+    pub fn ddp_candidates(&self, has_previous: bool) -> usize {
+        match &self.kind {
+            PlannerKind::Sampling(sampling) if !sampling.refine_with_ddp => 0,
+            _ => {
+                usize::from(self.warm_start && has_previous)
+                    + self.random_candidates
+                    + self.bang_bang_candidates
+            }
+        }
+    }
+
     /// zplan's settings for a task: the reference's plus the terminal weight of
     /// `terminal_steps` steps of LQR at the goal, 5 for every task but the cart-pole. The
     /// cart-pole plans 9 steps ahead with PC3's q = 1000 and 23 LQR steps, chosen on start/goal
@@ -334,7 +347,7 @@ impl Planner {
             PlannerKind::Sampling(sampling) => Some(Sampler::new(sampling.clone(), nz, nu, t)),
         };
         // DDP's own candidates, and the sampled plan as one more.
-        let candidates = ddp_candidates(&settings, true) + usize::from(sampler.is_some());
+        let candidates = settings.ddp_candidates(true) + usize::from(sampler.is_some());
         let problem = Problem::new(Array1::zeros(nz), t)?
             .with_control_bounds(Array1::from(low.clone()), Array1::from(high.clone()))?;
         Ok(Self {
@@ -473,7 +486,7 @@ impl Planner {
         self.dynamics.take_calls();
         let (t, m) = (self.settings.horizon, self.low.len());
         let warm = self.settings.warm_start && self.has_previous;
-        let mut count = ddp_candidates(&self.settings, self.has_previous);
+        let mut count = self.settings.ddp_candidates(self.has_previous);
         for c in 0..count {
             let mut controls = self.candidates[c].controls_mut();
             for k in 0..t {
@@ -595,19 +608,6 @@ impl Planner {
     /// What the sampling planner did in the last plan (None with [`PlannerKind::Ddp`]).
     pub fn sampling_report(&self) -> Option<SamplingReport> {
         self.sampler.as_ref().map(Sampler::report)
-    }
-}
-
-/// Box-DDP's own initial sequences in a plan: none for a sampling planner without refinement;
-/// else the random and bang-bang ones, and the warm start when `has_previous`.
-fn ddp_candidates(settings: &PlannerSettings, has_previous: bool) -> usize {
-    match &settings.kind {
-        PlannerKind::Sampling(sampling) if !sampling.refine_with_ddp => 0,
-        _ => {
-            usize::from(settings.warm_start && has_previous)
-                + settings.random_candidates
-                + settings.bang_bang_candidates
-        }
     }
 }
 
