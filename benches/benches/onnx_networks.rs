@@ -2,7 +2,7 @@
 //! (batch 1) through ONNX Runtime, and the dynamics at batch 1, 10, 330 (a DDP linearisation)
 //! and 1000 (a sampling planner's step) through zplan's native evaluator and through ONNX
 //! Runtime side by side. The networks are the random-weight bench fixtures of zplan-onnx
-//! (make_fixtures.py); the Jacobians of a linearisation are timed on the shipped planar bundle.
+//! (make_fixtures.py); the Jacobians of a linearisation are timed on the shipped planar and three-link-arm bundles.
 
 use std::path::PathBuf;
 
@@ -64,34 +64,39 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    // A linearisation of the MPC step (7 candidates x 20 steps) on a shipped bundle with model
-    // Jacobians: reverse mode on the native kernels against the A/B outputs on ONNX Runtime.
-    let mut group = c.benchmark_group("jacobians_planar_140_points");
-    let planar = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/planar");
-    for (evaluator, native) in [("native", true), ("onnxruntime", false)] {
-        let options = NetworkOptions {
-            native,
-            ..NetworkOptions::default()
-        };
-        let mut bundle = Bundle::load_with(&planar, &options).expect("shipped model loads");
-        let (nz, nu) = (
-            bundle.dynamics().latent_dim(),
-            bundle.dynamics().action_dim(),
-        );
-        let z = Array2::from_shape_fn((140, nz), |(i, j)| ((i + 3 * j) % 7) as f32 * 0.3 - 1.0);
-        let u = Array2::from_shape_fn((140, nu), |(i, j)| ((i + j) % 5) as f32 * 0.5 - 1.0);
-        let mut a = Array3::<f32>::zeros((140, nz, nz));
-        let mut b = Array3::<f32>::zeros((140, nz, nu));
-        group.bench_function(evaluator, |bench| {
-            bench.iter(|| {
-                bundle
-                    .dynamics()
-                    .jacobians(z.view(), u.view(), a.view_mut(), b.view_mut())
-                    .expect("linearises")
-            })
-        });
+    // A linearisation of the MPC step (7 candidates x 20 steps) on the shipped bundles with
+    // model Jacobians: the native kernels (a dense chain's product) against the A/B outputs on
+    // ONNX Runtime.
+    for task in ["planar", "threepole"] {
+        let mut group = c.benchmark_group(format!("jacobians_{task}_140_points"));
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(task);
+        for (evaluator, native) in [("native", true), ("onnxruntime", false)] {
+            let options = NetworkOptions {
+                native,
+                ..NetworkOptions::default()
+            };
+            let mut bundle = Bundle::load_with(&path, &options).expect("shipped model loads");
+            let (nz, nu) = (
+                bundle.dynamics().latent_dim(),
+                bundle.dynamics().action_dim(),
+            );
+            let z = Array2::from_shape_fn((140, nz), |(i, j)| ((i + 3 * j) % 7) as f32 * 0.3 - 1.0);
+            let u = Array2::from_shape_fn((140, nu), |(i, j)| ((i + j) % 5) as f32 * 0.5 - 1.0);
+            let mut a = Array3::<f32>::zeros((140, nz, nz));
+            let mut b = Array3::<f32>::zeros((140, nz, nu));
+            group.bench_function(evaluator, |bench| {
+                bench.iter(|| {
+                    bundle
+                        .dynamics()
+                        .jacobians(z.view(), u.view(), a.view_mut(), b.view_mut())
+                        .expect("linearises")
+                })
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, bench);

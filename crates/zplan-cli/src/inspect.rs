@@ -8,7 +8,8 @@ use clap::Args;
 
 use ndarray::{Array1, Array2, Array3, Array4};
 use zplan_onnx::{
-    Bundle, BundleError, BundleKind, DifferenceScheme, Evaluator, JacobianSpec, VideoBundle,
+    Bundle, BundleError, BundleKind, DifferenceScheme, Evaluator, JacobianSpec, NativeJacobians,
+    VideoBundle,
 };
 
 /// Calls per network for the latency median.
@@ -152,10 +153,19 @@ fn inspect(dir: &Path) -> Result<(), BundleError> {
     println!("time step     {} s", m.time_step);
     match m.jacobians {
         JacobianSpec::Model => match bundle.jacobian_evaluator() {
-            Evaluator::Native { .. } => println!(
-                "jacobians     the model's exact A/B, by reverse mode on zplan's native kernels, \
-                 one pass of nz rows per point; agrees with the A/B outputs on the load probe"
-            ),
+            Evaluator::Native { .. } => {
+                let how = match bundle.dynamics().native_jacobians() {
+                    Some(NativeJacobians::DenseChain) => {
+                        "a dense chain: one product per point with its last two layers packed \
+                         together"
+                    }
+                    _ => "by reverse mode, one pass of nz rows per point",
+                };
+                println!(
+                    "jacobians     the model's exact A/B on zplan's native kernels, {how}; \
+                     agrees with the A/B outputs on the load probe"
+                )
+            }
             Evaluator::OnnxRuntime { reason } => {
                 println!("jacobians     the model's A/B outputs on ONNX Runtime: {reason}")
             }

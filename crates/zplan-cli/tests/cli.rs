@@ -117,8 +117,9 @@ fn inspect_describes_a_valid_bundle() {
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("nz = 3") && text.contains("nu = 2"), "{text}");
+    // The fixture's A/B are two summed products, not a dense chain: the generic reverse mode.
     assert!(
-        text.contains("the model's exact A/B, by reverse mode"),
+        text.contains("the model's exact A/B on zplan's native kernels, by reverse mode"),
         "{text}"
     );
     for network in ["encoder", "dynamics", "jacobians", "decoder", "reward"] {
@@ -128,6 +129,18 @@ fn inspect_describes_a_valid_bundle() {
             "{network}: {text}"
         );
     }
+}
+
+#[test]
+fn inspect_says_a_shipped_model_is_a_dense_chain() {
+    let model = format!("{}/../../models/planar", env!("CARGO_MANIFEST_DIR"));
+    let output = zplan(&["inspect", &model], &[]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("the model's exact A/B on zplan's native kernels, a dense chain"),
+        "{text}"
+    );
 }
 
 #[test]

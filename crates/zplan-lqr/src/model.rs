@@ -160,9 +160,9 @@ pub trait Cost {
 /// (q_T = 0 unless set with [`QuadraticCost::set_terminal`]).
 #[derive(Clone, Debug)]
 pub struct QuadraticCost {
-    q: Array2<f64>,
+    q: Weight,
     r: Array2<f64>,
-    q_terminal: Array2<f64>,
+    q_terminal: Weight,
     q_lin_terminal: Array1<f64>,
     goal: Array1<f64>,
 }
@@ -187,9 +187,9 @@ impl QuadraticCost {
             }
         }
         let cost = Self {
-            q,
-            r,
-            q_terminal,
+            q: Weight::new(q),
+            r: r.as_standard_layout().into_owned(),
+            q_terminal: Weight::new(q_terminal),
             q_lin_terminal: Array1::zeros(n),
             goal,
         };
@@ -200,9 +200,9 @@ impl QuadraticCost {
     /// Diagonal weights: Q = q I, R = r I, Q_T = q_terminal I.
     pub fn diagonal(n: usize, m: usize, q: f64, r: f64, q_terminal: f64) -> Self {
         Self {
-            q: Array2::eye(n) * q,
+            q: Weight::new(Array2::eye(n) * q),
             r: Array2::eye(m) * r,
-            q_terminal: Array2::eye(n) * q_terminal,
+            q_terminal: Weight::new(Array2::eye(n) * q_terminal),
             q_lin_terminal: Array1::zeros(n),
             goal: Array1::zeros(n),
         }
@@ -222,7 +222,7 @@ impl QuadraticCost {
         q_terminal: ArrayView2<'_, f64>,
         q_lin_terminal: ArrayView1<'_, f64>,
     ) -> Result<(), SolveError> {
-        let n = self.q.nrows();
+        let n = self.goal.len();
         SolveError::check_dim("Q_T rows", n, q_terminal.nrows())?;
         SolveError::check_dim("Q_T columns", n, q_terminal.ncols())?;
         SolveError::check_dim("q_T", n, q_lin_terminal.len())?;
@@ -238,7 +238,7 @@ impl QuadraticCost {
                 stage: 0,
             });
         }
-        self.q_terminal.assign(&q_terminal);
+        self.q_terminal.assign(q_terminal);
         self.q_lin_terminal.assign(&q_lin_terminal);
         Ok(())
     }
@@ -249,7 +249,7 @@ impl QuadraticCost {
     }
 
     fn check_goal(&self, goal: ArrayView1<'_, f64>) -> Result<(), SolveError> {
-        SolveError::check_dim("goal", self.q.nrows(), goal.len())?;
+        SolveError::check_dim("goal", self.goal.len(), goal.len())?;
         if goal.iter().any(|v| !v.is_finite()) {
             return Err(SolveError::NonFinite {
                 what: "goal",
@@ -260,39 +260,77 @@ impl QuadraticCost {
     }
 }
 
-/// 1/2 (x - g)' W (x - g), and optionally its gradient W (x - g).
-fn weighted_distance(
-    w: &Array2<f64>,
-    x: &ArrayView1<'_, f64>,
-    g: &Array1<f64>,
-    mut gradient: Option<ArrayViewMut1<'_, f64>>,
-) -> f64 {
-    let mut total = 0.0;
-    for i in 0..x.len() {
-        let mut wd = 0.0;
-        for j in 0..x.len() {
-            wd += w[[i, j]] * (x[j] - g[j]);
-        }
-        total += (x[i] - g[i]) * wd;
-        if let Some(grad) = gradient.as_mut() {
-            grad[i] = wd;
-        }
-    }
-    0.5 * total
+/// A weight W of 1/2 (x - g)' W (x - g), kept in standard layout, with its diagonal when
+/// every other element is zero (the planner's Q = q I): each term is then one product
+/// instead of a dot product with a row. Both forms give the same value: the row's other
+/// terms are exact zeros.
+#[derive(Clone, Debug)]
+struct Weight {
+    matrix: Array2<f64>,
+    diagonal: Option<Vec<f64>>,
 }
 
-/// 1/2 (x - g)' W (x - g) on contiguous rows (W row-major), summed in the order of
-/// [`weighted_distance`] so that both give the same bits.
-fn weighted_distance_rows(w: &[f64], x: &[f64], g: &[f64]) -> f64 {
-    let mut total = 0.0;
-    for ((row, xi), gi) in w.chunks_exact(x.len()).zip(x).zip(g) {
-        let wd = row
-            .iter()
-            .zip(x.iter().zip(g))
-            .fold(0.0, |acc, (w, (x, g))| acc + w * (x - g));
-        total += (xi - gi) * wd;
+impl Weight {
+    fn new(matrix: Array2<f64>) -> Self {
+        let matrix = matrix.as_standard_layout().into_owned();
+        let diagonal = Self::diagonal_of(&matrix);
+        Self { matrix, diagonal }
     }
-    0.5 * total
+
+    fn diagonal_of(matrix: &Array2<f64>) -> Option<Vec<f64>> {
+        let off_diagonal_zero = matrix.indexed_iter().all(|((i, j), &w)| i == j || w == 0.0);
+        off_diagonal_zero.then(|| matrix.diag().to_vec())
+    }
+
+    fn assign(&mut self, matrix: ArrayView2<'_, f64>) {
+        self.matrix.assign(&matrix);
+        self.diagonal = Self::diagonal_of(&self.matrix);
+    }
+
+    fn rows(&self) -> &[f64] {
+        self.matrix.as_slice().expect("kept in standard layout")
+    }
+
+    /// 1/2 (x - g)' W (x - g), and W (x - g) into `gradient`.
+    fn distance(
+        &self,
+        x: &ArrayView1<'_, f64>,
+        g: &Array1<f64>,
+        mut gradient: Option<ArrayViewMut1<'_, f64>>,
+    ) -> f64 {
+        let n = x.len();
+        let mut total = 0.0;
+        for i in 0..n {
+            let wd = match &self.diagonal {
+                Some(diagonal) => diagonal[i] * (x[i] - g[i]),
+                None => (0..n).fold(0.0, |acc, j| acc + self.matrix[[i, j]] * (x[j] - g[j])),
+            };
+            total += (x[i] - g[i]) * wd;
+            if let Some(gradient) = gradient.as_mut() {
+                gradient[i] = wd;
+            }
+        }
+        0.5 * total
+    }
+
+    /// [`Weight::distance`] on slices.
+    fn distance_rows(&self, x: &[f64], g: &[f64], mut gradient: Option<&mut [f64]>) -> f64 {
+        let mut total = 0.0;
+        for i in 0..x.len() {
+            let wd = match &self.diagonal {
+                Some(diagonal) => diagonal[i] * (x[i] - g[i]),
+                None => self.rows()[i * x.len()..(i + 1) * x.len()]
+                    .iter()
+                    .zip(x.iter().zip(g))
+                    .fold(0.0, |acc, (w, (x, g))| acc + w * (x - g)),
+            };
+            total += (x[i] - g[i]) * wd;
+            if let Some(gradient) = gradient.as_mut() {
+                gradient[i] = wd;
+            }
+        }
+        0.5 * total
+    }
 }
 
 /// 1/2 u' R u on contiguous rows, in the order of [`quadratic_form`].
@@ -308,10 +346,10 @@ fn quadratic_form_rows(r: &[f64], u: &[f64]) -> f64 {
 
 impl Cost for QuadraticCost {
     fn stage(&self, _t: usize, x: ArrayView1<'_, f64>, u: ArrayView1<'_, f64>) -> f64 {
-        weighted_distance(&self.q, &x, &self.goal, None) + quadratic_form(&self.r, &u)
+        self.q.distance(&x, &self.goal, None) + quadratic_form(&self.r, &u)
     }
 
-    /// Row by row as `stage`, on slices when every array is contiguous (a sampling planner
+    /// Row by row as `stage`, on slices when the rows are contiguous (a sampling planner
     /// evaluates thousands of rows per step).
     fn stage_batch(
         &self,
@@ -320,22 +358,17 @@ impl Cost for QuadraticCost {
         controls: ArrayView2<'_, f64>,
         mut out: ArrayViewMut1<'_, f64>,
     ) -> Result<(), ModelError> {
-        let (n, m) = (self.q.nrows(), self.r.nrows());
-        let slices = (
-            states.as_slice(),
-            controls.as_slice(),
-            self.q.as_slice(),
-            self.r.as_slice(),
-            self.goal.as_slice(),
-        );
-        let (Some(xs), Some(us), Some(q), Some(r), Some(g)) = slices else {
+        let (n, m) = (self.goal.len(), self.r.nrows());
+        let slices = (states.as_slice(), controls.as_slice(), self.goal.as_slice());
+        let (Some(xs), Some(us), Some(g)) = slices else {
             for ((x, u), out) in states.outer_iter().zip(controls.outer_iter()).zip(&mut out) {
                 *out = self.stage(t, x, u);
             }
             return Ok(());
         };
+        let r = self.r.as_slice().expect("kept in standard layout");
         for ((x, u), out) in xs.chunks_exact(n).zip(us.chunks_exact(m)).zip(&mut out) {
-            *out = weighted_distance_rows(q, x, g) + quadratic_form_rows(r, u);
+            *out = self.q.distance_rows(x, g, None) + quadratic_form_rows(r, u);
         }
         Ok(())
     }
@@ -345,14 +378,13 @@ impl Cost for QuadraticCost {
         states: ArrayView2<'_, f64>,
         mut out: ArrayViewMut1<'_, f64>,
     ) -> Result<(), ModelError> {
-        let n = self.q_terminal.nrows();
+        let n = self.goal.len();
         let slices = (
             states.as_slice(),
-            self.q_terminal.as_slice(),
             self.q_lin_terminal.as_slice(),
             self.goal.as_slice(),
         );
-        let (Some(xs), Some(q), Some(lin), Some(g)) = slices else {
+        let (Some(xs), Some(lin), Some(g)) = slices else {
             for (x, out) in states.outer_iter().zip(&mut out) {
                 *out = self.terminal(x);
             }
@@ -364,7 +396,7 @@ impl Cost for QuadraticCost {
                 .zip(x.iter().zip(g))
                 .map(|(l, (x, g))| l * (x - g))
                 .sum();
-            *out = weighted_distance_rows(q, x, g) + linear;
+            *out = self.q_terminal.distance_rows(x, g, None) + linear;
         }
         Ok(())
     }
@@ -378,18 +410,72 @@ impl Cost for QuadraticCost {
         mut hessian: ArrayViewMut2<'_, f64>,
     ) -> Result<(), ModelError> {
         let (n, m) = (x.len(), u.len());
-        weighted_distance(
-            &self.q,
-            &x,
-            &self.goal,
-            Some(gradient.slice_mut(ndarray::s![..n])),
-        );
+        self.q
+            .distance(&x, &self.goal, Some(gradient.slice_mut(ndarray::s![..n])));
         for i in 0..m {
-            gradient[n + i] = (0..m).map(|j| self.r[[i, j]] * u[j]).sum();
+            gradient[n + i] = (0..m).fold(0.0, |acc, j| acc + self.r[[i, j]] * u[j]);
         }
         hessian.fill(0.0);
-        hessian.slice_mut(ndarray::s![..n, ..n]).assign(&self.q);
+        hessian
+            .slice_mut(ndarray::s![..n, ..n])
+            .assign(&self.q.matrix);
         hessian.slice_mut(ndarray::s![n.., n..]).assign(&self.r);
+        Ok(())
+    }
+
+    /// As `stage_derivatives` row by row, on slices when every array is contiguous: the
+    /// Hessian blkdiag(Q, R) is the same at every point and copied.
+    fn stage_derivatives_along(
+        &self,
+        horizon: usize,
+        states: ArrayView2<'_, f64>,
+        controls: ArrayView2<'_, f64>,
+        mut gradients: ArrayViewMut2<'_, f64>,
+        mut hessians: ArrayViewMut3<'_, f64>,
+    ) -> Result<(), ModelError> {
+        let (n, m) = (self.goal.len(), self.r.nrows());
+        let d = n + m;
+        let slices = (
+            states.as_slice(),
+            controls.as_slice(),
+            self.goal.as_slice(),
+            gradients.as_slice_mut(),
+            hessians.as_slice_mut(),
+        );
+        let (Some(xs), Some(us), Some(g), Some(grads), Some(hess)) = slices else {
+            for (row, (x, u)) in states.outer_iter().zip(controls.outer_iter()).enumerate() {
+                self.stage_derivatives(
+                    row % horizon.max(1),
+                    x,
+                    u,
+                    gradients.row_mut(row),
+                    hessians.index_axis_mut(ndarray::Axis(0), row),
+                )?;
+            }
+            return Ok(());
+        };
+        let r = self.r.as_slice().expect("kept in standard layout");
+        let rows = xs.chunks_exact(n).zip(us.chunks_exact(m));
+        for (row, (x, u)) in rows.enumerate() {
+            let gradient = &mut grads[row * d..(row + 1) * d];
+            self.q.distance_rows(x, g, Some(&mut gradient[..n]));
+            for (i, r_row) in r.chunks_exact(m).enumerate() {
+                gradient[n + i] = r_row.iter().zip(u).fold(0.0, |acc, (r, u)| acc + r * u);
+            }
+            if row == 0 {
+                let hessian = &mut hess[..d * d];
+                hessian.fill(0.0);
+                for (i, q_row) in self.q.rows().chunks_exact(n).enumerate() {
+                    hessian[i * d..i * d + n].copy_from_slice(q_row);
+                }
+                for (i, r_row) in r.chunks_exact(m).enumerate() {
+                    hessian[(n + i) * d + n..(n + i + 1) * d].copy_from_slice(r_row);
+                }
+            } else {
+                let (first, rest) = hess.split_at_mut(d * d);
+                rest[(row - 1) * d * d..row * d * d].copy_from_slice(first);
+            }
+        }
         Ok(())
     }
 
@@ -397,7 +483,7 @@ impl Cost for QuadraticCost {
         let linear: f64 = (0..x.len())
             .map(|i| self.q_lin_terminal[i] * (x[i] - self.goal[i]))
             .sum();
-        weighted_distance(&self.q_terminal, &x, &self.goal, None) + linear
+        self.q_terminal.distance(&x, &self.goal, None) + linear
     }
 
     fn terminal_derivatives(
@@ -406,9 +492,10 @@ impl Cost for QuadraticCost {
         mut gradient: ArrayViewMut1<'_, f64>,
         mut hessian: ArrayViewMut2<'_, f64>,
     ) -> Result<(), ModelError> {
-        weighted_distance(&self.q_terminal, &x, &self.goal, Some(gradient.view_mut()));
+        self.q_terminal
+            .distance(&x, &self.goal, Some(gradient.view_mut()));
         gradient += &self.q_lin_terminal;
-        hessian.assign(&self.q_terminal);
+        hessian.assign(&self.q_terminal.matrix);
         Ok(())
     }
 }

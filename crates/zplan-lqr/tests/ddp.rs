@@ -721,10 +721,10 @@ fn a_terminal_cost_with_a_linear_term_is_evaluated_and_checked() {
 fn batched_quadratic_costs_are_the_per_row_costs_bit_for_bit() {
     let (n, m, rows) = (3, 2, 7);
     let mut matrices = RandomMatrices::new(5);
-    let q = matrices.spd(n, 1.0);
+    let dense = matrices.spd(n, 1.0);
+    let diagonal = Array2::from_diag(&Array1::from(vec![4.0, 0.25, 3.0]));
     let r = Array2::from_diag(&Array1::from(vec![0.5, 2.0]));
     let goal = matrices.vector(n, 1.0);
-    let cost = QuadraticCost::new(q.clone(), r, q * 3.0, goal).unwrap();
     let states = matrices.matrix(rows, n, 1.0);
     let controls = matrices.matrix(rows, m, 1.0);
     // A column-major copy takes the general path, the row-major one the contiguous path.
@@ -735,19 +735,60 @@ fn batched_quadratic_costs_are_the_per_row_costs_bit_for_bit() {
         .into_owned()
         .reversed_axes();
     assert!(states_f.as_slice().is_none());
-    for (xs, us) in [
-        (states.view(), controls.view()),
-        (states_f.view(), controls_f.view()),
-    ] {
-        let mut batch = Array1::zeros(rows);
-        cost.stage_batch(2, xs, us, batch.view_mut()).unwrap();
-        let mut terminal = Array1::zeros(rows);
-        cost.terminal_batch(xs, terminal.view_mut()).unwrap();
-        for b in 0..rows {
-            let stage = cost.stage(2, xs.row(b), us.row(b));
-            assert_eq!(batch[b].to_bits(), stage.to_bits(), "stage row {b}");
-            let last = cost.terminal(xs.row(b));
-            assert_eq!(terminal[b].to_bits(), last.to_bits(), "terminal row {b}");
+    // A dense Q, and a diagonal one (each term one product instead of a row).
+    for q in [dense, diagonal] {
+        let cost = QuadraticCost::new(q.clone(), r.clone(), &q * 3.0, goal.clone()).unwrap();
+        for (xs, us) in [
+            (states.view(), controls.view()),
+            (states_f.view(), controls_f.view()),
+        ] {
+            let mut batch = Array1::zeros(rows);
+            cost.stage_batch(2, xs, us, batch.view_mut()).unwrap();
+            let mut terminal = Array1::zeros(rows);
+            cost.terminal_batch(xs, terminal.view_mut()).unwrap();
+            let mut gradients = Array2::from_elem((rows, n + m), f64::NAN);
+            let mut hessians = Array3::from_elem((rows, n + m, n + m), f64::NAN);
+            cost.stage_derivatives_along(3, xs, us, gradients.view_mut(), hessians.view_mut())
+                .unwrap();
+            for b in 0..rows {
+                let stage = cost.stage(2, xs.row(b), us.row(b));
+                assert_eq!(batch[b].to_bits(), stage.to_bits(), "stage row {b}");
+                let d = &xs.row(b) - &goal;
+                let expected = 0.5 * d.dot(&q.dot(&d)) + 0.5 * us.row(b).dot(&r.dot(&us.row(b)));
+                assert!(
+                    (stage - expected).abs() <= 1e-12 * expected.abs(),
+                    "stage row {b}"
+                );
+                let last = cost.terminal(xs.row(b));
+                assert_eq!(terminal[b].to_bits(), last.to_bits(), "terminal row {b}");
+                let mut gradient = Array1::zeros(n + m);
+                let mut hessian = Array2::zeros((n + m, n + m));
+                cost.stage_derivatives(
+                    b % 3,
+                    xs.row(b),
+                    us.row(b),
+                    gradient.view_mut(),
+                    hessian.view_mut(),
+                )
+                .unwrap();
+                let bits = |a: ArrayView1<'_, f64>| a.mapv(f64::to_bits);
+                assert_eq!(
+                    bits(gradients.row(b)),
+                    bits(gradient.view()),
+                    "gradient {b}"
+                );
+                assert_eq!(
+                    hessians.index_axis(ndarray::Axis(0), b),
+                    hessian,
+                    "Hessian {b}"
+                );
+                let gradient_x = q.dot(&d);
+                for i in 0..n {
+                    assert!(
+                        (gradient[i] - gradient_x[i]).abs() <= 1e-12 * (1.0 + gradient_x[i].abs())
+                    );
+                }
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ pub use bundle::manifest::{
 pub use bundle::onnx_header::{MAX_IR_VERSION, MAX_OPSET, OnnxHeader};
 pub use bundle::{Bundle, MANIFEST_FILE, VideoBundle};
 pub use error::{BundleError, RuntimeError};
-pub use native::Isa;
+pub use native::{Isa, NativeJacobians};
 pub use network::{GraphOptimization, NetworkOptions, SessionSettings};
 pub use networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, PredictorNet, RewardNet};
 /// Entry points for zplan's fuzz targets (crates/zplan-fuzz); not a stable API.

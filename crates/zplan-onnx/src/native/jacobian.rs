@@ -18,10 +18,12 @@
 //! A point's reverse pass costs about ny forward rows, against 1 + nz + nu (forward) or
 //! 2 (nz + nu) (central) for finite differences.
 
-use ndarray::{ArrayView2, ArrayViewMut3, Axis};
+use ndarray::{ArrayView2, ArrayViewMut3, s};
 
-use super::kernels::{Activation, AffineTile, Layout, affine, padded};
-use super::{Arithmetic, NativeNet, Op, Operand, Slot, TILE_ROWS, split2};
+use super::chain::Chain;
+
+use super::kernels::{Activation, AffineTile, Layout, affine, pack};
+use super::{Arithmetic, NativeJacobians, NativeNet, Op, Operand, Slot, TILE_ROWS, split2};
 
 /// What an adjoint is multiplied by, element-wise, on its way to an input.
 #[derive(Clone, Debug)]
@@ -300,6 +302,23 @@ impl Backward {
     }
 }
 
+/// How [`NativeNet::jacobians`] runs: the product of a dense chain where the network is one
+/// (`chain.rs`), else the generic reverse program.
+pub(super) enum Reverse {
+    Chain(Chain),
+    Program(Backward),
+}
+
+impl Reverse {
+    /// The reverse pass of `net`, which was compiled with no operation in place.
+    pub(super) fn compile(net: &NativeNet) -> Result<Self, String> {
+        match Chain::compile(net) {
+            Some(chain) => Ok(Reverse::Chain(chain)),
+            None => Backward::compile(net).map(Reverse::Program),
+        }
+    }
+}
+
 impl NativeNet {
     /// dy/dz [B, ny, nz] into `dz` and dy/du [B, ny, nu] into `du` at the rows of (z, u), exactly
     /// (up to rounding), by reverse mode. Shapes are the caller's to check; the network must have
@@ -308,18 +327,19 @@ impl NativeNet {
         &mut self,
         z: ArrayView2<'_, f32>,
         u: ArrayView2<'_, f32>,
-        dz: ArrayViewMut3<'_, f32>,
-        du: ArrayViewMut3<'_, f32>,
+        mut dz: ArrayViewMut3<'_, f32>,
+        mut du: ArrayViewMut3<'_, f32>,
     ) {
-        let mut blocks = [dz, du];
-        let mut backward = self
+        let mut reverse = self
             .backward
             .take()
             .expect("compiled by NativeNet::compile_differentiable");
         let outputs = self.slots[self.output].width;
-        let per_tile = TILE_ROWS / outputs;
         let (state, action) = (self.slots[self.state], self.slots[self.action]);
-        let [to_state, to_action] = backward.reaches;
+        let per_tile = match reverse {
+            Reverse::Chain(_) => TILE_ROWS,
+            Reverse::Program(_) => TILE_ROWS / outputs,
+        };
         let batch = z.nrows();
         let mut start = 0;
         while start < batch {
@@ -329,27 +349,67 @@ impl NativeNet {
             for op in 0..self.ops.len() {
                 self.apply(op, points);
             }
-            backward.run(self, points, outputs);
-            for (block, slot, reached) in blocks
-                .iter_mut()
-                .zip([state, action])
-                .zip([to_state, to_action])
-                .map(|((b, s), r)| (b, s, r))
-            {
-                for p in 0..points {
-                    let mut block = block.index_axis_mut(Axis(0), start + p);
-                    for (i, mut row) in block.outer_iter_mut().enumerate() {
-                        let g = backward.adjoint(slot, p * outputs + i, slot.width, reached);
-                        match row.as_slice_mut() {
-                            Some(row) => row.copy_from_slice(g),
-                            None => row.iter_mut().zip(g).for_each(|(d, &g)| *d = g),
+            match &mut reverse {
+                Reverse::Chain(chain) => {
+                    chain.run(self, points);
+                    for p in 0..points {
+                        for i in 0..outputs {
+                            let row = chain.row(p, i);
+                            store(&mut dz, start + p, i, &row[..state.width]);
+                            store(&mut du, start + p, i, &row[state.width..]);
+                            if chain.residual() {
+                                dz[[start + p, i, i]] += 1.0;
+                            }
+                        }
+                    }
+                }
+                Reverse::Program(backward) => {
+                    backward.run(self, points, outputs);
+                    let [to_state, to_action] = backward.reaches;
+                    for p in 0..points {
+                        for i in 0..outputs {
+                            let row = p * outputs + i;
+                            let g = backward.adjoint(state, row, state.width, to_state);
+                            store(&mut dz, start + p, i, g);
+                            let g = backward.adjoint(action, row, action.width, to_action);
+                            store(&mut du, start + p, i, g);
                         }
                     }
                 }
             }
             start += points;
         }
-        self.backward = Some(backward);
+        self.backward = Some(reverse);
+    }
+
+    /// The same network with the generic reverse program in place of a dense chain's product.
+    #[cfg(test)]
+    pub(super) fn with_reverse_program(mut self) -> Self {
+        self.backward = Some(Reverse::Program(
+            Backward::compile(&self).expect("compiled with no operation in place"),
+        ));
+        self
+    }
+
+    /// How the Jacobians are computed, when compiled for them.
+    pub fn jacobian_method(&self) -> Option<NativeJacobians> {
+        self.backward.as_ref().map(|reverse| match reverse {
+            Reverse::Chain(_) => NativeJacobians::DenseChain,
+            Reverse::Program(_) => NativeJacobians::ReverseProgram,
+        })
+    }
+}
+
+/// block[point, row, ..] = values, for a block [B, ny, width].
+fn store(block: &mut ArrayViewMut3<'_, f32>, point: usize, row: usize, values: &[f32]) {
+    let (_, rows, width) = block.dim();
+    match block.as_slice_mut() {
+        Some(all) => all[(point * rows + row) * width..][..width].copy_from_slice(values),
+        None => block
+            .slice_mut(s![point, row, ..])
+            .iter_mut()
+            .zip(values)
+            .for_each(|(d, &v)| *d = v),
     }
 }
 
@@ -369,7 +429,7 @@ fn combine(dst: &mut [f32], g: &[f32], accumulate: bool, sign: f32) {
 }
 
 /// Activations whose derivative follows from their output.
-fn check_derivative(activation: Activation) -> Result<(), String> {
+pub(super) fn check_derivative(activation: Activation) -> Result<(), String> {
     match activation {
         // y > 0 exactly where x > 0 only for alpha > 0.
         Activation::LeakyRelu(alpha) | Activation::Elu(alpha) if alpha <= 0.0 => Err(format!(
@@ -380,7 +440,7 @@ fn check_derivative(activation: Activation) -> Result<(), String> {
 }
 
 /// f'(x) from y = f(x).
-fn derivative(activation: Activation, y: &[f32], out: &mut [f32]) {
+pub(super) fn derivative(activation: Activation, y: &[f32], out: &mut [f32]) {
     let pairs = out.iter_mut().zip(y);
     match activation {
         Activation::Tanh => pairs.for_each(|(d, &y)| *d = 1.0 - y * y),
@@ -399,29 +459,7 @@ fn derivative(activation: Activation, y: &[f32], out: &mut [f32]) {
     }
 }
 
-/// W' [n, k] packed for the affine kernel (inputs n, outputs k) from W [k, n] packed as
-/// `layout` says (the layout [`Layout::for_shape`] chose for k inputs and n outputs).
+/// W' [n, k] packed for the affine kernel from W [k, n] packed as `layout` says.
 fn transposed(weights: &[f32], layout: Layout, k: usize, n: usize) -> (Vec<f32>, Layout) {
-    let w = |p: usize, j: usize| match layout {
-        Layout::Panels => weights[p * padded(n) + j],
-        Layout::Columns => weights[j * padded(k) + p],
-    };
-    let layout_t = Layout::for_shape(n, k);
-    let mut packed = vec![
-        0.0;
-        match layout_t {
-            Layout::Panels => n * padded(k),
-            Layout::Columns => k * padded(n),
-        }
-    ];
-    for q in 0..n {
-        for j in 0..k {
-            let at = match layout_t {
-                Layout::Panels => q * padded(k) + j,
-                Layout::Columns => j * padded(n) + q,
-            };
-            packed[at] = w(j, q);
-        }
-    }
-    (packed, layout_t)
+    pack(n, k, |q, j| layout.weight(weights, (k, n), j, q))
 }

@@ -106,6 +106,39 @@ impl Layout {
 /// Most outputs of a [`Layout::Columns`] layer.
 const MAX_COLUMNS: usize = 8;
 
+impl Layout {
+    /// W[p, j] of a matrix W [k, n] packed by [`pack`].
+    pub fn weight(self, packed: &[f32], (k, n): (usize, usize), p: usize, j: usize) -> f32 {
+        match self {
+            Layout::Panels => packed[p * padded(n) + j],
+            Layout::Columns => packed[j * padded(k) + p],
+        }
+    }
+}
+
+/// W [k, n], given element by element as `w(p, j)`, packed for [`affine`] in the layout
+/// [`Layout::for_shape`] picks, zero in the padding.
+pub(crate) fn pack(k: usize, n: usize, w: impl Fn(usize, usize) -> f32) -> (Vec<f32>, Layout) {
+    let layout = Layout::for_shape(k, n);
+    let mut packed = vec![
+        0.0;
+        match layout {
+            Layout::Panels => k * padded(n),
+            Layout::Columns => n * padded(k),
+        }
+    ];
+    for p in 0..k {
+        for j in 0..n {
+            let at = match layout {
+                Layout::Panels => p * padded(n) + j,
+                Layout::Columns => j * padded(k) + p,
+            };
+            packed[at] = w(p, j);
+        }
+    }
+    (packed, layout)
+}
+
 /// `out[r, j] = bias[j] + sum_{p < k} x[r, p] w[p, j]` for r < rows and j < n_pad (all n_pad
 /// columns for panels, the first n for columns), with w as `layout` says and `bias` [n_pad];
 /// x has stride `x_stride`, out has stride n_pad. With `accumulate` the sum is added to what

@@ -9,6 +9,7 @@
 //! checks every compiled network at load (see `DynamicsNet`): the native result must agree
 //! with ONNX Runtime's on a probe batch, or ONNX Runtime is used.
 
+mod chain;
 pub(crate) mod graph;
 mod jacobian;
 mod kernels;
@@ -20,7 +21,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 use graph::{Graph, Node, Tensor};
 pub use kernels::Isa;
-use kernels::{Activation, AffineTile, Layout, activate, affine, padded};
+use kernels::{Activation, AffineTile, Layout, activate, affine, pack, padded};
 
 /// Rows per tile: a value 64 wide then takes 64 x 64 x 4 bytes = 16 KiB of a tile.
 const TILE_ROWS: usize = 64;
@@ -81,6 +82,17 @@ enum Op {
     },
 }
 
+/// How the native evaluator computes a network's exact Jacobians.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeJacobians {
+    /// The network is a dense chain (affine layers with activations between them from [z, u],
+    /// plus z or not): one matrix product per point against its last two layers packed
+    /// together, then ny rows per point through any earlier layer.
+    DenseChain,
+    /// Reverse mode through the compiled operations, ny rows per point.
+    ReverseProgram,
+}
+
 /// A compiled network (z [B, nz], u [B, nu]) -> y [B, ny].
 pub(crate) struct NativeNet {
     isa: Isa,
@@ -93,7 +105,7 @@ pub(crate) struct NativeNet {
     /// Multiply-adds per row, for reporting.
     multiply_adds: usize,
     /// The reverse-mode program, when compiled for Jacobians ([`NativeNet::compile_differentiable`]).
-    backward: Option<jacobian::Backward>,
+    backward: Option<jacobian::Reverse>,
 }
 
 /// What the graph's names refer to while compiling.
@@ -125,7 +137,7 @@ impl NativeNet {
     ) -> Result<Self, String> {
         let graph = Graph::read(path)?;
         let mut net = Compiler::new(&graph, Isa::detect(), false).compile(inputs, output, dims)?;
-        net.backward = Some(jacobian::Backward::compile(&net)?);
+        net.backward = Some(jacobian::Reverse::compile(&net)?);
         Ok(net)
     }
 
@@ -627,32 +639,17 @@ impl<'g> Compiler<'g> {
                 ));
             }
         };
-        let (n_pad, k_pad) = (padded(n), padded(k));
-        let layout = Layout::for_shape(k, n);
-        let mut packed = vec![
-            0.0;
-            match layout {
-                Layout::Panels => k * n_pad,
-                Layout::Columns => n * k_pad,
-            }
-        ];
-        for p in 0..k {
-            for j in 0..n {
-                let w = if transposed {
+        let (packed, layout) = pack(k, n, |p, j| {
+            alpha
+                * if transposed {
                     weights[j * k + p]
                 } else {
                     weights[p * n + j]
-                };
-                let at = match layout {
-                    Layout::Panels => p * n_pad + j,
-                    Layout::Columns => j * k_pad + p,
-                };
-                packed[at] = alpha * w;
-            }
-        }
+                }
+        });
         let mut bias = match node.inputs.get(2).filter(|name| gemm && !name.is_empty()) {
             Some(name) => self.broadcast_row(name, n)?,
-            None => vec![0.0; n_pad],
+            None => vec![0.0; padded(n)],
         };
         bias.iter_mut().for_each(|b| *b *= beta);
         let out = self.slot(n)?;

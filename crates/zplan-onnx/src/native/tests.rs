@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::Array2;
+use ndarray::{Array2, Array3};
 
 use super::*;
 use crate::network::{Net, NetworkOptions};
@@ -135,8 +135,8 @@ fn native_jacobians(
         let mut native = NativeNet::compile_differentiable(path, ("z", "u"), "z_next", (nz, nu))
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .with_isa(isa);
-        let mut a = ndarray::Array3::from_elem((points, nz, nz), f32::NAN);
-        let mut b = ndarray::Array3::from_elem((points, nz, nu), f32::NAN);
+        let mut a = Array3::from_elem((points, nz, nz), f32::NAN);
+        let mut b = Array3::from_elem((points, nz, nu), f32::NAN);
         native.jacobians(z.view(), u.view(), a.view_mut(), b.view_mut());
         for ((t, i, j), &found) in a.indexed_iter() {
             check(t, i, j, found);
@@ -171,8 +171,8 @@ fn native_jacobians_are_the_models_own_a_and_b_outputs() {
             ("A".into(), vec![nz, nz]),
             ("B".into(), vec![nz, nu]),
         ]);
-        let mut a = ndarray::Array3::zeros((200, nz, nz));
-        let mut b = ndarray::Array3::zeros((200, nz, nu));
+        let mut a = Array3::zeros((200, nz, nz));
+        let mut b = Array3::zeros((200, nz, nu));
         let mut z_next = Array2::zeros((200, nz));
         let feeds = [("z", z.view().into_dyn()), ("u", u.view().into_dyn())];
         let mut outputs = [
@@ -201,6 +201,7 @@ fn native_jacobians_of_every_supported_operation_are_central_differences() {
     // Every activation, Add/Sub/Mul of values and constants, Concat, Gemm and MatMul.
     for (path, (nz, nu)) in [
         (fixtures().join("native/activations.onnx"), (3, 2)),
+        (fixtures().join("native/chain.onnx"), (3, 2)),
         (fixtures().join("torch/dynamics.onnx"), (2, 1)),
         (fixtures().join("linear/dynamics.onnx"), (3, 2)),
     ] {
@@ -248,5 +249,67 @@ fn native_jacobians_of_every_supported_operation_are_central_differences() {
             "{}: {checked} of {total} checked",
             path.display()
         );
+    }
+}
+
+#[test]
+fn dense_chains_take_the_chain_product_and_agree_with_the_reverse_program() {
+    let mut cases = vec![
+        (
+            fixtures().join("native/chain.onnx"),
+            (3, 2),
+            NativeJacobians::DenseChain,
+        ),
+        (
+            fixtures().join("torch/dynamics.onnx"),
+            (2, 1),
+            NativeJacobians::DenseChain,
+        ),
+        (
+            fixtures().join("native/activations.onnx"),
+            (3, 2),
+            NativeJacobians::ReverseProgram,
+        ),
+        (
+            fixtures().join("mlp/dynamics.onnx"),
+            (3, 2),
+            NativeJacobians::ReverseProgram,
+        ),
+    ];
+    for (task, dims) in [
+        ("planar", (2, 2)),
+        ("cartpole", (8, 1)),
+        ("threepole", (8, 3)),
+    ] {
+        let path = root().join("models").join(task).join("dynamics.onnx");
+        cases.push((path, dims, NativeJacobians::DenseChain));
+    }
+    for (path, (nz, nu), method) in cases {
+        let (z, u) = (inputs(150, nz, 7, 2.0), inputs(150, nu, 8, 1.0));
+        for isa in Isa::available() {
+            let compile = || {
+                NativeNet::compile_differentiable(&path, ("z", "u"), "z_next", (nz, nu))
+                    .unwrap()
+                    .with_isa(isa)
+            };
+            let mut net = compile();
+            assert_eq!(net.jacobian_method(), Some(method), "{}", path.display());
+            let mut program = compile().with_reverse_program();
+            let mut found = [Array3::zeros((150, nz, nz)), Array3::zeros((150, nz, nu))];
+            let mut expected = found.clone();
+            let [a, b] = &mut found;
+            net.jacobians(z.view(), u.view(), a.view_mut(), b.view_mut());
+            let [a, b] = &mut expected;
+            program.jacobians(z.view(), u.view(), a.view_mut(), b.view_mut());
+            for (found, expected) in found.iter().zip(&expected) {
+                for (f, e) in found.iter().zip(expected) {
+                    assert!(
+                        (f - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                        "{} ({isa:?}): {f} against the reverse program's {e}",
+                        path.display()
+                    );
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use ndarray::{Array2, Array3, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMu
 use super::{StateActionNet, check_shape, expect_shape};
 use crate::bundle::manifest::{DifferenceScheme, JacobianSpec, Manifest};
 use crate::error::BundleError;
-use crate::native::{Isa, NativeNet};
+use crate::native::{Isa, NativeJacobians, NativeNet};
 use crate::network::{NetworkOptions, first_non_finite};
 
 /// Rows of the load-time comparison of the native evaluator with ONNX Runtime (two tiles).
@@ -202,10 +202,15 @@ impl DynamicsNet {
         &self.evaluator
     }
 
-    /// What computes model Jacobians: zplan's reverse mode through the native evaluator's
-    /// program, or ONNX Runtime's A and B outputs; for finite differences, [`Self::evaluator`].
+    /// What computes model Jacobians: the native evaluator (see [`Self::native_jacobians`]),
+    /// or ONNX Runtime's A and B outputs; for finite differences, [`Self::evaluator`].
     pub fn jacobian_evaluator(&self) -> &Evaluator {
         &self.jacobian_evaluator
+    }
+
+    /// How the native evaluator computes the model Jacobians; `None` when it does not.
+    pub fn native_jacobians(&self) -> Option<NativeJacobians> {
+        self.native_jacobians.as_ref()?.jacobian_method()
     }
 }
 
