@@ -134,20 +134,32 @@ pub trait Cost {
         horizon: usize,
         states: ArrayView2<'_, f64>,
         controls: ArrayView2<'_, f64>,
-        mut gradients: ArrayViewMut2<'_, f64>,
-        mut hessians: ArrayViewMut3<'_, f64>,
+        gradients: ArrayViewMut2<'_, f64>,
+        hessians: ArrayViewMut3<'_, f64>,
     ) -> Result<(), ModelError> {
-        for (r, (x, u)) in states.outer_iter().zip(controls.outer_iter()).enumerate() {
-            self.stage_derivatives(
-                r % horizon.max(1),
-                x,
-                u,
-                gradients.row_mut(r),
-                hessians.index_axis_mut(ndarray::Axis(0), r),
-            )?;
-        }
-        Ok(())
+        stage_derivatives_by_row(self, horizon, states, controls, gradients, hessians)
     }
+}
+
+/// [`Cost::stage_derivatives_along`] as one [`Cost::stage_derivatives`] call per row.
+fn stage_derivatives_by_row<C: Cost + ?Sized>(
+    cost: &C,
+    horizon: usize,
+    states: ArrayView2<'_, f64>,
+    controls: ArrayView2<'_, f64>,
+    mut gradients: ArrayViewMut2<'_, f64>,
+    mut hessians: ArrayViewMut3<'_, f64>,
+) -> Result<(), ModelError> {
+    for (r, (x, u)) in states.outer_iter().zip(controls.outer_iter()).enumerate() {
+        cost.stage_derivatives(
+            r % horizon.max(1),
+            x,
+            u,
+            gradients.row_mut(r),
+            hessians.index_axis_mut(ndarray::Axis(0), r),
+        )?;
+    }
+    Ok(())
 }
 
 /// Tracking cost to a goal state:
@@ -443,16 +455,7 @@ impl Cost for QuadraticCost {
             hessians.as_slice_mut(),
         );
         let (Some(xs), Some(us), Some(g), Some(grads), Some(hess)) = slices else {
-            for (row, (x, u)) in states.outer_iter().zip(controls.outer_iter()).enumerate() {
-                self.stage_derivatives(
-                    row % horizon.max(1),
-                    x,
-                    u,
-                    gradients.row_mut(row),
-                    hessians.index_axis_mut(ndarray::Axis(0), row),
-                )?;
-            }
-            return Ok(());
+            return stage_derivatives_by_row(self, horizon, states, controls, gradients, hessians);
         };
         let r = self.r.as_slice().expect("kept in standard layout");
         let rows = xs.chunks_exact(n).zip(us.chunks_exact(m));
