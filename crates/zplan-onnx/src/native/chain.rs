@@ -19,7 +19,7 @@
 //! f' as passes of their own. Earlier layers, if any, follow as in reverse mode, ny rows per
 //! point: G <- (G * d_l) W_l'.
 
-use super::jacobian::{check_derivative, derivative};
+use super::jacobian::{check_derivative, derivative, transposed};
 use super::kernels::{Activation, AffineTile, Layout, affine, pack, padded};
 use super::{Arithmetic, NativeNet, Op, Operand, TILE_ROWS};
 
@@ -103,8 +103,7 @@ impl Chain {
             .rev()
             .map(|l| {
                 let (weights, layout, k, n) = affine[l];
-                let (transposed, layout_t) =
-                    pack(n, k, |q, j| layout.weight(weights, (k, n), j, q));
+                let (transposed, layout_t) = transposed(weights, layout, k, n);
                 Layer {
                     hidden: hidden[l].0,
                     activation: hidden[l].1,

@@ -16,12 +16,12 @@
 //! ```
 //!
 //! A point's reverse pass costs about ny forward rows, against 1 + nz + nu (forward) or
-//! 2 (nz + nu) (central) for finite differences.
+//! 2 (nz + nu) (central) for finite differences. A dense chain (most dynamics MLPs) runs the
+//! same multiply-adds as one matrix product per tile instead (`chain.rs`); [`Reverse`] picks.
 
 use ndarray::{ArrayView2, ArrayViewMut3, s};
 
 use super::chain::Chain;
-
 use super::kernels::{Activation, AffineTile, Layout, affine, pack};
 use super::{Arithmetic, NativeJacobians, NativeNet, Op, Operand, Slot, TILE_ROWS, split2};
 
@@ -460,6 +460,11 @@ pub(super) fn derivative(activation: Activation, y: &[f32], out: &mut [f32]) {
 }
 
 /// W' [n, k] packed for the affine kernel from W [k, n] packed as `layout` says.
-fn transposed(weights: &[f32], layout: Layout, k: usize, n: usize) -> (Vec<f32>, Layout) {
+pub(super) fn transposed(
+    weights: &[f32],
+    layout: Layout,
+    k: usize,
+    n: usize,
+) -> (Vec<f32>, Layout) {
     pack(n, k, |q, j| layout.weight(weights, (k, n), j, q))
 }
