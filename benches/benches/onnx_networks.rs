@@ -2,7 +2,8 @@
 //! (batch 1) through ONNX Runtime, and the dynamics at batch 1, 10, 330 (a DDP linearisation)
 //! and 1000 (a sampling planner's step) through zplan's native evaluator and through ONNX
 //! Runtime side by side. The networks are the random-weight bench fixtures of zplan-onnx
-//! (make_fixtures.py); the Jacobians of a linearisation are timed on the shipped planar and three-link-arm bundles.
+//! (make_fixtures.py); the Jacobians of a linearisation are timed on the shipped planar,
+//! cart-pole and three-link-arm bundles.
 
 use std::path::PathBuf;
 
@@ -67,7 +68,7 @@ fn bench(c: &mut Criterion) {
     // A linearisation of the MPC step (7 candidates x 20 steps) on the shipped bundles with
     // model Jacobians: the native kernels (a dense chain's product) against the A/B outputs on
     // ONNX Runtime.
-    for task in ["planar", "threepole"] {
+    for task in ["planar", "cartpole", "threepole"] {
         let mut group = c.benchmark_group(format!("jacobians_{task}_140_points"));
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../models")

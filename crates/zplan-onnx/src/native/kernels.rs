@@ -232,8 +232,11 @@ impl AffineTile<'_> {
 /// features the implementation needs.
 trait Simd {
     const WIDTH: usize;
-    /// Vectors per column panel of the affine kernel (MR = 4 rows x PANEL accumulators).
+    /// Vectors per column panel of the affine kernel (MR rows x PANEL accumulators).
     const PANEL: usize;
+    /// Most rows per block of the affine kernel, MR (at most 6). AVX2 takes 6 x 2 vectors:
+    /// 12 accumulators, 2 vectors of W and a broadcast of x fill its 16 registers.
+    const ROWS: usize;
     type V: Copy;
     unsafe fn load(p: *const f32) -> Self::V;
     unsafe fn store(p: *mut f32, v: Self::V);
@@ -257,6 +260,7 @@ struct Avx512;
 impl Simd for Avx512 {
     const WIDTH: usize = 16;
     const PANEL: usize = 4;
+    const ROWS: usize = 4;
     type V = __m512;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> __m512 {
@@ -315,6 +319,7 @@ struct Avx2;
 impl Simd for Avx2 {
     const WIDTH: usize = 8;
     const PANEL: usize = 2;
+    const ROWS: usize = 6;
     type V = __m256;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> __m256 {
@@ -376,6 +381,7 @@ struct Portable;
 impl Simd for Portable {
     const WIDTH: usize = 4;
     const PANEL: usize = 4;
+    const ROWS: usize = 4;
     type V = [f32; 4];
     #[inline(always)]
     unsafe fn load(p: *const f32) -> [f32; 4] {
@@ -522,15 +528,18 @@ unsafe fn dots<S: Simd, const N: usize>(
     }
 }
 
-/// Rows in blocks of MR = 4 (then 3, 2, 1 for the rest), columns in panels of S::PANEL vectors
-/// (the last panel narrower): each block keeps MR x PANEL accumulators in registers over the
-/// whole k loop.
+/// Rows in blocks of at most MR = S::ROWS, columns in panels of S::PANEL vectors (the last
+/// panel narrower): each block keeps MR x PANEL accumulators in registers over the whole k
+/// loop.
 #[inline(always)]
 unsafe fn affine_rows<S: Simd>(tile: AffineTile<'_>) {
     let n_pad = tile.n_pad();
+    // ceil(rows / ROWS) blocks, the rows shared out evenly: 7 rows are 4 + 3, not 6 + 1,
+    // whose one-row block would wait on its FMA latency as long as a full block computes.
+    let blocks = tile.rows.div_ceil(S::ROWS);
     let mut r = 0;
-    while r < tile.rows {
-        let mr = (tile.rows - r).min(4);
+    for block in 0..blocks {
+        let mr = tile.rows / blocks + usize::from(block < tile.rows % blocks);
         let mut j = 0;
         while j < n_pad {
             let vectors = ((n_pad - j) / S::WIDTH).min(S::PANEL);
@@ -542,28 +551,32 @@ unsafe fn affine_rows<S: Simd>(tile: AffineTile<'_>) {
                 let b = tile.bias.as_ptr().add(j);
                 let out = tile.out.as_mut_ptr().add(r * n_pad + j);
                 let args = (x, tile.x_stride, tile.k, w, n_pad, b, out, tile.accumulate);
-                match (mr, vectors) {
-                    (4, 4) => block::<S, 4, 4>(args),
-                    (4, 3) => block::<S, 4, 3>(args),
-                    (4, 2) => block::<S, 4, 2>(args),
-                    (4, _) => block::<S, 4, 1>(args),
-                    (3, 4) => block::<S, 3, 4>(args),
-                    (3, 3) => block::<S, 3, 3>(args),
-                    (3, 2) => block::<S, 3, 2>(args),
-                    (3, _) => block::<S, 3, 1>(args),
-                    (2, 4) => block::<S, 2, 4>(args),
-                    (2, 3) => block::<S, 2, 3>(args),
-                    (2, 2) => block::<S, 2, 2>(args),
-                    (2, _) => block::<S, 2, 1>(args),
-                    (_, 4) => block::<S, 1, 4>(args),
-                    (_, 3) => block::<S, 1, 3>(args),
-                    (_, 2) => block::<S, 1, 2>(args),
-                    (_, _) => block::<S, 1, 1>(args),
+                match mr {
+                    6 => row_block::<S, 6>(vectors, args),
+                    5 => row_block::<S, 5>(vectors, args),
+                    4 => row_block::<S, 4>(vectors, args),
+                    3 => row_block::<S, 3>(vectors, args),
+                    2 => row_block::<S, 2>(vectors, args),
+                    _ => row_block::<S, 1>(vectors, args),
                 }
             }
             j += vectors * S::WIDTH;
         }
         r += mr;
+    }
+}
+
+/// [`block`] for MR rows and `vectors` (1 to 4) vectors of columns.
+#[inline(always)]
+unsafe fn row_block<S: Simd, const MR: usize>(vectors: usize, args: BlockArgs) {
+    // SAFETY: as for `block`.
+    unsafe {
+        match vectors {
+            4 => block::<S, MR, 4>(args),
+            3 => block::<S, MR, 3>(args),
+            2 => block::<S, MR, 2>(args),
+            _ => block::<S, MR, 1>(args),
+        }
     }
 }
 
@@ -709,6 +722,9 @@ mod tests {
             (9, 13, 70),
             (4, 64, 3),
             (5, 33, 8),
+            (2, 9, 33),
+            (6, 7, 16),
+            (13, 20, 40),
         ];
         for isa in Isa::available() {
             for (rows, k, n) in sizes {
