@@ -357,6 +357,26 @@ def test_the_task_table_is_zplans_and_the_config_fills_the_kind_defaults(zplan):
         TrainConfig(kind="vae")
     with pytest.raises(ValueError, match="lr_schedule"):
         TrainConfig(kind="video", lr_schedule="step")
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="sgd")
+
+
+def test_decoupled_weight_decay_shrinks_the_weights_by_lr_times_the_decay(planar_buffer):
+    # Adam's L2 term goes through the gradient's running scale, so its step stays about lr
+    # whatever the decay; AdamW multiplies every weight by 1 - lr decay = 0.9 per step: over
+    # one epoch's 6 steps its weights end far smaller.
+    data = read_buffer(planar_buffer)
+
+    def weight_norm(optimizer):
+        config = TrainConfig(
+            kind="pc3", epochs=1, seed=3, batch_size=64, lr=1e-3, weight_decay=100.0, optimizer=optimizer
+        )
+        model, _, _, _ = train(data, "planar", config, log=lambda _: None)
+        return float(sum(p.detach().pow(2).sum() for p in model.dynamics.parameters())) ** 0.5
+
+    coupled = weight_norm("adam")
+    decoupled = weight_norm("adamw")
+    assert decoupled < 0.9 * coupled, (decoupled, coupled)
 
 
 def test_the_cosine_schedule_falls_from_lr_to_nearly_zero_over_the_epochs():

@@ -84,6 +84,12 @@ def parse(argv):
         "finite differences of its z' (central, forward)",
     )
     parser.add_argument(
+        "--optimizer",
+        default=DEFAULTS.optimizer,
+        choices=("adam", "adamw"),
+        help="adam: weight decay as an L2 term inside the clipped gradient (PC3's); adamw: decoupled from it",
+    )
+    parser.add_argument(
         "--checkpoint-every",
         type=int,
         metavar="N",
@@ -107,6 +113,7 @@ def parse(argv):
             lr_schedule=args.lr_schedule,
             jacobians=args.jacobians,
             checkpoint_every=args.checkpoint_every,
+            optimizer=args.optimizer,
         )
     except ValueError as e:
         parser.error(str(e))

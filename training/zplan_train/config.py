@@ -65,6 +65,10 @@ class TrainConfig:
     jacobians: str = "model"
     # Also write the bundle after every N epochs (None: only at the end).
     checkpoint_every: int = None
+    # "adam": weight decay as an L2 term of the loss, so inside the gradient that is clipped and
+    # scaled per parameter (PC3's setting); "adamw": decoupled, w <- w (1 - lr weight_decay)
+    # at each step, untouched by clipping and by Adam's scaling.
+    optimizer: str = "adam"
 
     def __post_init__(self):
         kind = ModelKind(self.kind)
@@ -86,5 +90,7 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"optimizer must be adam or adamw, not {self.optimizer!r}")
         if self.jacobians not in ("model", "central", "forward"):
             raise ValueError(f"jacobians must be model, central or forward, not {self.jacobians!r}")

@@ -77,7 +77,9 @@ def train(data, task, config=None, log=_log, after_epoch=None):
                 model, *batch, config.tracking_weight, config.tracking_radius, positions, config.keypoint_weight
             )
 
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = (torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam)(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     rng = np.random.default_rng(seed)
     history = []
     start = time.time()

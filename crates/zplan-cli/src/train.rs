@@ -12,7 +12,8 @@ use zplan_onnx::BundleKind;
 use crate::collect::{Collection, collect};
 
 /// Train a model bundle for a task with the reference trainer (collects data first when the
-/// data directory holds no buffer), then validate it.
+/// data directory holds no buffer), then validate it. Unless told otherwise it follows the
+/// recipe of the task's shipped bundle (models/README.md).
 #[derive(Args)]
 pub struct TrainCommand {
     #[arg(long)]
@@ -24,23 +25,27 @@ pub struct TrainCommand {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Samples to collect when there is no data yet (for `--model video`: transitions, as
-    /// whole random-policy episodes, `zplan collect --policy random`).
-    #[arg(long, default_value_t = 20_000)]
-    samples: usize,
-    /// Transitions per collected sample (`zplan collect --sequence`; latent kinds).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    sequence: u64,
-    /// Training epochs.
-    #[arg(long, default_value_t = 50)]
-    epochs: usize,
-    /// Model kind of the reference trainer.
-    #[arg(long, value_enum, default_value_t = ModelKind::Pc3)]
-    model: ModelKind,
+    /// whole random-policy episodes, `zplan collect --policy random`) [default: the recipe's].
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Transitions per collected sample (`zplan collect --sequence`; latent kinds) [default:
+    /// the recipe's].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    sequence: Option<u64>,
+    /// Training epochs [default: the recipe's].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Model kind of the reference trainer [default: the recipe's].
+    #[arg(long, value_enum)]
+    model: Option<ModelKind>,
     /// Train on predictions this many steps ahead (deterministic kind: latent predictions,
     /// needs data of several transitions per episode; video kind: fed-back frame predictions)
-    /// [default: 1, video 10].
+    /// [default: the recipe's].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     horizon: Option<u64>,
+    /// Hidden width of the latent dynamics [default: the recipe's].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    transition_width: Option<u64>,
     /// Seed of the data and the training run.
     #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
     seed: u64,
@@ -53,9 +58,94 @@ pub struct TrainCommand {
     python: Option<PathBuf>,
 }
 
+/// How a task's shipped bundle was trained (models/README.md): the data collected and the
+/// reference trainer's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recipe {
+    /// Samples collected (`zplan collect --samples`; video: transitions in random episodes).
+    pub samples: usize,
+    /// Transitions per sample (`zplan collect --sequence`).
+    pub sequence: usize,
+    pub model: ModelKind,
+    pub epochs: usize,
+    /// Prediction steps of the loss.
+    pub horizon: usize,
+    /// Hidden width of the latent dynamics.
+    pub transition_width: usize,
+}
+
+impl Recipe {
+    /// The recipe of `task`'s shipped bundle. Push's shipped bundle adds two rounds of data
+    /// aggregation to this first model (models/README.md).
+    pub fn for_task(task: TaskKind) -> Self {
+        let pc3 = |epochs| Self {
+            samples: 10_000,
+            sequence: 1,
+            model: ModelKind::Pc3,
+            epochs,
+            horizon: 1,
+            transition_width: 64,
+        };
+        match task {
+            TaskKind::Planar => pc3(2000),
+            TaskKind::Balance => pc3(400),
+            TaskKind::Cartpole => pc3(50),
+            // One action hardly moves the pendulum within a frame: 10-step latent
+            // predictions on sequences of 20 transitions.
+            TaskKind::Swing => Self {
+                sequence: 20,
+                model: ModelKind::Deterministic,
+                epochs: 200,
+                horizon: 10,
+                ..pc3(0)
+            },
+            // A narrower dynamics network keeps the 20-step plans fast.
+            TaskKind::Threepole => Self {
+                model: ModelKind::Deterministic,
+                epochs: 20,
+                transition_width: 40,
+                ..pc3(0)
+            },
+            TaskKind::Push => Self {
+                samples: 60_000,
+                model: ModelKind::Video,
+                epochs: 30,
+                horizon: 10,
+                ..pc3(0)
+            },
+        }
+    }
+
+    /// The recipe with the command's explicit choices in place of its own.
+    fn overridden_by(self, command: &TrainCommand) -> Self {
+        let model = command.model.unwrap_or(self.model);
+        // Another kind than the recipe's starts from that kind's own defaults.
+        let base = if model == self.model {
+            self
+        } else {
+            Self {
+                model,
+                horizon: model.default_horizon(),
+                ..self
+            }
+        };
+        Self {
+            samples: command.samples.unwrap_or(base.samples),
+            sequence: command.sequence.map_or(base.sequence, |s| s as usize),
+            model,
+            epochs: command.epochs.unwrap_or(base.epochs),
+            horizon: command.horizon.map_or(base.horizon, |h| h as usize),
+            transition_width: command
+                .transition_width
+                .map_or(base.transition_width, |w| w as usize),
+        }
+    }
+}
+
 impl TrainCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let name = self.task.name();
+        let recipe = Recipe::for_task(self.task).overridden_by(&self);
         let data = self
             .data
             .clone()
@@ -65,26 +155,40 @@ impl TrainCommand {
             .clone()
             .unwrap_or_else(|| crate::shipped_model(self.task));
         if !data.join(zplan_buffer::META_FILE).is_file() {
-            let what = match self.model.bundle_kind() {
+            let what = match recipe.model.bundle_kind() {
                 BundleKind::Latent => Collection::Samples {
-                    samples: self.samples,
-                    sequence: self.sequence as usize,
+                    samples: recipe.samples,
+                    sequence: recipe.sequence,
                 },
                 // A video predictor learns from runs of frames: whole episodes.
                 BundleKind::Video => {
                     let length = self.task.task().episode_length();
-                    Collection::RandomEpisodes(self.samples.div_ceil(length))
+                    Collection::RandomEpisodes(recipe.samples.div_ceil(length))
                 }
             };
             println!(
                 "zplan train: no buffer at {}, collecting {} samples",
                 data.display(),
-                self.samples
+                recipe.samples
             );
             let seed = self.seeds.first().copied().unwrap_or(self.seed);
             collect(self.task, what, seed, &data)?;
         }
-        let trainer = ReferenceTrainer::locate(self.python.as_deref(), self.model)?;
+        let trainer =
+            ReferenceTrainer::locate(self.python.as_deref(), recipe.model)?.with_options(vec![
+                "--transition-width".into(),
+                recipe.transition_width.to_string(),
+            ]);
+        println!(
+            "zplan train: {name}, {} samples x {} transitions, model {}, {} epochs, horizon {}, \
+             transition width {}",
+            recipe.samples,
+            recipe.sequence,
+            recipe.model.name(),
+            recipe.epochs,
+            recipe.horizon,
+            recipe.transition_width
+        );
         let runs: Vec<(u64, PathBuf)> = if self.seeds.is_empty() {
             vec![(self.seed, out)]
         } else {
@@ -100,13 +204,11 @@ impl TrainCommand {
                 task: name.to_owned(),
                 data: data.clone(),
                 out: out.clone(),
-                epochs: self.epochs,
-                horizon: self
-                    .horizon
-                    .map_or(self.model.default_horizon(), |h| h as usize),
+                epochs: recipe.epochs,
+                horizon: recipe.horizon,
                 seed: *seed,
             };
-            let bundle = match self.model.bundle_kind() {
+            let bundle = match recipe.model.bundle_kind() {
                 BundleKind::Latent => train_bundle(&trainer, &job)?.manifest().name.clone(),
                 BundleKind::Video => train_video_bundle(&trainer, &job)?.manifest().name.clone(),
             };
@@ -129,4 +231,38 @@ fn seeded_dir(out: &std::path::Path, seed: u64) -> PathBuf {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
     name.push(format!("-seed{seed}"));
     out.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: TrainCommand,
+    }
+
+    fn recipe(args: &[&str]) -> Recipe {
+        let cli = Cli::try_parse_from([&["zplan"], args].concat()).expect("parses");
+        Recipe::for_task(cli.train.task).overridden_by(&cli.train)
+    }
+
+    #[test]
+    fn a_task_trains_by_its_shipped_recipe_unless_told_otherwise() {
+        let swing = recipe(&["--task", "swing"]);
+        assert_eq!(
+            (swing.model, swing.sequence, swing.horizon, swing.epochs),
+            (ModelKind::Deterministic, 20, 10, 200)
+        );
+        let threepole = recipe(&["--task", "threepole", "--epochs", "3"]);
+        assert_eq!((threepole.transition_width, threepole.epochs), (40, 3));
+        // Another model kind than the recipe's takes that kind's horizon, unless given.
+        let pc3 = recipe(&["--task", "swing", "--model", "pc3"]);
+        assert_eq!((pc3.model, pc3.horizon), (ModelKind::Pc3, 1));
+        let video = recipe(&["--task", "planar", "--model", "video", "--horizon", "4"]);
+        assert_eq!(video.horizon, 4);
+    }
 }

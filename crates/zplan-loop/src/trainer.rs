@@ -154,6 +154,8 @@ pub struct ReferenceTrainer {
     python: PathBuf,
     training_dir: PathBuf,
     model: ModelKind,
+    /// Further options of `python -m zplan_train`, passed as given.
+    options: Vec<String>,
 }
 
 impl ReferenceTrainer {
@@ -163,7 +165,15 @@ impl ReferenceTrainer {
             python,
             training_dir,
             model,
+            options: Vec::new(),
         }
+    }
+
+    /// The same trainer, passing `options` (e.g. `["--transition-width", "40"]`) to every run
+    /// after the job's own.
+    pub fn with_options(mut self, options: Vec<String>) -> Self {
+        self.options = options;
+        self
     }
 
     /// The trainer in `training_dir` (the directory holding `zplan_train/`), run by `python`
@@ -238,6 +248,7 @@ impl Trainer for ReferenceTrainer {
             .args(["--epochs", &job.epochs.to_string()])
             .args(["--horizon", &job.horizon.to_string()])
             .args(["--seed", &job.seed.to_string()])
+            .args(&self.options)
             .env("PYTHONPATH", &self.training_dir);
         job.export(&mut command);
         run_to_completion(command, &self.python.display().to_string())
