@@ -2,12 +2,15 @@
 //! reference trainer (`python -m zplan_train`) once per seed, and validate each bundle it writes
 //! (a latent bundle, or a video bundle with `--model video`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use zplan_envs::TaskKind;
-use zplan_loop::{ModelKind, ReferenceTrainer, TrainJob, train_bundle, train_video_bundle};
-use zplan_onnx::BundleKind;
+use zplan_envs::{Env, TaskKind};
+use zplan_loop::{
+    ModelKind, ReferenceTrainer, TrainJob, evaluate, train_bundle, train_video_bundle,
+};
+use zplan_mpc::{Planner, PlannerSettings};
+use zplan_onnx::{Bundle, BundleKind};
 
 use crate::collect::{Collection, collect};
 
@@ -46,6 +49,18 @@ pub struct TrainCommand {
     /// Hidden width of the latent dynamics [default: the recipe's].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     transition_width: Option<u64>,
+    /// Also write a checkpoint every N epochs (OUT-eN, OUT-e2N, ...) and keep in OUT whichever
+    /// of them and the final model scores best on the validation draws, under zplan's planner
+    /// settings for the task; the final model then stays in OUT-eEPOCHS (latent kinds).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    select_every: Option<u64>,
+    /// First start/goal draw of the validation episodes of `--select-every` (keep them apart
+    /// from the draws a model is scored on).
+    #[arg(long, default_value_t = 10_000)]
+    validation_seed: u64,
+    /// Validation episodes of `--select-every`.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    validation_episodes: u64,
     /// Seed of the data and the training run.
     #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
     seed: u64,
@@ -155,35 +170,49 @@ impl TrainCommand {
             .clone()
             .unwrap_or_else(|| crate::shipped_model(self.task));
         if !data.join(zplan_buffer::META_FILE).is_file() {
-            let what = match recipe.model.bundle_kind() {
-                BundleKind::Latent => Collection::Samples {
-                    samples: recipe.samples,
-                    sequence: recipe.sequence,
-                },
+            let (what, amount) = match recipe.model.bundle_kind() {
+                BundleKind::Latent => (
+                    Collection::Samples {
+                        samples: recipe.samples,
+                        sequence: recipe.sequence,
+                    },
+                    format!(
+                        "{} samples of {} transition(s)",
+                        recipe.samples, recipe.sequence
+                    ),
+                ),
                 // A video predictor learns from runs of frames: whole episodes.
                 BundleKind::Video => {
-                    let length = self.task.task().episode_length();
-                    Collection::RandomEpisodes(recipe.samples.div_ceil(length))
+                    let episodes = recipe.samples.div_ceil(self.task.task().episode_length());
+                    (
+                        Collection::RandomEpisodes(episodes),
+                        format!("{episodes} random-action episodes"),
+                    )
                 }
             };
             println!(
-                "zplan train: no buffer at {}, collecting {} samples",
-                data.display(),
-                recipe.samples
+                "zplan train: no buffer at {}, collecting {amount}",
+                data.display()
             );
             let seed = self.seeds.first().copied().unwrap_or(self.seed);
             collect(self.task, what, seed, &data)?;
         }
+        let mut options = vec![
+            "--transition-width".to_owned(),
+            recipe.transition_width.to_string(),
+        ];
+        if let Some(every) = self.select_every {
+            anyhow::ensure!(
+                recipe.model.bundle_kind() == BundleKind::Latent,
+                "--select-every scores latent bundles; {} writes a video bundle",
+                recipe.model.name()
+            );
+            options.extend(["--checkpoint-every".to_owned(), every.to_string()]);
+        }
         let trainer =
-            ReferenceTrainer::locate(self.python.as_deref(), recipe.model)?.with_options(vec![
-                "--transition-width".into(),
-                recipe.transition_width.to_string(),
-            ]);
+            ReferenceTrainer::locate(self.python.as_deref(), recipe.model)?.with_options(options);
         println!(
-            "zplan train: {name}, {} samples x {} transitions, model {}, {} epochs, horizon {}, \
-             transition width {}",
-            recipe.samples,
-            recipe.sequence,
+            "zplan train: {name}, model {}, {} epochs, horizon {}, transition width {}",
             recipe.model.name(),
             recipe.epochs,
             recipe.horizon,
@@ -213,24 +242,86 @@ impl TrainCommand {
                 BundleKind::Video => train_video_bundle(&trainer, &job)?.manifest().name.clone(),
             };
             println!("zplan train: {} is valid ({bundle})", out.display());
+            if let Some(every) = self.select_every {
+                self.keep_best_checkpoint(out, recipe.epochs, every as usize)?;
+            }
         }
         if runs.len() > 1 {
             let dirs: Vec<String> = runs.iter().map(|(_, d)| d.display().to_string()).collect();
             println!(
                 "zplan train: score them together with `zplan eval --task {name} --model {} \
-                 --episodes 30 --seed 100`",
+                 --episodes 30 --seed 20000`",
                 dirs.join(" ")
             );
         }
         Ok(())
     }
+
+    /// Scores the checkpoints OUT-eK (K = every, 2 every, ... < epochs) and the final model in
+    /// `out` on the validation draws; when a checkpoint scores higher (the earliest of equals),
+    /// the final model moves to OUT-e{epochs} and the checkpoint takes its place in `out`.
+    fn keep_best_checkpoint(&self, out: &Path, epochs: usize, every: usize) -> anyhow::Result<()> {
+        let (seed, episodes) = (self.validation_seed, self.validation_episodes as usize);
+        let mut candidates: Vec<(usize, PathBuf)> = (every..epochs)
+            .step_by(every)
+            .map(|epoch| (epoch, suffixed(out, &format!("-e{epoch}"))))
+            .collect();
+        candidates.push((epochs, out.to_path_buf()));
+        let mut best: Option<(usize, PathBuf, f64)> = None;
+        for (epoch, dir) in candidates {
+            let bundle = Bundle::load(&dir)?;
+            let mut planner = Planner::new(bundle, PlannerSettings::for_task(self.task))?;
+            let mut env = Env::new(self.task, seed);
+            let score = evaluate(&mut env, &mut planner, seed, episodes, |_, _| {})?.percent;
+            println!(
+                "zplan train: epoch {epoch:>5} ({}): {score:6.2} % in goal on {episodes} \
+                 validation draws from seed {seed}",
+                dir.display()
+            );
+            if best.as_ref().is_none_or(|(_, _, top)| score > *top) {
+                best = Some((epoch, dir, score));
+            }
+        }
+        let (epoch, dir, score) = best.expect("the final model is a candidate");
+        if epoch < epochs {
+            let last = suffixed(out, &format!("-e{epochs}"));
+            if last.exists() {
+                std::fs::remove_dir_all(&last)?;
+            }
+            std::fs::rename(out, &last)?;
+            copy_dir(&dir, out)?;
+            println!(
+                "zplan train: kept epoch {epoch} ({score:.2} %) in {}; the final model is in {}",
+                out.display(),
+                last.display()
+            );
+        } else {
+            println!("zplan train: kept the final model ({score:.2} %)");
+        }
+        Ok(())
+    }
+}
+
+/// Copies the files of directory `from` into a new directory `to`.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+/// `dir` with `suffix` added to its last component.
+fn suffixed(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    dir.with_file_name(name)
 }
 
 /// `OUT-seedS`: the bundle directory of seed S of a multi-seed run.
-fn seeded_dir(out: &std::path::Path, seed: u64) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(format!("-seed{seed}"));
-    out.with_file_name(name)
+fn seeded_dir(out: &Path, seed: u64) -> PathBuf {
+    suffixed(out, &format!("-seed{seed}"))
 }
 
 #[cfg(test)]

@@ -442,6 +442,42 @@ fn train_collects_trains_and_validates_a_bundle() {
         percents[0].max(percents[1])
     );
     assert_eq!(report["percent_in_goal"].as_f64().unwrap(), percents[0]);
+
+    // Checkpoint selection: both epochs scored on the validation draws, the better one in OUT.
+    let selected = root.join("selected");
+    let select = [
+        &args[..7],
+        &[
+            "--model",
+            "deterministic",
+            "--horizon",
+            "3",
+            "--epochs",
+            "2",
+            "--select-every",
+            "1",
+            "--validation-episodes",
+            "1",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            selected.to_str().unwrap(),
+        ],
+    ]
+    .concat();
+    let text = succeeded(&zplan(&select, &[]));
+    for epoch in ["epoch     1", "epoch     2"] {
+        assert!(text.contains(epoch), "{epoch}: {text}");
+    }
+    assert!(selected.join("zplan.json").is_file());
+    if text.contains("kept epoch 1") {
+        assert!(
+            root.join("selected-e2").join("zplan.json").is_file(),
+            "{text}"
+        );
+    } else {
+        assert!(text.contains("kept the final model"), "{text}");
+    }
 }
 
 #[test]
