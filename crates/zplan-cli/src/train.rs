@@ -1,6 +1,8 @@
-//! `zplan train --task T [--out DIR] [--seeds 0,1,2]`: collect data if there is none, run the
-//! reference trainer (`python -m zplan_train`) once per seed, and validate each bundle it writes
-//! (a latent bundle, or a video bundle with `--model video`).
+//! `zplan train --task T [--out DIR] [--seeds 0,1,2] [--select-every N]`: collect data if
+//! there is none, run the reference trainer (`python -m zplan_train`) once per seed by the
+//! task's recipe (the shipped bundle's, unless flags change it), validate each bundle it writes
+//! (a latent bundle, or a video bundle with `--model video`), and with `--select-every` keep
+//! the checkpoint that plans best on validation draws.
 
 use std::path::{Path, PathBuf};
 
