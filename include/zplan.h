@@ -541,6 +541,16 @@ enum zp_status zp_planner_settings_reference(const char *task, struct zp_planner
 // "swing" and "balance"; `max_iterations` 2 for "threepole".
 enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_settings *out);
 
+// Writes to `*out` the settings `zp_planner_settings_for_task` gives, with the choices the
+// latent bundle records for its own model in place of the task's: `terminal_steps` from the
+// manifest field `planner`, which `zplan train --select-every` chooses on validation
+// start/goal draws (a terminal weight that suits one trained model can fail another). A
+// bundle without choices gives the task's settings. The bundle is only read: call this before
+// `zp_planner_new` takes it.
+enum zp_status zp_planner_settings_for_bundle(const struct zp_bundle *bundle,
+                                              const char *task,
+                                              struct zp_planner_settings *out);
+
 // Visual Foresight's planner: CEM with 200 samples, 3 iterations, 10 elites, a 15-step horizon
 // as 5 actions each held 3 steps, a full covariance, final weight 10, no time budget.
 struct zp_observation_settings zp_observation_settings_default(void);

@@ -116,6 +116,15 @@ private:
     detail::Handle<zp_bundle, zp_bundle_free> handle_;
 };
 
+// zplan's settings for a benchmark task with the choices a latent bundle records for its own
+// model in place of the task's (zp_planner_settings_for_bundle); call it before a Planner
+// takes the bundle.
+inline zp_planner_settings bundle_settings(const Bundle &bundle, const std::string &task) {
+    zp_planner_settings settings{};
+    check(zp_planner_settings_for_bundle(bundle.get(), task.c_str(), &settings));
+    return settings;
+}
+
 // A receding-horizon planner with its own sessions; see zp_planner_*. Over a latent bundle
 // it plans toward a goal image (set_goal); over a video bundle, in observation space toward
 // designated-pixel goals (set_pixel_goals).

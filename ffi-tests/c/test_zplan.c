@@ -133,6 +133,30 @@ static void test_settings(void) {
     CHECK(settings.horizon == 10 && settings.q == 10.0); /* planar's, untouched on failure */
 }
 
+/* zplan's settings with a bundle's own choices: `chosen_dir` is the planar bundle with
+ * "planner": {"terminal_steps": 12} in its manifest. */
+static void test_bundle_settings(const char *dir, const char *chosen_dir, const char *video_dir) {
+    zp_bundle *plain = NULL, *chosen = NULL, *video = NULL;
+    zp_planner_settings settings;
+    CHECK_STATUS(zp_bundle_load(dir, &plain), ZP_OK);
+    CHECK_STATUS(zp_planner_settings_for_bundle(plain, "planar", &settings), ZP_OK);
+    CHECK(settings.terminal_steps == 5 && settings.keep_best == 2); /* the task's */
+    CHECK_STATUS(zp_bundle_load(chosen_dir, &chosen), ZP_OK);
+    CHECK_STATUS(zp_planner_settings_for_bundle(chosen, "planar", &settings), ZP_OK);
+    CHECK(settings.terminal_steps == 12 && settings.keep_best == 2 && settings.horizon == 10);
+    CHECK_STATUS(zp_planner_settings_for_bundle(NULL, "planar", &settings), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_settings_for_bundle(chosen, NULL, &settings), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_settings_for_bundle(chosen, "planar", NULL), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_settings_for_bundle(chosen, "pong", &settings), ZP_INVALID_ARGUMENT);
+    CHECK(settings.terminal_steps == 12); /* untouched on failure */
+    CHECK_STATUS(zp_bundle_load(video_dir, &video), ZP_OK);
+    CHECK_STATUS(zp_planner_settings_for_bundle(video, "planar", &settings), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("video"));
+    zp_bundle_free(plain);
+    zp_bundle_free(chosen);
+    zp_bundle_free(video);
+}
+
 /* Takes `bundle`: the planner it makes owns its networks. */
 static void test_planner(zp_bundle *bundle, const char *dir, const char *other_dir) {
     zp_planner_settings settings;
@@ -624,8 +648,10 @@ static void test_observation_planner(const char *video_dir, const char *planar_d
 
 int main(int argc, char **argv) {
     zp_bundle *bundle;
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE\n",
+    if (argc != 7) {
+        fprintf(stderr,
+                "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE "
+                "CHOSEN_BUNDLE\n",
                 argv[0]);
         return 2;
     }
@@ -633,6 +659,7 @@ int main(int argc, char **argv) {
     test_runtime(argv[1]);
     bundle = test_bundle(argv[2], argv[3]);
     test_settings();
+    test_bundle_settings(argv[2], argv[6], argv[5]);
     test_planner(bundle, argv[2], argv[4]);
     test_sampling_planner(argv[2]);
     test_observation_planner(argv[5], argv[2]);

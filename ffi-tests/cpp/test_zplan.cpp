@@ -3,6 +3,7 @@
 // actions as one after the other.
 //
 // usage: test_zplan_cpp ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE
+//        CHOSEN_BUNDLE (the planar bundle recording "planner": {"terminal_steps": 12})
 // (VIDEO_BUNDLE: a predictor that shifts a 16x16 image and its maps by exactly the action)
 #include "zplan.hpp"
 #include "zplan.hpp"  // twice on purpose: the include guard must hold
@@ -103,8 +104,10 @@ static void observation_planning(const std::string &video_dir) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        std::fprintf(stderr, "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE\n",
+    if (argc != 7) {
+        std::fprintf(stderr,
+                     "usage: %s ORT_LIBRARY PLANAR_BUNDLE SCRATCH_DIR OTHER_BUNDLE VIDEO_BUNDLE "
+                     "CHOSEN_BUNDLE\n",
                      argv[0]);
         return 2;
     }
@@ -176,7 +179,12 @@ int main(int argc, char **argv) {
     // zplan's settings for the task add a terminal weight; its plans head for the goal too.
     const auto tuned = zplan::task_settings("planar");
     CHECK(tuned.terminal_steps == 5 && tuned.horizon == settings.horizon);
-    zplan::Planner terminal(zplan::Bundle(bundle_dir), tuned);
+    zplan::Bundle chosen(bundle_dir);
+    // The shipped planar bundle records no choices of its own: the task's settings.
+    CHECK(zplan::bundle_settings(chosen, "planar").terminal_steps == tuned.terminal_steps);
+    CHECK(status_of([&] { zplan::bundle_settings(chosen, "pong"); }) == ZP_INVALID_ARGUMENT);
+    CHECK(zplan::bundle_settings(zplan::Bundle(argv[6]), "planar").terminal_steps == 12);
+    zplan::Planner terminal(std::move(chosen), tuned);
     const auto steered = episode(terminal, 5);
     CHECK(steered[0] > 0.0 && steered[1] > 0.0);
 

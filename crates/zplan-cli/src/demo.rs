@@ -64,7 +64,9 @@ impl DemoCommand {
             return crate::demo_push::demo_push(&model, &self.out, self.seed);
         }
         let load = || Bundle::load(&model).with_context(|| format!("{}", model.display()));
-        let mut planner = Planner::new(load()?, PlannerSettings::for_task(self.task))?;
+        let bundle = load()?;
+        let settings = PlannerSettings::for_bundle(self.task, bundle.manifest());
+        let mut planner = Planner::new(bundle, settings)?;
         let (manifest, _, _, decoder, _) = load()?.into_parts();
         std::fs::create_dir_all(&self.out).with_context(|| format!("{}", self.out.display()))?;
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use zplan_envs::{Env, TaskKind};
 use zplan_loop::{Evaluation, PHASES, evaluate, quantile};
 use zplan_mpc::{Objective, Planner, PlannerKind, PlannerSettings, SamplingSettings};
-use zplan_onnx::{Bundle, NetworkOptions};
+use zplan_onnx::{Bundle, Manifest, NetworkOptions};
 
 /// Score models on the true task: percent of steps in goal under the latent MPC planner; for
 /// push, the success rate of the observation-space planner on a video bundle beside random
@@ -36,13 +36,15 @@ pub struct EvalCommand {
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Goal)]
     objective: ObjectiveArg,
     /// Plan with the reference planner's settings of docs/tasks.md (`PlannerSettings::reference`:
-    /// its horizon and q, Q_T = Q) instead of zplan's (`PlannerSettings::for_task`).
+    /// its horizon and q, Q_T = Q) instead of zplan's (`PlannerSettings::for_bundle`: the task's, with
+    /// the bundle's own choices).
     #[arg(long)]
     reference: bool,
     /// Latent state weight q instead of the task's.
     #[arg(long)]
     q: Option<f64>,
-    /// Terminal weight from N steps of LQR at the goal instead of the task's (0: Q_T = Q).
+    /// Terminal weight from N steps of LQR at the goal instead of the bundle's choice (manifest
+    /// field `planner`) or the task's (0: Q_T = Q).
     #[arg(long, value_name = "N")]
     terminal_steps: Option<usize>,
     /// Steps planned ahead instead of the task's.
@@ -309,12 +311,12 @@ impl EvalCommand {
         Ok(())
     }
 
-    /// The planner settings the options ask for.
-    fn settings(&self) -> PlannerSettings {
+    /// The planner settings the options ask for on a bundle with this manifest.
+    fn settings(&self, manifest: &Manifest) -> PlannerSettings {
         let mut settings = if self.reference {
             PlannerSettings::reference(self.task)
         } else {
-            PlannerSettings::for_task(self.task)
+            PlannerSettings::for_bundle(self.task, manifest)
         };
         settings.q = self.q.unwrap_or(settings.q);
         settings.terminal_steps = self.terminal_steps.unwrap_or(settings.terminal_steps);
@@ -329,7 +331,8 @@ impl EvalCommand {
 
     fn score(&self, model: &Path) -> anyhow::Result<Evaluation> {
         let (bundle, evaluator) = self.planner.load(model)?;
-        let mut planner = Planner::new(bundle, self.settings())?;
+        let settings = self.settings(bundle.manifest());
+        let mut planner = Planner::new(bundle, settings)?;
         let mut env = Env::new(self.task, self.seed);
         let settings = planner.settings();
         println!(

@@ -147,7 +147,8 @@ impl MbrlCommand {
         let first = job(0);
         let bundle = train_bundle(trainer.as_ref(), &first).context("the first model")?;
         let loss = bundle.manifest().provenance.losses.get("total").copied();
-        let mut planner = Planner::new(bundle, PlannerSettings::for_task(self.task))?;
+        let settings = PlannerSettings::for_bundle(self.task, bundle.manifest());
+        let mut planner = Planner::new(bundle, settings)?;
         let mut record = vec![Iteration {
             iteration: 0,
             transitions: rec.buffer().transitions(),

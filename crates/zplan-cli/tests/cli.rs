@@ -456,6 +456,8 @@ fn train_collects_trains_and_validates_a_bundle() {
             "2",
             "--select-every",
             "1",
+            "--select-terminal-steps",
+            "0,3",
             "--validation-episodes",
             "1",
             "--data",
@@ -466,10 +468,38 @@ fn train_collects_trains_and_validates_a_bundle() {
     ]
     .concat();
     let text = succeeded(&zplan(&select, &[]));
-    for epoch in ["epoch     1", "epoch     2"] {
-        assert!(text.contains(epoch), "{epoch}: {text}");
+    for tried in [
+        "epoch     1 ",
+        "epoch     2 ",
+        "terminal LQR steps   0",
+        "terminal LQR steps   3",
+    ] {
+        assert!(text.contains(tried), "{tried}: {text}");
     }
-    assert!(selected.join("zplan.json").is_file());
+    // The kept bundle records the terminal weight it was chosen with, and eval plans with it.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(selected.join("zplan.json")).unwrap())
+            .unwrap();
+    let steps = manifest["planner"]["terminal_steps"].as_u64().unwrap();
+    assert!(steps == 0 || steps == 3, "{manifest}");
+    assert!(
+        text.contains(&format!("with terminal LQR steps {steps} (")),
+        "{text}"
+    );
+    let eval = [
+        "eval",
+        args[1],
+        args[2],
+        "--episodes",
+        "1",
+        "--model",
+        selected.to_str().unwrap(),
+    ];
+    let scored = succeeded(&zplan(&eval, &[]));
+    assert!(
+        scored.contains(&format!("terminal LQR steps {steps})")),
+        "{scored}"
+    );
     if text.contains("kept epoch 1") {
         assert!(
             root.join("selected-e2").join("zplan.json").is_file(),

@@ -301,12 +301,36 @@ pub unsafe extern "C" fn zp_planner_settings_for_task(
     guard(|| unsafe { task_settings(task, out, PlannerSettings::for_task) })
 }
 
+/// Writes to `*out` the settings `zp_planner_settings_for_task` gives, with the choices the
+/// latent bundle records for its own model in place of the task's: `terminal_steps` from the
+/// manifest field `planner`, which `zplan train --select-every` chooses on validation
+/// start/goal draws (a terminal weight that suits one trained model can fail another). A
+/// bundle without choices gives the task's settings. The bundle is only read: call this before
+/// `zp_planner_new` takes it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_settings_for_bundle(
+    bundle: *const zp_bundle,
+    task: *const c_char,
+    out: *mut zp_planner_settings,
+) -> zp_status {
+    // SAFETY: `bundle` is NULL or live (the contract); const calls only share it.
+    unsafe {
+        with_handle_ref(bundle, |b| {
+            let manifest = b.bundle.latent()?.manifest();
+            // SAFETY: the caller's contract for `task` and `out`, passed on.
+            task_settings(task, out, |task| {
+                PlannerSettings::for_bundle(task, manifest)
+            })
+        })
+    }
+}
+
 /// # Safety
 /// `task` is NULL or a NUL-terminated string; `out` is NULL or writable.
 unsafe fn task_settings(
     task: *const c_char,
     out: *mut zp_planner_settings,
-    settings_of: fn(TaskKind) -> PlannerSettings,
+    settings_of: impl FnOnce(TaskKind) -> PlannerSettings,
 ) -> Result<()> {
     non_null(out, "out")?;
     // SAFETY: the caller's contract.

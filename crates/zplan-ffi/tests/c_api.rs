@@ -42,12 +42,32 @@ fn c_test(exe: &std::path::Path, wrapper: &[&str]) -> String {
         .arg(&scratch)
         .arg(root().join("crates/zplan-onnx/tests/fixtures/linear"))
         .arg(root().join("crates/zplan-onnx/tests/fixtures/video-shift"))
+        .arg(chosen_bundle(&scratch))
         // cargo's LD_LIBRARY_PATH would win over the program's RUNPATH and could load another
         // build's libzplan.so.
         .env_remove("LD_LIBRARY_PATH")
         .env_remove("ZPLAN_ORT_DYLIB")
         .env_remove("ORT_DYLIB_PATH");
     run_ok(&mut cmd, "test_zplan")
+}
+
+/// A copy of models/planar in `scratch` whose manifest records planner choices of its own
+/// (terminal_steps 12).
+fn chosen_bundle(scratch: &std::path::Path) -> std::path::PathBuf {
+    let (from, to) = (root().join("models/planar"), scratch.join("planar-chosen"));
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let manifest = to.join("zplan.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    json["planner"] = serde_json::json!({ "terminal_steps": 12 });
+    std::fs::write(&manifest, json.to_string()).unwrap();
+    to
 }
 
 #[test]

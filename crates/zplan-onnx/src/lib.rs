@@ -23,8 +23,8 @@ mod runtime;
 
 pub use bundle::manifest::{
     ActionSpec, BundleKind, DecoderSpec, DifferenceScheme, DynamicsSpec, EncoderSpec,
-    FORMAT_VERSION, JacobianSpec, MAX_MAPS, Manifest, ObservationSpec, PredictorSpec, Provenance,
-    RewardSpec, VideoManifest,
+    FORMAT_VERSION, JacobianSpec, MAX_MAPS, MAX_TERMINAL_STEPS, Manifest, ObservationSpec,
+    PlannerChoices, PredictorSpec, Provenance, RewardSpec, VideoManifest,
 };
 pub use bundle::onnx_header::{MAX_IR_VERSION, MAX_OPSET, OnnxHeader};
 pub use bundle::{Bundle, MANIFEST_FILE, VideoBundle};

@@ -512,6 +512,39 @@ fn bad_action_bounds_and_versions_name_the_field() {
 }
 
 #[test]
+fn planner_choices_load_and_absurd_ones_name_the_field() {
+    let (_tmp, dir) =
+        edited(
+            "mlp",
+            "planner",
+            |m| {
+                m["planner"] =
+                    serde_json::json!({"terminal_steps": 7, "chosen_on": "validation draws"})
+            },
+        );
+    let bundle = Bundle::load(&dir).expect("a bundle with planner choices loads");
+    let choices = bundle.manifest().planner.as_ref().expect("parsed");
+    assert_eq!(choices.terminal_steps, 7);
+    let (_tmp, dir) = edited("mlp", "steps", |m| {
+        m["planner"] = serde_json::json!({"terminal_steps": 1_000_000})
+    });
+    let err = load_err(&dir);
+    assert!(
+        matches!(&err, BundleError::Field { field, .. } if field == "planner.terminal_steps"),
+        "{err}"
+    );
+    let (_tmp, dir) = edited("mlp", "horizon", |m| {
+        m["planner"] = serde_json::json!({"terminal_steps": 5, "horizon": 9})
+    });
+    match load_err(&dir) {
+        BundleError::Json { message, .. } => {
+            assert!(message.contains("unknown field `horizon`"), "{message}")
+        }
+        other => panic!("expected Json, got {other}"),
+    }
+}
+
+#[test]
 fn wrong_image_size_and_nan_inputs_are_errors() {
     let mut bundle = Bundle::load(&fixture("mlp")).unwrap();
     let mut z = Array2::<f32>::zeros((1, 3));

@@ -159,7 +159,26 @@ pub struct Manifest {
     pub jacobians: JacobianSpec,
     /// Where the model came from.
     pub provenance: Provenance,
+    /// Planner settings chosen for this model, in place of the task's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planner: Option<PlannerChoices>,
 }
+
+/// Planner settings chosen for one model, e.g. by `zplan train --select-every` on validation
+/// start/goal draws: a terminal weight that suits one trained model can fail another of the
+/// same recipe (docs/results.md, "Across training seeds").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerChoices {
+    /// Steps of LQR at the goal that make the terminal weight (0: Q_T = Q).
+    pub terminal_steps: usize,
+    /// How they were chosen, for the reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_on: Option<String>,
+}
+
+/// Most `planner.terminal_steps` a manifest may ask for.
+pub const MAX_TERMINAL_STEPS: usize = 10_000;
 
 /// Image layout: the encoder input is f32 [B, frames * channels, height, width] in [0, 1],
 /// the frames stacked oldest first along the channel axis.
@@ -412,6 +431,17 @@ impl Manifest {
                 return field("jacobians.step", format!("is {step}, must be positive"));
             }
             _ => {}
+        }
+        if let Some(planner) = &self.planner
+            && planner.terminal_steps > MAX_TERMINAL_STEPS
+        {
+            return field(
+                "planner.terminal_steps",
+                format!(
+                    "is {}, must be at most {MAX_TERMINAL_STEPS}",
+                    planner.terminal_steps
+                ),
+            );
         }
         Ok(())
     }
