@@ -543,7 +543,7 @@ enum zp_status zp_planner_settings_for_task(const char *task, struct zp_planner_
 
 // Writes to `*out` the settings `zp_planner_settings_for_task` gives, with the choices the
 // latent bundle records for its own model in place of the task's: `terminal_steps` from the
-// manifest field `planner`, which `zplan train --select-every` chooses on validation
+// manifest field `planner`, which `zplan train --select-terminal-steps` chooses on validation
 // start/goal draws (a terminal weight that suits one trained model can fail another). A
 // bundle without choices gives the task's settings. The bundle is only read: call this before
 // `zp_planner_new` takes it.

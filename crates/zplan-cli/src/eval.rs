@@ -36,8 +36,8 @@ pub struct EvalCommand {
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Goal)]
     objective: ObjectiveArg,
     /// Plan with the reference planner's settings of docs/tasks.md (`PlannerSettings::reference`:
-    /// its horizon and q, Q_T = Q) instead of zplan's (`PlannerSettings::for_bundle`: the task's, with
-    /// the bundle's own choices).
+    /// its horizon and q, Q_T = Q) instead of zplan's (`PlannerSettings::for_bundle`: the
+    /// task's, with the bundle's own choices).
     #[arg(long)]
     reference: bool,
     /// Latent state weight q instead of the task's.

@@ -335,25 +335,25 @@ impl TrainCommand {
             .map(|epoch| (epoch, suffixed(out, &format!("-e{epoch}"))))
             .collect();
         candidates.push((epochs, out.to_path_buf()));
-        let task_steps = PlannerSettings::for_task(self.task).terminal_steps;
-        let tried: Vec<Option<usize>> = match terminal_steps {
-            [] => vec![None],
-            steps => steps.iter().copied().map(Some).collect(),
+        let tried = match terminal_steps {
+            [] => vec![PlannerSettings::for_task(self.task).terminal_steps],
+            steps => steps.to_vec(),
         };
-        // (epoch, directory, terminal steps tried or None, score)
-        let mut best: Option<(usize, PathBuf, Option<usize>, f64)> = None;
+        // (epoch, directory, terminal steps, score)
+        let mut best: Option<(usize, PathBuf, usize, f64)> = None;
         for (epoch, dir) in candidates {
             for &steps in &tried {
-                let mut settings = PlannerSettings::for_task(self.task);
-                settings.terminal_steps = steps.unwrap_or(task_steps);
+                let settings = PlannerSettings {
+                    terminal_steps: steps,
+                    ..PlannerSettings::for_task(self.task)
+                };
                 let mut planner = Planner::new(Bundle::load(&dir)?, settings)?;
                 let mut env = Env::new(self.task, seed);
                 let score = evaluate(&mut env, &mut planner, seed, episodes, |_, _| {})?.percent;
                 println!(
-                    "zplan train: epoch {epoch:>5} ({}), terminal LQR steps {:>3}: {score:6.2} % \
-                     in goal on {episodes} validation draws from seed {seed}",
+                    "zplan train: epoch {epoch:>5} ({}), terminal LQR steps {steps:>3}: \
+                     {score:6.2} % in goal on {episodes} validation draws from seed {seed}",
                     dir.display(),
-                    steps.unwrap_or(task_steps),
                 );
                 if best.as_ref().is_none_or(|(.., top)| score > *top) {
                     best = Some((epoch, dir.clone(), steps, score));
@@ -361,29 +361,30 @@ impl TrainCommand {
             }
         }
         let (epoch, dir, steps, score) = best.expect("the final model is a candidate");
+        let last = suffixed(out, &format!("-e{epochs}"));
         if epoch < epochs {
-            let last = suffixed(out, &format!("-e{epochs}"));
             if last.exists() {
                 std::fs::remove_dir_all(&last)?;
             }
             std::fs::rename(out, &last)?;
             copy_dir(&dir, out)?;
         }
-        if let Some(steps) = steps {
+        let mut with = String::new();
+        if !terminal_steps.is_empty() {
             let chosen_on = format!(
                 "zplan train: epoch {epoch} of {epochs} and terminal LQR steps {steps}, of \
                  checkpoints every {every} epochs and terminal steps {terminal_steps:?}, scored \
                  {score:.2} % in goal on {episodes} validation draws from seed {seed}"
             );
             record_planner_choices(out, steps, &chosen_on)?;
+            with = format!(" with terminal LQR steps {steps}");
         }
-        let with = steps.map_or(String::new(), |n| format!(" with terminal LQR steps {n}"));
         if epoch < epochs {
             println!(
                 "zplan train: kept epoch {epoch}{with} ({score:.2} %) in {}; the final model is \
                  in {}",
                 out.display(),
-                suffixed(out, &format!("-e{epochs}")).display()
+                last.display()
             );
         } else {
             println!("zplan train: kept the final model{with} ({score:.2} %)");

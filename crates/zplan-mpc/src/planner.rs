@@ -228,8 +228,8 @@ impl PlannerSettings {
     }
 
     /// [`Self::for_task`] with the choices the bundle's manifest records for its own model
-    /// (field `planner`: the terminal weight's LQR steps, which `zplan train --select-every`
-    /// chooses on validation draws) in place of the task's.
+    /// (field `planner`: the terminal weight's LQR steps, which `zplan train
+    /// --select-terminal-steps` chooses on validation draws) in place of the task's.
     pub fn for_bundle(task: TaskKind, manifest: &Manifest) -> Self {
         let mut settings = Self::for_task(task);
         if let Some(choices) = &manifest.planner {

@@ -164,9 +164,9 @@ pub struct Manifest {
     pub planner: Option<PlannerChoices>,
 }
 
-/// Planner settings chosen for one model, e.g. by `zplan train --select-every` on validation
-/// start/goal draws: a terminal weight that suits one trained model can fail another of the
-/// same recipe (docs/results.md, "Across training seeds").
+/// Planner settings chosen for one model, e.g. by `zplan train --select-terminal-steps` on
+/// validation start/goal draws: a terminal weight that suits one trained model can fail another
+/// of the same recipe (docs/results.md, "Across training seeds").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlannerChoices {
