@@ -387,3 +387,41 @@ def test_the_cosine_schedule_falls_from_lr_to_nearly_zero_over_the_epochs():
     rates = [learning_rate(cosine, e) for e in range(30)]
     assert rates[0] == 1e-3 and abs(rates[15] - 5e-4) < 1e-12 and 0.0 < rates[-1] < 1e-5
     assert np.all(np.diff(rates) < 0.0)
+
+
+def test_a_run_continues_from_saved_weights_and_refuses_weights_of_another_size(planar_buffer, tmp_path, capsys):
+    from zplan_train.train import WEIGHTS_FILE, load_weights
+
+    first = tmp_path / "first"
+    common = ["--data", planar_buffer, "--task", "planar", "--model", "deterministic", "--batch-size", "64"]
+    assert main([*common, "--out", str(first), "--epochs", "2", "--checkpoint-every", "1", "--save-weights"]) == 0
+    assert (first / WEIGHTS_FILE).is_file() and (tmp_path / "first-e1" / WEIGHTS_FILE).is_file()
+
+    # The weights load into a fresh model of the same sizes and are the trained ones, not the
+    # fresh model's draw.
+    data = read_buffer(planar_buffer)
+    model = LatentModel("planar", "deterministic", data.obs.shape[1:], data.action.shape[1], 64)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    load_weights(model, str(first))
+    saved = torch.load(first / WEIGHTS_FILE, weights_only=True)
+    assert all(torch.equal(model.state_dict()[k], saved[k]) for k in saved)
+    assert any(not torch.equal(fresh[k], saved[k]) for k in saved)
+
+    # A run from them goes on where the first ended: after its one epoch (the third in all) the
+    # loss is below the first run's after its first epoch.
+    second = tmp_path / "second"
+    assert main([*common, "--out", str(second), "--epochs", "1", "--init-from", str(first)]) == 0
+
+    def total(bundle):
+        with open(bundle / "zplan.json") as f:
+            return json.load(f)["provenance"]["losses"]["total"]
+
+    assert total(second) < total(tmp_path / "first-e1")
+    assert not (second / WEIGHTS_FILE).exists()
+
+    capsys.readouterr()
+    narrow = [*common, "--out", str(tmp_path / "narrow"), "--epochs", "1", "--transition-width", "32"]
+    assert main([*narrow, "--init-from", str(first)]) == 2
+    assert f"{first / WEIGHTS_FILE}: the weights do not fit" in capsys.readouterr().err
+    assert main([*narrow, "--init-from", str(tmp_path / "second")]) == 2
+    assert "no weights to start from" in capsys.readouterr().err

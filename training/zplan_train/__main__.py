@@ -10,7 +10,7 @@ from .data import read_buffer_or_report
 from .export import ExportError, export_bundle
 from .plots import latent_space, reconstructions
 from .tasks import TASKS
-from .train import train
+from .train import save_weights, train
 
 DEFAULTS = TrainConfig()
 
@@ -95,6 +95,17 @@ def parse(argv):
         metavar="N",
         help="also write the bundle after every N epochs, to OUT-eEPOCH (without the pictures)",
     )
+    parser.add_argument(
+        "--save-weights",
+        action="store_true",
+        help="also write the torch weights (weights.pt) into the bundle and its checkpoints, for --init-from",
+    )
+    parser.add_argument(
+        "--init-from",
+        metavar="BUNDLE",
+        help="start from the weights of a bundle written with --save-weights (same kind and sizes) "
+        "instead of fresh ones; its held-out rows may differ from this run's",
+    )
     args = parser.parse_args(argv)
     try:
         config = TrainConfig(
@@ -114,6 +125,8 @@ def parse(argv):
             jacobians=args.jacobians,
             checkpoint_every=args.checkpoint_every,
             optimizer=args.optimizer,
+            init_from=args.init_from,
+            save_weights=args.save_weights,
         )
     except ValueError as e:
         parser.error(str(e))
@@ -128,12 +141,16 @@ def main(argv=None):
     print(
         f"zplan_train: {len(data)} transitions of {args.task} from {data.path}, model {config.kind}, seed {config.seed}"
     )
+    if config.init_from is not None:
+        print(f"zplan_train: starting from the weights of {config.init_from}")
 
     def checkpoint(epoch, model, history, held_out, seconds):
         every = config.checkpoint_every
         if every and epoch % every == 0 and epoch < config.epochs:
             out = f"{args.out}-e{epoch}"
             export_bundle(model, data, held_out, out, history, config, seconds, task=args.task)
+            if config.save_weights:
+                save_weights(model, out)
             print(f"zplan_train: wrote the checkpoint {out}", flush=True)
 
     try:
@@ -146,6 +163,8 @@ def main(argv=None):
         return 2
     try:
         errors = export_bundle(model, data, held_out, args.out, history, config, seconds, task=args.task)
+        if config.save_weights:
+            save_weights(model, args.out)
     except ExportError as e:
         print(f"zplan_train: refusing to write {args.out}: {e}", file=sys.stderr)
         return 1

@@ -69,6 +69,12 @@ class TrainConfig:
     # scaled per parameter (PC3's setting); "adamw": decoupled, w <- w (1 - lr weight_decay)
     # at each step, untouched by clipping and by Adam's scaling.
     optimizer: str = "adam"
+    # Start from the torch weights of an earlier run of the same kind and sizes: a bundle
+    # directory written with save_weights (its weights.pt). None: weights drawn from `seed`.
+    init_from: str = None
+    # Also write the torch weights (weights.pt) into the bundle and into each checkpoint, so that
+    # a later run can continue from them (init_from).
+    save_weights: bool = False
 
     def __post_init__(self):
         kind = ModelKind(self.kind)

@@ -1,5 +1,6 @@
 """The training loop."""
 
+import os
 import time
 
 import numpy as np
@@ -77,6 +78,8 @@ def train(data, task, config=None, log=_log, after_epoch=None):
                 model, *batch, config.tracking_weight, config.tracking_radius, positions, config.keypoint_weight
             )
 
+    if config.init_from is not None:
+        load_weights(model, config.init_from)
     optimiser = (torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam)(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -110,6 +113,31 @@ def train(data, task, config=None, log=_log, after_epoch=None):
             after_epoch(epoch + 1, model.eval(), history, test_rows, time.time() - start)
             model.to(device)
     return model.eval(), history, test_rows, time.time() - start
+
+
+# The torch weights of a bundle trained with `save_weights`, beside its ONNX files.
+WEIGHTS_FILE = "weights.pt"
+
+
+def save_weights(model, bundle_dir):
+    """Writes the model's weights into `bundle_dir` (through a temporary file and a rename)."""
+    path = os.path.join(bundle_dir, WEIGHTS_FILE)
+    torch.save(model.state_dict(), path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_weights(model, bundle_dir):
+    """Loads the weights `save_weights` wrote into `bundle_dir` into `model`; a ValueError
+    names the file when there are none or when they belong to another kind or size of model."""
+    path = os.path.join(bundle_dir, WEIGHTS_FILE)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no weights to start from (a bundle trained with --save-weights has them)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())
+        raise ValueError(f"{path}: the weights do not fit the model being trained: {detail}") from None
 
 
 def learning_rate(config, epoch):

@@ -29,7 +29,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayView3;
 use rand::SeedableRng;
-use zplan_envs::{Env, Pcg64, Push, TaskKind, sample_sequence};
+use zplan_envs::{Env, Pcg64, Push, TaskKind};
 use zplan_loop::{LoopError, Recorder};
 use zplan_mpc::{ObservationPlanner, ObservationSettings, PixelGoal};
 use zplan_onnx::VideoBundle;
@@ -157,28 +157,16 @@ pub(crate) fn collect(
 
     match what {
         Collection::Samples { samples, sequence } => {
-            let goal = definition.nominal_goal();
-            let mut index = 0;
-            while rec.buffer().transitions() < samples {
-                let length = sequence.min(samples - rec.buffer().transitions());
-                for sample in sample_sequence(definition.as_ref(), index, length, &mut rng) {
-                    let reached = definition.in_goal(&sample.next_state, &goal);
-                    rec.append(
-                        &sample.obs,
-                        &sample.action,
-                        f32::from(u8::from(reached)),
-                        &sample.next_obs,
-                        false,
-                        &sample.state,
-                        &sample.next_state,
-                    )?;
-                    count_contact(&sample.state, &sample.next_state);
+            rec.samples(
+                definition.as_ref(),
+                samples,
+                sequence,
+                &mut rng,
+                |state, next| {
+                    count_contact(state, next);
                     bar.inc(1);
-                }
-                // Samples (sequences) are independent: each is its own episode.
-                rec.end_episode();
-                index += 1;
-            }
+                },
+            )?;
         }
         Collection::RandomEpisodes(episodes) => {
             let mut env = Env::new(task, seed);

@@ -2,16 +2,18 @@
 //! zplan-loop:
 //!
 //! ```text
-//! D <- transitions of the base policy pi_0 (uniformly random actions)
+//! D <- transitions of the base policy pi_0 (random-action episodes from the start states, or
+//!      samples of the task's whole state space)
 //! model <- train(D)
 //! repeat K times:
 //!     for N steps: o <- camera; u <- MPC plan through the model; apply u; observe o', r
 //!                  D <- D + (o, u, r, o')                    (committed after every episode)
-//!     model' <- train(all of D); if model' loads and fits the planner, swap it in
+//!     model' <- train(all of D) (anew, or going on from the serving model's weights)
+//!     if model' loads and fits the planner, swap it in
 //! ```
 //!
 //! The planner object lives through the whole run: a retrained bundle replaces its networks
-//! only after it has passed validation (`zplan_loop::retrain`), so the old model serves until
+//! only after it has loaded and the planner has accepted it, so the old model serves until
 //! then, and a failed training run leaves the old model and every committed row in place.
 
 use std::path::{Path, PathBuf};
@@ -25,65 +27,58 @@ use plotters::prelude::*;
 use rand::SeedableRng;
 use serde::Serialize;
 use zplan_envs::{Env, Pcg64, TaskKind};
-use zplan_loop::{
-    CommandTrainer, ModelKind, Recorder, ReferenceTrainer, Retrain, TrainJob, Trainer, retrain,
-    run_episode, train_bundle,
-};
+use zplan_loop::{CommandTrainer, Recorder, ReferenceTrainer, TrainJob, run_episode, train_bundle};
 use zplan_mpc::{Planner, PlannerSettings};
+use zplan_onnx::Bundle;
 
 use crate::plot::{BLUE, Figure, GREY, ORANGE, font};
+use crate::train::{Recipe, TrainingChoices};
 
 /// First start/goal draw of the loop's MPC episodes (for `--seed 0`).
 const EPISODE_SEEDS: u64 = 1_000_000;
 
 /// Model-based RL on a task: collect with random actions, train, then K times: plan with MPC
 /// for N steps appending every transition, retrain on all the data and swap the new model into
-/// the running planner. Writes OUT/buffer, OUT/models/K, OUT/mbrl.json and
-/// OUT/learning-curve.png.
-#[derive(Args, Serialize)]
+/// the running planner. Trains by the task's recipe (`zplan train`'s) unless told otherwise.
+/// Writes OUT/buffer, OUT/models/K, OUT/mbrl.json and OUT/learning-curve.png.
+#[derive(Args)]
 pub struct MbrlCommand {
     #[arg(long)]
-    #[serde(serialize_with = "task_name")]
     task: TaskKind,
     /// Retraining rounds after the first model.
     #[arg(long, default_value_t = 3)]
-    #[serde(skip)]
     iterations: usize,
     /// MPC steps between two trainings (whole episodes, so at least this many).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     steps_per_iteration: u64,
-    /// Episodes of the random base policy before the first model.
+    /// pi_0's data: episodes of uniformly random actions from the task's start states.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     initial_episodes: u64,
-    /// Training epochs of each model.
-    #[arg(long, default_value_t = 30)]
-    epochs: usize,
-    /// Model kind of the reference trainer.
-    #[arg(long, value_enum, default_value_t = ModelKind::Deterministic)]
-    #[serde(skip)]
-    model: ModelKind,
-    /// Train on latent predictions this many steps ahead (deterministic kind; needs data of
-    /// several transitions per episode).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    #[serde(skip)]
-    horizon: u64,
+    /// pi_0's data instead: this many transitions of the task's sample distribution (start
+    /// states over the whole state space, uniformly random actions, in runs of `--sequence`),
+    /// as `zplan collect --samples` draws the reference data.
+    #[arg(long, conflicts_with = "initial_episodes", value_parser = clap::value_parser!(u64).range(1..))]
+    initial_samples: Option<u64>,
+    #[command(flatten)]
+    choices: TrainingChoices,
+    /// Rounds after the first go on training the serving model for this many epochs on all
+    /// the data (the reference trainer's --init-from) instead of training a new one. With
+    /// `--select-every` the serving model is a candidate too: a round keeps it unless a
+    /// continued one plans better on the validation draws.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    continue_epochs: Option<u64>,
     /// Seed of the data, the episodes and the training runs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// A shell command that trains instead of the reference trainer; it reads its job from
-    /// ZPLAN_TASK, ZPLAN_DATA, ZPLAN_OUT, ZPLAN_EPOCHS, ZPLAN_HORIZON and ZPLAN_SEED and writes
-    /// a bundle to $ZPLAN_OUT.
-    #[arg(long, value_name = "COMMAND")]
-    #[serde(skip)]
+    /// A shell command that trains instead of the reference trainer, as it likes (the recipe,
+    /// `--select-every` and `--continue-epochs` are the reference trainer's); it reads its job
+    /// from ZPLAN_TASK, ZPLAN_DATA, ZPLAN_OUT, ZPLAN_EPOCHS, ZPLAN_HORIZON and ZPLAN_SEED and
+    /// writes a bundle to $ZPLAN_OUT.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "continue_epochs")]
     train_command: Option<String>,
     /// New output directory.
     #[arg(long)]
-    #[serde(skip)]
     out: PathBuf,
-}
-
-fn task_name<S: serde::Serializer>(task: &TaskKind, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(task.name())
 }
 
 /// One line of the run's record.
@@ -102,20 +97,25 @@ struct Iteration {
     kept_because: Option<String>,
 }
 
-/// mbrl.json: the options and one record per iteration.
+/// mbrl.json: the options, the training recipe and one record per iteration.
 #[derive(Serialize)]
 struct Record<'a> {
-    #[serde(flatten)]
-    options: &'a MbrlCommand,
+    task: &'a str,
+    steps_per_iteration: u64,
+    initial_data: String,
+    training: serde_json::Value,
+    seed: u64,
     iterations: &'a [Iteration],
 }
 
 impl MbrlCommand {
     pub fn execute(self) -> anyhow::Result<()> {
-        if self.model.bundle_kind() != zplan_onnx::BundleKind::Latent {
+        let recipe = Recipe::for_task(self.task)
+            .overridden_by(&self.choices, self.initial_samples.map(|n| n as usize));
+        if recipe.model.bundle_kind() != zplan_onnx::BundleKind::Latent {
             anyhow::bail!(
                 "--model {}: zplan mbrl plans in a latent space; choose pc3, deterministic or e2c",
-                self.model.name()
+                recipe.model.name()
             );
         }
         let start = Instant::now();
@@ -124,28 +124,48 @@ impl MbrlCommand {
         let mut rec = Recorder::create(&buffer_dir, task.as_ref())?;
         let mut env = Env::new(self.task, self.seed);
         let mut rng = Pcg64::seed_from_u64(self.seed);
-        rec.random_episodes(
-            &mut env,
-            self.initial_episodes as usize,
-            &mut rng,
-            |_, _| {},
-        )?;
-        rec.commit()?;
-
-        let trainer: Box<dyn Trainer> = match &self.train_command {
-            Some(shell) => Box::new(CommandTrainer::new(shell.clone())),
-            None => Box::new(ReferenceTrainer::locate(None, self.model)?),
+        let initial_data = match self.initial_samples {
+            Some(_) => {
+                rec.samples(
+                    task.as_ref(),
+                    recipe.samples,
+                    recipe.sequence,
+                    &mut rng,
+                    |_, _| {},
+                )?;
+                format!(
+                    "{} samples of the task's distribution in runs of {}",
+                    recipe.samples, recipe.sequence
+                )
+            }
+            None => {
+                let episodes = self.initial_episodes as usize;
+                rec.random_episodes(&mut env, episodes, &mut rng, |_, _| {})?;
+                format!("{episodes} random-action episodes from the start states")
+            }
         };
+        rec.commit()?;
+        let training = self.describe(&recipe);
+        println!(
+            "zplan mbrl: {}; pi_0's data: {initial_data}; {training}",
+            self.task.name()
+        );
+
         let job = |k: usize| TrainJob {
             task: self.task.name().to_owned(),
             data: buffer_dir.clone(),
             out: self.out.join("models").join(k.to_string()),
-            epochs: self.epochs,
-            horizon: self.horizon as usize,
+            epochs: match self.continue_epochs {
+                Some(epochs) if k > 0 => epochs as usize,
+                _ => recipe.epochs,
+            },
+            horizon: recipe.horizon,
             seed: self.seed.wrapping_add(k as u64),
         };
         let first = job(0);
-        let bundle = train_bundle(trainer.as_ref(), &first).context("the first model")?;
+        let bundle = self
+            .train(&recipe, &first, None)
+            .context("the first model")?;
         let loss = bundle.manifest().provenance.losses.get("total").copied();
         let settings = PlannerSettings::for_bundle(self.task, bundle.manifest());
         let mut planner = Planner::new(bundle, settings)?;
@@ -176,13 +196,21 @@ impl MbrlCommand {
                 rec.commit()?;
             }
             // The outer loop: retrain on all of D; the old model serves until the new one
-            // passes.
+            // has loaded and the planner has taken it.
             let job = job(k);
-            let (model, training_loss, kept_because) =
-                match retrain(&mut planner, trainer.as_ref(), &job) {
-                    Retrain::Swapped { loss } => (job.out, loss, None),
-                    Retrain::Kept { reason } => (record[k - 1].model.clone(), None, Some(reason)),
-                };
+            let serving = record[k - 1].model.clone();
+            let continued = self.continue_epochs.is_some().then_some(serving.as_path());
+            let swapped = self.train(&recipe, &job, continued).and_then(|bundle| {
+                let loss = bundle.manifest().provenance.losses.get("total").copied();
+                planner
+                    .swap_bundle(bundle)
+                    .context("the planner refused it")?;
+                Ok(loss)
+            });
+            let (model, training_loss, kept_because) = match swapped {
+                Ok(loss) => (job.out, loss, None),
+                Err(e) => (serving, None, Some(format!("{e:#}"))),
+            };
             record.push(Iteration {
                 iteration: k,
                 transitions: rec.buffer().transitions(),
@@ -198,7 +226,20 @@ impl MbrlCommand {
         crate::write_json(
             &json,
             &Record {
-                options: &self,
+                task: self.task.name(),
+                steps_per_iteration: self.steps_per_iteration,
+                initial_data,
+                training: serde_json::json!({
+                    "model": recipe.model.name(),
+                    "epochs": recipe.epochs,
+                    "continue_epochs": self.continue_epochs,
+                    "horizon": recipe.horizon,
+                    "transition_width": recipe.transition_width,
+                    "select_every": recipe.select_every,
+                    "select_terminal_steps": recipe.select_terminal_steps,
+                    "train_command": self.train_command,
+                }),
+                seed: self.seed,
                 iterations: &record,
             },
         )?;
@@ -209,6 +250,62 @@ impl MbrlCommand {
             curve.display()
         );
         Ok(())
+    }
+
+    /// Runs `job` by the recipe (or the user's command) and returns the bundle it leaves in
+    /// `job.out`, loaded: with `--select-every`, the best of the run's checkpoints, its final
+    /// model and the model it `continued` from, on the validation draws.
+    fn train(
+        &self,
+        recipe: &Recipe,
+        job: &TrainJob,
+        continued: Option<&Path>,
+    ) -> anyhow::Result<Bundle> {
+        if let Some(shell) = &self.train_command {
+            return Ok(train_bundle(&CommandTrainer::new(shell.clone()), job)?);
+        }
+        let mut options = vec![
+            "--transition-width".to_owned(),
+            recipe.transition_width.to_string(),
+        ];
+        if let Some(every) = recipe.select_every {
+            options.extend(["--checkpoint-every".to_owned(), every.to_string()]);
+        }
+        if self.continue_epochs.is_some() {
+            options.push("--save-weights".to_owned());
+        }
+        if let Some(dir) = continued {
+            options.extend(["--init-from".to_owned(), dir.display().to_string()]);
+        }
+        let trainer = ReferenceTrainer::locate(None, recipe.model)?.with_options(options);
+        train_bundle(&trainer, job)?;
+        if let Some(every) = recipe.select_every {
+            self.choices
+                .selection(self.task, every, &recipe.select_terminal_steps)
+                .keep_best(&job.out, job.epochs, continued)?;
+        }
+        Bundle::load(&job.out).with_context(|| format!("{}", job.out.display()))
+    }
+
+    /// The training as the run's first line states it.
+    fn describe(&self, recipe: &Recipe) -> String {
+        if let Some(shell) = &self.train_command {
+            return format!("training by `{shell}`");
+        }
+        let mut text = format!(
+            "model {}, {} epochs, horizon {}, transition width {}",
+            recipe.model.name(),
+            recipe.epochs,
+            recipe.horizon,
+            recipe.transition_width
+        );
+        if let Some(epochs) = self.continue_epochs {
+            text += &format!(", later rounds continue the serving model for {epochs} epochs");
+        }
+        if let Some(every) = recipe.select_every {
+            text += &format!(", the best of every {every} epochs on validation draws");
+        }
+        text
     }
 }
 

@@ -34,6 +34,24 @@ pub struct TrainCommand {
     /// whole random-policy episodes, `zplan collect --policy random`) [default: the recipe's].
     #[arg(long)]
     samples: Option<usize>,
+    #[command(flatten)]
+    choices: TrainingChoices,
+    /// Seed of the data and the training run.
+    #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
+    seed: u64,
+    /// Independent training runs on the same data (collected with the first seed), one bundle
+    /// per seed in OUT-seedS, for scoring "all" and "top 1" with `zplan eval --model ...`.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    seeds: Vec<u64>,
+    /// Python interpreter with zplan_train's requirements [default: the project's .venv].
+    #[arg(long)]
+    python: Option<PathBuf>,
+}
+
+/// How to train, where it differs from the task's recipe, and how to choose among a run's
+/// checkpoints: the options `zplan train` and `zplan mbrl` share.
+#[derive(Args, Clone, Debug)]
+pub struct TrainingChoices {
     /// Transitions per collected sample (`zplan collect --sequence`; latent kinds) [default:
     /// the recipe's].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -72,16 +90,24 @@ pub struct TrainCommand {
     /// Validation episodes of `--select-every`.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     validation_episodes: u64,
-    /// Seed of the data and the training run.
-    #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
-    seed: u64,
-    /// Independent training runs on the same data (collected with the first seed), one bundle
-    /// per seed in OUT-seedS, for scoring "all" and "top 1" with `zplan eval --model ...`.
-    #[arg(long, value_delimiter = ',', num_args = 1..)]
-    seeds: Vec<u64>,
-    /// Python interpreter with zplan_train's requirements [default: the project's .venv].
-    #[arg(long)]
-    python: Option<PathBuf>,
+}
+
+impl TrainingChoices {
+    /// The validation of `--select-every every` on `task` with these terminal weights.
+    pub fn selection<'a>(
+        &self,
+        task: TaskKind,
+        every: usize,
+        terminal_steps: &'a [usize],
+    ) -> Selection<'a> {
+        Selection {
+            task,
+            seed: self.validation_seed,
+            episodes: self.validation_episodes as usize,
+            every,
+            terminal_steps,
+        }
+    }
 }
 
 /// How a task's shipped bundle was trained (models/README.md): the data collected and the
@@ -159,8 +185,8 @@ impl Recipe {
         }
     }
 
-    /// The recipe with the command's explicit choices in place of its own.
-    fn overridden_by(mut self, command: &TrainCommand) -> Self {
+    /// The recipe with explicit choices in place of its own.
+    pub fn overridden_by(mut self, command: &TrainingChoices, samples: Option<usize>) -> Self {
         let select_terminal_steps = if command.select_terminal_steps.is_empty() {
             std::mem::take(&mut self.select_terminal_steps)
         } else {
@@ -182,7 +208,7 @@ impl Recipe {
             }
         };
         Self {
-            samples: command.samples.unwrap_or(base.samples),
+            samples: samples.unwrap_or(base.samples),
             sequence: command.sequence.map_or(base.sequence, |s| s as usize),
             model,
             epochs: command.epochs.unwrap_or(base.epochs),
@@ -203,7 +229,7 @@ impl Recipe {
 impl TrainCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let name = self.task.name();
-        let recipe = Recipe::for_task(self.task).overridden_by(&self);
+        let recipe = Recipe::for_task(self.task).overridden_by(&self.choices, self.samples);
         let data = self
             .data
             .clone()
@@ -267,8 +293,8 @@ impl TrainCommand {
                         [] => String::new(),
                         steps => format!(" and terminal LQR steps {steps:?}"),
                     },
-                    self.validation_episodes,
-                    self.validation_seed
+                    self.choices.validation_episodes,
+                    self.choices.validation_seed
                 ),
                 None => String::new(),
             }
@@ -298,12 +324,9 @@ impl TrainCommand {
             };
             println!("zplan train: {} is valid ({bundle})", out.display());
             if let Some(every) = recipe.select_every {
-                self.keep_best_checkpoint(
-                    out,
-                    recipe.epochs,
-                    every,
-                    &recipe.select_terminal_steps,
-                )?;
+                self.choices
+                    .selection(self.task, every, &recipe.select_terminal_steps)
+                    .keep_best(out, recipe.epochs, None)?;
             }
         }
         if runs.len() > 1 {
@@ -316,26 +339,42 @@ impl TrainCommand {
         }
         Ok(())
     }
+}
 
-    /// Scores the checkpoints OUT-eK (K = every, 2 every, ... < epochs) and the final model in
-    /// `out` on the validation draws, each under every terminal weight of `terminal_steps`
-    /// (empty: the task's setting), and keeps the best (the earliest of equals): when it is a
-    /// checkpoint, the final model moves to OUT-e{epochs} and the checkpoint takes its place in
-    /// `out`; a terminal weight tried is recorded in the kept bundle's manifest.
-    fn keep_best_checkpoint(
-        &self,
-        out: &Path,
-        epochs: usize,
-        every: usize,
-        terminal_steps: &[usize],
-    ) -> anyhow::Result<()> {
-        let (seed, episodes) = (self.validation_seed, self.validation_episodes as usize);
-        let mut candidates: Vec<(usize, PathBuf)> = (every..epochs)
-            .step_by(every)
-            .map(|epoch| (epoch, suffixed(out, &format!("-e{epoch}"))))
+/// Chooses among the bundles of one training run by planning with each on validation draws
+/// (`--select-every`).
+pub(crate) struct Selection<'a> {
+    pub task: TaskKind,
+    /// First start/goal draw of the validation episodes.
+    pub seed: u64,
+    pub episodes: usize,
+    /// The run wrote a checkpoint OUT-eK every this many epochs.
+    pub every: usize,
+    /// Terminal weights tried on every candidate, the chosen one recorded in the kept bundle;
+    /// empty: the task's, not recorded.
+    pub terminal_steps: &'a [usize],
+}
+
+impl Selection<'_> {
+    /// Scores the checkpoints OUT-eK (K = every, 2 every, ... < epochs), the final model in
+    /// `out` and, when the run continued from an earlier bundle, that bundle `start` (as epoch
+    /// 0), each under every terminal weight tried, and keeps the best (the earliest of equals):
+    /// when it is not the final model, the final model moves to OUT-e{epochs} and the chosen
+    /// bundle is copied into `out`; a terminal weight tried is recorded in the kept bundle's
+    /// manifest.
+    pub fn keep_best(&self, out: &Path, epochs: usize, start: Option<&Path>) -> anyhow::Result<()> {
+        let (seed, episodes, every) = (self.seed, self.episodes, self.every);
+        let mut candidates: Vec<(usize, PathBuf)> = start
+            .map(|dir| (0, dir.to_path_buf()))
+            .into_iter()
             .collect();
+        candidates.extend(
+            (every..epochs)
+                .step_by(every)
+                .map(|epoch| (epoch, suffixed(out, &format!("-e{epoch}")))),
+        );
         candidates.push((epochs, out.to_path_buf()));
-        let tried = match terminal_steps {
+        let tried = match self.terminal_steps {
             [] => vec![PlannerSettings::for_task(self.task).terminal_steps],
             steps => steps.to_vec(),
         };
@@ -351,8 +390,8 @@ impl TrainCommand {
                 let mut env = Env::new(self.task, seed);
                 let score = evaluate(&mut env, &mut planner, seed, episodes, |_, _| {})?.percent;
                 println!(
-                    "zplan train: epoch {epoch:>5} ({}), terminal LQR steps {steps:>3}: \
-                     {score:6.2} % in goal on {episodes} validation draws from seed {seed}",
+                    "  epoch {epoch:>5} ({}), terminal LQR steps {steps:>3}: {score:6.2} % in goal \
+                     on {episodes} validation draws from seed {seed}",
                     dir.display(),
                 );
                 if best.as_ref().is_none_or(|(.., top)| score > *top) {
@@ -370,24 +409,29 @@ impl TrainCommand {
             copy_dir(&dir, out)?;
         }
         let mut with = String::new();
-        if !terminal_steps.is_empty() {
+        if !self.terminal_steps.is_empty() {
             let chosen_on = format!(
-                "zplan train: epoch {epoch} of {epochs} and terminal LQR steps {steps}, of \
-                 checkpoints every {every} epochs and terminal steps {terminal_steps:?}, scored \
-                 {score:.2} % in goal on {episodes} validation draws from seed {seed}"
+                "epoch {epoch} of {epochs} and terminal LQR steps {steps}, of checkpoints every \
+                 {every} epochs and terminal steps {:?}, scored {score:.2} % in goal on \
+                 {episodes} validation draws from seed {seed}",
+                self.terminal_steps
             );
             record_planner_choices(out, steps, &chosen_on)?;
             with = format!(" with terminal LQR steps {steps}");
         }
         if epoch < epochs {
+            let what = if epoch == 0 {
+                "the model it started from".to_owned()
+            } else {
+                format!("epoch {epoch}")
+            };
             println!(
-                "zplan train: kept epoch {epoch}{with} ({score:.2} %) in {}; the final model is \
-                 in {}",
+                "  kept {what}{with} ({score:.2} %) in {}; the final model is in {}",
                 out.display(),
                 last.display()
             );
         } else {
-            println!("zplan train: kept the final model{with} ({score:.2} %)");
+            println!("  kept the final model{with} ({score:.2} %)");
         }
         Ok(())
     }
@@ -455,7 +499,7 @@ mod tests {
 
     fn recipe(args: &[&str]) -> Recipe {
         let cli = Cli::try_parse_from([&["zplan"], args].concat()).expect("parses");
-        Recipe::for_task(cli.train.task).overridden_by(&cli.train)
+        Recipe::for_task(cli.train.task).overridden_by(&cli.train.choices, cli.train.samples)
     }
 
     #[test]

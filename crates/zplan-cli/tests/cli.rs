@@ -733,14 +733,14 @@ fn committed_transitions(dir: &std::path::Path) -> u64 {
     meta["transitions"].as_u64().unwrap()
 }
 
-/// `zplan mbrl` on planar (40-step episodes) with 2 random episodes and 40 steps per
-/// iteration, one training epoch; extra arguments appended. Returns the output directory and
-/// mbrl.json.
+/// `zplan mbrl` on planar (40-step episodes) with 2 random episodes (unless `extra` asks for
+/// samples) and 40 steps per iteration, two training epochs; extra arguments appended. Returns
+/// the output directory, mbrl.json and the output.
 fn mbrl_run(
     name: &str,
     iterations: &str,
     extra: &[&str],
-) -> (TempDir, std::path::PathBuf, serde_json::Value) {
+) -> (TempDir, std::path::PathBuf, serde_json::Value, String) {
     let tmp = scratch(&format!("mbrl-{name}"));
     let out = tmp.path().join("run");
     let mut args = vec![
@@ -751,13 +751,14 @@ fn mbrl_run(
         iterations,
         "--steps-per-iteration",
         "40",
-        "--initial-episodes",
-        "2",
         "--epochs",
-        "1",
+        "2",
         "--out",
         out.to_str().unwrap(),
     ];
+    if !extra.contains(&"--initial-samples") {
+        args.extend(["--initial-episodes", "2"]);
+    }
     args.extend_from_slice(extra);
     let text = succeeded(&zplan(&args, &[]));
     assert!(
@@ -766,12 +767,12 @@ fn mbrl_run(
     );
     let record =
         serde_json::from_str(&std::fs::read_to_string(out.join("mbrl.json")).unwrap()).unwrap();
-    (tmp, out, record)
+    (tmp, out, record, text)
 }
 
 #[test]
 fn mbrl_grows_the_buffer_and_swaps_in_each_new_model() {
-    let (_tmp, out, record) = mbrl_run("grow", "2", &[]);
+    let (_tmp, out, record, _) = mbrl_run("grow", "2", &[]);
     let iterations = record["iterations"].as_array().unwrap();
     assert_eq!(iterations.len(), 3);
     // The reward of each recorded transition is 1 when its step ended in goal, so an
@@ -801,6 +802,66 @@ fn mbrl_grows_the_buffer_and_swaps_in_each_new_model() {
 }
 
 #[test]
+fn mbrl_starts_from_state_space_samples_and_goes_on_training_the_serving_model() {
+    let (_tmp, out, record, text) = mbrl_run(
+        "continue",
+        "1",
+        &[
+            "--initial-samples",
+            "60",
+            "--model",
+            "deterministic",
+            "--continue-epochs",
+            "1",
+            "--select-every",
+            "1",
+            "--validation-episodes",
+            "1",
+        ],
+    );
+    // pi_0's data: 60 single-transition samples (planar's recipe), then one MPC episode.
+    assert!(
+        record["initial_data"]
+            .as_str()
+            .unwrap()
+            .contains("60 samples"),
+        "{record}"
+    );
+    let iterations = record["iterations"].as_array().unwrap();
+    assert_eq!(iterations[0]["transitions"].as_u64(), Some(60));
+    assert_eq!(iterations[1]["transitions"].as_u64(), Some(100));
+    let buffer = zplan_buffer::Buffer::open_read(&out.join("buffer")).unwrap();
+    let episodes: std::collections::BTreeSet<u32> = (0..buffer.committed_len())
+        .filter(|&i| buffer.is_valid(i))
+        .map(|i| buffer.episode_of(i))
+        .collect();
+    assert_eq!(episodes.len(), 61);
+    assert_eq!(record["training"]["continue_epochs"].as_u64(), Some(1));
+    // Round 0 trains anew for two epochs and chooses between epoch 1 and the final model; round
+    // 1 goes on from the serving model for one epoch and chooses between it and the result.
+    let models = out.join("models");
+    assert!(
+        text.contains(&format!("({}-e1)", models.join("0").display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "starting from the weights of {}",
+            models.join("0").display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("epoch     0 ({})", models.join("0").display())),
+        "{text}"
+    );
+    for k in ["0", "1"] {
+        assert!(models.join(k).join("weights.pt").is_file(), "{k}");
+    }
+    assert!(iterations[1]["kept_because"].is_null(), "{}", iterations[1]);
+}
+
+#[test]
 fn mbrl_keeps_the_old_model_and_every_row_when_training_fails() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     // The first model trains for real; the second run fails; the third writes a valid bundle
@@ -813,7 +874,7 @@ fn mbrl_keeps_the_old_model_and_every_row_when_training_fails() {
            *) cp -r {root}/crates/zplan-onnx/tests/fixtures/linear \"$ZPLAN_OUT\" ;; \
          esac"
     );
-    let (_tmp, out, record) = mbrl_run("fail", "2", &["--train-command", &command]);
+    let (_tmp, out, record, _) = mbrl_run("fail", "2", &["--train-command", &command]);
     let iterations = record["iterations"].as_array().unwrap();
     let first = out.join("models/0").display().to_string();
     assert!(iterations[0]["kept_because"].is_null());

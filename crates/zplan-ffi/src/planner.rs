@@ -983,8 +983,10 @@ pub unsafe extern "C" fn zp_planner_get_pixel_maps(
 
 /// Replaces the planner's networks with those of the bundle `*bundle` (a retrained model,
 /// loaded beforehand by `zp_bundle_load`, on any thread) without a new planner: settings, sizes
-/// and handle stay, and the warm start is dropped. A latent planner encodes its goal image
-/// again with the new encoder; an observation planner keeps its pixel goals and the designated
+/// and handle stay, and the warm start is dropped. A latent planner takes the terminal weight
+/// the new bundle's manifest records for its model, when it records one (field `planner`, as
+/// `zp_planner_settings_for_bundle` reads it), and encodes its goal image again with the new
+/// encoder; an observation planner keeps its pixel goals and the designated
 /// pixels' current maps, and takes the new bundle's action limits. No file is read and no
 /// session is built: the swap costs at most one encoding of the goal and the planner's buffers.
 /// The planner takes the networks and `*bundle` becomes NULL on `ZP_OK`. A bundle of the other

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use zplan_buffer::{Buffer, BufferSpec, Transition};
-use zplan_envs::{Env, Pcg64, Task};
+use zplan_envs::{Env, Pcg64, Task, sample_sequence};
 
 use crate::{LoopError, Step};
 
@@ -105,6 +105,44 @@ impl Recorder {
     /// Commits every row appended so far.
     pub fn commit(&mut self) -> Result<(), LoopError> {
         Ok(self.buffer.commit()?)
+    }
+
+    /// `samples` transitions of the task's sample distribution (the reference data's: start
+    /// states drawn over the task's whole state space, uniformly random actions,
+    /// [`zplan_envs::sample_sequence`]), each draw continued for `sequence` transitions and
+    /// ended as an episode of its own; reward 1 when the next state is in the task's nominal
+    /// goal. `progress(state, next_state)` is called after every row.
+    pub fn samples(
+        &mut self,
+        task: &dyn Task,
+        samples: usize,
+        sequence: usize,
+        rng: &mut Pcg64,
+        mut progress: impl FnMut(&[f64], &[f64]),
+    ) -> Result<(), LoopError> {
+        let goal = task.nominal_goal();
+        let (start, mut index) = (self.buffer.transitions(), 0);
+        while self.buffer.transitions() - start < samples {
+            let length = sequence
+                .max(1)
+                .min(samples - (self.buffer.transitions() - start));
+            for sample in sample_sequence(task, index, length, rng) {
+                let reached = task.in_goal(&sample.next_state, &goal);
+                self.append(
+                    &sample.obs,
+                    &sample.action,
+                    f32::from(u8::from(reached)),
+                    &sample.next_obs,
+                    false,
+                    &sample.state,
+                    &sample.next_state,
+                )?;
+                progress(&sample.state, &sample.next_state);
+            }
+            self.end_episode();
+            index += 1;
+        }
+        Ok(())
     }
 
     /// `episodes` whole episodes of the task under its random base policy pi_0

@@ -231,11 +231,16 @@ impl PlannerSettings {
     /// (field `planner`: the terminal weight's LQR steps, which `zplan train
     /// --select-terminal-steps` chooses on validation draws) in place of the task's.
     pub fn for_bundle(task: TaskKind, manifest: &Manifest) -> Self {
-        let mut settings = Self::for_task(task);
+        Self::for_task(task).with_bundle_choices(manifest)
+    }
+
+    /// These settings with the choices `manifest` records for its own model (field `planner`)
+    /// in place of their own.
+    pub fn with_bundle_choices(mut self, manifest: &Manifest) -> Self {
         if let Some(choices) = &manifest.planner {
-            settings.terminal_steps = choices.terminal_steps;
+            self.terminal_steps = choices.terminal_steps;
         }
-        settings
+        self
     }
 }
 
@@ -414,13 +419,16 @@ impl Planner {
     }
 
     /// Replaces the networks with `bundle`'s (a retrained model) without a new planner: the
-    /// settings stay, the goal image is encoded again by the new encoder, the warm start is
-    /// dropped (the latent space changed). A bundle the planner cannot use (other images or
-    /// actions, a failing network) is refused with the error, and the planner keeps serving
-    /// with the networks it had.
+    /// settings stay, except that a terminal weight the bundle records for its own model
+    /// (manifest field `planner`, [`PlannerSettings::with_bundle_choices`]) replaces the
+    /// old one; the goal image is encoded again by the new encoder, the warm start is dropped
+    /// (the latent space changed). A bundle the planner cannot use (other images or actions,
+    /// a failing network) is refused with the error, and the planner keeps serving with the
+    /// networks and settings it had.
     pub fn swap_bundle(&mut self, bundle: Bundle) -> Result<(), PlanError> {
         self.check_swap(bundle.manifest())?;
-        let mut next = Planner::new(bundle, self.settings.clone())?;
+        let settings = self.settings.clone().with_bundle_choices(bundle.manifest());
+        let mut next = Planner::new(bundle, settings)?;
         if let Some(goal) = self.goal.view() {
             next.set_goal_f32(goal)?;
         }

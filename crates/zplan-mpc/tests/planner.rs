@@ -416,6 +416,42 @@ fn the_reward_objective_plans_without_a_goal_and_lowers_the_predicted_cost() {
     assert!(err.to_string().contains("reward model"), "{err}");
 }
 
+/// A copy of fixture `name` in a new scratch directory whose manifest records `terminal_steps`
+/// as the planner choice of its model.
+fn fixture_choosing(name: &str, terminal_steps: usize) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "zplan-mpc-{name}-n{terminal_steps}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let manifest = dir.join("zplan.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    json["planner"] = serde_json::json!({ "terminal_steps": terminal_steps });
+    std::fs::write(&manifest, json.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn a_swapped_bundle_brings_the_terminal_weight_it_records_and_keeps_the_other_settings() {
+    let mut planner = Planner::new(Bundle::load(&fixture("mlp")).unwrap(), settings()).unwrap();
+    assert_eq!(planner.settings().terminal_steps, 0);
+    let chosen = fixture_choosing("linear", 7);
+    planner.swap_bundle(Bundle::load(&chosen).unwrap()).unwrap();
+    assert_eq!(planner.settings().terminal_steps, 7);
+    assert_eq!(planner.settings().horizon, 6);
+    // A bundle that records nothing leaves the terminal weight as it is.
+    planner
+        .swap_bundle(Bundle::load(&fixture("linear")).unwrap())
+        .unwrap();
+    assert_eq!(planner.settings().terminal_steps, 7);
+    std::fs::remove_dir_all(chosen).unwrap();
+}
+
 #[test]
 fn a_swapped_bundle_plans_to_the_same_goal_and_a_bad_one_is_refused() {
     let mut planner = Planner::new(Bundle::load(&fixture("mlp")).unwrap(), settings()).unwrap();
