@@ -186,17 +186,17 @@ impl Recipe {
     }
 
     /// The recipe with explicit choices in place of its own.
-    pub fn overridden_by(mut self, command: &TrainingChoices, samples: Option<usize>) -> Self {
-        let select_terminal_steps = if command.select_terminal_steps.is_empty() {
+    pub fn overridden_by(mut self, choices: &TrainingChoices, samples: Option<usize>) -> Self {
+        let select_terminal_steps = if choices.select_terminal_steps.is_empty() {
             std::mem::take(&mut self.select_terminal_steps)
         } else {
-            command
+            choices
                 .select_terminal_steps
                 .iter()
                 .map(|&n| n as usize)
                 .collect()
         };
-        let model = command.model.unwrap_or(self.model);
+        let model = choices.model.unwrap_or(self.model);
         // Another kind than the recipe's starts from that kind's own defaults.
         let base = if model == self.model {
             self
@@ -209,14 +209,14 @@ impl Recipe {
         };
         Self {
             samples: samples.unwrap_or(base.samples),
-            sequence: command.sequence.map_or(base.sequence, |s| s as usize),
+            sequence: choices.sequence.map_or(base.sequence, |s| s as usize),
             model,
-            epochs: command.epochs.unwrap_or(base.epochs),
-            horizon: command.horizon.map_or(base.horizon, |h| h as usize),
-            transition_width: command
+            epochs: choices.epochs.unwrap_or(base.epochs),
+            horizon: choices.horizon.map_or(base.horizon, |h| h as usize),
+            transition_width: choices
                 .transition_width
                 .map_or(base.transition_width, |w| w as usize),
-            select_every: match command.select_every {
+            select_every: match choices.select_every {
                 Some(0) => None,
                 Some(every) => Some(every as usize),
                 None => base.select_every,
