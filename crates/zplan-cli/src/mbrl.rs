@@ -81,6 +81,14 @@ pub struct MbrlCommand {
     out: PathBuf,
 }
 
+/// Who trains each round's model.
+enum RoundTrainer {
+    /// The reference trainer, by the recipe (with the round's options).
+    Reference(ReferenceTrainer),
+    /// The user's `--train-command`, as it likes.
+    Command(CommandTrainer),
+}
+
 /// One line of the run's record.
 #[derive(Serialize)]
 struct Iteration {
@@ -118,6 +126,11 @@ impl MbrlCommand {
                 recipe.model.name()
             );
         }
+        // Found once, before anything is collected: the trainer of every round.
+        let trainer = match &self.train_command {
+            Some(shell) => RoundTrainer::Command(CommandTrainer::new(shell.clone())),
+            None => RoundTrainer::Reference(ReferenceTrainer::locate(None, recipe.model)?),
+        };
         let start = Instant::now();
         let buffer_dir = self.out.join("buffer");
         let task = self.task.task();
@@ -164,7 +177,7 @@ impl MbrlCommand {
         };
         let first = job(0);
         let bundle = self
-            .train(&recipe, &first, None)
+            .train(&recipe, &trainer, &first, None)
             .context("the first model")?;
         let loss = bundle.manifest().provenance.losses.get("total").copied();
         let settings = PlannerSettings::for_bundle(self.task, bundle.manifest());
@@ -200,13 +213,15 @@ impl MbrlCommand {
             let job = job(k);
             let serving = record[k - 1].model.clone();
             let continued = self.continue_epochs.is_some().then_some(serving.as_path());
-            let swapped = self.train(&recipe, &job, continued).and_then(|bundle| {
-                let loss = bundle.manifest().provenance.losses.get("total").copied();
-                planner
-                    .swap_bundle(bundle)
-                    .context("the planner refused it")?;
-                Ok(loss)
-            });
+            let swapped = self
+                .train(&recipe, &trainer, &job, continued)
+                .and_then(|bundle| {
+                    let loss = bundle.manifest().provenance.losses.get("total").copied();
+                    planner
+                        .swap_bundle(bundle)
+                        .context("the planner refused it")?;
+                    Ok(loss)
+                });
             let (model, training_loss, kept_because) = match swapped {
                 Ok(loss) => (job.out, loss, None),
                 Err(e) => (serving, None, Some(format!("{e:#}"))),
@@ -252,18 +267,20 @@ impl MbrlCommand {
         Ok(())
     }
 
-    /// Runs `job` by the recipe (or the user's command) and returns the bundle it leaves in
-    /// `job.out`, loaded: with `--select-every`, the best of the run's checkpoints, its final
-    /// model and the model it `continued` from, on the validation draws.
+    /// Runs `job` (the reference trainer by the recipe, or the user's command) and returns the
+    /// bundle it leaves in `job.out`, loaded: with `--select-every`, the best of the run's
+    /// checkpoints, its final model and the model it `continued` from, on the validation draws.
     fn train(
         &self,
         recipe: &Recipe,
+        trainer: &RoundTrainer,
         job: &TrainJob,
         continued: Option<&Path>,
     ) -> anyhow::Result<Bundle> {
-        if let Some(shell) = &self.train_command {
-            return Ok(train_bundle(&CommandTrainer::new(shell.clone()), job)?);
-        }
+        let reference = match trainer {
+            RoundTrainer::Command(command) => return Ok(train_bundle(command, job)?),
+            RoundTrainer::Reference(reference) => reference,
+        };
         let mut options = vec![
             "--transition-width".to_owned(),
             recipe.transition_width.to_string(),
@@ -277,7 +294,7 @@ impl MbrlCommand {
         if let Some(dir) = continued {
             options.extend(["--init-from".to_owned(), dir.display().to_string()]);
         }
-        let trainer = ReferenceTrainer::locate(None, recipe.model)?.with_options(options);
+        let trainer = reference.clone().with_options(options);
         train_bundle(&trainer, job)?;
         if let Some(every) = recipe.select_every {
             self.choices
