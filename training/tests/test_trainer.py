@@ -425,3 +425,27 @@ def test_a_run_continues_from_saved_weights_and_refuses_weights_of_another_size(
     assert f"{first / WEIGHTS_FILE}: the weights do not fit" in capsys.readouterr().err
     assert main([*narrow, "--init-from", str(tmp_path / "second")]) == 2
     assert "no weights to start from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["pc3", "e2c"])
+def test_the_latent_starts_centred_with_the_spread_asked_for(kind, planar_buffer):
+    data = read_buffer(planar_buffer)
+    obs = torch.from_numpy(data.obs[:256].astype(np.float32) / 255.0)
+    torch.manual_seed(1)
+    model = LatentModel("planar", kind, data.obs.shape[1:], data.action.shape[1], 64)
+    with torch.no_grad():
+        drawn, drawn_logvar = model.encoder(obs)
+    assert float(drawn.std(0).max()) < 0.05
+    model.encoder.rescale(obs, 1.0)
+    with torch.no_grad():
+        z, logvar = model.encoder(obs)
+    assert torch.allclose(z.std(0), torch.ones(2), atol=1e-4)
+    assert float(z.mean(0).abs().max()) < 1e-4
+    # The same map up to a scale and shift per component; a Gaussian encoder's variance head
+    # is left as drawn.
+    k = z.std(0) / drawn.std(0)
+    assert torch.allclose(z, (drawn - drawn.mean(0)) * k, atol=1e-4)
+    if kind == "e2c":
+        assert torch.equal(logvar, drawn_logvar)
+    with pytest.raises(ValueError, match="latent_init_std"):
+        TrainConfig(latent_init_std=0.0)

@@ -96,6 +96,12 @@ def parse(argv):
         help="also write the bundle after every N epochs, to OUT-eEPOCH (without the pictures)",
     )
     parser.add_argument(
+        "--latent-init-std",
+        type=float,
+        help="scale the fresh encoder's last layer so that the training images' latent starts centred "
+        "with this spread per component (default: as drawn)",
+    )
+    parser.add_argument(
         "--save-weights",
         action="store_true",
         help="also write the torch weights (weights.pt) into the bundle and its checkpoints, for --init-from",
@@ -125,6 +131,7 @@ def parse(argv):
             jacobians=args.jacobians,
             checkpoint_every=args.checkpoint_every,
             optimizer=args.optimizer,
+            latent_init_std=args.latent_init_std,
             init_from=args.init_from,
             save_weights=args.save_weights,
         )

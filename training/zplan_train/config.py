@@ -69,6 +69,10 @@ class TrainConfig:
     # scaled per parameter (PC3's setting); "adamw": decoupled, w <- w (1 - lr weight_decay)
     # at each step, untouched by clipping and by Adam's scaling.
     optimizer: str = "adam"
+    # Scale the fresh encoder's last layer so that the latent of the training images starts
+    # centred with this spread in each component (None: as drawn). A start far below PC3's
+    # latent noise (0.1) gives its contrastive term no signal to spread a collapsed latent.
+    latent_init_std: float = None
     # Start from the torch weights of an earlier run of the same kind and sizes: a bundle
     # directory written with save_weights (its weights.pt). None: weights drawn from `seed`.
     init_from: str = None
@@ -94,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"keypoint_weight must be non-negative, not {self.keypoint_weight}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
+        if self.latent_init_std is not None and not self.latent_init_std > 0.0:
+            raise ValueError(f"latent_init_std must be positive, not {self.latent_init_std}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         if self.optimizer not in ("adam", "adamw"):

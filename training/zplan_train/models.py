@@ -95,6 +95,17 @@ class Encoder(nn.Module):
             )
         self.latent, self.gaussian = latent, gaussian
 
+    @torch.no_grad()
+    def rescale(self, obs, std):
+        """Scales the last layer so that the latent mean over the images `obs` is centred with
+        spread `std` in each component: z_i <- k_i (z_i - m_i), k_i = std / s_i, from the mean
+        m_i and standard deviation s_i of z_i over `obs`."""
+        z = self(obs)[0]
+        k = std / z.std(0).clamp_min(1e-12)
+        last = self.net[-1]
+        last.weight[: self.latent] *= k[:, None]
+        last.bias[: self.latent] = k * (last.bias[: self.latent] - z.mean(0))
+
     def forward(self, obs):
         out = self.net(obs)
         if not self.gaussian:

@@ -78,6 +78,11 @@ def train(data, task, config=None, log=_log, after_epoch=None):
                 model, *batch, config.tracking_weight, config.tracking_radius, positions, config.keypoint_weight
             )
 
+    if config.latent_init_std is not None and kind.latent:
+        first = train_rows if train_rows.ndim == 1 else train_rows[:, 0]
+        rows = np.sort(np.random.default_rng([seed, 1]).choice(first, min(len(first), 1024), replace=False))
+        obs = torch.from_numpy(data.obs[rows].astype(np.float32) / 255.0).to(device)
+        model.encoder.rescale(obs, config.latent_init_std)
     if config.init_from is not None:
         load_weights(model, config.init_from)
     optimiser = (torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam)(

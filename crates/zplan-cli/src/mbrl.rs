@@ -281,13 +281,7 @@ impl MbrlCommand {
             RoundTrainer::Command(command) => return Ok(train_bundle(command, job)?),
             RoundTrainer::Reference(reference) => reference,
         };
-        let mut options = vec![
-            "--transition-width".to_owned(),
-            recipe.transition_width.to_string(),
-        ];
-        if let Some(every) = recipe.select_every {
-            options.extend(["--checkpoint-every".to_owned(), every.to_string()]);
-        }
+        let mut options = recipe.trainer_options();
         if self.continue_epochs.is_some() {
             options.push("--save-weights".to_owned());
         }
@@ -316,6 +310,9 @@ impl MbrlCommand {
             recipe.horizon,
             recipe.transition_width
         );
+        if let Some(std) = recipe.latent_init_std {
+            text += &format!(", latent starting spread {std}");
+        }
         if let Some(epochs) = self.continue_epochs {
             text += &format!(", later rounds continue the serving model for {epochs} epochs");
         }
