@@ -367,6 +367,8 @@ fn train_collects_trains_and_validates_a_bundle() {
         "deterministic",
         "--horizon",
         "3",
+        "--select-every",
+        "0",
         "--data",
         data.to_str().unwrap(),
         "--out",
@@ -396,7 +398,7 @@ fn train_collects_trains_and_validates_a_bundle() {
 
     // Two more training seeds on the same data, then both scored together.
     let seeds = [
-        &args[..15],
+        &args[..17],
         &["--out", out.to_str().unwrap(), "--seeds", "1,2"],
     ]
     .concat();
@@ -734,7 +736,8 @@ fn committed_transitions(dir: &std::path::Path) -> u64 {
 }
 
 /// `zplan mbrl` on planar (40-step episodes) with 2 random episodes (unless `extra` asks for
-/// samples) and 40 steps per iteration, two training epochs; extra arguments appended. Returns
+/// samples) and 40 steps per iteration, two training epochs, no checkpoint selection (unless
+/// `extra` asks for it); extra arguments appended. Returns
 /// the output directory, mbrl.json and the output.
 fn mbrl_run(
     name: &str,
@@ -758,6 +761,9 @@ fn mbrl_run(
     ];
     if !extra.contains(&"--initial-samples") {
         args.extend(["--initial-episodes", "2"]);
+    }
+    if !extra.contains(&"--select-every") {
+        args.extend(["--select-every", "0"]);
     }
     args.extend_from_slice(extra);
     let text = succeeded(&zplan(&args, &[]));
