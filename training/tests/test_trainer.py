@@ -266,6 +266,35 @@ def test_the_linear_probe_recovers_an_affine_target_and_not_an_independent_one()
         linear_probe(features[:3], affine[:3, None])
 
 
+def test_the_local_maps_find_a_latent_folded_through_a_pinch_and_not_a_sheet():
+    from zplan_train.probe import local_maps, map_defects
+
+    states = np.random.default_rng(1).uniform(-1.0, 1.0, size=(3000, 2))
+    sheet = states @ np.array([[2.0, 0.5], [-0.3, 1.0]]) + 1.0
+    jacobians = local_maps(states, sheet)
+    # Standardised states: dz/ds is the matrix times the states' spread (1 / sqrt 3).
+    assert np.allclose(jacobians, np.array([[2.0, -0.3], [0.5, 1.0]]) * states.std(0), atol=1e-6)
+    median, pinched, folded = map_defects(jacobians)
+    assert median > 0.3 and pinched == 0.0 and folded == 0.0
+
+    # A sheet twisted through the line s_0 = 0: det dz/ds = s_0, so half the rows are mirrored.
+    twisted = np.stack([states[:, 0], states[:, 0] * states[:, 1]], 1)
+    median, pinched, folded = map_defects(local_maps(states, twisted))
+    assert 0.45 < folded <= 0.5 and 0.01 < pinched < 0.2
+
+    # A latent wider than the state has no orientation to compare.
+    assert map_defects(local_maps(states, np.hstack([sheet, states[:, :1] ** 2])))[2] is None
+    # Repeated states (a grid task's) share one fit: rows of one state get one Jacobian.
+    # Their latents are averaged (here back to the sheet's).
+    repeated = local_maps(
+        np.vstack([states, states[:100], states[:100]]), np.vstack([sheet, sheet[:100] + 0.01, sheet[:100] - 0.01])
+    )
+    assert np.allclose(repeated[:3000], jacobians, atol=1e-6)
+    assert np.array_equal(repeated[3000:3100], repeated[:100]) and np.array_equal(repeated[3100:], repeated[:100])
+    with pytest.raises(ValueError, match="more than 2 neighbours"):
+        local_maps(np.repeat(states[:5], 3, axis=0), np.repeat(sheet[:5], 3, axis=0))
+
+
 def test_the_probe_reads_the_state_from_a_bundle_within_a_range(planar_buffer, tmp_path, capsys):
     from zplan_train.probe import main as probe
 
@@ -280,6 +309,7 @@ def test_the_probe_reads_the_state_from_a_bundle_within_a_range(planar_buffer, t
     for name, line in zip(("row", "col"), lines[2:4], strict=True):
         fields = line.split()
         assert fields[0] == name and len(fields) == 4 and float(fields[3]) <= 1.0
+    assert "local map dz/ds" in lines[4] and "folded" in lines[4]
 
     assert probe(["--model", bundle, "--data", planar_buffer, "--task", "planar", "--range", "row=1.5:8"]) == 0
     fitted = int(capsys.readouterr().out.split(" rows fitted")[0].split()[-1])
@@ -359,6 +389,11 @@ def test_the_task_table_is_zplans_and_the_config_fills_the_kind_defaults(zplan):
         TrainConfig(kind="video", lr_schedule="step")
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="sgd")
+    assert (pc3.latent_noise, deterministic.latent_noise) == (0.1, None)
+    with pytest.raises(ValueError, match="latent_noise applies to the pc3 kind, not deterministic"):
+        TrainConfig(kind="deterministic", latent_noise=0.5)
+    with pytest.raises(ValueError, match="latent_noise must be non-negative"):
+        TrainConfig(latent_noise=-0.1)
 
 
 def test_decoupled_weight_decay_shrinks_the_weights_by_lr_times_the_decay(planar_buffer):
@@ -425,6 +460,24 @@ def test_a_run_continues_from_saved_weights_and_refuses_weights_of_another_size(
     assert f"{first / WEIGHTS_FILE}: the weights do not fit" in capsys.readouterr().err
     assert main([*narrow, "--init-from", str(tmp_path / "second")]) == 2
     assert "no weights to start from" in capsys.readouterr().err
+
+
+def test_the_pc3_objective_scores_the_next_latent_with_the_noise_asked_for(planar_buffer):
+    from zplan_train.objectives import pc3_losses
+    from zplan_train.train import to_tensors
+
+    data = read_buffer(planar_buffer)
+    torch.manual_seed(0)
+    model = LatentModel("planar", "pc3", data.obs.shape[1:], data.action.shape[1], 64)
+    batch = to_tensors(data, np.arange(64), "cpu")
+
+    def consistency(noise):
+        with torch.no_grad():
+            return float(pc3_losses(model, *batch, latent_noise=noise)[0]["consistency"])
+
+    # Without noise the term is a function of the batch; with it, it varies between draws.
+    assert consistency(0.0) == consistency(0.0)
+    assert consistency(0.5) != consistency(0.5)
 
 
 @pytest.mark.parametrize("kind", ["pc3", "e2c"])

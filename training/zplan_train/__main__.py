@@ -96,6 +96,11 @@ def parse(argv):
         help="also write the bundle after every N epochs, to OUT-eEPOCH (without the pictures)",
     )
     parser.add_argument(
+        "--latent-noise",
+        type=float,
+        help="pc3 kind: standard deviation of the noise on the encoded next latent (default: PC3's 0.1)",
+    )
+    parser.add_argument(
         "--latent-init-std",
         type=float,
         help="scale the fresh encoder's last layer so that the training images' latent starts centred "
@@ -131,6 +136,7 @@ def parse(argv):
             jacobians=args.jacobians,
             checkpoint_every=args.checkpoint_every,
             optimizer=args.optimizer,
+            latent_noise=args.latent_noise,
             latent_init_std=args.latent_init_std,
             init_from=args.init_from,
             save_weights=args.save_weights,

@@ -22,7 +22,7 @@ class ModelKind(StrEnum):
 # Defaults per kind: PC3's published optimiser settings for pc3, those of the E2C family for the
 # latent kinds, and 10-step fed-back rollouts for the video predictor.
 KIND_DEFAULTS = {
-    ModelKind.PC3: dict(batch_size=256, lr=5e-4, weight_decay=1e-3, horizon=1),
+    ModelKind.PC3: dict(batch_size=256, lr=5e-4, weight_decay=1e-3, horizon=1, latent_noise=0.1),
     ModelKind.DETERMINISTIC: dict(batch_size=128, lr=1e-3, weight_decay=0.0, horizon=1),
     ModelKind.E2C: dict(batch_size=128, lr=1e-3, weight_decay=0.0, horizon=1),
     ModelKind.VIDEO: dict(batch_size=64, lr=1e-3, weight_decay=0.0, horizon=10),
@@ -69,6 +69,11 @@ class TrainConfig:
     # scaled per parameter (PC3's setting); "adamw": decoupled, w <- w (1 - lr weight_decay)
     # at each step, untouched by clipping and by Adam's scaling.
     optimizer: str = "adam"
+    # PC3's latent noise: the standard deviation of the Gaussian noise added to the encoded next
+    # latent before it is scored against the predicted transition (pc3 kind only; PC3: 0.1).
+    # The planar recipe's 0.5 leaves fewer latents folded over themselves than 0.1, 1 or 2
+    # (docs/results.md, "Across training seeds").
+    latent_noise: float = None
     # Scale the fresh encoder's last layer so that the latent of the training images starts
     # centred with this spread in each component (None: as drawn). A start far below PC3's
     # latent noise (0.1) gives its contrastive term no signal to spread a collapsed latent.
@@ -86,6 +91,10 @@ class TrainConfig:
         for name, value in KIND_DEFAULTS[kind].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        if self.latent_noise is not None and kind != ModelKind.PC3:
+            raise ValueError(f"latent_noise applies to the pc3 kind, not {kind.value}")
+        if self.latent_noise is not None and not self.latent_noise >= 0.0:
+            raise ValueError(f"latent_noise must be non-negative, not {self.latent_noise}")
         if self.horizon < 1 or (self.horizon > 1 and kind not in (ModelKind.DETERMINISTIC, ModelKind.VIDEO)):
             raise ValueError(
                 f"a prediction horizon of {self.horizon} needs the deterministic or video kind, not {kind.value}"

@@ -13,6 +13,15 @@ The planner sees only z: a component that no affine function of z recovers (R^2 
 the quadratic latent cost cannot weigh and the locally linear plan cannot steer. A velocity
 the two stacked frames show but the latent drops is the usual case: reconstructing both frames
 needs each angle only to about a pixel, and a rate is the difference of two angles 1/50 s apart.
+
+A latent can hold the whole state and still be a bad map to plan in: folded over itself or
+pinched to a line somewhere. The probe also fits the local map dz/ds [nz, ns] of every row on
+its nearest rows in (standardised) state space and prints its smallest singular value (median
+over the rows) and two shares of rows: "pinched", where that value is below a tenth of the
+median, so that some direction of the state barely moves z; and, where latent and state have
+one size, "folded", where det(dz/ds) has the sign of the minority, so that the map there is a
+mirror image of the rest. A planar latent that is a sheet twisted through a point (z = (s_0,
+s_0 s_1) as the extreme) is about half folded; the plan cannot cross the pinch.
 """
 
 import argparse
@@ -41,6 +50,53 @@ def linear_probe(features, targets):
     rms = np.sqrt((residual**2).mean(0))
     r2 = 1.0 - rms**2 / np.maximum(spread**2, 1e-300)
     return spread, rms, r2
+
+
+def local_maps(states, latents, neighbours=12):
+    """Least-squares local Jacobians dz/ds [N, nz, ns] of latents [N, nz] against states [N, ns]
+    (each state component standardised), each fitted on the `neighbours` nearest distinct states
+    (itself included; rows of one state share their mean latent), centred on their means."""
+    states, latents = np.asarray(states, dtype=np.float64), np.asarray(latents, dtype=np.float64)
+    n, ns = states.shape
+    if len(latents) != n:
+        raise ValueError(f"local maps need matching rows of states and latents (got {n} and {len(latents)})")
+    # Grid tasks (planar) repeat states: fit on the distinct ones.
+    distinct, row_state = np.unique(states, axis=0, return_inverse=True)
+    row_state = row_state.reshape(-1)
+    if not ns < neighbours <= len(distinct):
+        raise ValueError(
+            f"local maps need more than {ns} neighbours among the distinct states (got {len(distinct)} states, "
+            f"{neighbours} neighbours)"
+        )
+    means = np.zeros((len(distinct), latents.shape[1]))
+    np.add.at(means, row_state, latents)
+    means /= np.bincount(row_state, minlength=len(distinct))[:, None]
+    scaled = (distinct - distinct.mean(0)) / np.maximum(distinct.std(0), 1e-300)
+    squared = (scaled**2).sum(1)
+    jacobians = np.empty((len(distinct), latents.shape[1], ns))
+    for start in range(0, len(distinct), 512):
+        block = slice(start, min(start + 512, len(distinct)))
+        distance = squared[block, None] + squared[None, :] - 2.0 * scaled[block] @ scaled.T
+        nearest = np.argpartition(distance, neighbours - 1, axis=1)[:, :neighbours]
+        ds = scaled[nearest] - scaled[nearest].mean(1, keepdims=True)  # [b, k, ns]
+        dz = means[nearest] - means[nearest].mean(1, keepdims=True)  # [b, k, nz]
+        # dz ~ ds J' on each state's neighbours: J' = (ds' ds)^-1 ds' dz.
+        jacobians[block] = np.linalg.solve(ds.transpose(0, 2, 1) @ ds, ds.transpose(0, 2, 1) @ dz).transpose(0, 2, 1)
+    return jacobians[row_state]
+
+
+def map_defects(jacobians):
+    """(median smallest singular value, pinched share, folded share or None) of local Jacobians
+    [N, nz, ns]: pinched rows have a smallest singular value below a tenth of the median; folded
+    rows (nz = ns only) have det of the minority's sign."""
+    smallest = np.linalg.svd(jacobians, compute_uv=False)[:, -1]
+    median = float(np.median(smallest))
+    pinched = float((smallest < 0.1 * median).mean())
+    folded = None
+    if jacobians.shape[1] == jacobians.shape[2]:
+        positive = float((np.linalg.det(jacobians) > 0.0).mean())
+        folded = min(positive, 1.0 - positive)
+    return median, pinched, folded
 
 
 def main(argv=None):
@@ -94,8 +150,10 @@ def main(argv=None):
     rows = kept[np.linspace(0, len(kept) - 1, min(args.rows, len(kept))).astype(int)] if len(kept) else kept
     rows = np.random.default_rng(0).permutation(rows)
     try:
-        spread, rms, r2 = linear_probe(OnnxBundle(args.model).encode(data.obs[rows]), data.state[rows])
-    except ValueError as e:
+        latents = OnnxBundle(args.model).encode(data.obs[rows])
+        spread, rms, r2 = linear_probe(latents, data.state[rows])
+        median, pinched, folded = map_defects(local_maps(data.state[rows], latents))
+    except (OSError, ValueError) as e:
         print(f"zplan_train.probe: {e}", file=sys.stderr)
         return 2
     where = f" ({', '.join(args.range)})" if args.range else ""
@@ -106,6 +164,11 @@ def main(argv=None):
     print(f"  {'component':>12} {'spread':>9} {'residual':>9} {'R^2':>6}")
     for name, s, r, q in zip(names, spread, rms, r2, strict=True):
         print(f"  {name:>12} {s:9.4g} {r:9.4g} {q:6.3f}")
+    folded = "" if folded is None else f", folded {100.0 * folded:.1f} %"
+    print(
+        f"  local map dz/ds on the 12 nearest states: smallest singular value {median:.4g} (median), "
+        f"pinched {100.0 * pinched:.1f} %{folded}"
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
 """The training loop."""
 
+import functools
 import os
 import time
 
@@ -51,7 +52,12 @@ def train(data, task, config=None, log=_log, after_epoch=None):
     nu = data.action.shape[1]
     if kind.latent:
         model = LatentModel(task, kind, data.obs.shape[1:], nu, config.transition_width).to(device)
-        objective = multistep_losses if horizon > 1 else pc3_losses if kind == ModelKind.PC3 else losses
+        if horizon > 1:
+            objective = multistep_losses
+        elif kind == ModelKind.PC3:
+            objective = functools.partial(pc3_losses, latent_noise=config.latent_noise)
+        else:
+            objective = losses
 
         def step(index):
             return objective(model, *to_tensors(data, index, device))

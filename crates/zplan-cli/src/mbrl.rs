@@ -250,6 +250,8 @@ impl MbrlCommand {
                     "continue_epochs": self.continue_epochs,
                     "horizon": recipe.horizon,
                     "transition_width": recipe.transition_width,
+                    "latent_init_std": recipe.latent_init_std,
+                    "latent_noise": recipe.latent_noise,
                     "select_every": recipe.select_every,
                     "select_terminal_steps": recipe.select_terminal_steps,
                     "train_command": self.train_command,
@@ -312,6 +314,9 @@ impl MbrlCommand {
         );
         if let Some(std) = recipe.latent_init_std {
             text += &format!(", latent starting spread {std}");
+        }
+        if let Some(std) = recipe.latent_noise {
+            text += &format!(", latent noise {std}");
         }
         if let Some(epochs) = self.continue_epochs {
             text += &format!(", later rounds continue the serving model for {epochs} epochs");
