@@ -315,6 +315,8 @@ def test_the_probe_reads_the_state_from_a_bundle_within_a_range(planar_buffer, t
     fitted = int(capsys.readouterr().out.split(" rows fitted")[0].split()[-1])
     assert 0 < fitted < 200
 
+    assert probe(["--model", bundle, "--data", planar_buffer, "--task", "planar", "--range", "row=100:200"]) == 2
+    assert "no row lies in row=100:200" in capsys.readouterr().err
     assert probe(["--model", bundle, "--data", planar_buffer, "--task", "planar", "--range", "speed=0:1"]) == 2
     assert "NAME one of row, col" in capsys.readouterr().err
     no_states = tmp_path / "no-states"

@@ -16,12 +16,13 @@ needs each angle only to about a pixel, and a rate is the difference of two angl
 
 A latent can hold the whole state and still be a bad map to plan in: folded over itself or
 pinched to a line somewhere. The probe also fits the local map dz/ds [nz, ns] of every row on
-its nearest rows in (standardised) state space and prints its smallest singular value (median
-over the rows) and two shares of rows: "pinched", where that value is below a tenth of the
-median, so that some direction of the state barely moves z; and, where latent and state have
-one size, "folded", where det(dz/ds) has the sign of the minority, so that the map there is a
-mirror image of the rest. A planar latent that is a sheet twisted through a point (z = (s_0,
-s_0 s_1) as the extreme) is about half folded; the plan cannot cross the pinch.
+the 12 nearest distinct states in (standardised) state space and prints its smallest singular
+value (median over the rows) and two shares of rows: "pinched", where that value is below a
+tenth of the median, so that some direction of the state barely moves z; and, where latent and
+state have one size, "folded", where det(dz/ds) has the sign of the minority, so that the map
+there is a mirror image of the rest. A planar latent that is a sheet twisted through a line of
+positions (z = (s_0, s_0 s_1) as the extreme) is about half folded, and plans that must cross
+that line fail.
 """
 
 import argparse
@@ -146,16 +147,26 @@ def main(argv=None):
             return 2
         kept &= (data.state[:, column] >= low) & (data.state[:, column] <= high)
     kept = np.flatnonzero(kept)
+    if len(kept) == 0:
+        print(f"zplan_train.probe: {args.data}: no row lies in {', '.join(args.range)}", file=sys.stderr)
+        return 2
     # Evenly spread rows, shuffled so that both halves cover the whole selection.
     rows = kept[np.linspace(0, len(kept) - 1, min(args.rows, len(kept))).astype(int)] if len(kept) else kept
     rows = np.random.default_rng(0).permutation(rows)
     try:
         latents = OnnxBundle(args.model).encode(data.obs[rows])
         spread, rms, r2 = linear_probe(latents, data.state[rows])
-        median, pinched, folded = map_defects(local_maps(data.state[rows], latents))
     except (OSError, ValueError) as e:
         print(f"zplan_train.probe: {e}", file=sys.stderr)
         return 2
+    try:
+        median, pinched, folded = map_defects(local_maps(data.state[rows], latents))
+        folded = "" if folded is None else f", folded {100.0 * folded:.1f} %"
+        local = f"smallest singular value {median:.4g} (median), pinched {100.0 * pinched:.1f} %{folded}"
+    except np.linalg.LinAlgError:
+        local = "not fitted: the nearest states of some row span less than the state space (a narrow --range?)"
+    except ValueError as e:
+        local = f"not fitted: {e}"
     where = f" ({', '.join(args.range)})" if args.range else ""
     print(
         f"{args.model} on {args.data}{where}: true state from the latent, affine least squares, {len(rows) // 2} rows "
@@ -164,11 +175,7 @@ def main(argv=None):
     print(f"  {'component':>12} {'spread':>9} {'residual':>9} {'R^2':>6}")
     for name, s, r, q in zip(names, spread, rms, r2, strict=True):
         print(f"  {name:>12} {s:9.4g} {r:9.4g} {q:6.3f}")
-    folded = "" if folded is None else f", folded {100.0 * folded:.1f} %"
-    print(
-        f"  local map dz/ds on the 12 nearest states: smallest singular value {median:.4g} (median), "
-        f"pinched {100.0 * pinched:.1f} %{folded}"
-    )
+    print(f"  local map dz/ds on the 12 nearest distinct states: {local}")
     return 0
 
 
