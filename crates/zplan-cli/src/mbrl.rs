@@ -305,19 +305,7 @@ impl MbrlCommand {
         if let Some(shell) = &self.train_command {
             return format!("training by `{shell}`");
         }
-        let mut text = format!(
-            "model {}, {} epochs, horizon {}, transition width {}",
-            recipe.model.name(),
-            recipe.epochs,
-            recipe.horizon,
-            recipe.transition_width
-        );
-        if let Some(std) = recipe.latent_init_std {
-            text += &format!(", latent starting spread {std}");
-        }
-        if let Some(std) = recipe.latent_noise {
-            text += &format!(", latent noise {std}");
-        }
+        let mut text = recipe.describe();
         if let Some(epochs) = self.continue_epochs {
             text += &format!(", later rounds continue the serving model for {epochs} epochs");
         }

@@ -229,6 +229,25 @@ impl Recipe {
         options
     }
 
+    /// The model and its training, as a run's first line states them: "model pc3, 200 epochs,
+    /// horizon 1, transition width 64, ..." (the checkpoint selection left to the caller).
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "model {}, {} epochs, horizon {}, transition width {}",
+            self.model.name(),
+            self.epochs,
+            self.horizon,
+            self.transition_width
+        );
+        if let Some(std) = self.latent_init_std {
+            text += &format!(", latent starting spread {std}");
+        }
+        if let Some(std) = self.latent_noise {
+            text += &format!(", latent noise {std}");
+        }
+        text
+    }
+
     /// The recipe with explicit choices in place of its own.
     pub fn overridden_by(mut self, choices: &TrainingChoices, samples: Option<usize>) -> Self {
         let select_terminal_steps = if choices.select_terminal_steps.is_empty() {
@@ -327,17 +346,8 @@ impl TrainCommand {
         let trainer = ReferenceTrainer::locate(self.python.as_deref(), recipe.model)?
             .with_options(recipe.trainer_options());
         println!(
-            "zplan train: {name}, model {}, {} epochs, horizon {}, transition width {}{}{}{}",
-            recipe.model.name(),
-            recipe.epochs,
-            recipe.horizon,
-            recipe.transition_width,
-            recipe.latent_init_std.map_or(String::new(), |std| format!(
-                ", latent starting spread {std}"
-            )),
-            recipe
-                .latent_noise
-                .map_or(String::new(), |std| format!(", latent noise {std}")),
+            "zplan train: {name}, {}{}",
+            recipe.describe(),
             match recipe.select_every {
                 Some(every) => format!(
                     ", the best of every {every} epochs{} on {} validation draws from {}",
