@@ -510,6 +510,62 @@ fn train_collects_trains_and_validates_a_bundle() {
     } else {
         assert!(text.contains("kept the final model"), "{text}");
     }
+
+    // A run kept below the bar is set aside and trained again with seed S + 1000; when no
+    // run reaches it (no model keeps every validation step in goal), the best goes back.
+    let retrained = root.join("retrained");
+    let retrain = [
+        &args[..7],
+        &[
+            "--model",
+            "deterministic",
+            "--horizon",
+            "3",
+            "--epochs",
+            "2",
+            "--select-every",
+            "1",
+            "--validation-episodes",
+            "1",
+            "--retrain-below",
+            "100",
+            "--retrains",
+            "1",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            retrained.to_str().unwrap(),
+        ],
+    ]
+    .concat();
+    let text = succeeded(&zplan(&retrain, &[]));
+    assert!(
+        text.contains("training again with seed 1000 (1 of at most 1)"),
+        "{text}"
+    );
+    let seed_of = |dir: &std::path::Path| -> u64 {
+        let text = std::fs::read_to_string(dir.join("zplan.json")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+        manifest["provenance"]["seed"].as_u64().unwrap()
+    };
+    let kept = seed_of(&retrained);
+    assert!(
+        text.contains(&format!("kept the best, seed {kept}'s")),
+        "{text}"
+    );
+    let aside = root.join(format!("retrained-try{}", if kept == 0 { 1 } else { 0 }));
+    assert_eq!(seed_of(&aside), 1000 - kept, "{text}");
+    // Each run's checkpoints moved with it (OUT-e1 stays beside OUT whichever epoch was kept).
+    for dir in [&retrained, &aside] {
+        let mut checkpoint = dir.as_os_str().to_owned();
+        checkpoint.push("-e1");
+        assert_eq!(
+            seed_of(std::path::Path::new(&checkpoint)),
+            seed_of(dir),
+            "{}: {text}",
+            dir.display()
+        );
+    }
 }
 
 #[test]
