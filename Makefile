@@ -3,13 +3,18 @@
 CARGO ?= cargo
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps test lint rust-test python-test test-aarch64 demo install header tasks-json bench bench-compare bench-report fuzz clean
+.PHONY: all deps deps-runtime test lint rust-test python-test test-aarch64 demo install header tasks-json bench bench-compare bench-report fuzz clean
 
 all: test
 
 ## deps: install what is missing (Debian packages, ONNX Runtime in .deps/, Python .venv)
 deps:
 	@scripts/deps.sh
+
+## deps-runtime: only what planning needs (OpenBLAS, a C/C++ toolchain, ONNX Runtime in .deps/):
+## no Python environment
+deps-runtime:
+	@scripts/deps.sh runtime
 
 ## test: every check and test the project has
 test: deps lint rust-test python-test
@@ -27,16 +32,17 @@ python-test:
 	.venv/bin/python -m pytest training/tests -q -p no:cacheprovider
 
 ## demo: the main job on the shipped models: the pendulum swing-up planned from images, pictures in demo/
-demo: deps
+demo: deps-runtime
 	$(CARGO) build --release --locked -p zplan-cli
 	./target/release/zplan doctor
 	./target/release/zplan demo
 
-## install: libzplan (shared and static), include/zplan.h and zplan.hpp, the CMake package
-## (find_package(zplan), target zplan::zplan) and zplan.pc under PREFIX
+## install: libzplan (shared libzplan.so.ABI and static), include/zplan.h and zplan.hpp, the
+## CMake package (find_package(zplan), target zplan::zplan), zplan.pc, ONNX Runtime in
+## PREFIX/lib/zplan/ and the zplan command under PREFIX (layout: scripts/install.sh)
 PREFIX ?= /usr/local
-install: deps
-	$(CARGO) build --release --locked -p zplan-ffi
+install: deps-runtime
+	$(CARGO) build --release --locked -p zplan-ffi -p zplan-cli
 	scripts/install.sh $(PREFIX) target/release
 
 ## test-aarch64: zplan-lqr's kernel checks (tests/isa_paths.rs) built for aarch64 and run under

@@ -50,7 +50,8 @@
 #define ZPLAN_VERSION_PATCH 0
 
 // Version of the binary interface: raised whenever a type's layout or a function's signature
-// changes incompatibly. A program built against one ABI version needs a library of the same.
+// changes incompatibly. A program built against one ABI version needs a library of the same:
+// the shared library's SONAME is libzplan.so.N for ABI version N, so the loader refuses another.
 #define ZPLAN_ABI_VERSION 7
 
 // Kind of `zp_bundle_info`: encoder and latent dynamics (and optionally a decoder and a
@@ -706,8 +707,10 @@ size_t zp_last_error_message(char *buf, size_t len);
 
 // Loads ONNX Runtime once for the process; call it before any other function that runs a
 // model. `library_path` names the shared library (file or directory); NULL searches, in
-// order, the environment variables `ZPLAN_ORT_DYLIB` and `ORT_DYLIB_PATH`, then the source
-// tree's setup location. Calling it again with NULL or the same path succeeds; another path
+// order, the environment variables `ZPLAN_ORT_DYLIB` and `ORT_DYLIB_PATH`, then `zplan/`
+// beside the installed libzplan (PREFIX/lib/zplan/, where `make install` puts it; for a
+// program linked with libzplan.a, PREFIX/lib/zplan/ for the program in PREFIX/bin), then the
+// source tree's setup location. Calling it again with NULL or the same path succeeds; another path
 // fails (one ONNX Runtime per process). Thread-safe. Before it loads the library it sets
 // `ORT_DISABLE_TELEMETRY=1` in the process environment, which keeps ONNX Runtime's event
 // uploader from starting: no socket is opened, ever. Call it before starting threads that read

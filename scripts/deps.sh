@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Installs what zplan needs and is missing; changes nothing when everything is in place.
-#   - Debian packages: libopenblas-dev (BLAS for the solver); g++, cmake, pkg-config, valgrind
-#     and strace (the C/C++ tests, the install test, the memcheck run, the no-network test)
-#   - ONNX Runtime 1.31.1, the shared library from the PyPI wheel, into .deps/onnxruntime/
-#   - the Python environment .venv from training/requirements.txt (when the trainer is present)
+#   scripts/deps.sh [runtime]
+# What planning needs (`make deps-runtime`, for `make demo` and `make install`):
+#   - Debian packages: libopenblas-dev (BLAS for the solver), g++, cmake and pkg-config (building
+#     against libzplan)
+#   - ONNX Runtime 1.31.1, the shared library alone, taken from the PyPI wheel (pip downloads
+#     the wheel; nothing is installed into a Python environment) into .deps/onnxruntime/
+# and, unless `runtime` is given, what training and the tests need (`make deps`):
+#   - Debian packages valgrind and strace (the memcheck run, the no-network test)
+#   - the Python environment .venv from training/requirements.txt (PyTorch, about 6 GB)
 set -euo pipefail
+
+case ${1:-all} in
+    runtime) runtime_only=1 ;;
+    all) runtime_only=0 ;;
+    *) echo "usage: scripts/deps.sh [runtime]" >&2; exit 2 ;;
+esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -20,7 +31,8 @@ say() { printf 'deps: %s\n' "$*"; }
 source scripts/debian.sh
 
 # --- Debian packages ---------------------------------------------------------------------------
-debian_packages=(libopenblas-dev pkg-config g++ cmake valgrind strace)
+debian_packages=(libopenblas-dev pkg-config g++ cmake)
+((runtime_only)) || debian_packages+=(valgrind strace)
 ensure_debian_packages "${debian_packages[@]}"
 if ((${#debian_installed[@]})); then
     changed=1
@@ -54,7 +66,9 @@ fi
 
 # --- Python environment (training, fixtures, Python tests) --------------------------------------
 requirements=training/requirements.txt
-if [[ -f $requirements ]]; then
+if ((runtime_only)); then
+    say "Python environment left alone (runtime only; \`make deps\` installs it)"
+elif [[ -f $requirements ]]; then
     stamp=.venv/.zplan-requirements.sha256
     want=$(sha256sum "$requirements" | cut -d' ' -f1)
     if [[ -x .venv/bin/python && $(cat "$stamp" 2>/dev/null) == "$want" ]]; then

@@ -11,7 +11,8 @@ use zplan_onnx::Runtime;
 #[derive(Args)]
 pub struct DoctorCommand {
     /// ONNX Runtime library file or directory to use instead of the search order
-    /// (ZPLAN_ORT_DYLIB, ORT_DYLIB_PATH, the setup location .deps/onnxruntime/).
+    /// (ZPLAN_ORT_DYLIB, ORT_DYLIB_PATH, PREFIX/lib/zplan/ of an installed zplan, the setup
+    /// location .deps/onnxruntime/).
     #[arg(long, value_name = "PATH")]
     ort: Option<PathBuf>,
 }
@@ -99,8 +100,9 @@ fn onnx_runtime(explicit: Option<&Path>) -> Finding {
         Err(err) => Finding::missing(
             "ONNX Runtime",
             err.to_string(),
-            "run `make deps` (installs ONNX Runtime 1.31.1 into .deps/onnxruntime/), or set \
-             ZPLAN_ORT_DYLIB to a libonnxruntime.so of version 1.31 or newer"
+            "run `make deps` (installs ONNX Runtime 1.31.1 into .deps/onnxruntime/) or `make \
+             install` (into PREFIX/lib/zplan/), or set ZPLAN_ORT_DYLIB to a libonnxruntime.so of \
+             version 1.31 or newer"
                 .to_string(),
         ),
     }

@@ -43,7 +43,8 @@ pub const ZPLAN_VERSION_MINOR: u32 = 1;
 /// Patch version of zplan.
 pub const ZPLAN_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface: raised whenever a type's layout or a function's signature
-/// changes incompatibly. A program built against one ABI version needs a library of the same.
+/// changes incompatibly. A program built against one ABI version needs a library of the same:
+/// the shared library's SONAME is libzplan.so.N for ABI version N, so the loader refuses another.
 pub const ZPLAN_ABI_VERSION: u32 = 7;
 
 /// Kind of `zp_bundle_info`: encoder and latent dynamics (and optionally a decoder and a

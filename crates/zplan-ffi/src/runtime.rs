@@ -53,8 +53,10 @@ pub unsafe extern "C" fn zp_last_error_message(buf: *mut c_char, len: usize) -> 
 
 /// Loads ONNX Runtime once for the process; call it before any other function that runs a
 /// model. `library_path` names the shared library (file or directory); NULL searches, in
-/// order, the environment variables `ZPLAN_ORT_DYLIB` and `ORT_DYLIB_PATH`, then the source
-/// tree's setup location. Calling it again with NULL or the same path succeeds; another path
+/// order, the environment variables `ZPLAN_ORT_DYLIB` and `ORT_DYLIB_PATH`, then `zplan/`
+/// beside the installed libzplan (PREFIX/lib/zplan/, where `make install` puts it; for a
+/// program linked with libzplan.a, PREFIX/lib/zplan/ for the program in PREFIX/bin), then the
+/// source tree's setup location. Calling it again with NULL or the same path succeeds; another path
 /// fails (one ONNX Runtime per process). Thread-safe. Before it loads the library it sets
 /// `ORT_DISABLE_TELEMETRY=1` in the process environment, which keeps ONNX Runtime's event
 /// uploader from starting: no socket is opened, ever. Call it before starting threads that read

@@ -1,6 +1,8 @@
 //! `scripts/install.sh` (what `make install` runs) into a scratch prefix, then two consumers of
 //! the installed package build examples/cpp/robot_loop.cpp and run it on models/planar: one
-//! with CMake's find_package(zplan CONFIG REQUIRED), one with `pkg-config --cflags --libs zplan`.
+//! with CMake's find_package(zplan CONFIG REQUIRED), one with `pkg-config --cflags --libs zplan`
+//! that finds libzplan by its rpath and ONNX Runtime beside it. The installed zplan command
+//! finds the installed ONNX Runtime too.
 
 mod common;
 
@@ -9,18 +11,33 @@ use std::process::Command;
 
 use common::{library_dir, root, run_ok, scratch};
 
+/// The zplan command cargo built beside these tests (target/<profile>/zplan).
+fn zplan_command() -> std::path::PathBuf {
+    let exe = library_dir().parent().unwrap().join("zplan");
+    assert!(
+        exe.is_file(),
+        "{}: missing; `cargo test --workspace` builds it",
+        exe.display()
+    );
+    exe
+}
+
 /// Installs into a fresh prefix (the libraries cargo built with these tests).
 fn install(name: &str) -> std::path::PathBuf {
     let prefix = scratch(name).join("prefix");
     run_ok(
         Command::new(root().join("scripts/install.sh"))
             .arg(&prefix)
-            .arg(library_dir()),
+            .arg(library_dir())
+            .arg(zplan_command().parent().unwrap()),
         "scripts/install.sh",
     );
     for file in [
+        concat!("lib/", env!("ZPLAN_SONAME")),
         "lib/libzplan.so",
         "lib/libzplan.a",
+        "bin/zplan",
+        "share/zplan/valgrind.supp",
         "include/zplan.h",
         "include/zplan.hpp",
         "lib/cmake/zplan/zplanConfig.cmake",
@@ -92,7 +109,6 @@ fn pkg_config_consumer_builds_and_plans() {
         .to_string()
     };
     let flags = pkg_config(&["--cflags", "--libs", "zplan"]);
-    let libdir = pkg_config(&["--variable=libdir", "zplan"]);
     let ort = pkg_config(&["--variable=onnxruntime_library", "zplan"]);
     let exe = dir.join("robot_loop");
     run_ok(
@@ -101,9 +117,56 @@ fn pkg_config_consumer_builds_and_plans() {
             .arg(root().join("examples/cpp/robot_loop.cpp"))
             .arg("-o")
             .arg(&exe)
-            .args(flags.split_whitespace())
-            .arg(format!("-Wl,-rpath,{libdir}")),
+            .args(flags.split_whitespace()),
         "c++ with pkg-config flags",
     );
-    run_robot_loop(&exe, &dir.join("buffer"), Some(Path::new(&ort)));
+    assert!(Path::new(&ort).is_file(), "{ort}");
+    // No ONNX Runtime path and no LD_LIBRARY_PATH: libzplan comes by the rpath pkg-config
+    // gives, and zp_runtime_init(NULL) finds ONNX Runtime beside it.
+    assert!(flags.contains("-Wl,-rpath,"), "{flags}");
+    run_robot_loop(&exe, &dir.join("buffer"), None);
+}
+
+#[test]
+fn installed_libraries_carry_their_soname_and_no_debug_info_and_the_command_runs() {
+    let prefix = install("install-layout");
+    let lib = prefix.join("lib");
+    let readelf = |args: &[&str], file: &Path| {
+        run_ok(Command::new("readelf").args(args).arg(file), "readelf")
+    };
+    let shared = lib.join(env!("ZPLAN_SONAME"));
+    let dynamic = readelf(&["-d"], &shared);
+    assert!(
+        dynamic.contains(&format!("Library soname: [{}]", env!("ZPLAN_SONAME"))),
+        "{dynamic}"
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join("libzplan.so")).unwrap(),
+        Path::new(env!("ZPLAN_SONAME"))
+    );
+    for file in [shared, lib.join("libzplan.a"), prefix.join("bin/zplan")] {
+        let sections = readelf(&["-S", "-W"], &file);
+        for debug in [".debug_info", ".debug_line"] {
+            assert!(
+                !sections.contains(debug),
+                "{} keeps {debug}",
+                file.display()
+            );
+        }
+    }
+    // The installed command, with nothing in the environment, takes the installed ONNX Runtime.
+    let doctor = run_ok(
+        Command::new(prefix.join("bin/zplan"))
+            .arg("doctor")
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("ZPLAN_ORT_DYLIB")
+            .env_remove("ORT_DYLIB_PATH"),
+        "zplan doctor",
+    );
+    let ort_dir = prefix.join("lib/zplan");
+    assert!(
+        doctor.contains(&format!("at {}/libonnxruntime.so", ort_dir.display())),
+        "{doctor}"
+    );
+    assert!(doctor.contains("(from installed location)"), "{doctor}");
 }

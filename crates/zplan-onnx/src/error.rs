@@ -8,15 +8,16 @@ use crate::runtime::LibrarySource;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
-    /// No path was given and the setup location holds no library.
+    /// No path was given and neither the installed nor the setup location holds a library.
     #[error(
         "ONNX Runtime not found: no explicit path, ZPLAN_ORT_DYLIB and ORT_DYLIB_PATH are unset, \
-         and the setup location {searched} holds no libonnxruntime.so; run `make deps`, or set \
-         ZPLAN_ORT_DYLIB to the library file"
+         and none of {} holds libonnxruntime.so; run `make deps` (a source tree) or `make \
+         install` (PREFIX/lib/zplan/), or set ZPLAN_ORT_DYLIB to the library file",
+        searched.iter().map(|dir| dir.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotInstalled {
-        /// The setup directory that was searched.
-        searched: PathBuf,
+        /// The directories searched, installed locations first.
+        searched: Vec<PathBuf>,
     },
     /// A path was given but nothing is there.
     #[error("ONNX Runtime library {path} (from {origin}) does not exist")]

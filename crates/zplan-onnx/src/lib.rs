@@ -52,5 +52,5 @@ pub mod fuzzing {
 
 pub use runtime::{
     LibrarySource, MINIMUM_VERSION, ORT_DISABLE_TELEMETRY, ORT_DYLIB_PATH, Runtime, SETUP_VERSION,
-    ZPLAN_ORT_DYLIB, setup_dir,
+    ZPLAN_ORT_DYLIB, installed_dirs, setup_dir,
 };

@@ -7,8 +7,12 @@
 //! 1. the explicit path passed to [`Runtime::init`];
 //! 2. the environment variable `ZPLAN_ORT_DYLIB`;
 //! 3. the environment variable `ORT_DYLIB_PATH` (the `ort` crate's own);
-//! 4. the setup location `.deps/onnxruntime/` of the source tree, filled by `make deps`.
+//! 4. the installed location beside zplan's own code, where `make install PREFIX=...` puts the
+//!    library: `DIR/zplan/` for the file in DIR that holds zplan (PREFIX/lib/libzplan.so), then
+//!    `DIR/../lib/zplan/` (PREFIX/bin/zplan, or a program linked with libzplan.a);
+//! 5. the setup location `.deps/onnxruntime/` of the source tree, filled by `make deps`.
 //!
+//! The installed and setup locations are searched: one that holds no library is passed over.
 //! A path may name the library file or a directory holding it. The library is loaded once per
 //! process; [`Runtime::init`] is idempotent and safe to call from several threads.
 //!
@@ -54,6 +58,9 @@ pub enum LibrarySource {
     ZplanEnv,
     /// The `ORT_DYLIB_PATH` environment variable.
     OrtEnv,
+    /// `zplan/` beside the library or program that holds zplan's code, as `make install` lays
+    /// it out.
+    Installed,
     /// `.deps/onnxruntime/` in the source tree, put there by `make deps`.
     SetupLocation,
 }
@@ -64,6 +71,7 @@ impl fmt::Display for LibrarySource {
             Self::Explicit => "explicit path",
             Self::ZplanEnv => ZPLAN_ORT_DYLIB,
             Self::OrtEnv => ORT_DYLIB_PATH,
+            Self::Installed => "installed location",
             Self::SetupLocation => "setup location",
         })
     }
@@ -220,12 +228,62 @@ fn locate(explicit: Option<&Path>) -> Result<(PathBuf, LibrarySource), RuntimeEr
             return Ok((resolve(Path::new(&value)), source));
         }
     }
-    let dir = setup_dir();
-    let library = resolve(&dir);
-    if library.is_file() {
-        Ok((library, LibrarySource::SetupLocation))
+    let installed = installed_dirs();
+    let setup = setup_dir();
+    let searched = installed
+        .iter()
+        .map(|dir| (dir, LibrarySource::Installed))
+        .chain([(&setup, LibrarySource::SetupLocation)]);
+    for (dir, source) in searched {
+        let library = resolve(dir);
+        if dir.is_dir() && library.is_file() {
+            return Ok((library, source));
+        }
+    }
+    Err(RuntimeError::NotInstalled {
+        searched: installed.into_iter().chain([setup]).collect(),
+    })
+}
+
+/// The installed locations: `DIR/zplan` and `DIR/../lib/zplan` for the directory DIR of the
+/// file that holds this code (libzplan.so, or the program it is linked into); none when the
+/// dynamic loader cannot say which file that is.
+pub fn installed_dirs() -> Vec<PathBuf> {
+    let Some(file) = code_file() else {
+        return Vec::new();
+    };
+    let Some(dir) = file.parent() else {
+        return Vec::new();
+    };
+    let mut dirs = vec![dir.join("zplan")];
+    dirs.extend(dir.parent().map(|up| up.join("lib").join("zplan")));
+    dirs
+}
+
+/// Path of the shared library or program that this function's code was loaded from.
+fn code_file() -> Option<PathBuf> {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::uninit();
+    let address = code_file as *const () as *const libc::c_void;
+    // SAFETY: dladdr only reads the loader's tables and fills `info`; a non-zero return means
+    // `dli_fname` is a NUL-terminated string owned by the loader, valid while the file is
+    // mapped (zplan's own code: for the life of this call).
+    let name = unsafe {
+        if libc::dladdr(address, info.as_mut_ptr()) == 0 {
+            return None;
+        }
+        let info = info.assume_init();
+        if info.dli_fname.is_null() {
+            return None;
+        }
+        PathBuf::from(std::ffi::OsStr::from_encoded_bytes_unchecked(
+            CStr::from_ptr(info.dli_fname).to_bytes(),
+        ))
+    };
+    // For the main program the loader reports argv[0], which may be a bare name.
+    if name.is_absolute() {
+        Some(name)
     } else {
-        Err(RuntimeError::NotInstalled { searched: dir })
+        std::env::current_exe().ok()
     }
 }
 

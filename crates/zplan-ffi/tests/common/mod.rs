@@ -14,7 +14,9 @@ pub fn root() -> PathBuf {
         .unwrap()
 }
 
-/// The directory of the libzplan.so that cargo built with these tests (target/<profile>/deps).
+/// The directory of the libzplan.so that cargo built with these tests (target/<profile>/deps),
+/// with the link from its SONAME (libzplan.so.N) to it that an installation makes, so that
+/// programs linked against it load it.
 pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().to_path_buf();
@@ -23,6 +25,12 @@ pub fn library_dir() -> PathBuf {
         "{}: no libzplan.so (cargo builds it with the tests of zplan-ffi)",
         dir.display()
     );
+    let soname = dir.join(env!("ZPLAN_SONAME"));
+    if std::fs::read_link(&soname).is_err() {
+        // Tests run in parallel: another may have made the link first.
+        let _ = std::os::unix::fs::symlink("libzplan.so", &soname);
+    }
+    assert!(soname.is_file(), "{}: not made", soname.display());
     dir
 }
 
