@@ -16,8 +16,13 @@
  * - Threads: functions taking a const handle may be called concurrently on that handle;
  *   functions taking a non-const handle need the caller to serialise calls on it. Handles may
  *   move between threads. zp_runtime_init, zp_version, zp_status_str and
- *   zp_last_error_message are thread-safe. The library starts one thread of its own, and only
- *   when asked: zp_trainer_start runs a training job on it.
+ *   zp_last_error_message are thread-safe. After zp_runtime_init no thread starts unless the
+ *   caller asks: zp_trainer_start runs a training job on the library's one thread of its own,
+ *   and a bundle loaded with zp_bundle_options.intra_op_threads = n > 1 (default 1) gives
+ *   ONNX Runtime n - 1 threads per network when it loads; with the default every network runs
+ *   on the calling thread. zp_runtime_init sets OpenBLAS to one thread, whatever
+ *   OPENBLAS_NUM_THREADS says (zp_set_blas_threads changes it); a multithreaded OpenBLAS
+ *   starts its idle pool when the process loads it, unless OPENBLAS_NUM_THREADS=1.
  * - A failure inside the library (ZP_PANIC) poisons the handle: it refuses every later call
  *   with ZP_POISONED; free it.
  * - No network traffic: nothing in the library opens a socket. ONNX Runtime 1.31 on Linux
@@ -714,8 +719,21 @@ size_t zp_last_error_message(char *buf, size_t len);
 // fails (one ONNX Runtime per process). Thread-safe. Before it loads the library it sets
 // `ORT_DISABLE_TELEMETRY=1` in the process environment, which keeps ONNX Runtime's event
 // uploader from starting: no socket is opened, ever. Call it before starting threads that read
-// or change the environment.
+// or change the environment. Its first success also sets OpenBLAS to one thread, whatever
+// `OPENBLAS_NUM_THREADS` says, unless `zp_set_blas_threads` was called before.
 enum zp_status zp_runtime_init(const char *library_path);
+
+// Sets how many threads OpenBLAS splits one of the solver's large products over (products up
+// to 160 in every dimension run in zplan's own kernels on the calling thread). 1, what
+// `zp_runtime_init` sets, keeps every product on the calling thread; ZP_INVALID_ARGUMENT for
+// 0. A multithreaded OpenBLAS starts its pool when the process loads it, before any zplan
+// call, sized by `OPENBLAS_NUM_THREADS` or the core count: this chooses how many of those
+// threads work, not how many exist (`OPENBLAS_NUM_THREADS=1` in the environment, or the serial
+// OpenBLAS, makes the pool empty). Process-wide; call it while no plan or solve runs.
+enum zp_status zp_set_blas_threads(size_t threads);
+
+// How many threads OpenBLAS splits one product over (`zp_set_blas_threads`).
+size_t zp_blas_threads(void);
 
 // Copies the loaded ONNX Runtime's version (e.g. "1.31.1") into `buf` like
 // `zp_last_error_message` and returns its length; 0 before `zp_runtime_init` succeeded.

@@ -50,6 +50,11 @@ inline void init_runtime(const std::string &library_path = {}) {
     check(zp_runtime_init(library_path.empty() ? nullptr : library_path.c_str()));
 }
 
+// Threads OpenBLAS splits one large product over (see zp_set_blas_threads; 1 after
+// init_runtime).
+inline void set_blas_threads(std::size_t threads) { check(zp_set_blas_threads(threads)); }
+inline std::size_t blas_threads() { return zp_blas_threads(); }
+
 namespace detail {
 template <typename T, void (*Free)(T *)>
 struct Deleter {

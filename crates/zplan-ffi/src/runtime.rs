@@ -2,11 +2,16 @@
 
 use std::ffi::c_char;
 use std::path::Path;
+use std::sync::Once;
 
 use zplan_onnx::Runtime;
 
-use crate::status::{copy_last_error, copy_text, guard, utf8};
+use crate::status::{Failure, copy_last_error, copy_text, guard, utf8};
 use crate::zp_status;
+
+/// Done once OpenBLAS's threads were set: by the first `zp_runtime_init` that succeeds (to 1),
+/// or by the caller (`zp_set_blas_threads`), whichever comes first.
+static BLAS_THREADS_SET: Once = Once::new();
 
 /// The library's version, "MAJOR.MINOR.PATCH" (static storage; never free it). Compare with
 /// `ZPLAN_VERSION_STRING` to check that the header and the library match.
@@ -60,7 +65,8 @@ pub unsafe extern "C" fn zp_last_error_message(buf: *mut c_char, len: usize) -> 
 /// fails (one ONNX Runtime per process). Thread-safe. Before it loads the library it sets
 /// `ORT_DISABLE_TELEMETRY=1` in the process environment, which keeps ONNX Runtime's event
 /// uploader from starting: no socket is opened, ever. Call it before starting threads that read
-/// or change the environment.
+/// or change the environment. Its first success also sets OpenBLAS to one thread, whatever
+/// `OPENBLAS_NUM_THREADS` says, unless `zp_set_blas_threads` was called before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_runtime_init(library_path: *const c_char) -> zp_status {
     guard(|| {
@@ -71,8 +77,37 @@ pub unsafe extern "C" fn zp_runtime_init(library_path: *const c_char) -> zp_stat
             Some(Path::new(unsafe { utf8(library_path, "library_path") }?))
         };
         Runtime::init(path)?;
+        BLAS_THREADS_SET.call_once(|| zplan_lqr::set_blas_threads(1));
         Ok(())
     })
+}
+
+/// Sets how many threads OpenBLAS splits one of the solver's large products over (products up
+/// to 160 in every dimension run in zplan's own kernels on the calling thread). 1, what
+/// `zp_runtime_init` sets, keeps every product on the calling thread; ZP_INVALID_ARGUMENT for
+/// 0. A multithreaded OpenBLAS starts its pool when the process loads it, before any zplan
+/// call, sized by `OPENBLAS_NUM_THREADS` or the core count: this chooses how many of those
+/// threads work, not how many exist (`OPENBLAS_NUM_THREADS=1` in the environment, or the serial
+/// OpenBLAS, makes the pool empty). Process-wide; call it while no plan or solve runs.
+#[unsafe(no_mangle)]
+pub extern "C" fn zp_set_blas_threads(threads: usize) -> zp_status {
+    guard(|| {
+        if threads == 0 {
+            return Err(Failure::new(
+                zp_status::ZP_INVALID_ARGUMENT,
+                "zp_set_blas_threads: threads is 0; 1 keeps products on the calling thread",
+            ));
+        }
+        BLAS_THREADS_SET.call_once(|| {});
+        zplan_lqr::set_blas_threads(threads);
+        Ok(())
+    })
+}
+
+/// How many threads OpenBLAS splits one product over (`zp_set_blas_threads`).
+#[unsafe(no_mangle)]
+pub extern "C" fn zp_blas_threads() -> usize {
+    zplan_lqr::blas_threads()
 }
 
 /// Copies the loaded ONNX Runtime's version (e.g. "1.31.1") into `buf` like

@@ -1,14 +1,36 @@
 //! The C API under threads, and bundles that own their networks:
+//! - the C program ffi-tests/c/thread_count.c, run with OPENBLAS_NUM_THREADS=4, finds OpenBLAS
+//!   on one thread after zp_runtime_init and no thread started by loading, planner making and
+//!   planning with the default options (`thread_count_program_...`);
 //! - eight threads call the `const` functions of one bundle and one planner 10 000 times each
 //!   at once, and every answer is the one a single thread gets;
 //! - a bundle loaded before a trainer rewrites (here: breaks) its directory swaps in the
 //!   networks it loaded, and plans as a planner built from the intact files does.
 
+mod common;
+
 use std::ffi::CString;
 use std::path::Path;
+use std::process::Command;
 use std::ptr;
 
+use common::{build, ort_library, root, run_ok, scratch};
 use zplan::*;
+
+#[test]
+fn thread_count_program_sees_no_thread_start_after_init_and_openblas_on_one() {
+    let exe = scratch("thread-count").join("thread_count");
+    build(false, "c99", &["ffi-tests/c/thread_count.c"], &[], &exe);
+    let stdout = run_ok(
+        Command::new(&exe)
+            .arg(ort_library())
+            .arg(root().join("models/planar"))
+            .env("OPENBLAS_NUM_THREADS", "4")
+            .env_remove("LD_LIBRARY_PATH"),
+        "thread_count",
+    );
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
+}
 
 const THREADS: usize = 8;
 const CALLS: usize = 10_000;

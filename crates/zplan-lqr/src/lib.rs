@@ -37,6 +37,7 @@ pub use ddp::{
     BatchReport, IterationRecord, LOG_CAPACITY, PhaseTimes, Problem, Settings, Solution, Status,
     Workspace, solve, solve_batch,
 };
+pub use dense::{blas_threads, set_blas_threads};
 pub use error::{ModelError, SolveError};
 pub use lqr::{LqrDynamics, LqrProblem, LqrSolution, LqrWorkspace, lqr_backward, solve_lqr};
 pub use model::{Cost, Dynamics, QuadraticCost};

@@ -13,6 +13,28 @@ use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_dgemm, cblas_dgemv};
 
 use medium::MEDIUM_MAX;
 
+// OpenBLAS's own controls (both its pthread and serial builds export them).
+unsafe extern "C" {
+    fn openblas_set_num_threads(threads: std::ffi::c_int);
+    fn openblas_get_num_threads() -> std::ffi::c_int;
+}
+
+/// Threads OpenBLAS splits one product over.
+pub fn blas_threads() -> usize {
+    // SAFETY: reads OpenBLAS's thread setting; no preconditions.
+    unsafe { openblas_get_num_threads() }.max(1) as usize
+}
+
+/// Sets the threads OpenBLAS splits one product over (at least 1; 1: the calling thread only,
+/// its pool idle). A multithreaded OpenBLAS starts its pool when the process loads it, sized by
+/// `OPENBLAS_NUM_THREADS` or the core count; this changes how many of them a product uses, not
+/// how many exist. Call it while no product runs.
+pub fn set_blas_threads(threads: usize) {
+    let threads = threads.clamp(1, std::ffi::c_int::MAX as usize) as std::ffi::c_int;
+    // SAFETY: OpenBLAS's documented setter; the caller keeps products from running meanwhile.
+    unsafe { openblas_set_num_threads(threads) }
+}
+
 /// Products of at most this many columns can use the width-specialised kernels of `small`.
 const SMALL_MAX_COLUMNS: usize = 24;
 
