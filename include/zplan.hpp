@@ -6,6 +6,10 @@
 #ifndef ZPLAN_HPP
 #define ZPLAN_HPP
 
+#if !defined(__cplusplus) || (defined(_MSVC_LANG) ? _MSVC_LANG : __cplusplus) < 201703L
+#error "zplan.hpp needs C++17 or newer (e.g. -std=c++17); C programs include zplan.h instead"
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,10 +54,48 @@ inline void init_runtime(const std::string &library_path = {}) {
     check(zp_runtime_init(library_path.empty() ? nullptr : library_path.c_str()));
 }
 
+// The loaded ONNX Runtime's version, e.g. "1.31.1"; empty before init_runtime.
+inline std::string runtime_version() {
+    std::string text(zp_runtime_version(nullptr, 0), '\0');
+    if (!text.empty()) zp_runtime_version(text.data(), text.size() + 1);
+    return text;
+}
+
 // Threads OpenBLAS splits one large product over (see zp_set_blas_threads; 1 after
 // init_runtime).
 inline void set_blas_threads(std::size_t threads) { check(zp_set_blas_threads(threads)); }
 inline std::size_t blas_threads() { return zp_blas_threads(); }
+
+// The solution of a linear-quadratic problem in arrays of its own (see zp_lq_solution).
+struct LqSolution {
+    std::vector<double> states;    // x_0..x_T: (T + 1) x n
+    std::vector<double> controls;  // u_0..u_{T-1}: T x m
+    std::vector<double> gains;     // K_t: T x m x n
+    double cost = 0.0;
+    std::size_t iterations = 0;
+    std::uint32_t solver_status = ZP_SOLVE_UNSOLVED;
+};
+
+// Solves `problem` (see zp_lq_problem) into the caller's arrays that `solution` points to.
+inline void lq_solve(const zp_lq_problem &problem, zp_lq_solution &solution) {
+    check(zp_lq_solve(&problem, &solution));
+}
+// Solves `problem` into a new LqSolution, gains included.
+inline LqSolution lq_solve(const zp_lq_problem &problem) {
+    LqSolution out;
+    out.states.resize((problem.horizon + 1) * problem.n);
+    out.controls.resize(problem.horizon * problem.m);
+    out.gains.resize(problem.horizon * problem.m * problem.n);
+    zp_lq_solution raw{};
+    raw.states = out.states.data();
+    raw.controls = out.controls.data();
+    raw.gains = out.gains.data();
+    lq_solve(problem, raw);
+    out.cost = raw.cost;
+    out.iterations = raw.iterations;
+    out.solver_status = raw.solver_status;
+    return out;
+}
 
 namespace detail {
 template <typename T, void (*Free)(T *)>
@@ -157,6 +199,11 @@ public:
         check(zp_planner_set_goal(handle_.get(), image, len));
     }
     void set_goal(const std::vector<std::uint8_t> &image) { set_goal(image.data(), image.size()); }
+    // As set_goal for an image of floats in [0, 1].
+    void set_goal_f32(const float *image, std::size_t len) {
+        check(zp_planner_set_goal_f32(handle_.get(), image, len));
+    }
+    void set_goal_f32(const std::vector<float> &image) { set_goal_f32(image.data(), image.size()); }
 
     // Observation planners: the designated pixels and their goals.
     void set_pixel_goals(const std::vector<PixelGoal> &goals) {
@@ -227,22 +274,32 @@ public:
         check(zp_planner_get_plan_info(handle_.get(), &info));
         return info;
     }
-    // Latent states of the last plan, (T + 1) x n row-major.
+    // Latent states of the last plan, (T + 1) x n row-major; the overload with a pointer
+    // writes them into caller storage of `len` = (T + 1) n values and allocates nothing.
+    void planned_states(double *states, std::size_t len) const {
+        check(zp_planner_get_plan(handle_.get(), states, len, nullptr, 0));
+    }
     std::vector<double> planned_states() const {
         std::vector<double> states((info_.horizon + 1) * info_.latent_dim);
-        check(zp_planner_get_plan(handle_.get(), states.data(), states.size(), nullptr, 0));
+        planned_states(states.data(), states.size());
         return states;
     }
-    // Actions of the last plan, T x m row-major.
+    // Actions of the last plan, T x m row-major (into caller storage of T m values, or new).
+    void planned_actions(double *actions, std::size_t len) const {
+        check(zp_planner_get_plan(handle_.get(), nullptr, 0, actions, len));
+    }
     std::vector<double> planned_actions() const {
         std::vector<double> actions(info_.horizon * info_.action_dim);
-        check(zp_planner_get_plan(handle_.get(), nullptr, 0, actions.data(), actions.size()));
+        planned_actions(actions.data(), actions.size());
         return actions;
     }
-    // Feedback gains of the last plan, T x m x n row-major.
+    // Feedback gains of the last plan, T x m x n row-major (into caller storage, or new).
+    void gains(double *gains, std::size_t len) const {
+        check(zp_planner_get_gains(handle_.get(), gains, len));
+    }
     std::vector<double> gains() const {
         std::vector<double> gains(info_.horizon * info_.action_dim * info_.latent_dim);
-        check(zp_planner_get_gains(handle_.get(), gains.data(), gains.size()));
+        this->gains(gains.data(), gains.size());
         return gains;
     }
     std::pair<std::vector<double>, std::vector<double>> action_bounds() const {
@@ -252,6 +309,7 @@ public:
     }
 
     zp_planner *get() noexcept { return handle_.get(); }
+    const zp_planner *get() const noexcept { return handle_.get(); }
 
 private:
     void refresh_info() { check(zp_planner_get_info(handle_.get(), &info_)); }

@@ -117,7 +117,11 @@ int main(int argc, char **argv) {
     CHECK(status_of([&] { zplan::Bundle b(bundle_dir); }) == ZP_RUNTIME);
     CHECK(zplan::last_error_message().find("zp_runtime_init") != std::string::npos);
     CHECK(status_of([&] { zplan::init_runtime("/no/such/library.so"); }) == ZP_RUNTIME);
+    CHECK(zplan::runtime_version().empty());
     zplan::init_runtime(ort);
+    CHECK(zplan::runtime_version() == "1.31.1");
+    CHECK(zplan::blas_threads() == 1);
+    CHECK(status_of([] { zplan::set_blas_threads(0); }) == ZP_INVALID_ARGUMENT);
     CHECK(status_of([&] { zplan::Bundle b(scratch + "/missing"); }) == ZP_BUNDLE);
     CHECK(status_of([&] { zplan::reference_settings("pong"); }) == ZP_INVALID_ARGUMENT);
     try {
@@ -157,6 +161,48 @@ int main(int argc, char **argv) {
     CHECK(planner.planned_states().size() == 22);
     CHECK(planner.planned_actions().size() == 20);
     CHECK(planner.gains().size() == 40);
+    {
+        // The same arrays through a const planner into caller storage; a short one is refused.
+        const zplan::Planner &seen = planner;
+        double states[22], actions[20], gains[40];
+        seen.planned_states(states, 22);
+        seen.planned_actions(actions, 20);
+        seen.gains(gains, 40);
+        CHECK(std::vector<double>(states, states + 22) == seen.planned_states());
+        CHECK(std::vector<double>(actions, actions + 20) == seen.planned_actions());
+        CHECK(std::vector<double>(gains, gains + 40) == seen.gains());
+        CHECK(status_of([&] { seen.planned_actions(actions, 19); }) == ZP_SIZE_MISMATCH);
+        CHECK(seen.get() == planner.get());
+    }
+    {
+        // A float goal image equal to the bytes' gives the same plan as the byte goal.
+        const auto goal = planar_frame(30, 30);
+        std::vector<float> goal_f32(goal.begin(), goal.end());
+        for (float &v : goal_f32) v *= 1.0f / 255.0f;  // the library's own conversion
+        zplan::Planner bytes(zplan::Bundle(bundle_dir), settings), floats(zplan::Bundle(bundle_dir), settings);
+        bytes.set_goal(goal);
+        floats.set_goal_f32(goal_f32);
+        CHECK(bytes.plan(planar_frame(5, 5)) == floats.plan(planar_frame(5, 5)));
+        goal_f32[7] = NAN;
+        CHECK(status_of([&] { floats.set_goal_f32(goal_f32); }) == ZP_NON_FINITE);
+    }
+    {
+        // One stage of x' = x + u from x0 = 1 with costs x^2/2 + u^2/2 and x_T^2/2: the cost
+        // 1/2 + 1/2 u^2 + 1/2 (1 + u)^2 is least at u = -1/2 (cost 3/4), and K_0 = -1/2.
+        const double one = 1.0, x0 = 1.0;
+        zp_lq_problem problem{};
+        problem.n = problem.m = problem.horizon = 1;
+        problem.a = problem.b = problem.q = problem.r = problem.q_terminal = &one;
+        problem.x0 = &x0;
+        const auto solution = zplan::lq_solve(problem);
+        CHECK(std::abs(solution.controls[0] + 0.5) < 1e-12);
+        CHECK(std::abs(solution.states[1] - 0.5) < 1e-12);
+        CHECK(std::abs(solution.gains[0] + 0.5) < 1e-12);
+        CHECK(std::abs(solution.cost - 0.75) < 1e-12);
+        zp_lq_problem wrong = problem;
+        wrong.x0 = nullptr;
+        CHECK(status_of([&] { zplan::lq_solve(wrong); }) == ZP_NULL_POINTER);
+    }
     CHECK(planner.plan_info().candidates == 7);
     planner.shift();
     {

@@ -109,6 +109,24 @@ fn header_compiles_on_its_own_in_c_and_cpp() {
 }
 
 #[test]
+fn cpp_wrapper_refuses_a_standard_before_cpp17_by_name() {
+    let dir = scratch("cpp14");
+    let source = dir.join("old.cpp");
+    std::fs::write(&source, "#include \"zplan.hpp\"\n").unwrap();
+    let output = Command::new("c++")
+        .args(["-std=c++14", "-c", "-I"])
+        .arg(root().join("include"))
+        .arg(&source)
+        .arg("-o")
+        .arg(dir.join("old.o"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("zplan.hpp needs C++17"), "{stderr}");
+}
+
+#[test]
 fn cpp17_wrapper_and_threads() {
     let exe = scratch("cpp17").join("test_zplan_cpp");
     build(true, "c++17", &["ffi-tests/cpp/test_zplan.cpp"], &[], &exe);
