@@ -288,19 +288,21 @@ typedef struct zp_planner_settings {
   uint32_t objective;
   // Weight w of the predicted reward with `ZP_OBJECTIVE_REWARD`.
   double reward_weight;
-  // Steps planned ahead, T >= 1.
+  // Steps planned ahead, 1 <= T <= 10000.
   size_t horizon;
   // Latent state weight, Q = q I.
   double q;
-  // Action weight, R = r I.
+  // Action weight, R = r I; > 0 for box-DDP (its steps need R positive definite), >= 0 for
+  // the sampling planners.
   double r;
-  // Uniformly random initial action sequences per plan.
+  // Uniformly random initial action sequences per plan (with the bang-bang ones at most
+  // 1024).
   size_t random_candidates;
   // Random bang-bang initial action sequences per plan.
   size_t bang_bang_candidates;
   // Also start from the previous plan shifted by one step.
   bool warm_start;
-  // Box-DDP iterations per candidate, at most.
+  // Box-DDP iterations per candidate, at most; >= 1.
   size_t max_iterations;
   // Line-search steps rolled out together in one network call per time step, >= 1.
   size_t line_search_batch;
@@ -323,7 +325,7 @@ typedef struct zp_planner_settings {
   // bounds their iterations too). The defaults are PlaNet's CEM (1000 samples, 10
   // iterations, 100 elites) and TD-MPC2's MPPI parameters.
   uint32_t planner;
-  // Sampling: action sequences per iteration (sample 0 is the current mean), >= 2.
+  // Sampling: action sequences per iteration (sample 0 is the current mean), 2 to 100000.
   size_t samples;
   // Sampling: refits of the distribution per plan, >= 1.
   size_t sampling_iterations;
@@ -598,7 +600,9 @@ enum zp_status zp_planner_get_action_bounds(const struct zp_planner *planner,
 // (`zp_planner_set_pixel_goal`).
 enum zp_status zp_planner_set_goal(struct zp_planner *planner, const uint8_t *image, size_t len);
 
-// As `zp_planner_set_goal` for an image of floats in [0, 1]; NaN and infinities are refused.
+// As `zp_planner_set_goal` for an image of floats in [0, 1] (the bytes' v / 255); NaN and
+// infinities are refused (ZP_NON_FINITE, naming the element). Finite values outside [0, 1]
+// are not refused: the encoder sees them as given, outside the range it was trained on.
 enum zp_status zp_planner_set_goal_f32(struct zp_planner *planner, const float *image, size_t len);
 
 // Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]; for an
@@ -612,8 +616,9 @@ enum zp_status zp_planner_plan(struct zp_planner *planner,
                                double *action,
                                size_t action_len);
 
-// As `zp_planner_plan` for an observation of floats in [0, 1]; NaN and infinities are
-// refused.
+// As `zp_planner_plan` for an observation of floats in [0, 1] (the bytes' v / 255); NaN and
+// infinities are refused (ZP_NON_FINITE, naming the element). Finite values outside [0, 1]
+// are not refused: the networks see them as given, outside the range they were trained on.
 enum zp_status zp_planner_plan_f32(struct zp_planner *planner,
                                    const float *obs,
                                    size_t obs_len,
@@ -665,8 +670,9 @@ enum zp_status zp_planner_get_pixel_maps(const struct zp_planner *planner, float
 // pixels' current maps, and takes the new bundle's action limits. No file is read and no
 // session is built: the swap costs at most one encoding of the goal and the planner's buffers.
 // The planner takes the networks and `*bundle` becomes NULL on `ZP_OK`. A bundle of the other
-// kind (latent or video), or for other images or actions, or (observation planners) whose
-// predictor takes fewer maps than the pixel goals set, is refused before anything is taken
+// kind (latent or video: ZP_INVALID_ARGUMENT), or for other images or another number of
+// actions, or (observation planners) whose predictor takes fewer maps than the pixel goals set
+// (ZP_SIZE_MISMATCH, the message naming both sizes), is refused before anything is taken
 // (`*bundle` unchanged); one whose encoder fails on the goal image is refused after (`*bundle`
 // NULL). On every failure the planner keeps serving with the networks it had;
 // `zp_bundle_free(*bundle)` after the call is right either way.

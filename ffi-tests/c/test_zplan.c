@@ -179,7 +179,25 @@ static void test_planner(zp_bundle *bundle, const char *dir, const char *other_d
     settings.horizon = 0;
     CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
     CHECK(last_error_mentions("horizon"));
+    settings.horizon = 1000000;
+    CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("horizon = 1000000: between 1 and 10000 steps"));
     settings.horizon = 10;
+    {
+        const zp_planner_settings good = settings;
+        settings.max_iterations = 0;
+        CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+        CHECK(last_error_mentions("solver.max_iterations = 0"));
+        settings = good;
+        settings.r = 0.0;
+        CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+        CHECK(last_error_mentions("r = 0: finite and > 0 for box-DDP"));
+        settings = good;
+        settings.random_candidates = 5000;
+        CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
+        CHECK(last_error_mentions("at most 1024"));
+        settings = good;
+    }
     settings.q = NAN;
     CHECK_STATUS(zp_planner_new(&bundle, &settings, &planner), ZP_INVALID_ARGUMENT);
     settings.q = 10.0;
@@ -238,7 +256,7 @@ static void test_planner(zp_bundle *bundle, const char *dir, const char *other_d
     for (i = 0; i < 1600; i++) obs_f32[i] = obs[i] / 255.0f;
     obs_f32[17] = NAN;
     CHECK_STATUS(zp_planner_plan_f32(planner, obs_f32, 1600, action, 2), ZP_NON_FINITE);
-    CHECK(last_error_mentions("value 17 is not finite"));
+    CHECK(last_error_mentions("element 17 is not finite"));
     CHECK_STATUS(zp_planner_get_plan(planner, NULL, 0, actions, 20), ZP_OK);
     CHECK(actions[0] == action[0]);
     obs_f32[17] = 0.0f;
@@ -271,8 +289,8 @@ static void test_planner(zp_bundle *bundle, const char *dir, const char *other_d
         CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
         CHECK(action[0] > 0.0 && action[1] > 0.0);
         CHECK_STATUS(zp_bundle_load(other_dir, &other), ZP_OK);
-        CHECK_STATUS(zp_planner_swap_bundle(planner, &other), ZP_INVALID_ARGUMENT);
-        CHECK(last_error_mentions("images"));
+        CHECK_STATUS(zp_planner_swap_bundle(planner, &other), ZP_SIZE_MISMATCH);
+        CHECK(last_error_mentions("images, the planner 1x40x40 images"));
         CHECK(other != NULL);
         CHECK_STATUS(zp_planner_swap_bundle(planner, NULL), ZP_NULL_POINTER);
         CHECK_STATUS(zp_planner_swap_bundle(NULL, &other), ZP_NULL_POINTER);

@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
     {
         // Refused before anything is taken: the bundle stays with the caller.
         zplan::Bundle other(argv[4]);
-        CHECK(status_of([&] { planner.swap_bundle(std::move(other)); }) == ZP_INVALID_ARGUMENT);
+        CHECK(status_of([&] { planner.swap_bundle(std::move(other)); }) == ZP_SIZE_MISMATCH);
         CHECK(other.get() != nullptr && other.info().height == 8);
     }
     planner.swap_bundle(zplan::Bundle(bundle_dir));

@@ -41,7 +41,7 @@ pub enum BufferError {
         path: PathBuf,
     },
     /// A value passed to `append` is NaN or infinite.
-    #[error("{field}: value {index} is not finite")]
+    #[error("{field}: element {index} is not finite")]
     NonFinite {
         /// The field (`action`, `reward`).
         field: &'static str,

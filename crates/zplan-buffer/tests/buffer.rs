@@ -264,7 +264,7 @@ fn bad_transitions_are_refused() {
                 action: &[f32::NAN, 0.0],
                 ..good
             },
-            "action: value 0 is not finite",
+            "action: element 0 is not finite",
         ),
         (
             Transition {
@@ -278,7 +278,7 @@ fn bad_transitions_are_refused() {
                 next_state: &[0.0, f64::INFINITY, 0.0],
                 ..good
             },
-            "next_state: value 1 is not finite",
+            "next_state: element 1 is not finite",
         ),
     ];
     for (transition, message) in cases {

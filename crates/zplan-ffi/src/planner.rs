@@ -35,19 +35,21 @@ pub struct zp_planner_settings {
     pub objective: u32,
     /// Weight w of the predicted reward with `ZP_OBJECTIVE_REWARD`.
     pub reward_weight: f64,
-    /// Steps planned ahead, T >= 1.
+    /// Steps planned ahead, 1 <= T <= 10000.
     pub horizon: usize,
     /// Latent state weight, Q = q I.
     pub q: f64,
-    /// Action weight, R = r I.
+    /// Action weight, R = r I; > 0 for box-DDP (its steps need R positive definite), >= 0 for
+    /// the sampling planners.
     pub r: f64,
-    /// Uniformly random initial action sequences per plan.
+    /// Uniformly random initial action sequences per plan (with the bang-bang ones at most
+    /// 1024).
     pub random_candidates: usize,
     /// Random bang-bang initial action sequences per plan.
     pub bang_bang_candidates: usize,
     /// Also start from the previous plan shifted by one step.
     pub warm_start: bool,
-    /// Box-DDP iterations per candidate, at most.
+    /// Box-DDP iterations per candidate, at most; >= 1.
     pub max_iterations: usize,
     /// Line-search steps rolled out together in one network call per time step, >= 1.
     pub line_search_batch: usize,
@@ -70,7 +72,7 @@ pub struct zp_planner_settings {
     /// bounds their iterations too). The defaults are PlaNet's CEM (1000 samples, 10
     /// iterations, 100 elites) and TD-MPC2's MPPI parameters.
     pub planner: u32,
-    /// Sampling: action sequences per iteration (sample 0 is the current mean), >= 2.
+    /// Sampling: action sequences per iteration (sample 0 is the current mean), 2 to 100000.
     pub samples: usize,
     /// Sampling: refits of the distribution per plan, >= 1.
     pub sampling_iterations: usize,
@@ -772,7 +774,9 @@ pub unsafe extern "C" fn zp_planner_set_goal(
     }
 }
 
-/// As `zp_planner_set_goal` for an image of floats in [0, 1]; NaN and infinities are refused.
+/// As `zp_planner_set_goal` for an image of floats in [0, 1] (the bytes' v / 255); NaN and
+/// infinities are refused (ZP_NON_FINITE, naming the element). Finite values outside [0, 1]
+/// are not refused: the encoder sees them as given, outside the range it was trained on.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_set_goal_f32(
     planner: *mut zp_planner,
@@ -813,8 +817,9 @@ pub unsafe extern "C" fn zp_planner_plan(
     )
 }
 
-/// As `zp_planner_plan` for an observation of floats in [0, 1]; NaN and infinities are
-/// refused.
+/// As `zp_planner_plan` for an observation of floats in [0, 1] (the bytes' v / 255); NaN and
+/// infinities are refused (ZP_NON_FINITE, naming the element). Finite values outside [0, 1]
+/// are not refused: the networks see them as given, outside the range they were trained on.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_plan_f32(
     planner: *mut zp_planner,
@@ -990,8 +995,9 @@ pub unsafe extern "C" fn zp_planner_get_pixel_maps(
 /// pixels' current maps, and takes the new bundle's action limits. No file is read and no
 /// session is built: the swap costs at most one encoding of the goal and the planner's buffers.
 /// The planner takes the networks and `*bundle` becomes NULL on `ZP_OK`. A bundle of the other
-/// kind (latent or video), or for other images or actions, or (observation planners) whose
-/// predictor takes fewer maps than the pixel goals set, is refused before anything is taken
+/// kind (latent or video: ZP_INVALID_ARGUMENT), or for other images or another number of
+/// actions, or (observation planners) whose predictor takes fewer maps than the pixel goals set
+/// (ZP_SIZE_MISMATCH, the message naming both sizes), is refused before anything is taken
 /// (`*bundle` unchanged); one whose encoder fails on the goal image is refused after (`*bundle`
 /// NULL). On every failure the planner keeps serving with the networks it had;
 /// `zp_bundle_free(*bundle)` after the call is right either way.

@@ -20,7 +20,10 @@ mod terminal;
 
 pub use dynamics::{DynamicsCalls, LatentDynamics};
 pub use observation::{ObservationPlanner, ObservationSettings, ObservationTimes, PixelGoal};
-pub use planner::{Objective, PlanError, PlanTimes, Planner, PlannerKind, PlannerSettings};
+pub use planner::{
+    MAX_CANDIDATES, MAX_HORIZON, Objective, PlanError, PlanTimes, Planner, PlannerKind,
+    PlannerSettings,
+};
 pub use reward::RewardCost;
-pub use sampling::{SamplingReport, SamplingRule, SamplingSettings};
+pub use sampling::{MAX_SAMPLES, SamplingReport, SamplingRule, SamplingSettings};
 pub use simulated::{PointGoal, SimulatorPlanner};

@@ -178,18 +178,15 @@ impl ObservationPlanner {
     /// Whether `manifest`'s bundle can replace this planner's (see [`Self::swap_bundle`]): the
     /// same images and number of actions, and room for the designated pixels set.
     pub fn check_swap(&self, manifest: &VideoManifest) -> Result<(), PlanError> {
-        if manifest.action.dim != self.low.len() {
-            return Err(PlanError::Settings(
-                "the new bundle has another number of actions",
-            ));
-        }
-        if manifest.observation != self.manifest.observation {
-            return Err(PlanError::Settings("the new bundle takes other images"));
-        }
+        crate::planner::check_same_interface(
+            (&manifest.observation, manifest.action.dim),
+            (&self.manifest.observation, self.low.len()),
+        )?;
         if manifest.predictor.max_maps < self.goals {
-            return Err(PlanError::Settings(
-                "the new bundle's predictor takes fewer maps than the designated pixels set",
-            ));
+            return Err(PlanError::BundleMismatch(format!(
+                "its predictor takes {} maps, fewer than the {} designated pixels set",
+                manifest.predictor.max_maps, self.goals
+            )));
         }
         Ok(())
     }

@@ -38,6 +38,12 @@ use crate::reward::RewardCost;
 use crate::sampling::{Sampler, SamplingReport, SamplingSettings};
 use crate::terminal::GoalLqr;
 
+/// Longest horizon a planner takes ([`PlannerSettings::horizon`]).
+pub const MAX_HORIZON: usize = 10_000;
+
+/// Most box-DDP candidates a planner takes (random plus bang-bang).
+pub const MAX_CANDIDATES: usize = 1_024;
+
 /// Finite-difference step of the reward model's derivatives, in latent units.
 const REWARD_STEP: f64 = 1e-2;
 
@@ -57,6 +63,20 @@ pub enum PlanError {
     /// Settings that cannot work.
     #[error("invalid planner setting: {0}")]
     Settings(&'static str),
+    /// A setting outside what the planner can use, named with its value.
+    #[error("invalid planner setting {name} = {value}: {rule}")]
+    Setting {
+        /// The setting, as `PlannerSettings` names it.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it must be.
+        rule: &'static str,
+    },
+    /// A bundle to swap in that does not fit the planner: other images, another number of
+    /// actions, or too few predictor maps. The planner keeps its bundle.
+    #[error("the new bundle does not fit the planner: {0}")]
+    BundleMismatch(String),
     /// An observation-space plan before `set_pixel_goals`.
     #[error("no pixel goal: call set_pixel_goals with the designated pixels and their goals first")]
     NoPixelGoal,
@@ -68,6 +88,27 @@ pub enum PlanError {
         /// What is wrong with it.
         problem: String,
     },
+}
+
+/// Refuses a bundle to swap in, with `(images, actions)`, unless it reads the images and drives
+/// the actions of the planner's bundle, naming both where they differ.
+pub(crate) fn check_same_interface(
+    new: (&ObservationSpec, usize),
+    planner: (&ObservationSpec, usize),
+) -> Result<(), PlanError> {
+    if new.1 != planner.1 {
+        return Err(PlanError::BundleMismatch(format!(
+            "it drives {} actions, the planner {}",
+            new.1, planner.1
+        )));
+    }
+    if new.0 != planner.0 {
+        return Err(PlanError::BundleMismatch(format!(
+            "it takes {}, the planner {}",
+            new.0, planner.0
+        )));
+    }
+    Ok(())
 }
 
 /// What the planner minimises.
@@ -303,15 +344,43 @@ impl Planner {
         manifest: &Manifest,
         settings: &PlannerSettings,
     ) -> Result<(), PlanError> {
-        if settings.horizon == 0 {
-            return Err(PlanError::Settings("horizon must be at least 1"));
+        let refuse = |name, value: &dyn std::fmt::Display, rule| {
+            Err(PlanError::Setting {
+                name,
+                value: value.to_string(),
+                rule,
+            })
+        };
+        if !(1..=MAX_HORIZON).contains(&settings.horizon) {
+            return refuse("horizon", &settings.horizon, "between 1 and 10000 steps");
+        }
+        if !(settings.q.is_finite() && settings.q >= 0.0) {
+            return refuse("q", &settings.q, "finite and >= 0");
         }
         match &settings.kind {
             PlannerKind::Ddp => {
-                if settings.random_candidates + settings.bang_bang_candidates == 0
-                    && !settings.warm_start
-                {
+                let candidates = settings.random_candidates + settings.bang_bang_candidates;
+                if candidates == 0 && !settings.warm_start {
                     return Err(PlanError::Settings("at least one candidate is needed"));
+                }
+                if candidates > MAX_CANDIDATES {
+                    return refuse(
+                        "random_candidates + bang_bang_candidates",
+                        &candidates,
+                        "at most 1024",
+                    );
+                }
+                if settings.solver.max_iterations == 0 {
+                    return refuse(
+                        "solver.max_iterations",
+                        &0,
+                        "at least 1 (box-DDP improves the candidates by its iterations)",
+                    );
+                }
+                // Box-DDP's steps solve with Quu = R + B'V'B: R = r I must be positive
+                // definite (the sampling planners take r = 0).
+                if !(settings.r.is_finite() && settings.r > 0.0) {
+                    return refuse("r", &settings.r, "finite and > 0 for box-DDP");
                 }
             }
             PlannerKind::Sampling(sampling) => sampling.check()?,
@@ -327,14 +396,10 @@ impl Planner {
     /// The checks [`Planner::swap_bundle`] makes before it takes the bundle's networks: a
     /// bundle with `manifest` reads the same images and drives the same actions.
     pub fn check_swap(&self, manifest: &Manifest) -> Result<(), PlanError> {
-        if manifest.action.dim != self.low.len() {
-            return Err(PlanError::Settings(
-                "the new bundle has another number of actions",
-            ));
-        }
-        if manifest.observation != self.encoder.observation() {
-            return Err(PlanError::Settings("the new bundle takes other images"));
-        }
+        check_same_interface(
+            (&manifest.observation, manifest.action.dim),
+            (&self.encoder.observation(), self.low.len()),
+        )?;
         Self::check_settings(manifest, &self.settings)
     }
 

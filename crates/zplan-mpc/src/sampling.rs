@@ -34,6 +34,9 @@ use zplan_lqr::{Cost, Dynamics};
 
 use crate::planner::PlanError;
 
+/// Most samples per iteration a sampling planner takes.
+pub const MAX_SAMPLES: usize = 100_000;
+
 /// How the sampling distribution is refitted to the elites.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SamplingRule {
@@ -130,6 +133,13 @@ impl SamplingSettings {
 
     /// Checks that the settings can work.
     pub fn check(&self) -> Result<(), PlanError> {
+        if self.samples > MAX_SAMPLES {
+            return Err(PlanError::Setting {
+                name: "samples",
+                value: self.samples.to_string(),
+                rule: "at most 100000",
+            });
+        }
         if self.samples < 2 || self.iterations == 0 || self.action_repeat == 0 {
             return Err(PlanError::Settings(
                 "sampling needs at least 2 samples, 1 iteration and an action repeat of 1",

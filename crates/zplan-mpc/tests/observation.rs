@@ -221,8 +221,13 @@ fn a_swapped_bundle_keeps_the_goals_and_one_for_other_images_is_refused() {
     let carried = planner.designated_means();
     let push = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/push");
     match planner.swap_bundle(VideoBundle::load(&push).unwrap()) {
-        Err(PlanError::Settings(problem)) => assert!(problem.contains("images"), "{problem}"),
-        other => panic!("expected a Settings error, got {other:?}"),
+        Err(PlanError::BundleMismatch(problem)) => {
+            assert_eq!(
+                problem,
+                "it takes 2 frames of 1x32x32 images, the planner 2 frames of 1x16x16 images"
+            )
+        }
+        other => panic!("expected a BundleMismatch error, got {other:?}"),
     }
     let dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zplan-onnx/tests/fixtures/video-shift");

@@ -105,6 +105,53 @@ fn plans_respect_the_action_limits_and_report_cost_and_times() {
 }
 
 #[test]
+fn settings_a_planner_cannot_use_are_refused_by_name_and_value() {
+    let refused = |settings: PlannerSettings| {
+        let bundle = Bundle::load(&fixture("linear")).unwrap();
+        match Planner::new(bundle, settings) {
+            Err(PlanError::Setting { name, value, .. }) => format!("{name} = {value}"),
+            Err(other) => panic!("expected a Setting error, got {other}"),
+            Ok(_) => panic!("accepted"),
+        }
+    };
+    let mut huge = settings();
+    huge.horizon = 1_000_000;
+    assert_eq!(refused(huge), "horizon = 1000000");
+    let mut idle = settings();
+    idle.solver.max_iterations = 0;
+    assert_eq!(refused(idle), "solver.max_iterations = 0");
+    let free = PlannerSettings {
+        r: 0.0,
+        ..settings()
+    };
+    assert_eq!(refused(free), "r = 0");
+    let crowd = PlannerSettings {
+        random_candidates: 2000,
+        ..settings()
+    };
+    assert_eq!(
+        refused(crowd),
+        "random_candidates + bang_bang_candidates = 2003"
+    );
+    let flood = PlannerSettings {
+        kind: PlannerKind::Sampling(SamplingSettings {
+            samples: 1_000_000,
+            ..SamplingSettings::planet()
+        }),
+        ..settings()
+    };
+    assert_eq!(refused(flood), "samples = 1000000");
+    // The sampling planners need no positive R.
+    let bundle = Bundle::load(&fixture("linear")).unwrap();
+    let sampling = PlannerSettings {
+        kind: PlannerKind::Sampling(SamplingSettings::planet()),
+        r: 0.0,
+        ..settings()
+    };
+    assert!(Planner::new(bundle, sampling).is_ok());
+}
+
+#[test]
 fn a_wrong_image_is_an_error_and_the_planner_keeps_working() {
     let mut planner = Planner::new(Bundle::load(&fixture("mlp")).unwrap(), settings()).unwrap();
     let good = Array4::<u8>::zeros((1, 1, 8, 8));

@@ -156,7 +156,7 @@ pub enum BundleError {
         problem: String,
     },
     /// Data passed to a network holds NaN or an infinity.
-    #[error("{network} input `{input}`: value {index} is not finite (NaN or infinity)")]
+    #[error("{network} input `{input}`: element {index} is not finite (NaN or infinity)")]
     NonFinite {
         /// The network (`encoder`, `dynamics`, ...).
         network: &'static str,
@@ -167,7 +167,7 @@ pub enum BundleError {
     },
     /// A network produced NaN or an infinity.
     #[error(
-        "{path}: the {network} produced a value that is not finite (NaN or infinity) in output `{output}`, value {index}"
+        "{path}: the {network} produced a value that is not finite (NaN or infinity) in output `{output}`, element {index}"
     )]
     NonFiniteOutput {
         /// The ONNX file.

@@ -195,6 +195,16 @@ pub struct ObservationSpec {
     pub width: usize,
 }
 
+/// "1x40x40 images" or "2 frames of 1x40x40 images": channels x height x width.
+impl std::fmt::Display for ObservationSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.frames != 1 {
+            write!(f, "{} frames of ", self.frames)?;
+        }
+        write!(f, "{}x{}x{} images", self.channels, self.height, self.width)
+    }
+}
+
 impl ObservationSpec {
     /// Channels of the stacked observation, frames * channels.
     pub fn stacked_channels(&self) -> usize {
@@ -547,7 +557,7 @@ impl ActionSpec {
             if let Some(i) = bounds.iter().position(|v| !v.is_finite()) {
                 return field(
                     name,
-                    format!("value {i} is {}, limits must be finite", bounds[i]),
+                    format!("element {i} is {}, limits must be finite", bounds[i]),
                 );
             }
         }
@@ -555,7 +565,7 @@ impl ActionSpec {
             return field(
                 "action.low",
                 format!(
-                    "value {i} ({}) is not below action.high ({})",
+                    "element {i} ({}) is not below action.high ({})",
                     self.low[i], self.high[i]
                 ),
             );

@@ -266,7 +266,7 @@ fn compare<'a>(
         if !agree {
             return Err(format!(
                 "the native evaluator gives {f} where ONNX Runtime gives {e} ({name}, probe \
-                 value {index})"
+                 element {index})"
             ));
         }
     }
