@@ -101,6 +101,21 @@
 // stopped; the trajectory is the best it found.
 #define ZP_SOLVE_OUTRANKED 5
 
+// Severity of a message passed to a `zp_log_callback`, lowest first: detail for debugging.
+#define ZP_LOG_VERBOSE 0
+
+// Severity: what was loaded, and how.
+#define ZP_LOG_INFO 1
+
+// Severity: something works, but not as asked or expected (the default level).
+#define ZP_LOG_WARNING 2
+
+// Severity: a call failed.
+#define ZP_LOG_ERROR 3
+
+// Severity: the library cannot go on.
+#define ZP_LOG_FATAL 4
+
 // Model kind of `zp_trainer_new_reference`: PC3 (prediction, consistency, curvature).
 #define ZP_MODEL_PC3 0
 
@@ -442,6 +457,11 @@ typedef struct zp_plan_info {
   size_t predictor_calls;
 } zp_plan_info;
 
+// Receives zplan's and ONNX Runtime's messages (`zp_set_log_callback`): the level (a
+// `ZP_LOG_*` value), the message (NUL-terminated, valid during the call only) and the `user`
+// pointer given with the callback.
+typedef void (*zp_log_callback)(uint32_t level, const char *message, void *user);
+
 // One training run. The trainer reads it from its environment: ZPLAN_TASK, ZPLAN_DATA,
 // ZPLAN_OUT, ZPLAN_EPOCHS, ZPLAN_HORIZON and ZPLAN_SEED. The strings are copied by
 // `zp_trainer_start`.
@@ -737,6 +757,15 @@ enum zp_status zp_runtime_init(const char *library_path);
 // threads work, not how many exist (`OPENBLAS_NUM_THREADS=1` in the environment, or the serial
 // OpenBLAS, makes the pool empty). Process-wide; call it while no plan or solve runs.
 enum zp_status zp_set_blas_threads(size_t threads);
+
+// Routes zplan's messages and ONNX Runtime's at `min_level` and above (a `ZP_LOG_*` value) to
+// `callback`, with `user` passed through; NULL: to standard error (the default, with
+// `ZP_LOG_WARNING`). Messages below `min_level` are dropped, and ONNX Runtime's own filter is
+// set to it. The callback runs on whichever thread logs (a loading thread, ONNX Runtime's),
+// so it must be thread-safe; it must not call zplan. Nothing is logged while planning: zplan
+// logs when it loads ONNX Runtime and bundles (ZP_LOG_INFO), ONNX Runtime when it has
+// something to say. Process-wide; ZP_INVALID_ARGUMENT for a level that is not a `ZP_LOG_*`.
+enum zp_status zp_set_log_callback(zp_log_callback callback, void *user, uint32_t min_level);
 
 // How many threads OpenBLAS splits one product over (`zp_set_blas_threads`).
 size_t zp_blas_threads(void);

@@ -61,6 +61,13 @@ inline std::string runtime_version() {
     return text;
 }
 
+// Routes zplan's and ONNX Runtime's messages at min_level and above (ZP_LOG_*) to `callback`
+// with `user`; nullptr: standard error (see zp_set_log_callback).
+inline void set_log_callback(zp_log_callback callback, void *user,
+                             std::uint32_t min_level = ZP_LOG_WARNING) {
+    check(zp_set_log_callback(callback, user, min_level));
+}
+
 // Threads OpenBLAS splits one large product over (see zp_set_blas_threads; 1 after
 // init_runtime).
 inline void set_blas_threads(std::size_t threads) { check(zp_set_blas_threads(threads)); }

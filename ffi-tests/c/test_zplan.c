@@ -43,9 +43,29 @@ static void test_version_and_status(void) {
     CHECK(strcmp(small, "out") == 0);
 }
 
+/* What the log callback received: zplan's messages, one per line, the number of ONNX
+ * Runtime's, and the lowest level seen. */
+static char logged[8192];
+static const char *planar_dir_for_log;
+static unsigned lowest_logged = 99, onnx_runtime_messages = 0;
+
+static void remember(uint32_t level, const char *message, void *user) {
+    size_t used = strlen(logged);
+    CHECK(user == (void *)logged);
+    if (level < lowest_logged) lowest_logged = level;
+    if (strncmp(message, "ONNX Runtime: ", 14) == 0)
+        onnx_runtime_messages++;
+    else
+        snprintf(logged + used, sizeof logged - used, "%u %s\n", (unsigned)level, message);
+}
+
 static void test_runtime(const char *ort) {
     zp_bundle *bundle = NULL;
     char version[32];
+    /* The host's logger gets zplan's messages from INFO up, ONNX Runtime's included. */
+    CHECK_STATUS(zp_set_log_callback(remember, logged, 7), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("min_level 7"));
+    CHECK_STATUS(zp_set_log_callback(remember, logged, ZP_LOG_INFO), ZP_OK);
     /* Before the runtime is loaded nothing can run a model. */
     CHECK_STATUS(zp_bundle_load("does-not-matter", &bundle), ZP_RUNTIME);
     CHECK(bundle == NULL);
@@ -59,6 +79,23 @@ static void test_runtime(const char *ort) {
     CHECK_STATUS(zp_runtime_init(NULL), ZP_OK);  /* the loaded one */
     CHECK(zp_runtime_version(version, sizeof version) == strlen("1.31.1"));
     CHECK(strcmp(version, "1.31.1") == 0);
+    CHECK(strstr(logged, "1 ONNX Runtime 1.31.1 loaded from ") != NULL);
+    CHECK(onnx_runtime_messages > 0); /* it says which devices it found, at INFO */
+    CHECK(lowest_logged == ZP_LOG_INFO);
+
+    /* A bundle load says what it loaded; from WARNING up, INFO is dropped; NULL: stderr. */
+    CHECK_STATUS(zp_bundle_load(planar_dir_for_log, &bundle), ZP_OK);
+    CHECK(strstr(logged, "1 loaded bundle ") != NULL);
+    CHECK(strstr(logged, "dynamics on native") != NULL);
+    zp_bundle_free(bundle);
+    bundle = NULL;
+    CHECK_STATUS(zp_set_log_callback(remember, logged, ZP_LOG_WARNING), ZP_OK);
+    logged[0] = '\0';
+    onnx_runtime_messages = 0;
+    CHECK_STATUS(zp_bundle_load(planar_dir_for_log, &bundle), ZP_OK);
+    CHECK(logged[0] == '\0' && onnx_runtime_messages == 0);
+    zp_bundle_free(bundle);
+    CHECK_STATUS(zp_set_log_callback(NULL, NULL, ZP_LOG_WARNING), ZP_OK);
 }
 
 static zp_bundle *test_bundle(const char *dir, const char *scratch) {
@@ -674,6 +711,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     test_version_and_status();
+    planar_dir_for_log = argv[2];
     test_runtime(argv[1]);
     bundle = test_bundle(argv[2], argv[3]);
     test_settings();

@@ -118,7 +118,14 @@ int main(int argc, char **argv) {
     CHECK(zplan::last_error_message().find("zp_runtime_init") != std::string::npos);
     CHECK(status_of([&] { zplan::init_runtime("/no/such/library.so"); }) == ZP_RUNTIME);
     CHECK(zplan::runtime_version().empty());
+    CHECK(status_of([] { zplan::set_log_callback(nullptr, nullptr, 9); }) == ZP_INVALID_ARGUMENT);
+    static std::vector<std::string> messages;
+    zplan::set_log_callback(
+        [](std::uint32_t, const char *message, void *) { messages.emplace_back(message); },
+        nullptr, ZP_LOG_INFO);
     zplan::init_runtime(ort);
+    zplan::set_log_callback(nullptr, nullptr);
+    CHECK(!messages.empty());
     CHECK(zplan::runtime_version() == "1.31.1");
     CHECK(zplan::blas_threads() == 1);
     CHECK(status_of([] { zplan::set_blas_threads(0); }) == ZP_INVALID_ARGUMENT);

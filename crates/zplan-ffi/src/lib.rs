@@ -80,6 +80,17 @@ pub const ZP_SOLVE_REGULARIZATION_LIMIT: u32 = 4;
 /// stopped; the trajectory is the best it found.
 pub const ZP_SOLVE_OUTRANKED: u32 = 5;
 
+/// Severity of a message passed to a `zp_log_callback`, lowest first: detail for debugging.
+pub const ZP_LOG_VERBOSE: u32 = 0;
+/// Severity: what was loaded, and how.
+pub const ZP_LOG_INFO: u32 = 1;
+/// Severity: something works, but not as asked or expected (the default level).
+pub const ZP_LOG_WARNING: u32 = 2;
+/// Severity: a call failed.
+pub const ZP_LOG_ERROR: u32 = 3;
+/// Severity: the library cannot go on.
+pub const ZP_LOG_FATAL: u32 = 4;
+
 #[cfg(test)]
 mod tests {
     #[test]

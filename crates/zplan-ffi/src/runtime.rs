@@ -1,13 +1,13 @@
 //! Process-wide functions: version, status names, the last error, ONNX Runtime.
 
-use std::ffi::c_char;
+use std::ffi::{CString, c_char, c_void};
 use std::path::Path;
 use std::sync::Once;
 
-use zplan_onnx::Runtime;
+use zplan_onnx::{LogLevel, Runtime};
 
 use crate::status::{Failure, copy_last_error, copy_text, guard, utf8};
-use crate::zp_status;
+use crate::{ZP_LOG_ERROR, ZP_LOG_FATAL, ZP_LOG_INFO, ZP_LOG_VERBOSE, ZP_LOG_WARNING, zp_status};
 
 /// Done once OpenBLAS's threads were set: by the first `zp_runtime_init` that succeeds (to 1),
 /// or by the caller (`zp_set_blas_threads`), whichever comes first.
@@ -100,6 +100,79 @@ pub extern "C" fn zp_set_blas_threads(threads: usize) -> zp_status {
         }
         BLAS_THREADS_SET.call_once(|| {});
         zplan_lqr::set_blas_threads(threads);
+        Ok(())
+    })
+}
+
+/// Receives zplan's and ONNX Runtime's messages (`zp_set_log_callback`): the level (a
+/// `ZP_LOG_*` value), the message (NUL-terminated, valid during the call only) and the `user`
+/// pointer given with the callback.
+pub type zp_log_callback =
+    Option<unsafe extern "C" fn(level: u32, message: *const c_char, user: *mut c_void)>;
+
+/// The host's callback and its pointer, called from whichever thread logs.
+struct HostLog {
+    callback: unsafe extern "C" fn(u32, *const c_char, *mut c_void),
+    user: *mut c_void,
+}
+
+impl HostLog {
+    fn send(&self, level: u32, message: &CString) {
+        // SAFETY: the host's callback with its own pointer (`zp_set_log_callback`'s contract).
+        unsafe { (self.callback)(level, message.as_ptr(), self.user) }
+    }
+}
+
+// SAFETY: `zp_set_log_callback`'s contract: the callback may be called from any thread with
+// `user`, and the host made both fit for that.
+unsafe impl Send for HostLog {}
+// SAFETY: as for Send; the callback only receives `user`, it never goes through a reference.
+unsafe impl Sync for HostLog {}
+
+/// Routes zplan's messages and ONNX Runtime's at `min_level` and above (a `ZP_LOG_*` value) to
+/// `callback`, with `user` passed through; NULL: to standard error (the default, with
+/// `ZP_LOG_WARNING`). Messages below `min_level` are dropped, and ONNX Runtime's own filter is
+/// set to it. The callback runs on whichever thread logs (a loading thread, ONNX Runtime's),
+/// so it must be thread-safe; it must not call zplan. Nothing is logged while planning: zplan
+/// logs when it loads ONNX Runtime and bundles (ZP_LOG_INFO), ONNX Runtime when it has
+/// something to say. Process-wide; ZP_INVALID_ARGUMENT for a level that is not a `ZP_LOG_*`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_set_log_callback(
+    callback: zp_log_callback,
+    user: *mut c_void,
+    min_level: u32,
+) -> zp_status {
+    guard(|| {
+        let level = match min_level {
+            ZP_LOG_VERBOSE => LogLevel::Verbose,
+            ZP_LOG_INFO => LogLevel::Info,
+            ZP_LOG_WARNING => LogLevel::Warning,
+            ZP_LOG_ERROR => LogLevel::Error,
+            ZP_LOG_FATAL => LogLevel::Fatal,
+            other => {
+                return Err(Failure::new(
+                    zp_status::ZP_INVALID_ARGUMENT,
+                    format!("min_level {other}: not a ZP_LOG_* level (0 to 4)"),
+                ));
+            }
+        };
+        let sink = callback.map(|callback| {
+            let host = HostLog { callback, user };
+            Box::new(move |level: LogLevel, message: &str| {
+                let code = match level {
+                    LogLevel::Verbose => ZP_LOG_VERBOSE,
+                    LogLevel::Info => ZP_LOG_INFO,
+                    LogLevel::Warning => ZP_LOG_WARNING,
+                    LogLevel::Error => ZP_LOG_ERROR,
+                    LogLevel::Fatal => ZP_LOG_FATAL,
+                };
+                // A message with a NUL inside is cut there.
+                let end = message.find('\0').unwrap_or(message.len());
+                let text = CString::new(&message[..end]).unwrap_or_default();
+                host.send(code, &text);
+            }) as zplan_onnx::LogSink
+        });
+        zplan_onnx::set_log_sink(level, sink);
         Ok(())
     })
 }

@@ -14,6 +14,7 @@
 
 mod bundle;
 mod error;
+mod log;
 mod native;
 mod network;
 mod networks;
@@ -29,6 +30,7 @@ pub use bundle::manifest::{
 pub use bundle::onnx_header::{MAX_IR_VERSION, MAX_OPSET, OnnxHeader};
 pub use bundle::{Bundle, MANIFEST_FILE, VideoBundle};
 pub use error::{BundleError, RuntimeError};
+pub use log::{LogLevel, LogSink, log, log_level, set_log_sink};
 pub use native::{Isa, NativeJacobians};
 pub use network::{GraphOptimization, NetworkOptions, SessionSettings};
 pub use networks::{DecoderNet, DynamicsNet, EncoderNet, Evaluator, PredictorNet, RewardNet};

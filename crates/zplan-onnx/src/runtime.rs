@@ -162,11 +162,24 @@ impl Runtime {
             })?
             .with_name("zplan")
             .with_telemetry(false)
+            .with_logger(std::sync::Arc::new(
+                |level, _category, _id, _location, message| {
+                    crate::log::log(level.into(), &format!("ONNX Runtime: {message}"))
+                },
+            ))
             .build()
             .map_err(|e| RuntimeError::Environment {
                 path: library.clone(),
                 reason: e.to_string(),
             })?;
+        environment.set_log_level(crate::log::log_level().into());
+        crate::log::log(
+            crate::LogLevel::Info,
+            &format!(
+                "ONNX Runtime {version} loaded from {} ({source})",
+                library.display()
+            ),
+        );
         Ok(Runtime {
             library,
             source,

@@ -50,6 +50,16 @@ impl Bundle {
             .as_ref()
             .map(|spec| RewardNet::open(dir, spec, &manifest, options))
             .transpose()?;
+        crate::log(
+            crate::LogLevel::Info,
+            &format!(
+                "loaded bundle {} from {}: latent {}, dynamics on {}",
+                manifest.name,
+                dir.display(),
+                manifest.latent_dim,
+                dynamics.evaluator()
+            ),
+        );
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
@@ -140,6 +150,14 @@ impl VideoBundle {
     pub fn load_with(dir: &Path, options: &NetworkOptions) -> Result<Self, BundleError> {
         let manifest = VideoManifest::from_file(&dir.join(MANIFEST_FILE))?;
         let predictor = PredictorNet::open(dir, &manifest, options)?;
+        crate::log(
+            crate::LogLevel::Info,
+            &format!(
+                "loaded video bundle {} from {}",
+                manifest.name,
+                dir.display()
+            ),
+        );
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
