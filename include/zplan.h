@@ -625,6 +625,25 @@ enum zp_status zp_planner_set_goal(struct zp_planner *planner, const uint8_t *im
 // are not refused: the encoder sees them as given, outside the range it was trained on.
 enum zp_status zp_planner_set_goal_f32(struct zp_planner *planner, const float *image, size_t len);
 
+// As `zp_planner_set_goal` from one goal frame (`len` = observation_len / frames bytes,
+// row-major [C, H, W] of one camera frame), repeated for every frame the bundle stacks.
+// Latent planners.
+enum zp_status zp_planner_set_goal_frame(struct zp_planner *planner,
+                                         const uint8_t *frame,
+                                         size_t len);
+
+// As `zp_planner_plan` from the newest camera frame alone (`frame_len` = observation_len /
+// frames bytes, row-major [C, H, W]): the planner keeps the frames the bundle stacks, the
+// previous ones first as the benchmark tasks stack them; the first frame after
+// `zp_planner_new` or `zp_planner_reset` fills every slot. A swap keeps the frames. The
+// frames are copied into storage sized at `zp_planner_new`: nothing is allocated. Latent
+// planners.
+enum zp_status zp_planner_plan_frame(struct zp_planner *planner,
+                                     const uint8_t *frame,
+                                     size_t frame_len,
+                                     double *action,
+                                     size_t action_len);
+
 // Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]; for an
 // observation planner the context frames [F, C, H, W], oldest first) and writes the first
 // action to `action` (`action_len` = action_dim values). On failure the planner keeps its last
@@ -698,7 +717,8 @@ enum zp_status zp_planner_get_pixel_maps(const struct zp_planner *planner, float
 // `zp_bundle_free(*bundle)` after the call is right either way.
 enum zp_status zp_planner_swap_bundle(struct zp_planner *planner, struct zp_bundle **bundle);
 
-// Forgets the previous plan (a new episode): the next plan starts without a warm start.
+// Forgets the previous plan (a new episode): the next plan starts without a warm start, and
+// the next `zp_planner_plan_frame` fills every stacked frame with its frame.
 enum zp_status zp_planner_reset(struct zp_planner *planner);
 
 // Latent planners: advances the warm start by one step, for a control period in which the

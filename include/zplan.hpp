@@ -262,6 +262,24 @@ public:
         plan(obs.data(), obs.size(), action);
         return action;
     }
+    // Plans from the newest camera frame alone (C x H x W, info().observation_len / frames
+    // bytes); the planner stacks the frames the bundle takes (see zp_planner_plan_frame).
+    void plan_frame(const std::uint8_t *frame, std::size_t len, double *action,
+                    std::size_t action_len) {
+        check(zp_planner_plan_frame(handle_.get(), frame, len, action, action_len));
+    }
+    std::vector<double> plan_frame(const std::vector<std::uint8_t> &frame) {
+        std::vector<double> action(info_.action_dim);
+        plan_frame(frame.data(), frame.size(), action.data(), action.size());
+        return action;
+    }
+    // Sets the goal from one goal frame, repeated for every stacked frame.
+    void set_goal_frame(const std::uint8_t *frame, std::size_t len) {
+        check(zp_planner_set_goal_frame(handle_.get(), frame, len));
+    }
+    void set_goal_frame(const std::vector<std::uint8_t> &frame) {
+        set_goal_frame(frame.data(), frame.size());
+    }
     void plan_f32(const float *obs, std::size_t obs_len, double *action, std::size_t action_len) {
         check(zp_planner_plan_f32(handle_.get(), obs, obs_len, action, action_len));
     }

@@ -701,6 +701,64 @@ static void test_observation_planner(const char *video_dir, const char *planar_d
     zp_planner_free(latent);
 }
 
+/* A frame of the swing bundle (1 x 48 x 48): a bright block at (row, col). */
+static void swing_frame(unsigned char *frame, int row, int col) {
+    int r, c;
+    memset(frame, 0, 48 * 48);
+    for (r = row; r < row + 4; r++)
+        for (c = col; c < col + 4; c++) frame[r * 48 + c] = 255;
+}
+
+/* zp_planner_plan_frame stacks the frames as a caller of zp_planner_plan would: on the
+ * two-frame swing bundle, the same actions as plans from [previous, newest], the first frame
+ * repeated after a reset, and the goal frame repeated. */
+static void test_frame_stacking(const char *planar_dir) {
+    char swing[1024];
+    zp_bundle *a = NULL, *b = NULL;
+    zp_planner *by_frame = NULL, *by_stack = NULL;
+    zp_planner_settings settings;
+    zp_bundle_info info;
+    unsigned char frames[4][48 * 48], stack[2 * 48 * 48];
+    double from_frame[1], from_stack[1];
+    int k;
+    snprintf(swing, sizeof swing, "%s/../swing", planar_dir);
+    CHECK_STATUS(zp_bundle_load(swing, &a), ZP_OK);
+    CHECK_STATUS(zp_bundle_load(swing, &b), ZP_OK);
+    CHECK_STATUS(zp_bundle_get_info(a, &info), ZP_OK);
+    CHECK(info.frames == 2 && info.observation_len == 2 * 48 * 48);
+    CHECK_STATUS(zp_planner_settings_for_bundle(a, "swing", &settings), ZP_OK);
+    CHECK_STATUS(zp_planner_new(&a, &settings, &by_frame), ZP_OK);
+    CHECK_STATUS(zp_planner_new(&b, &settings, &by_stack), ZP_OK);
+    for (k = 0; k < 4; k++) swing_frame(frames[k], 4 + 8 * k, 20);
+
+    CHECK_STATUS(zp_planner_set_goal_frame(by_frame, frames[3], 48 * 48 - 1), ZP_SIZE_MISMATCH);
+    CHECK(last_error_mentions("frame"));
+    CHECK_STATUS(zp_planner_set_goal_frame(by_frame, frames[3], 48 * 48), ZP_OK);
+    memcpy(stack, frames[3], 48 * 48);
+    memcpy(stack + 48 * 48, frames[3], 48 * 48);
+    CHECK_STATUS(zp_planner_set_goal(by_stack, stack, sizeof stack), ZP_OK);
+
+    CHECK_STATUS(zp_planner_plan_frame(by_frame, frames[0], 2 * 48 * 48, from_frame, 1),
+                 ZP_SIZE_MISMATCH);
+    CHECK(last_error_mentions("frame"));
+    for (k = 0; k < 5; k++) {
+        /* Steps 0..2 over frames 0, 1, 2; a reset; step 4 starts again from frame 1. */
+        const int newest = k < 3 ? k : 1, previous = (k == 0 || k == 4) ? newest : newest - 1;
+        if (k == 3) {
+            CHECK_STATUS(zp_planner_reset(by_frame), ZP_OK);
+            CHECK_STATUS(zp_planner_reset(by_stack), ZP_OK);
+            continue;
+        }
+        memcpy(stack, frames[previous], 48 * 48);
+        memcpy(stack + 48 * 48, frames[newest], 48 * 48);
+        CHECK_STATUS(zp_planner_plan_frame(by_frame, frames[newest], 48 * 48, from_frame, 1), ZP_OK);
+        CHECK_STATUS(zp_planner_plan(by_stack, stack, sizeof stack, from_stack, 1), ZP_OK);
+        CHECK(from_frame[0] == from_stack[0]);
+    }
+    zp_planner_free(by_frame);
+    zp_planner_free(by_stack);
+}
+
 int main(int argc, char **argv) {
     zp_bundle *bundle;
     if (argc != 7) {
@@ -718,6 +776,7 @@ int main(int argc, char **argv) {
     test_bundle_settings(argv[2], argv[6], argv[5]);
     test_planner(bundle, argv[2], argv[4]);
     test_sampling_planner(argv[2]);
+    test_frame_stacking(argv[2]);
     test_observation_planner(argv[5], argv[2]);
     zp_bundle_free(NULL);
     test_buffer(argv[3]);

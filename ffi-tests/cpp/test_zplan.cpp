@@ -190,6 +190,13 @@ int main(int argc, char **argv) {
         bytes.set_goal(goal);
         floats.set_goal_f32(goal_f32);
         CHECK(bytes.plan(planar_frame(5, 5)) == floats.plan(planar_frame(5, 5)));
+        // One frame at a time: planar stacks one frame, so plan_frame plans as plan does.
+        zplan::Planner framed(zplan::Bundle(bundle_dir), settings), whole(zplan::Bundle(bundle_dir), settings);
+        framed.set_goal_frame(goal);
+        whole.set_goal(goal);
+        CHECK(framed.plan_frame(planar_frame(5, 5)) == whole.plan(planar_frame(5, 5)));
+        CHECK(status_of([&] { framed.plan_frame(std::vector<std::uint8_t>(7)); }) ==
+              ZP_SIZE_MISMATCH);
         goal_f32[7] = NAN;
         CHECK(status_of([&] { floats.set_goal_f32(goal_f32); }) == ZP_NON_FINITE);
     }

@@ -793,6 +793,54 @@ pub unsafe extern "C" fn zp_planner_set_goal_f32(
     }
 }
 
+/// As `zp_planner_set_goal` from one goal frame (`len` = observation_len / frames bytes,
+/// row-major [C, H, W] of one camera frame), repeated for every frame the bundle stacks.
+/// Latent planners.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_set_goal_frame(
+    planner: *mut zp_planner,
+    frame: *const u8,
+    len: usize,
+) -> zp_status {
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            let planner = p.latent_mut("zp_planner_set_goal_frame")?;
+            let expected = planner.frame_stack().frame_len();
+            let frame = slice(frame, len, expected, "frame")?;
+            Ok(planner.set_goal_frame(frame)?)
+        })
+    }
+}
+
+/// As `zp_planner_plan` from the newest camera frame alone (`frame_len` = observation_len /
+/// frames bytes, row-major [C, H, W]): the planner keeps the frames the bundle stacks, the
+/// previous ones first as the benchmark tasks stack them; the first frame after
+/// `zp_planner_new` or `zp_planner_reset` fills every slot. A swap keeps the frames. The
+/// frames are copied into storage sized at `zp_planner_new`: nothing is allocated. Latent
+/// planners.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_plan_frame(
+    planner: *mut zp_planner,
+    frame: *const u8,
+    frame_len: usize,
+    action: *mut f64,
+    action_len: usize,
+) -> zp_status {
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            let planner = p.latent_mut("zp_planner_plan_frame")?;
+            let expected = planner.frame_stack().frame_len();
+            let frame = slice(frame, frame_len, expected, "frame")?;
+            let m = planner.action_bounds().0.len();
+            let out = slice_mut(action, action_len, m, "action")?;
+            out.copy_from_slice(planner.plan_frame(frame)?);
+            Ok(())
+        })
+    }
+}
+
 /// Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]; for an
 /// observation planner the context frames [F, C, H, W], oldest first) and writes the first
 /// action to `action` (`action_len` = action_dim values). On failure the planner keeps its last
@@ -1025,7 +1073,8 @@ pub unsafe extern "C" fn zp_planner_swap_bundle(
     }
 }
 
-/// Forgets the previous plan (a new episode): the next plan starts without a warm start.
+/// Forgets the previous plan (a new episode): the next plan starts without a warm start, and
+/// the next `zp_planner_plan_frame` fills every stacked frame with its frame.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_reset(planner: *mut zp_planner) -> zp_status {
     // SAFETY: the arguments follow this function's documented contract.

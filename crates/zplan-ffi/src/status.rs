@@ -108,7 +108,7 @@ impl From<PlanError> for Failure {
             PlanError::NoGoal | PlanError::NoPixelGoal => {
                 Failure::new(zp_status::ZP_NO_GOAL, e.to_string())
             }
-            PlanError::BundleMismatch(_) => {
+            PlanError::BundleMismatch(_) | PlanError::FrameLength { .. } => {
                 Failure::new(zp_status::ZP_SIZE_MISMATCH, e.to_string())
             }
             e => Failure::new(zp_status::ZP_INVALID_ARGUMENT, e.to_string()),

@@ -11,6 +11,7 @@
 //! bound a perfect model would reach).
 
 mod dynamics;
+mod frames;
 mod observation;
 mod planner;
 mod reward;
@@ -19,6 +20,7 @@ mod simulated;
 mod terminal;
 
 pub use dynamics::{DynamicsCalls, LatentDynamics};
+pub use frames::FrameStack;
 pub use observation::{ObservationPlanner, ObservationSettings, ObservationTimes, PixelGoal};
 pub use planner::{
     MAX_CANDIDATES, MAX_HORIZON, Objective, PlanError, PlanTimes, Planner, PlannerKind,

@@ -34,6 +34,7 @@ use zplan_lqr::{Cost, Problem, QuadraticCost, Settings, Solution, Status, Worksp
 use zplan_onnx::{Bundle, BundleError, EncoderNet, Manifest, ObservationSpec};
 
 use crate::dynamics::{DynamicsCalls, LatentDynamics};
+use crate::frames::FrameStack;
 use crate::reward::RewardCost;
 use crate::sampling::{Sampler, SamplingReport, SamplingSettings};
 use crate::terminal::GoalLqr;
@@ -72,6 +73,17 @@ pub enum PlanError {
         value: String,
         /// What it must be.
         rule: &'static str,
+    },
+    /// A camera frame of another size than one frame of the bundle's observation.
+    #[error(
+        "a camera frame of {got} values; the bundle's frames have {expected} (channels x height \
+         x width)"
+    )]
+    FrameLength {
+        /// Values in one frame of the bundle's observation.
+        expected: usize,
+        /// Values given.
+        got: usize,
     },
     /// A bundle to swap in that does not fit the planner: other images, another number of
     /// actions, or too few predictor maps. The planner keeps its bundle.
@@ -332,6 +344,8 @@ pub struct Planner {
     /// Settings that only roll a candidate out (the sampled plan without refinement).
     rollout_only: Settings,
     z: Array2<f32>,
+    /// The camera frames of `plan_frame`, stacked.
+    frames: FrameStack,
     rng: Pcg64,
     times: PlanTimes,
     calls: DynamicsCalls,
@@ -458,6 +472,7 @@ impl Planner {
                 ..settings.solver.clone()
             },
             z: Array2::zeros((1, nz)),
+            frames: FrameStack::new(&manifest.observation),
             rng: Pcg64::seed_from_u64(settings.seed),
             times: PlanTimes::default(),
             calls: DynamicsCalls::default(),
@@ -498,6 +513,8 @@ impl Planner {
             next.set_goal_f32(goal)?;
         }
         next.rng = self.rng.clone();
+        // The same images: the frames seen so far stay stacked.
+        std::mem::swap(&mut next.frames, &mut self.frames);
         *self = next;
         Ok(())
     }
@@ -521,6 +538,32 @@ impl Planner {
     /// Forgets the previous plan (a new episode).
     pub fn reset(&mut self) {
         self.has_previous = false;
+        self.frames.reset();
+    }
+
+    /// As [`Planner::set_goal`] from one goal frame (C x H x W u8, row-major), repeated for
+    /// every frame the bundle stacks.
+    pub fn set_goal_frame(&mut self, frame: &[u8]) -> Result<(), PlanError> {
+        let goal = self.frames.goal(frame)?;
+        self.encoder.encode_u8(goal, self.z.view_mut())?;
+        self.goal.keep_u8(goal);
+        self.set_goal_latent()
+    }
+
+    /// As [`Planner::plan`] from the newest camera frame alone (C x H x W u8, row-major): the
+    /// planner stacks the frames the bundle takes itself, the previous ones first, the first
+    /// frame after a reset ([`Planner::reset`]) in every slot ([`FrameStack`]).
+    pub fn plan_frame(&mut self, frame: &[u8]) -> Result<&[f64], PlanError> {
+        self.check_goal()?;
+        let start = Instant::now();
+        let obs = self.frames.push(frame)?;
+        self.encoder.encode_u8(obs, self.z.view_mut())?;
+        self.plan_encoded(start)
+    }
+
+    /// The frames [`Planner::plan_frame`] stacks.
+    pub fn frame_stack(&self) -> &FrameStack {
+        &self.frames
     }
 
     /// Advances the warm start by one more step, for a control period in which the first
