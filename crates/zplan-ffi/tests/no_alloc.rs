@@ -1,4 +1,4 @@
-//! `zp_planner_plan` allocates nothing on the Rust side once the planner (latent or
+//! `zp_planner_plan` and `zp_planner_plan_frame` allocate nothing on the Rust side once the planner (latent or
 //! observation) has met its batch sizes, counted by zplan-lqr's counting allocator (installed in
 //! this test binary only).
 
@@ -56,6 +56,20 @@ fn plan_calls_allocate_nothing_after_the_first() {
             });
             assert_eq!(status, zp_status::ZP_OK);
             assert_eq!(allocations, 0, "heap allocations in one zp_planner_plan");
+        }
+        // One camera frame per call: the planner's own stack, sized when it was made.
+        let plan_frame = |action: &mut [f64; 2]| {
+            zp_planner_plan_frame(planner, obs.as_ptr(), 1600, action.as_mut_ptr(), 2)
+        };
+        assert_eq!(plan_frame(&mut action), zp_status::ZP_OK);
+        for _ in 0..3 {
+            let mut status = zp_status::ZP_PANIC;
+            let allocations = allocations_during(|| status = plan_frame(&mut action));
+            assert_eq!(status, zp_status::ZP_OK);
+            assert_eq!(
+                allocations, 0,
+                "heap allocations in one zp_planner_plan_frame"
+            );
         }
         zp_planner_free(planner);
         zp_bundle_free(bundle);
