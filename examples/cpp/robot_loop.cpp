@@ -69,7 +69,9 @@ int main(int argc, char **argv) {
         zplan::init_runtime(ort);
         zplan::Bundle bundle(bundle_dir);
         const zp_bundle_info info = bundle.info();
-        zplan::Planner planner(std::move(bundle), zplan::reference_settings("planar"));
+        // zplan's settings for the task, with the choices the bundle records for its model.
+        const zp_planner_settings settings = zplan::bundle_settings(bundle, "planar");
+        zplan::Planner planner(std::move(bundle), settings);
         planner.set_goal(PlanarRobot::render(goal_row, goal_col));
 
         auto buffer = zplan::Buffer::create(buffer_dir, {info.channels, info.height, info.width},

@@ -445,31 +445,37 @@ fn train_collects_trains_and_validates_a_bundle() {
     );
     assert_eq!(report["percent_in_goal"].as_f64().unwrap(), percents[0]);
 
+    // Two epochs with a checkpoint after the first, each scored on one validation draw.
+    let checkpointed = |extra: &[&str], out: &std::path::Path| {
+        let run = [
+            &args[..7],
+            &[
+                "--model",
+                "deterministic",
+                "--horizon",
+                "3",
+                "--epochs",
+                "2",
+                "--select-every",
+                "1",
+                "--validation-episodes",
+                "1",
+            ],
+            extra,
+            &[
+                "--data",
+                data.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        ]
+        .concat();
+        succeeded(&zplan(&run, &[]))
+    };
+
     // Checkpoint selection: both epochs scored on the validation draws, the better one in OUT.
     let selected = root.join("selected");
-    let select = [
-        &args[..7],
-        &[
-            "--model",
-            "deterministic",
-            "--horizon",
-            "3",
-            "--epochs",
-            "2",
-            "--select-every",
-            "1",
-            "--select-terminal-steps",
-            "0,3",
-            "--validation-episodes",
-            "1",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            selected.to_str().unwrap(),
-        ],
-    ]
-    .concat();
-    let text = succeeded(&zplan(&select, &[]));
+    let text = checkpointed(&["--select-terminal-steps", "0,3"], &selected);
     for tried in [
         "epoch     1 ",
         "epoch     2 ",
@@ -514,31 +520,7 @@ fn train_collects_trains_and_validates_a_bundle() {
     // A run kept below the bar is set aside and trained again with seed S + 1000; when no
     // run reaches it (no model keeps every validation step in goal), the best goes back.
     let retrained = root.join("retrained");
-    let retrain = [
-        &args[..7],
-        &[
-            "--model",
-            "deterministic",
-            "--horizon",
-            "3",
-            "--epochs",
-            "2",
-            "--select-every",
-            "1",
-            "--validation-episodes",
-            "1",
-            "--retrain-below",
-            "100",
-            "--retrains",
-            "1",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            retrained.to_str().unwrap(),
-        ],
-    ]
-    .concat();
-    let text = succeeded(&zplan(&retrain, &[]));
+    let text = checkpointed(&["--retrain-below", "100", "--retrains", "1"], &retrained);
     assert!(
         text.contains("training again with seed 1000 (1 of at most 1)"),
         "{text}"
