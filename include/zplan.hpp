@@ -10,6 +10,7 @@
 #error "zplan.hpp needs C++17 or newer (e.g. -std=c++17); C programs include zplan.h instead"
 #endif
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -177,6 +178,62 @@ inline zp_planner_settings bundle_settings(const Bundle &bundle, const std::stri
     zp_planner_settings settings{};
     check(zp_planner_settings_for_bundle(bundle.get(), task.c_str(), &settings));
     return settings;
+}
+
+// Converts an 8-bit camera image of any size into one frame of a bundle's layout, for
+// Planner::plan_frame (or, stacked, Planner::plan). `src` is row-major src_height x src_width x
+// src_channels, interleaved (1: grey, 3: RGB); `out` receives channels x height x width,
+// planar (1 or 3 channels; `channels` x `height` x `width` bytes). Resampling: each target
+// pixel is the mean of the source area it covers, each source pixel weighted by the part of it
+// inside (a box filter: exact block means for integer downscaling, the covering pixel for
+// upscaling), rounded to the nearest integer. RGB to grey: ITU-R BT.601 luma, 0.299 R +
+// 0.587 G + 0.114 B; grey to RGB: the value in all three. Allocates nothing.
+inline void convert_frame(const std::uint8_t *src, std::size_t src_width, std::size_t src_height,
+                          std::size_t src_channels, std::uint8_t *out, std::size_t width,
+                          std::size_t height, std::size_t channels) {
+    if ((src_channels != 1 && src_channels != 3) || (channels != 1 && channels != 3))
+        throw Error(ZP_INVALID_ARGUMENT, "convert_frame: channels must be 1 (grey) or 3 (RGB)");
+    if (src_width == 0 || src_height == 0 || width == 0 || height == 0)
+        throw Error(ZP_INVALID_ARGUMENT, "convert_frame: an image without pixels");
+    const double sy = double(src_height) / double(height), sx = double(src_width) / double(width);
+    // The value of source pixel (r, c) in target channel `k`.
+    auto value = [&](std::size_t r, std::size_t c, std::size_t k) {
+        const std::uint8_t *p = src + (r * src_width + c) * src_channels;
+        if (src_channels == channels) return double(p[k]);
+        if (src_channels == 1) return double(p[0]);
+        return 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+    };
+    for (std::size_t k = 0; k < channels; k++) {
+        for (std::size_t ty = 0; ty < height; ty++) {
+            const double y0 = ty * sy, y1 = (ty + 1) * sy;
+            for (std::size_t tx = 0; tx < width; tx++) {
+                const double x0 = tx * sx, x1 = (tx + 1) * sx;
+                double sum = 0.0;
+                for (std::size_t r = std::size_t(y0); r < src_height && double(r) < y1; r++) {
+                    const double wy = std::min(y1, double(r + 1)) - std::max(y0, double(r));
+                    for (std::size_t c = std::size_t(x0); c < src_width && double(c) < x1; c++) {
+                        const double wx = std::min(x1, double(c + 1)) - std::max(x0, double(c));
+                        sum += wy * wx * value(r, c, k);
+                    }
+                }
+                const double mean = sum / (sy * sx);
+                out[(k * height + ty) * width + tx] =
+                    std::uint8_t(std::min(255.0, std::max(0.0, mean + 0.5)));
+            }
+        }
+    }
+}
+
+// As convert_frame into a new frame of `info`'s layout: info.channels / info.frames channels of
+// info.height x info.width.
+inline std::vector<std::uint8_t> convert_frame(const std::uint8_t *src, std::size_t src_width,
+                                               std::size_t src_height, std::size_t src_channels,
+                                               const zp_bundle_info &info) {
+    const std::size_t channels = info.channels / (info.frames ? info.frames : 1);
+    std::vector<std::uint8_t> out(channels * info.height * info.width);
+    convert_frame(src, src_width, src_height, src_channels, out.data(), info.width, info.height,
+                  channels);
+    return out;
 }
 
 // A receding-horizon planner with its own sessions; see zp_planner_*. Over a latent bundle

@@ -197,6 +197,29 @@ int main(int argc, char **argv) {
         CHECK(framed.plan_frame(planar_frame(5, 5)) == whole.plan(planar_frame(5, 5)));
         CHECK(status_of([&] { framed.plan_frame(std::vector<std::uint8_t>(7)); }) ==
               ZP_SIZE_MISMATCH);
+        // A camera at twice the resolution, in RGB, converted to the bundle's frame.
+        std::vector<std::uint8_t> camera(80 * 80 * 3, 0);
+        for (int r = 10; r < 14; r++)
+            for (int c = 10; c < 14; c++)
+                for (int k = 0; k < 3; k++) camera[(r * 80 + c) * 3 + k] = 255;
+        const auto converted =
+            zplan::convert_frame(camera.data(), 80, 80, 3, zplan::Bundle(bundle_dir).info());
+        CHECK(converted == planar_frame(5, 5));
+        {
+            // Block means when halving, BT.601 luma for RGB, the covering pixel when doubling.
+            const std::uint8_t grey[4 * 4] = {0, 4, 8, 8, 4, 0, 8, 8, 1, 1, 2, 2, 1, 1, 2, 2};
+            std::uint8_t half[2 * 2], red[1], doubled[2 * 2];
+            zplan::convert_frame(grey, 4, 4, 1, half, 2, 2, 1);
+            CHECK(half[0] == 2 && half[1] == 8 && half[2] == 1 && half[3] == 2);
+            const std::uint8_t pure_red[3] = {255, 0, 0};
+            zplan::convert_frame(pure_red, 1, 1, 3, red, 1, 1, 1);
+            CHECK(red[0] == 76);
+            const std::uint8_t one[1] = {9};
+            zplan::convert_frame(one, 1, 1, 1, doubled, 2, 2, 1);
+            CHECK(doubled[0] == 9 && doubled[3] == 9);
+            CHECK(status_of([&] { zplan::convert_frame(one, 1, 1, 2, doubled, 2, 2, 1); }) ==
+                  ZP_INVALID_ARGUMENT);
+        }
         goal_f32[7] = NAN;
         CHECK(status_of([&] { floats.set_goal_f32(goal_f32); }) == ZP_NON_FINITE);
     }
