@@ -57,7 +57,7 @@
 // Version of the binary interface: raised whenever a type's layout or a function's signature
 // changes incompatibly. A program built against one ABI version needs a library of the same:
 // the shared library's SONAME is libzplan.so.N for ABI version N, so the loader refuses another.
-#define ZPLAN_ABI_VERSION 7
+#define ZPLAN_ABI_VERSION 8
 
 // Kind of `zp_bundle_info`: encoder and latent dynamics (and optionally a decoder and a
 // reward model), planned over by `zp_planner_new`.
@@ -100,6 +100,22 @@
 // Solver outcome: `keep_best` other candidates had lower costs after an iteration, so this one
 // stopped; the trajectory is the best it found.
 #define ZP_SOLVE_OUTRANKED 5
+
+// What the deadline (`zp_planner_settings.deadline`) or a time budget cut from a plan
+// (`zp_plan_info.cut`): nothing, the plan ran to its end.
+#define ZP_CUT_NOTHING 0
+
+// Cut: everything after encoding, no time was left to roll the candidates out. The action is
+// the next of the previous plan (the middle of the action bounds when there is none), and
+// `zp_planner_get_plan` still gives the previous plan.
+#define ZP_CUT_SOLVE 1
+
+// Cut: the sampling planner's iterations after the first `zp_plan_info.sampling_iterations`.
+#define ZP_CUT_SAMPLING 2
+
+// Cut: box-DDP's iterations after the first `zp_plan_info.iterations` of its best candidate
+// (the candidates were rolled out; the best trajectory found so far is the plan).
+#define ZP_CUT_DDP 3
 
 // Severity of a message passed to a `zp_log_callback`, lowest first: detail for debugging.
 #define ZP_LOG_VERBOSE 0
@@ -200,6 +216,11 @@ typedef struct zp_bundle_options {
   // they compile and their result agrees with ONNX Runtime's on a probe batch at load;
   // false: ONNX Runtime for every call. Default true.
   bool native_dynamics;
+  // Run the encoder on zplan's native kernels where it is a chain of convolutions,
+  // activations, a flatten and affine layers they compile and their result agrees with ONNX
+  // Runtime's on probe images at load; false: ONNX Runtime. Default true. Only then does a
+  // plan call allocate nothing in the whole process (ONNX Runtime allocates in every run).
+  bool native_encoder;
 } zp_bundle_options;
 
 // What a bundle expects and produces. Plain data, owned by the caller.
@@ -207,9 +228,10 @@ typedef struct zp_bundle_info {
   // `ZP_BUNDLE_LATENT` (encoder and latent dynamics: `zp_planner_new`) or `ZP_BUNDLE_VIDEO`
   // (a video predictor: `zp_planner_new_observation`).
   uint32_t kind;
-  // Frames in one observation (a video bundle's context frames, oldest first).
+  // Frames in one observation, stacked oldest first along the channel axis (a video
+  // bundle's context frames).
   size_t frames;
-  // Channels of one observation: frames stacked x channels per frame.
+  // Channels of one frame (1: grey); an observation has frames x channels channels.
   size_t channels;
   // Image height in pixels.
   size_t height;
@@ -219,8 +241,11 @@ typedef struct zp_bundle_info {
   size_t observation_len;
   // Latent state size nz (0 for a video bundle).
   size_t latent_dim;
-  // Action size nu.
+  // Action size nu; `zp_bundle_get_action_bounds` gives its limits.
   size_t action_dim;
+  // Seconds between two steps of the dynamics (the manifest's `time_step`): the control
+  // period the model was trained for.
+  double time_step;
   // Whether the bundle has a decoder network.
   bool has_decoder;
   // Whether the bundle has a reward network (needed by `ZP_OBJECTIVE_REWARD`).
@@ -228,6 +253,8 @@ typedef struct zp_bundle_info {
   // Whether the dynamics run on zplan's native kernels (the network compiled and agreed
   // with ONNX Runtime at load) rather than on ONNX Runtime.
   bool native_dynamics;
+  // Whether the encoder runs on zplan's native kernels (`zp_bundle_options.native_encoder`).
+  bool native_encoder;
   // Video bundles: the most designated pixels one planner takes (the predictor's
   // `max_maps`); 0 for a latent bundle.
   size_t max_maps;
@@ -327,8 +354,19 @@ typedef struct zp_planner_settings {
   // Box-DDP: after each iteration only the candidates whose costs rank among the
   // `keep_best` lowest go on (the others end as `ZP_SOLVE_OUTRANKED`); 0 keeps all.
   size_t keep_best;
-  // Wall-clock budget of one plan's solve in seconds; 0 for none.
+  // Wall-clock budget of one plan's solve in seconds, from the start of the call for the
+  // sampling planners; 0 for none. An iteration starts only when it is expected to end
+  // within it.
   double time_budget;
+  // Hard limit on one plan call in seconds, from its start, encoding included; 0 for none.
+  // Each phase after the encoding (the candidates' rollout, each box-DDP iteration and
+  // further line-search round, each sampling iteration) starts only when it is expected to
+  // end before the deadline, at the longest it took in recent plans; otherwise the plan ends
+  // with what it has and `zp_plan_info.cut` says what was left out. A phase that has
+  // started is not interrupted (a network call cannot be): a plan ends by the deadline up to
+  // how much longer a phase takes than it did recently, and the first plan of a planner,
+  // with no estimates yet, is cut only once time is up.
+  double deadline;
   // Seed of the random candidates.
   uint64_t seed;
   // Terminal weight of the goal objective: the cost-to-go of this many steps of LQR on the
@@ -455,6 +493,8 @@ typedef struct zp_plan_info {
   double predictor_seconds;
   // Observation planners: the search's predictor calls (iterations x T).
   size_t predictor_calls;
+  // What the deadline or a time budget cut from the plan: a `ZP_CUT_*` value.
+  uint32_t cut;
 } zp_plan_info;
 
 // Receives zplan's and ONNX Runtime's messages (`zp_set_log_callback`): the level (a
@@ -530,7 +570,7 @@ enum zp_status zp_buffer_close(struct zp_buffer *buffer);
 // are dropped, the files keep the committed buffer.
 void zp_buffer_free(struct zp_buffer *buffer);
 
-// The default options: one intra-op thread, native dynamics where they agree.
+// The default options: one intra-op thread, native dynamics and encoder where they agree.
 struct zp_bundle_options zp_bundle_options_default(void);
 
 // Loads the bundle in directory `dir` (its `zplan.json` and ONNX files, latent or video as the
@@ -550,6 +590,13 @@ void zp_bundle_free(struct zp_bundle *bundle);
 
 // Writes the bundle's dimensions to `*out`.
 enum zp_status zp_bundle_get_info(const struct zp_bundle *bundle, struct zp_bundle_info *out);
+
+// Copies the action limits of the bundle's manifest into `low` and `high` (`action_dim`
+// values each, `len` the length of both arrays).
+enum zp_status zp_bundle_get_action_bounds(const struct zp_bundle *bundle,
+                                           double *low,
+                                           double *high,
+                                           size_t len);
 
 // Solves `problem` into `solution`: by the Riccati recursion without bounds, by box-DDP (up to
 // 100 iterations) with them. Allocates its workspace on each call.
@@ -647,8 +694,9 @@ enum zp_status zp_planner_plan_frame(struct zp_planner *planner,
 // Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]; for an
 // observation planner the context frames [F, C, H, W], oldest first) and writes the first
 // action to `action` (`action_len` = action_dim values). On failure the planner keeps its last
-// good plan and stays usable. After the first call a latent planner allocates nothing; an
-// observation planner allocates nothing in zplan (ONNX Runtime's own arena serves its calls).
+// good plan and stays usable. After the first call a latent planner allocates nothing, in the
+// whole process when its networks run natively (see "Allocations" at the top); an observation
+// planner allocates nothing in zplan, and ONNX Runtime allocates in its predictor's runs.
 enum zp_status zp_planner_plan(struct zp_planner *planner,
                                const uint8_t *obs,
                                size_t obs_len,
@@ -725,6 +773,11 @@ enum zp_status zp_planner_reset(struct zp_planner *planner);
 // previous plan's next action was applied without planning. (An observation planner carries its
 // designated pixels with each plan's prediction, so it plans every period.)
 enum zp_status zp_planner_shift(struct zp_planner *planner);
+
+// Latent planners: sets `settings.deadline` for the next plans (seconds from the start of a
+// plan call, encoding included; 0 for none), e.g. to the time left in the control period.
+// A negative or non-finite value is refused.
+enum zp_status zp_planner_set_deadline(struct zp_planner *planner, double deadline);
 
 // Writes what the last successful plan did to `*out` (all zero before the first plan).
 enum zp_status zp_planner_get_plan_info(const struct zp_planner *planner, struct zp_plan_info *out);

@@ -153,6 +153,13 @@ public:
         check(zp_bundle_get_info(handle_.get(), &info));
         return info;
     }
+    // The action limits of the manifest: (low, high), info().action_dim values each.
+    std::pair<std::vector<double>, std::vector<double>> action_bounds() const {
+        const std::size_t n = info().action_dim;
+        std::vector<double> low(n), high(n);
+        check(zp_bundle_get_action_bounds(handle_.get(), low.data(), high.data(), n));
+        return {std::move(low), std::move(high)};
+    }
     const zp_bundle *get() const noexcept { return handle_.get(); }
 
     // Runs a C call that may take the bundle (zp_planner_new, zp_planner_swap_bundle) on the
@@ -224,15 +231,14 @@ inline void convert_frame(const std::uint8_t *src, std::size_t src_width, std::s
     }
 }
 
-// As convert_frame into a new frame of `info`'s layout: info.channels / info.frames channels of
+// As convert_frame into a new frame of `info`'s layout: info.channels channels of
 // info.height x info.width.
 inline std::vector<std::uint8_t> convert_frame(const std::uint8_t *src, std::size_t src_width,
                                                std::size_t src_height, std::size_t src_channels,
                                                const zp_bundle_info &info) {
-    const std::size_t channels = info.channels / (info.frames ? info.frames : 1);
-    std::vector<std::uint8_t> out(channels * info.height * info.width);
+    std::vector<std::uint8_t> out(info.channels * info.height * info.width);
     convert_frame(src, src_width, src_height, src_channels, out.data(), info.width, info.height,
-                  channels);
+                  info.channels);
     return out;
 }
 
@@ -350,6 +356,9 @@ public:
 
     void reset() { check(zp_planner_reset(handle_.get())); }
     void shift() { check(zp_planner_shift(handle_.get())); }
+    // Latent planners: the deadline of the next plans in seconds (0: none); see
+    // zp_planner_settings.deadline.
+    void set_deadline(double seconds) { check(zp_planner_set_deadline(handle_.get(), seconds)); }
 
     zp_plan_info plan_info() const {
         zp_plan_info info{};

@@ -1,5 +1,5 @@
-//! Per-call latency, single thread: the encoder on the three image sizes of the benchmark tasks
-//! (batch 1) through ONNX Runtime, and the dynamics at batch 1, 10, 330 (a DDP linearisation)
+//! Per-call latency, single thread: the shipped encoders (batch 1) through zplan's native
+//! evaluator and through ONNX Runtime side by side, and the dynamics at batch 1, 10, 330 (a DDP linearisation)
 //! and 1000 (a sampling planner's step) through zplan's native evaluator and through ONNX
 //! Runtime side by side. The networks are the random-weight bench fixtures of zplan-onnx
 //! (make_fixtures.py); the Jacobians of a linearisation are timed on the shipped planar,
@@ -18,26 +18,37 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn bench(c: &mut Criterion) {
+    // The shipped encoders: MLPs on 1x40x40 and 2x48x48, convolutions on 2x80x80.
     let mut group = c.benchmark_group("encoder");
-    for (name, label) in [
-        ("bench-planar", "1x40x40_mlp"),
-        ("bench-swing", "2x48x48_mlp"),
-        ("bench-cartpole", "2x80x80_conv"),
+    for (task, label) in [
+        ("planar", "planar_1x40x40_mlp"),
+        ("swing", "swing_2x48x48_mlp"),
+        ("cartpole", "cartpole_2x80x80_conv"),
+        ("threepole", "threepole_2x80x80_conv"),
     ] {
-        let mut bundle = Bundle::load(&fixture(name)).expect("bench fixture loads");
-        let obs = bundle.encoder().observation();
-        let nz = bundle.encoder().latent_dim();
-        let image =
-            Array4::<f32>::from_elem((1, obs.stacked_channels(), obs.height, obs.width), 0.5);
-        let mut z = Array2::<f32>::zeros((1, nz));
-        group.bench_function(BenchmarkId::from_parameter(label), |b| {
-            b.iter(|| {
-                bundle
-                    .encoder()
-                    .encode(image.view(), z.view_mut())
-                    .expect("encodes")
-            })
-        });
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(task);
+        for (evaluator, native_encoder) in [("native", true), ("onnxruntime", false)] {
+            let options = NetworkOptions {
+                native_encoder,
+                ..NetworkOptions::default()
+            };
+            let mut bundle = Bundle::load_with(&path, &options).expect("shipped bundle loads");
+            let obs = bundle.encoder().observation();
+            let nz = bundle.encoder().latent_dim();
+            let image =
+                Array4::<f32>::from_elem((1, obs.stacked_channels(), obs.height, obs.width), 0.5);
+            let mut z = Array2::<f32>::zeros((1, nz));
+            group.bench_function(BenchmarkId::new(evaluator, label), |b| {
+                b.iter(|| {
+                    bundle
+                        .encoder()
+                        .encode(image.view(), z.view_mut())
+                        .expect("encodes")
+                })
+            });
+        }
     }
     group.finish();
 

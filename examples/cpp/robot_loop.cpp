@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
         zplan::Planner planner(std::move(bundle), settings);
         planner.set_goal(PlanarRobot::render(goal_row, goal_col));
 
-        auto buffer = zplan::Buffer::create(buffer_dir, {info.channels, info.height, info.width},
+        auto buffer = zplan::Buffer::create(buffer_dir, {info.frames * info.channels, info.height, info.width},
                                             info.action_dim);
         PlanarRobot robot;
         const double start = std::hypot(robot.row - goal_row, robot.col - goal_col);

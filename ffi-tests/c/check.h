@@ -26,14 +26,14 @@ static int failures = 0;
 #define CHECK_STATUS(call, expected) CHECK((call) == (expected))
 
 /* The last error message mentions `needle`. */
-static int last_error_mentions(const char *needle) {
+static inline int last_error_mentions(const char *needle) {
     char message[1024];
     zp_last_error_message(message, sizeof message);
     return strstr(message, needle) != NULL;
 }
 
 /* A planar frame: black, with the 2x2 agent block at (row, col). */
-static void planar_frame(unsigned char *image, int row, int col) {
+static inline void planar_frame(unsigned char *image, int row, int col) {
     int r, c;
     memset(image, 0, 40 * 40);
     for (r = row; r < row + 2; r++)

@@ -114,9 +114,20 @@ static zp_bundle *test_bundle(const char *dir, const char *scratch) {
     CHECK_STATUS(zp_bundle_get_info(NULL, &info), ZP_NULL_POINTER);
     CHECK_STATUS(zp_bundle_get_info(bundle, NULL), ZP_NULL_POINTER);
     CHECK_STATUS(zp_bundle_get_info(bundle, &info), ZP_OK);
-    CHECK(info.channels == 1 && info.height == 40 && info.width == 40);
+    CHECK(info.frames == 1 && info.channels == 1 && info.height == 40 && info.width == 40);
     CHECK(info.observation_len == 1600);
     CHECK(info.latent_dim == 2 && info.action_dim == 2);
+    /* planar moves kinematically; its manifest records a step of one second. */
+    CHECK(info.time_step == 1.0);
+    {
+        double low[2], high[2];
+        CHECK_STATUS(zp_bundle_get_action_bounds(NULL, low, high, 2), ZP_NULL_POINTER);
+        CHECK_STATUS(zp_bundle_get_action_bounds(bundle, NULL, high, 2), ZP_NULL_POINTER);
+        CHECK_STATUS(zp_bundle_get_action_bounds(bundle, low, high, 3), ZP_SIZE_MISMATCH);
+        CHECK(last_error_mentions("low"));
+        CHECK_STATUS(zp_bundle_get_action_bounds(bundle, low, high, 2), ZP_OK);
+        CHECK(low[0] == -3.0 && low[1] == -3.0 && high[0] == 3.0 && high[1] == 3.0);
+    }
     CHECK(info.has_decoder);
     /* The shipped MLP dynamics compile to the native kernels and agree with ONNX Runtime. */
     CHECK(info.native_dynamics);
@@ -314,6 +325,25 @@ static void test_planner(zp_bundle *bundle, const char *dir, const char *other_d
     CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
     CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
     CHECK(plan.candidates == 7); /* the warm start joins the 6 drawn sequences */
+    CHECK(plan.cut == ZP_CUT_NOTHING);
+
+    /* A deadline no phase after the encoding fits in: the previous plan's next action, and the
+     * info says what was cut; a generous one cuts nothing. */
+    CHECK_STATUS(zp_planner_get_plan(planner, NULL, 0, actions, 20), ZP_OK);
+    CHECK_STATUS(zp_planner_set_deadline(planner, -1.0), ZP_INVALID_ARGUMENT);
+    CHECK(last_error_mentions("deadline"));
+    CHECK_STATUS(zp_planner_set_deadline(NULL, 0.0), ZP_NULL_POINTER);
+    CHECK_STATUS(zp_planner_set_deadline(planner, 1e-12), ZP_OK);
+    CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+    CHECK(action[0] == actions[2] && action[1] == actions[3]);
+    CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
+    CHECK(plan.cut == ZP_CUT_SOLVE && plan.solver_status == ZP_SOLVE_TIME_BUDGET);
+    CHECK(plan.candidates == 0 && plan.encode_seconds > 0.0);
+    CHECK_STATUS(zp_planner_set_deadline(planner, 60.0), ZP_OK);
+    CHECK_STATUS(zp_planner_plan(planner, obs, 1600, action, 2), ZP_OK);
+    CHECK_STATUS(zp_planner_get_plan_info(planner, &plan), ZP_OK);
+    CHECK(plan.cut == ZP_CUT_NOTHING && plan.candidates == 7);
+    CHECK_STATUS(zp_planner_set_deadline(planner, 0.0), ZP_OK);
 
     /* Hot reload: the same model, loaded beforehand, is taken and plans at once (the goal is
      * encoded again); a bundle for other images is refused, stays the caller's, and the
@@ -561,7 +591,8 @@ static void test_observation_planner(const char *video_dir, const char *planar_d
 
     CHECK_STATUS(zp_bundle_load(video_dir, &bundle), ZP_OK);
     CHECK_STATUS(zp_bundle_get_info(bundle, &binfo), ZP_OK);
-    CHECK(binfo.kind == ZP_BUNDLE_VIDEO && binfo.frames == 2 && binfo.channels == 2);
+    CHECK(binfo.kind == ZP_BUNDLE_VIDEO && binfo.frames == 2 && binfo.channels == 1);
+    CHECK(binfo.time_step > 0.0);
     CHECK(binfo.height == 16 && binfo.width == 16 && binfo.observation_len == 512);
     CHECK(binfo.latent_dim == 0 && binfo.action_dim == 2 && binfo.max_maps == 4);
     CHECK(!binfo.has_decoder && !binfo.has_reward && !binfo.native_dynamics);
@@ -725,7 +756,8 @@ static void test_frame_stacking(const char *planar_dir) {
     CHECK_STATUS(zp_bundle_load(swing, &a), ZP_OK);
     CHECK_STATUS(zp_bundle_load(swing, &b), ZP_OK);
     CHECK_STATUS(zp_bundle_get_info(a, &info), ZP_OK);
-    CHECK(info.frames == 2 && info.observation_len == 2 * 48 * 48);
+    CHECK(info.frames == 2 && info.channels == 1 && info.observation_len == 2 * 48 * 48);
+    CHECK(info.time_step == 0.02);
     CHECK_STATUS(zp_planner_settings_for_bundle(a, "swing", &settings), ZP_OK);
     CHECK_STATUS(zp_planner_new(&a, &settings, &by_frame), ZP_OK);
     CHECK_STATUS(zp_planner_new(&b, &settings, &by_stack), ZP_OK);

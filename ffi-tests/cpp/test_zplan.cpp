@@ -139,6 +139,9 @@ int main(int argc, char **argv) {
 
     zplan::Bundle bundle(bundle_dir);
     CHECK(bundle.info().observation_len == 1600);
+    const auto bundle_bounds = bundle.action_bounds();
+    CHECK(bundle_bounds.first == std::vector<double>({-3.0, -3.0}));
+    CHECK(bundle_bounds.second == std::vector<double>({3.0, 3.0}));
     const auto settings = zplan::reference_settings("planar");
     zplan::Planner planner(std::move(bundle), settings);
     CHECK(planner.info().action_dim == 2 && planner.info().horizon == 10);
@@ -168,6 +171,18 @@ int main(int argc, char **argv) {
     CHECK(planner.planned_states().size() == 22);
     CHECK(planner.planned_actions().size() == 20);
     CHECK(planner.gains().size() == 40);
+    {
+        // A deadline that leaves no time after encoding: the previous plan's next action.
+        const auto previous = planner.planned_actions();
+        planner.set_deadline(1e-12);
+        const auto action = planner.plan(planar_frame(5, 5));
+        CHECK(action[0] == previous[2] && action[1] == previous[3]);
+        CHECK(planner.plan_info().cut == ZP_CUT_SOLVE);
+        CHECK(status_of([&] { planner.set_deadline(-1.0); }) == ZP_INVALID_ARGUMENT);
+        planner.set_deadline(0.0);
+        planner.plan(planar_frame(5, 5));
+        CHECK(planner.plan_info().cut == ZP_CUT_NOTHING);
+    }
     {
         // The same arrays through a const planner into caller storage; a short one is refused.
         const zplan::Planner &seen = planner;

@@ -18,7 +18,7 @@ use zplan_loop::{evaluate, quantile, run_episode};
 use zplan_lqr::{
     LqrSolution, LqrWorkspace, Settings, Solution, Status, Workspace, solve, solve_lqr,
 };
-use zplan_mpc::{DynamicsCalls, Planner, PlannerKind, PlannerSettings};
+use zplan_mpc::{Cut, DynamicsCalls, Planner, PlannerKind, PlannerSettings};
 use zplan_onnx::{Bundle, JacobianSpec};
 
 use crate::eval::PlannerArgs;
@@ -253,6 +253,15 @@ impl MpcBench {
         let us = |values: &[f64], q: f64| quantile(values, q) * 1e3;
         let [encode, linearize, backward, forward, sampled] = &score.phase_ms;
         let calls = median_calls(&score.dynamics_calls);
+        let deadline_us = planner.settings().deadline.map(|d| d.as_secs_f64() * 1e6);
+        let over_deadline =
+            deadline_us.map(|limit| score.step_ms.iter().filter(|&&ms| ms * 1e3 > limit).count());
+        let count = |kind: fn(&Cut) -> bool| score.cuts.iter().filter(|c| kind(c)).count();
+        let cuts = json!({
+            "solve": count(|c| *c == Cut::Solve),
+            "ddp": count(|c| matches!(c, Cut::Ddp { .. })),
+            "sampling": count(|c| matches!(c, Cut::Sampling { .. })),
+        });
 
         let model_steps = match &planner.settings().kind {
             PlannerKind::Sampling(s) => s.samples * s.iterations * planner.settings().horizon,
@@ -268,6 +277,10 @@ impl MpcBench {
             "steps": score.step_ms.len(),
             "step_us_median": us(&score.step_ms, 0.5),
             "step_us_p99": us(&score.step_ms, 0.99),
+            "step_us_max": us(&score.step_ms, 1.0),
+            "deadline_us": deadline_us,
+            "steps_over_deadline": over_deadline,
+            "cuts": cuts,
             "encode_us_median": us(encode, 0.5),
             "linearize_us_median": us(linearize, 0.5),
             "backward_us_median": us(backward, 0.5),
@@ -287,6 +300,17 @@ impl MpcBench {
             us(&score.step_ms, 0.5),
             us(&score.step_ms, 0.99)
         );
+        if let (Some(limit), Some(over)) = (deadline_us, over_deadline) {
+            println!(
+                "  deadline {limit:.0} us: max {:.1} us, {over} of {} steps over it; steps cut \
+                 before solving {}, in box-DDP {}, in sampling {}",
+                us(&score.step_ms, 1.0),
+                score.step_ms.len(),
+                cuts["solve"],
+                cuts["ddp"],
+                cuts["sampling"]
+            );
+        }
         println!(
             "  phase medians: encode {:.1} us, linearise {:.1}, backward {:.1}, line search {:.1}",
             us(encode, 0.5),

@@ -84,8 +84,9 @@ pub struct PlannerArgs {
     /// diagonal.
     #[arg(long)]
     full_covariance: bool,
-    /// What runs the dynamics network: zplan's native kernels (when the network compiles and
-    /// agrees with ONNX Runtime at load; otherwise ONNX Runtime) or always ONNX Runtime.
+    /// What runs the encoder and the dynamics network: zplan's native kernels (where a network
+    /// compiles and agrees with ONNX Runtime at load; otherwise ONNX Runtime) or always ONNX
+    /// Runtime.
     #[arg(long, value_enum, default_value_t = EvaluatorChoice::Native)]
     evaluator: EvaluatorChoice,
     /// Box-DDP: candidates that go on after each iteration, the K of lowest cost, instead of
@@ -104,6 +105,10 @@ pub struct PlannerArgs {
     /// Box-DDP: random bang-bang initial sequences per plan instead of the settings' (3).
     #[arg(long, value_name = "N")]
     bang_bang_candidates: Option<usize>,
+    /// Hard limit on each plan call in microseconds, encoding included: phases that would not
+    /// end by it are cut (see `PlannerSettings::deadline`).
+    #[arg(long, value_name = "US")]
+    deadline_us: Option<u64>,
 }
 
 /// `--evaluator`.
@@ -127,8 +132,11 @@ pub enum PlannerChoice {
 }
 
 impl PlannerArgs {
-    /// The box-DDP settings the flags change: the solver's and the initial sequences' counts.
+    /// The settings the flags change: box-DDP's solver and initial sequences, the deadline.
     pub fn apply_to_ddp(&self, settings: &mut PlannerSettings) {
+        if let Some(us) = self.deadline_us {
+            settings.deadline = Some(std::time::Duration::from_micros(us));
+        }
         if let Some(keep) = self.keep_best {
             settings.solver.keep_best = keep;
         }
@@ -156,6 +164,7 @@ impl PlannerArgs {
     pub fn load(&self, dir: &Path) -> anyhow::Result<(Bundle, String)> {
         let options = NetworkOptions {
             native: self.evaluator == EvaluatorChoice::Native,
+            native_encoder: self.evaluator == EvaluatorChoice::Native,
             ..NetworkOptions::default()
         };
         let mut bundle =

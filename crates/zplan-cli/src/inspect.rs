@@ -180,14 +180,19 @@ fn inspect(dir: &Path) -> Result<(), BundleError> {
             )
         }
     }
-    match bundle.dynamics_evaluator() {
-        Evaluator::Native { isa, multiply_adds } => println!(
-            "evaluator     dynamics on zplan's native kernels ({}), {multiply_adds} multiply-adds \
-             per row; agrees with ONNX Runtime on the load probe",
-            isa.name()
-        ),
-        Evaluator::OnnxRuntime { reason } => {
-            println!("evaluator     dynamics on ONNX Runtime: {reason}")
+    for (network, evaluator, per) in [
+        ("encoder", bundle.encoder_evaluator(), "image"),
+        ("dynamics", bundle.dynamics_evaluator(), "row"),
+    ] {
+        match evaluator {
+            Evaluator::Native { isa, multiply_adds } => println!(
+                "evaluator     {network} on zplan's native kernels ({}), {multiply_adds} \
+                 multiply-adds per {per}; agrees with ONNX Runtime on the load probe",
+                isa.name()
+            ),
+            Evaluator::OnnxRuntime { reason } => {
+                println!("evaluator     {network} on ONNX Runtime: {reason}")
+            }
         }
     }
     provenance(&m.provenance);

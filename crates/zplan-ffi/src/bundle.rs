@@ -5,11 +5,11 @@ use std::ffi::c_char;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use zplan_onnx::{Bundle, BundleKind, Evaluator, NetworkOptions, VideoBundle};
+use zplan_onnx::{ActionSpec, Bundle, BundleKind, Evaluator, NetworkOptions, VideoBundle};
 
 use crate::status::{
-    Failure, Handle, Result, check_poison, free_handle, guard, non_null, utf8, with_handle_ref,
-    write, write_handle,
+    Failure, Handle, Result, check_poison, free_handle, guard, non_null, slice_mut, utf8,
+    with_handle_ref, write, write_handle,
 };
 use crate::{ZP_BUNDLE_LATENT, ZP_BUNDLE_VIDEO, zp_status};
 
@@ -49,6 +49,22 @@ impl Loaded {
         match self {
             Self::Video(b) => Ok(b),
             Self::Latent(_) => Err(wrong_kind("a latent", "zp_planner_new")),
+        }
+    }
+
+    /// The action size and limits of the manifest.
+    fn action(&self) -> &ActionSpec {
+        match self {
+            Self::Latent(b) => &b.manifest().action,
+            Self::Video(b) => &b.manifest().action,
+        }
+    }
+
+    /// Seconds between two steps of the dynamics.
+    fn time_step(&self) -> f64 {
+        match self {
+            Self::Latent(b) => b.manifest().time_step,
+            Self::Video(b) => b.manifest().time_step,
         }
     }
 
@@ -99,14 +115,15 @@ impl Handle for zp_bundle {
 
 /// What a bundle expects and produces. Plain data, owned by the caller.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct zp_bundle_info {
     /// `ZP_BUNDLE_LATENT` (encoder and latent dynamics: `zp_planner_new`) or `ZP_BUNDLE_VIDEO`
     /// (a video predictor: `zp_planner_new_observation`).
     pub kind: u32,
-    /// Frames in one observation (a video bundle's context frames, oldest first).
+    /// Frames in one observation, stacked oldest first along the channel axis (a video
+    /// bundle's context frames).
     pub frames: usize,
-    /// Channels of one observation: frames stacked x channels per frame.
+    /// Channels of one frame (1: grey); an observation has frames x channels channels.
     pub channels: usize,
     /// Image height in pixels.
     pub height: usize,
@@ -116,8 +133,11 @@ pub struct zp_bundle_info {
     pub observation_len: usize,
     /// Latent state size nz (0 for a video bundle).
     pub latent_dim: usize,
-    /// Action size nu.
+    /// Action size nu; `zp_bundle_get_action_bounds` gives its limits.
     pub action_dim: usize,
+    /// Seconds between two steps of the dynamics (the manifest's `time_step`): the control
+    /// period the model was trained for.
+    pub time_step: f64,
     /// Whether the bundle has a decoder network.
     pub has_decoder: bool,
     /// Whether the bundle has a reward network (needed by `ZP_OBJECTIVE_REWARD`).
@@ -125,6 +145,8 @@ pub struct zp_bundle_info {
     /// Whether the dynamics run on zplan's native kernels (the network compiled and agreed
     /// with ONNX Runtime at load) rather than on ONNX Runtime.
     pub native_dynamics: bool,
+    /// Whether the encoder runs on zplan's native kernels (`zp_bundle_options.native_encoder`).
+    pub native_encoder: bool,
     /// Video bundles: the most designated pixels one planner takes (the predictor's
     /// `max_maps`); 0 for a latent bundle.
     pub max_maps: usize,
@@ -141,6 +163,11 @@ pub struct zp_bundle_options {
     /// they compile and their result agrees with ONNX Runtime's on a probe batch at load;
     /// false: ONNX Runtime for every call. Default true.
     pub native_dynamics: bool,
+    /// Run the encoder on zplan's native kernels where it is a chain of convolutions,
+    /// activations, a flatten and affine layers they compile and their result agrees with ONNX
+    /// Runtime's on probe images at load; false: ONNX Runtime. Default true. Only then does a
+    /// plan call allocate nothing in the whole process (ONNX Runtime allocates in every run).
+    pub native_encoder: bool,
 }
 
 impl From<&NetworkOptions> for zp_bundle_options {
@@ -148,11 +175,12 @@ impl From<&NetworkOptions> for zp_bundle_options {
         Self {
             intra_op_threads: options.intra_op_threads,
             native_dynamics: options.native,
+            native_encoder: options.native_encoder,
         }
     }
 }
 
-/// The default options: one intra-op thread, native dynamics where they agree.
+/// The default options: one intra-op thread, native dynamics and encoder where they agree.
 #[unsafe(no_mangle)]
 pub extern "C" fn zp_bundle_options_default() -> zp_bundle_options {
     (&NetworkOptions::default()).into()
@@ -192,6 +220,7 @@ pub unsafe extern "C" fn zp_bundle_load_with(
         let options = NetworkOptions {
             intra_op_threads: options.intra_op_threads.max(1),
             native: options.native_dynamics,
+            native_encoder: options.native_encoder,
             ..NetworkOptions::default()
         };
         let dir = Path::new(dir);
@@ -221,7 +250,7 @@ pub unsafe extern "C" fn zp_bundle_get_info(
     unsafe {
         with_handle_ref(bundle, |b| {
             // What differs by kind; the image and action sizes are filled in below.
-            let (info, obs, action_dim) = match &b.bundle {
+            let (info, obs, action) = match &b.bundle {
                 Loaded::Latent(bundle) => {
                     let manifest = bundle.manifest();
                     let info = zp_bundle_info {
@@ -233,9 +262,13 @@ pub unsafe extern "C" fn zp_bundle_get_info(
                             bundle.dynamics_evaluator(),
                             Evaluator::Native { .. }
                         ),
+                        native_encoder: matches!(
+                            bundle.encoder_evaluator(),
+                            Evaluator::Native { .. }
+                        ),
                         ..zp_bundle_info::default()
                     };
-                    (info, manifest.observation, manifest.action.dim)
+                    (info, manifest.observation, &manifest.action)
                 }
                 Loaded::Video(bundle) => {
                     let manifest = bundle.manifest();
@@ -244,20 +277,41 @@ pub unsafe extern "C" fn zp_bundle_get_info(
                         max_maps: manifest.predictor.max_maps,
                         ..zp_bundle_info::default()
                     };
-                    (info, manifest.observation, manifest.action.dim)
+                    (info, manifest.observation, &manifest.action)
                 }
             };
             let info = zp_bundle_info {
                 frames: obs.frames,
-                channels: obs.stacked_channels(),
+                channels: obs.channels,
                 height: obs.height,
                 width: obs.width,
                 observation_len: obs.len(),
-                action_dim,
+                action_dim: action.dim,
+                time_step: b.bundle.time_step(),
                 ..info
             };
             // SAFETY: `out` is NULL or a writable zp_bundle_info (the contract).
             write(out, info, "out")
+        })
+    }
+}
+
+/// Copies the action limits of the bundle's manifest into `low` and `high` (`action_dim`
+/// values each, `len` the length of both arrays).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_bundle_get_action_bounds(
+    bundle: *const zp_bundle,
+    low: *mut f64,
+    high: *mut f64,
+    len: usize,
+) -> zp_status {
+    // SAFETY: `bundle` is NULL or live and the arrays hold `len` values (the contract).
+    unsafe {
+        with_handle_ref(bundle, |b| {
+            let action = b.bundle.action();
+            slice_mut(low, len, action.dim, "low")?.copy_from_slice(&action.low);
+            slice_mut(high, len, action.dim, "high")?.copy_from_slice(&action.high);
+            Ok(())
         })
     }
 }

@@ -14,6 +14,15 @@
 //! Threads: a function that takes a `const` handle may be called from several threads at once;
 //! one that takes a non-`const` handle needs the caller to serialise calls on that handle.
 //! Handles may move between threads.
+//!
+//! Allocations: after a latent planner's first plan call, its plan calls (`zp_planner_plan`,
+//! `_plan_f32`, `_plan_frame`) allocate nothing in the whole process (no malloc from zplan,
+//! ONNX Runtime or OpenBLAS) when the bundle's encoder and dynamics run on zplan's native
+//! kernels (`zp_bundle_info.native_encoder` and `.native_dynamics`: the default wherever they
+//! compile, as for every shipped bundle). A network left on ONNX Runtime allocates in each of
+//! its runs (about 30 small blocks per run of a shipped encoder), and so does an observation
+//! planner's video predictor. Loading, making a planner, setting a goal and swapping a bundle
+//! allocate.
 
 #![allow(non_camel_case_types)]
 // Every `unsafe extern "C"` function states its contract in its doc comment, which becomes the
@@ -45,7 +54,7 @@ pub const ZPLAN_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface: raised whenever a type's layout or a function's signature
 /// changes incompatibly. A program built against one ABI version needs a library of the same:
 /// the shared library's SONAME is libzplan.so.N for ABI version N, so the loader refuses another.
-pub const ZPLAN_ABI_VERSION: u32 = 7;
+pub const ZPLAN_ABI_VERSION: u32 = 8;
 
 /// Kind of `zp_bundle_info`: encoder and latent dynamics (and optionally a decoder and a
 /// reward model), planned over by `zp_planner_new`.
@@ -79,6 +88,19 @@ pub const ZP_SOLVE_REGULARIZATION_LIMIT: u32 = 4;
 /// Solver outcome: `keep_best` other candidates had lower costs after an iteration, so this one
 /// stopped; the trajectory is the best it found.
 pub const ZP_SOLVE_OUTRANKED: u32 = 5;
+
+/// What the deadline (`zp_planner_settings.deadline`) or a time budget cut from a plan
+/// (`zp_plan_info.cut`): nothing, the plan ran to its end.
+pub const ZP_CUT_NOTHING: u32 = 0;
+/// Cut: everything after encoding, no time was left to roll the candidates out. The action is
+/// the next of the previous plan (the middle of the action bounds when there is none), and
+/// `zp_planner_get_plan` still gives the previous plan.
+pub const ZP_CUT_SOLVE: u32 = 1;
+/// Cut: the sampling planner's iterations after the first `zp_plan_info.sampling_iterations`.
+pub const ZP_CUT_SAMPLING: u32 = 2;
+/// Cut: box-DDP's iterations after the first `zp_plan_info.iterations` of its best candidate
+/// (the candidates were rolled out; the best trajectory found so far is the plan).
+pub const ZP_CUT_DDP: u32 = 3;
 
 /// Severity of a message passed to a `zp_log_callback`, lowest first: detail for debugging.
 pub const ZP_LOG_VERBOSE: u32 = 0;

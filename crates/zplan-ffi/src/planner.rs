@@ -10,7 +10,7 @@ use std::time::Duration;
 use ndarray::{ArrayView1, ArrayView3, ArrayView4, Axis};
 use zplan_envs::TaskKind;
 use zplan_mpc::{
-    Objective, ObservationPlanner, ObservationSettings, PixelGoal, Planner, PlannerKind,
+    Cut, Objective, ObservationPlanner, ObservationSettings, PixelGoal, Planner, PlannerKind,
     PlannerSettings, SamplingRule, SamplingSettings,
 };
 
@@ -20,8 +20,9 @@ use crate::status::{
     utf8, with_handle, with_handle_ref, write, write_handle,
 };
 use crate::{
-    ZP_BUNDLE_LATENT, ZP_BUNDLE_VIDEO, ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, ZP_PLANNER_CEM,
-    ZP_PLANNER_DDP, ZP_PLANNER_MPPI, ZP_SOLVE_MAX_ITERATIONS, ZP_SOLVE_TIME_BUDGET, zp_status,
+    ZP_BUNDLE_LATENT, ZP_BUNDLE_VIDEO, ZP_CUT_DDP, ZP_CUT_NOTHING, ZP_CUT_SAMPLING, ZP_CUT_SOLVE,
+    ZP_OBJECTIVE_GOAL, ZP_OBJECTIVE_REWARD, ZP_PLANNER_CEM, ZP_PLANNER_DDP, ZP_PLANNER_MPPI,
+    ZP_SOLVE_MAX_ITERATIONS, ZP_SOLVE_TIME_BUDGET, zp_status,
 };
 
 /// How a planner plans. Start from `zp_planner_settings_default()` or
@@ -59,8 +60,19 @@ pub struct zp_planner_settings {
     /// Box-DDP: after each iteration only the candidates whose costs rank among the
     /// `keep_best` lowest go on (the others end as `ZP_SOLVE_OUTRANKED`); 0 keeps all.
     pub keep_best: usize,
-    /// Wall-clock budget of one plan's solve in seconds; 0 for none.
+    /// Wall-clock budget of one plan's solve in seconds, from the start of the call for the
+    /// sampling planners; 0 for none. An iteration starts only when it is expected to end
+    /// within it.
     pub time_budget: f64,
+    /// Hard limit on one plan call in seconds, from its start, encoding included; 0 for none.
+    /// Each phase after the encoding (the candidates' rollout, each box-DDP iteration and
+    /// further line-search round, each sampling iteration) starts only when it is expected to
+    /// end before the deadline, at the longest it took in recent plans; otherwise the plan ends
+    /// with what it has and `zp_plan_info.cut` says what was left out. A phase that has
+    /// started is not interrupted (a network call cannot be): a plan ends by the deadline up to
+    /// how much longer a phase takes than it did recently, and the first plan of a planner,
+    /// with no estimates yet, is cut only once time is up.
+    pub deadline: f64,
     /// Seed of the random candidates.
     pub seed: u64,
     /// Terminal weight of the goal objective: the cost-to-go of this many steps of LQR on the
@@ -134,6 +146,7 @@ impl From<&PlannerSettings> for zp_planner_settings {
             line_search_retry_batch: s.solver.line_search_retry_batch,
             keep_best: s.solver.keep_best,
             time_budget: s.solver.time_budget.map_or(0.0, |d| d.as_secs_f64()),
+            deadline: s.deadline.map_or(0.0, |d| d.as_secs_f64()),
             seed: s.seed,
             terminal_steps: s.terminal_steps,
         }
@@ -200,9 +213,12 @@ fn non_negative(values: &[(&str, f64)]) -> Result<()> {
     Ok(())
 }
 
-/// A time budget in seconds as the planners take it: 0 for none.
-fn time_budget(seconds: f64) -> Option<Duration> {
-    (seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+/// A time budget or deadline in seconds as the planners take it: 0 for none.
+fn seconds(seconds: f64) -> Option<Duration> {
+    // Beyond what a Duration holds (about 585 billion years): none.
+    (seconds > 0.0)
+        .then(|| Duration::try_from_secs_f64(seconds).ok())
+        .flatten()
 }
 
 impl zp_planner_settings {
@@ -224,6 +240,7 @@ impl zp_planner_settings {
             ("q", self.q),
             ("r", self.r),
             ("time_budget", self.time_budget),
+            ("deadline", self.deadline),
             ("std_init", self.std_init),
             ("temperature", self.temperature),
             ("std_min", self.std_min),
@@ -234,7 +251,7 @@ impl zp_planner_settings {
                 "settings.line_search_batch must be at least 1".into(),
             ));
         }
-        let time_budget = time_budget(self.time_budget);
+        let time_budget = seconds(self.time_budget);
         let rule = sampling_rule(self.planner, self.temperature, self.std_min, self.std_max)?;
         let kind = match rule {
             None => PlannerKind::Ddp,
@@ -261,6 +278,7 @@ impl zp_planner_settings {
             bang_bang_candidates: self.bang_bang_candidates,
             warm_start: self.warm_start,
             seed: self.seed,
+            deadline: seconds(self.deadline),
             ..PlannerSettings::default()
         };
         settings.solver.max_iterations = self.max_iterations;
@@ -438,7 +456,7 @@ impl zp_observation_settings {
                 action_repeat: self.action_repeat,
                 std_init: self.std_init,
                 full_covariance: self.full_covariance,
-                time_budget: time_budget(self.time_budget),
+                time_budget: seconds(self.time_budget),
                 refine_with_ddp: false,
             },
             horizon: self.horizon,
@@ -617,6 +635,8 @@ pub struct zp_plan_info {
     pub predictor_seconds: f64,
     /// Observation planners: the search's predictor calls (iterations x T).
     pub predictor_calls: usize,
+    /// What the deadline or a time budget cut from the plan: a `ZP_CUT_*` value.
+    pub cut: u32,
 }
 
 /// Creates a planner with `settings` over the networks of the bundle `*bundle` into `*out`.
@@ -844,8 +864,9 @@ pub unsafe extern "C" fn zp_planner_plan_frame(
 /// Plans from the observation (`obs_len` = observation_len bytes, row-major [C, H, W]; for an
 /// observation planner the context frames [F, C, H, W], oldest first) and writes the first
 /// action to `action` (`action_len` = action_dim values). On failure the planner keeps its last
-/// good plan and stays usable. After the first call a latent planner allocates nothing; an
-/// observation planner allocates nothing in zplan (ONNX Runtime's own arena serves its calls).
+/// good plan and stays usable. After the first call a latent planner allocates nothing, in the
+/// whole process when its networks run natively (see "Allocations" at the top); an observation
+/// planner allocates nothing in zplan, and ONNX Runtime allocates in its predictor's runs.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_plan(
     planner: *mut zp_planner,
@@ -1103,6 +1124,25 @@ pub unsafe extern "C" fn zp_planner_shift(planner: *mut zp_planner) -> zp_status
     }
 }
 
+/// Latent planners: sets `settings.deadline` for the next plans (seconds from the start of a
+/// plan call, encoding included; 0 for none), e.g. to the time left in the control period.
+/// A negative or non-finite value is refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zp_planner_set_deadline(
+    planner: *mut zp_planner,
+    deadline: f64,
+) -> zp_status {
+    // SAFETY: the arguments follow this function's documented contract.
+    unsafe {
+        with_handle(planner, |p| {
+            non_negative(&[("deadline", deadline)])?;
+            p.latent_mut("zp_planner_set_deadline")?
+                .set_deadline(seconds(deadline));
+            Ok(())
+        })
+    }
+}
+
 /// Writes what the last successful plan did to `*out` (all zero before the first plan).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zp_planner_get_plan_info(
@@ -1122,9 +1162,17 @@ pub unsafe extern "C" fn zp_planner_get_plan_info(
 }
 
 fn latent_plan_info(planner: &Planner) -> zp_plan_info {
-    let best = planner.solution();
-    let times = planner.times();
+    let (best, times, cut) = (planner.solution(), planner.times(), planner.cut());
     let sampling = planner.sampling_report();
+    if cut == Cut::Solve {
+        return zp_plan_info {
+            solver_status: solve_status(planner.status()),
+            encode_seconds: times.encode.as_secs_f64(),
+            total_seconds: times.encode.as_secs_f64(),
+            cut: ZP_CUT_SOLVE,
+            ..zp_plan_info::default()
+        };
+    }
     zp_plan_info {
         solver_status: solve_status(best.status()),
         iterations: best.iterations(),
@@ -1137,6 +1185,12 @@ fn latent_plan_info(planner: &Planner) -> zp_plan_info {
         total_seconds: (times.encode + times.solve).as_secs_f64(),
         sampling_iterations: sampling.map_or(0, |r| r.iterations),
         sampling_stopped_by_budget: sampling.is_some_and(|r| r.stopped_by_budget),
+        cut: match cut {
+            Cut::Nothing => ZP_CUT_NOTHING,
+            Cut::Solve => ZP_CUT_SOLVE,
+            Cut::Sampling { .. } => ZP_CUT_SAMPLING,
+            Cut::Ddp { .. } => ZP_CUT_DDP,
+        },
         ..zp_plan_info::default()
     }
 }
@@ -1161,6 +1215,11 @@ fn observation_plan_info(planner: &ObservationPlanner) -> zp_plan_info {
         total_seconds: times.total.as_secs_f64(),
         sampling_iterations: report.iterations,
         sampling_stopped_by_budget: report.stopped_by_budget,
+        cut: if report.stopped_by_budget {
+            ZP_CUT_SAMPLING
+        } else {
+            ZP_CUT_NOTHING
+        },
         predictor_seconds: times.predictor.as_secs_f64(),
         predictor_calls: times.predictor_calls,
         ..zp_plan_info::default()

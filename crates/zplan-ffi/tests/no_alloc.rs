@@ -1,12 +1,18 @@
 //! `zp_planner_plan` and `zp_planner_plan_frame` allocate nothing on the Rust side once the planner (latent or
 //! observation) has met its batch sizes, counted by zplan-lqr's counting allocator (installed in
-//! this test binary only).
+//! this test binary only); and the whole process allocates nothing in a latent plan with the
+//! default options, counted by the C program ffi-tests/c/alloc_count.c, which replaces the C
+//! library's allocation functions for every library in it (ONNX Runtime's included).
 
+mod common;
 #[path = "../../zplan-lqr/tests/counting_alloc/mod.rs"]
 mod counting_alloc;
 
 use std::ptr;
 
+use std::process::Command;
+
+use common::{build, ort_library, root, run_ok, scratch};
 use counting_alloc::allocations_during;
 use zplan::*;
 
@@ -116,4 +122,18 @@ fn observation_plan_calls_allocate_nothing_after_the_first() {
         assert_eq!(allocations, 0, "heap allocations in one observation plan");
         zp_planner_free(planner);
     }
+}
+
+#[test]
+fn the_whole_process_allocates_nothing_in_a_plan_of_any_shipped_latent_bundle() {
+    let exe = scratch("alloc-count").join("alloc_count");
+    build(false, "c11", &["ffi-tests/c/alloc_count.c"], &[], &exe);
+    let stdout = run_ok(
+        Command::new(&exe)
+            .arg(ort_library())
+            .arg(root().join("models")),
+        "alloc_count",
+    );
+    eprintln!("{stdout}");
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
 }

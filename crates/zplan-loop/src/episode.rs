@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use ndarray::ArrayView4;
 use zplan_envs::Env;
-use zplan_mpc::{DynamicsCalls, Planner};
+use zplan_mpc::{Cut, DynamicsCalls, Planner};
 
 use crate::LoopError;
 
@@ -95,6 +95,8 @@ pub struct Evaluation {
     pub phase_ms: [Vec<f64>; 5],
     /// Per plan call, the dynamics network's calls and rows.
     pub dynamics_calls: Vec<DynamicsCalls>,
+    /// Per plan call, what the deadline or a time budget cut.
+    pub cuts: Vec<Cut>,
 }
 
 /// Scores the planner on `episodes` episodes, episode k from the start/goal draw `seed + k`;
@@ -122,6 +124,7 @@ pub fn evaluate(
                 samples.push(time.as_secs_f64() * 1e3);
             }
             result.dynamics_calls.push(step.planner.dynamics_calls());
+            result.cuts.push(step.planner.cut());
             Ok(())
         })?;
         on_episode(k, percent);

@@ -34,8 +34,8 @@ mod views;
 
 pub use boxqp::BoxQpSettings;
 pub use ddp::{
-    BatchReport, IterationRecord, LOG_CAPACITY, PhaseTimes, Problem, Settings, Solution, Status,
-    Workspace, solve, solve_batch,
+    BatchReport, IterationRecord, LOG_CAPACITY, PhaseEstimates, PhaseTimes, Problem, Settings,
+    Solution, Status, Workspace, solve, solve_batch, solve_batch_until,
 };
 pub use dense::{blas_threads, set_blas_threads};
 pub use error::{ModelError, SolveError};

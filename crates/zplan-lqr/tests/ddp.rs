@@ -4,7 +4,7 @@ mod common;
 
 use common::{Run, cartpole_cost, random_linear};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ndarray::{
     Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3,
@@ -13,8 +13,9 @@ use ndarray::{
 use zplan_lqr::systems::RandomMatrices;
 use zplan_lqr::systems::{CartPole, LinearSystem, Pendulum};
 use zplan_lqr::{
-    Cost, Dynamics, LqrProblem, LqrSolution, LqrWorkspace, ModelError, Problem, QuadraticCost,
-    Settings, Solution, SolveError, Status, Workspace, solve, solve_batch, solve_lqr,
+    Cost, Dynamics, LqrProblem, LqrSolution, LqrWorkspace, ModelError, PhaseEstimates, Problem,
+    QuadraticCost, Settings, Solution, SolveError, Status, Workspace, solve, solve_batch,
+    solve_batch_until, solve_lqr,
 };
 
 fn step_one<D: Dynamics>(d: &mut D, x: &Array1<f64>, u: &Array1<f64>) -> Array1<f64> {
@@ -579,6 +580,121 @@ fn the_time_budget_and_iteration_limit_end_a_solve_with_a_status() {
     assert_eq!(run.sol.iterations(), 1);
     assert_eq!(run.sol.log().len(), 1);
     assert!(run.sol.times().backward > Duration::ZERO);
+}
+
+/// The pendulum, each call taking at least `delay` longer: a model whose calls take time.
+struct Slow {
+    pendulum: Pendulum,
+    delay: Duration,
+}
+
+impl Dynamics for Slow {
+    fn state_dim(&self) -> usize {
+        2
+    }
+    fn control_dim(&self) -> usize {
+        1
+    }
+    fn step(
+        &mut self,
+        t: usize,
+        x: ArrayView2<f64>,
+        u: ArrayView2<f64>,
+        next: ArrayViewMut2<f64>,
+    ) -> Result<(), ModelError> {
+        std::thread::sleep(self.delay);
+        self.pendulum.step(t, x, u, next)
+    }
+    fn linearize(
+        &mut self,
+        x: ArrayView2<f64>,
+        u: ArrayView2<f64>,
+        jac: ArrayViewMut3<f64>,
+    ) -> Result<(), ModelError> {
+        std::thread::sleep(self.delay);
+        self.pendulum.linearize(x, u, jac)
+    }
+}
+
+#[test]
+fn a_deadline_ends_a_solve_before_a_phase_that_would_not_fit() {
+    let horizon = 20;
+    let (cost, problem) = swing_up_problem(Some(2.0), horizon);
+    let mut slow = Slow {
+        pendulum: Pendulum::default(),
+        delay: Duration::from_micros(500),
+    };
+    // No stopping test but the iteration limit and the deadline.
+    let settings = Settings {
+        max_iterations: 300,
+        cost_tolerance: 0.0,
+        gradient_tolerance: 0.0,
+        ..Settings::default()
+    };
+    let mut ws = Workspace::new(2, 1, horizon, 1);
+    let mut sol = [Solution::new(2, 1, horizon)];
+    assert_eq!(ws.phase_estimates(), PhaseEstimates::default());
+    let warm_up = Settings {
+        max_iterations: 2,
+        ..settings.clone()
+    };
+    solve_batch(&mut slow, &cost, &problem, &warm_up, &mut ws, &mut sol).unwrap();
+    // Every phase has run once: T steps of at least 0.5 ms each for a rollout or a round.
+    let expected = ws.phase_estimates();
+    assert!(
+        expected.rollout >= slow.delay * horizon as u32,
+        "{expected:?}"
+    );
+    assert!(
+        expected.line_search_round >= slow.delay * horizon as u32,
+        "{expected:?}"
+    );
+    assert!(expected.linearize >= slow.delay, "{expected:?}");
+
+    // A deadline already past: the candidates are rolled out, and no iteration starts.
+    sol[0].controls_mut().fill(0.0);
+    let report = solve_batch_until(
+        &mut slow,
+        &cost,
+        &problem,
+        &settings,
+        &mut ws,
+        &mut sol,
+        Some(Instant::now()),
+    )
+    .unwrap();
+    assert!(report.out_of_time);
+    assert_eq!((report.iterations, sol[0].iterations()), (0, 0));
+    assert_eq!(sol[0].status(), Status::TimeBudget);
+    assert!(sol[0].cost().is_finite());
+
+    // Room for a few iterations of the 300: the solve stops before the one that would not
+    // fit, with the best trajectory so far.
+    sol[0].controls_mut().fill(0.0);
+    let start_cost = sol[0].cost();
+    let report = solve_batch_until(
+        &mut slow,
+        &cost,
+        &problem,
+        &settings,
+        &mut ws,
+        &mut sol,
+        Some(Instant::now() + 8 * expected.iteration()),
+    )
+    .unwrap();
+    assert!(report.out_of_time, "{report:?} {:?}", sol[0].status());
+    assert!((1..300).contains(&report.iterations), "{report:?}");
+    assert_eq!(sol[0].status(), Status::TimeBudget);
+    assert!(sol[0].cost() < start_cost);
+
+    // Without a deadline the same solve runs on.
+    sol[0].controls_mut().fill(0.0);
+    let report = solve_batch_until(
+        &mut slow, &cost, &problem, &warm_up, &mut ws, &mut sol, None,
+    )
+    .unwrap();
+    assert!(!report.out_of_time);
+    assert_eq!(sol[0].status(), Status::MaxIterations);
 }
 
 /// x' = x, except that at step `at` it yields NaN (`nan`) or fails (otherwise).

@@ -23,7 +23,7 @@ pub use dynamics::{DynamicsCalls, LatentDynamics};
 pub use frames::FrameStack;
 pub use observation::{ObservationPlanner, ObservationSettings, ObservationTimes, PixelGoal};
 pub use planner::{
-    MAX_CANDIDATES, MAX_HORIZON, Objective, PlanError, PlanTimes, Planner, PlannerKind,
+    Cut, MAX_CANDIDATES, MAX_HORIZON, Objective, PlanError, PlanTimes, Planner, PlannerKind,
     PlannerSettings,
 };
 pub use reward::RewardCost;

@@ -400,7 +400,7 @@ impl ObservationPlanner {
             (&self.low, &self.high),
             warm,
             &mut self.rng,
-            start,
+            (start, None),
             &mut self.plan,
         )?;
         let predictor_time = self.search.report().dynamics;

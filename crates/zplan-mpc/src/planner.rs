@@ -30,7 +30,9 @@ use ndarray::{Array1, Array2, ArrayView4};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use zplan_envs::TaskKind;
-use zplan_lqr::{Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch};
+use zplan_lqr::{
+    Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch_until,
+};
 use zplan_onnx::{Bundle, BundleError, EncoderNet, Manifest, ObservationSpec};
 
 use crate::dynamics::{DynamicsCalls, LatentDynamics};
@@ -173,6 +175,15 @@ pub struct PlannerSettings {
     pub solver: Settings,
     /// Seed of the candidates' random draws.
     pub seed: u64,
+    /// Hard limit on one plan call, from its start, encoding included. Each phase after the
+    /// encoding (the candidates' rollout, each box-DDP iteration and further line-search round,
+    /// each sampling iteration) starts only when it is expected to end before the deadline, at
+    /// the longest it took in recent plans; otherwise the plan ends with what it has, and
+    /// [`Planner::cut`] says what was left out. A phase that has started is not interrupted (a
+    /// network call cannot be), so a plan ends by the deadline up to how much longer a phase
+    /// takes than it did recently; the first plan has no estimates and is cut only once time
+    /// is up. None: no deadline.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for PlannerSettings {
@@ -211,6 +222,7 @@ impl Default for PlannerSettings {
             warm_start: true,
             solver,
             seed: 0,
+            deadline: None,
         }
     }
 }
@@ -297,6 +309,42 @@ impl PlannerSettings {
     }
 }
 
+/// What the deadline ([`PlannerSettings::deadline`]) or a time budget cut from the last plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cut {
+    /// Nothing: the plan ran to its end.
+    #[default]
+    Nothing,
+    /// Everything after the encoding: no time was left to roll the candidates out. The action
+    /// is the next of the previous plan (the middle of the action bounds when there is none),
+    /// and [`Planner::solution`] is still the previous plan.
+    Solve,
+    /// The sampling planner's iterations after the first `done` (and box-DDP's refinement).
+    Sampling {
+        /// Iterations that ran.
+        done: usize,
+    },
+    /// Box-DDP's iterations after the first `done`: the candidates were rolled out and the
+    /// best trajectory found so far is the plan.
+    Ddp {
+        /// Iterations that started.
+        done: usize,
+    },
+}
+
+/// The earlier of two optional instants.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Whether a phase expected to take `expected`, started now, would end after `end`.
+pub(crate) fn overruns(end: Option<Instant>, expected: Duration) -> bool {
+    end.is_some_and(|end| Instant::now().checked_add(expected).is_none_or(|t| t > end))
+}
+
 /// Time spent in the last plan.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PlanTimes {
@@ -349,6 +397,7 @@ pub struct Planner {
     rng: Pcg64,
     times: PlanTimes,
     calls: DynamicsCalls,
+    cut: Cut,
 }
 
 impl Planner {
@@ -476,6 +525,7 @@ impl Planner {
             rng: Pcg64::seed_from_u64(settings.seed),
             times: PlanTimes::default(),
             calls: DynamicsCalls::default(),
+            cut: Cut::Nothing,
             settings,
             low,
             high,
@@ -607,6 +657,17 @@ impl Planner {
         }
         self.problem.set_initial_state(self.z0.view())?;
         self.times.encode = start.elapsed();
+        let deadline = self.settings.deadline.and_then(|d| start.checked_add(d));
+        // The first phase: a sampling iteration and the rollout of its plan, or the rollout of
+        // the box-DDP candidates.
+        let first_phase = self.workspace.phase_estimates().rollout
+            + self
+                .sampler
+                .as_ref()
+                .map_or(Duration::ZERO, Sampler::expected_iteration);
+        if overruns(deadline, first_phase) {
+            return Ok(self.plan_without_solving());
+        }
 
         let solving = Instant::now();
         // Calls before this plan (the goal's linearisation) are not its own.
@@ -641,7 +702,7 @@ impl Planner {
                 (&self.low, &self.high),
                 previous,
                 &mut self.rng,
-                start,
+                (start, deadline),
                 &mut self.sampled,
             )?;
             let mut controls = self.candidates[count].controls_mut();
@@ -653,14 +714,24 @@ impl Planner {
                 solver = &self.rollout_only;
             }
         }
-        let report = solve_batch(
+        let report = solve_batch_until(
             &mut self.dynamics,
             self.cost.get(),
             &self.problem,
             solver,
             &mut self.workspace,
             &mut self.candidates[..count],
+            deadline,
         )?;
+        self.cut = match self.sampler.as_ref().map(Sampler::report) {
+            Some(sampled) if sampled.stopped_by_budget => Cut::Sampling {
+                done: sampled.iterations,
+            },
+            _ if report.out_of_time => Cut::Ddp {
+                done: report.iterations,
+            },
+            _ => Cut::Nothing,
+        };
         self.used = count;
         self.best.copy_from(&self.candidates[report.best]);
         self.times.solve = solving.elapsed();
@@ -686,6 +757,38 @@ impl Planner {
         Ok(&self.action)
     }
 
+    /// The plan of a call cut before solving ([`Cut::Solve`]): the warm start's first action,
+    /// or the middle of the bounds without one; the warm start moves on by one step.
+    fn plan_without_solving(&mut self) -> &[f64] {
+        let m = self.low.len();
+        for i in 0..m {
+            self.action[i] = if self.has_previous {
+                self.previous[i]
+            } else {
+                0.5 * (self.low[i] + self.high[i])
+            };
+        }
+        self.shift();
+        self.used = 0;
+        self.times.solve = Duration::ZERO;
+        self.times.phases = zplan_lqr::PhaseTimes::default();
+        self.times.sampled_dynamics = Duration::ZERO;
+        self.calls = DynamicsCalls::default();
+        self.cut = Cut::Solve;
+        &self.action
+    }
+
+    /// Changes [`PlannerSettings::deadline`] for the next plans, e.g. to the time left in the
+    /// control period.
+    pub fn set_deadline(&mut self, deadline: Option<Duration>) {
+        self.settings.deadline = deadline;
+    }
+
+    /// What the deadline or a time budget cut from the last plan.
+    pub fn cut(&self) -> Cut {
+        self.cut
+    }
+
     /// The best plan of the last successful call: latent trajectory, actions, gains, cost,
     /// status.
     pub fn solution(&self) -> &Solution {
@@ -697,9 +800,13 @@ impl Planner {
         &self.candidates[..self.used]
     }
 
-    /// How the last plan's best candidate ended.
+    /// How the last plan's best candidate ended ([`Status::TimeBudget`] when the deadline cut
+    /// the plan before solving).
     pub fn status(&self) -> Status {
-        self.best.status()
+        match self.cut {
+            Cut::Solve => Status::TimeBudget,
+            _ => self.best.status(),
+        }
     }
 
     /// Time per phase of the last plan.

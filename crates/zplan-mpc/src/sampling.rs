@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use rand::RngExt;
 use rand_pcg::Pcg64;
-use zplan_lqr::{Cost, Dynamics};
+use zplan_lqr::{Cost, Dynamics, PhaseEstimates};
 
-use crate::planner::PlanError;
+use crate::planner::{PlanError, earliest, overruns};
 
 /// Most samples per iteration a sampling planner takes.
 pub const MAX_SAMPLES: usize = 100_000;
@@ -72,8 +72,9 @@ pub struct SamplingSettings {
     /// Refit a full covariance over the whole action sequence (correlations across time and
     /// actions, as Visual Foresight's CEM) instead of a diagonal.
     pub full_covariance: bool,
-    /// Stop after the iteration that would overrun this budget (measured from the start of the
-    /// plan call, encoding included) and plan with the distribution fitted so far.
+    /// Start an iteration after the first only when it is expected (the longest recent
+    /// iteration) to end within this budget, measured from the start of the plan call,
+    /// encoding included; then plan with the distribution fitted so far.
     pub time_budget: Option<Duration>,
     /// Hand the final mean to box-DDP as one more candidate beside its own (sampling finds the
     /// basin, DDP refines it); otherwise the plan is the final mean, rolled out once.
@@ -171,9 +172,9 @@ impl SamplingSettings {
 /// What the last sampling plan did.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SamplingReport {
-    /// Iterations run (fewer than asked when the time budget stopped them).
+    /// Iterations run (fewer than asked when the time budget or the deadline stopped them).
     pub iterations: usize,
-    /// Whether the time budget ended the iterations.
+    /// Whether the time budget or the planner's deadline ended the iterations.
     pub stopped_by_budget: bool,
     /// Lowest sequence cost seen in the last iteration.
     pub best_cost: f64,
@@ -207,6 +208,8 @@ pub(crate) struct Search {
     factor: Vec<f64>,
     normal: Vec<f64>,
     report: SamplingReport,
+    /// How long an iteration is expected to take ([`PhaseEstimates::update`]).
+    expected_iteration: Duration,
 }
 
 /// The sampler over latent dynamics: the search, and the rolled-out latent states.
@@ -235,6 +238,12 @@ impl Sampler {
         self.search.report()
     }
 
+    /// How long one iteration is expected to take (the longest recent one; zero before the
+    /// first).
+    pub(crate) fn expected_iteration(&self) -> Duration {
+        self.search.expected_iteration
+    }
+
     /// Fits the distribution from `z0` and writes its final mean, per step (T x m), to `plan`.
     /// `warm` is the previous plan shifted (T x m) when there is one. `start` is when the plan
     /// call began, for the time budget.
@@ -247,7 +256,7 @@ impl Sampler {
         bounds: (&[f64], &[f64]),
         warm: Option<&[f64]>,
         rng: &mut Pcg64,
-        start: Instant,
+        (start, deadline): (Instant, Option<Instant>),
         plan: &mut [f64],
     ) -> Result<(), PlanError> {
         let (m, horizon, _) = self.search.dims;
@@ -256,7 +265,8 @@ impl Sampler {
         let rollout = |controls: &[f64], costs: &mut [f64]| {
             latent_rollout(dynamics, cost, z0, dims, states, stage, controls, costs)
         };
-        self.search.run(rollout, bounds, warm, rng, start, plan)
+        self.search
+            .run(rollout, bounds, warm, rng, (start, deadline), plan)
     }
 }
 
@@ -341,6 +351,7 @@ impl Search {
             order: (0..samples).collect(),
             weights: vec![0.0; settings.elites],
             report: SamplingReport::default(),
+            expected_iteration: Duration::ZERO,
             settings,
         }
     }
@@ -353,14 +364,15 @@ impl Search {
     /// `rollout(controls, costs)` scores the samples: `controls` holds per step t the N x m
     /// actions (t < T), and it writes each sequence's cost to `costs` (N), returning the time
     /// spent in network calls. `warm` is the previous plan shifted (T x m) when there is one.
-    /// `start` is when the plan call began, for the time budget.
+    /// `start` is when the plan call began, for the time budget; an iteration after the first
+    /// starts only when it is expected to end before the budget's end and `deadline`.
     pub(crate) fn run<R>(
         &mut self,
         mut rollout: R,
         (low, high): (&[f64], &[f64]),
         warm: Option<&[f64]>,
         rng: &mut Pcg64,
-        start: Instant,
+        (start, deadline): (Instant, Option<Instant>),
         plan: &mut [f64],
     ) -> Result<(), PlanError>
     where
@@ -385,18 +397,22 @@ impl Search {
             self.covariance[j * k + j] = self.std[j] * self.std[j];
         }
         self.report = SamplingReport::default();
-        for _ in 0..self.settings.iterations {
+        let budget_end = self
+            .settings
+            .time_budget
+            .and_then(|budget| start.checked_add(budget));
+        let end = earliest(budget_end, deadline);
+        for iteration in 0..self.settings.iterations {
+            if iteration > 0 && overruns(end, self.expected_iteration) {
+                self.report.stopped_by_budget = true;
+                break;
+            }
             let began = Instant::now();
             self.draw((low, high), rng);
             self.report.dynamics += rollout(&self.controls, &mut self.costs)?;
             self.refit((low, high));
             self.report.iterations += 1;
-            if let Some(budget) = self.settings.time_budget
-                && start.elapsed() + began.elapsed() > budget
-            {
-                self.report.stopped_by_budget = self.report.iterations < self.settings.iterations;
-                break;
-            }
+            PhaseEstimates::update(&mut self.expected_iteration, began.elapsed());
         }
         for t in 0..horizon {
             let d = t / repeat;

@@ -134,7 +134,7 @@ impl SimulatorPlanner {
             (&self.low, &self.high),
             warm,
             &mut self.rng,
-            start,
+            (start, None),
             &mut self.plan,
         )?;
         shift_plan(&self.plan, &mut self.previous, m);

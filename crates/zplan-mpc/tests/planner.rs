@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use ndarray::{Array1, Array2, Array3, Array4, s};
 use zplan_envs::TaskKind;
 use zplan_lqr::Dynamics as _;
-use zplan_lqr::{LqrProblem, LqrSolution, LqrWorkspace, solve_lqr};
+use zplan_lqr::{LqrProblem, LqrSolution, LqrWorkspace, Status, solve_lqr};
 use zplan_mpc::{
-    LatentDynamics, Objective, PlanError, Planner, PlannerKind, PlannerSettings, SamplingRule,
+    Cut, LatentDynamics, Objective, PlanError, Planner, PlannerKind, PlannerSettings, SamplingRule,
     SamplingSettings,
 };
 use zplan_onnx::{Bundle, BundleError, NetworkOptions};
@@ -102,6 +102,38 @@ fn plans_respect_the_action_limits_and_report_cost_and_times() {
         assert!(planner.times().solve > std::time::Duration::ZERO);
         assert!(planner.solution().iterations() >= 1);
     }
+}
+
+#[test]
+fn a_deadline_that_leaves_no_time_to_solve_gives_the_previous_plans_next_action() {
+    let mut planner = Planner::new(Bundle::load(&fixture("mlp")).unwrap(), settings()).unwrap();
+    let goal = Array4::from_shape_fn((1, 1, 8, 8), |(_, _, i, j)| if i == j { 255u8 } else { 0 });
+    let obs = Array4::from_shape_fn((1, 1, 8, 8), |(_, _, i, j)| ((i * 8 + j) * 3) as u8);
+    planner.set_goal(goal.view()).unwrap();
+    planner.plan(obs.view()).unwrap();
+    assert_eq!(planner.cut(), Cut::Nothing);
+    let previous = planner.solution().controls().to_owned();
+
+    // No phase fits: the plan ends after encoding, with the previous plan's next actions.
+    planner.set_deadline(Some(std::time::Duration::ZERO));
+    for step in 1..=2 {
+        let action = planner.plan(obs.view()).unwrap().to_vec();
+        assert_eq!(planner.cut(), Cut::Solve);
+        assert_eq!(planner.status(), Status::TimeBudget);
+        assert_eq!(action, previous.row(step).to_vec());
+        assert!(planner.candidates().is_empty());
+        assert_eq!(planner.solution().controls(), previous);
+    }
+    // Without a previous plan: the middle of the action bounds [-1, 1].
+    planner.reset();
+    assert_eq!(planner.plan(obs.view()).unwrap(), &[0.0, 0.0]);
+    assert_eq!(planner.cut(), Cut::Solve);
+
+    // Time enough: nothing is cut.
+    planner.set_deadline(Some(std::time::Duration::from_secs(60)));
+    planner.plan(obs.view()).unwrap();
+    assert_eq!(planner.cut(), Cut::Nothing);
+    assert_eq!(planner.candidates().len(), 6);
 }
 
 #[test]
@@ -318,10 +350,11 @@ fn a_warm_start_from_the_previous_plan_needs_fewer_iterations() {
         ..settings()
     };
     settings.solver.max_iterations = 100;
-    // The model's A/B outputs on ONNX Runtime: the iteration counts below move with the
-    // rounding of the Jacobians (the native reverse mode's differs in the last bits).
+    // The model's A/B outputs and the encoder on ONNX Runtime: the iteration counts below move
+    // with the rounding of the Jacobians and of z (the native kernels' differ in the last bits).
     let options = NetworkOptions {
         native: false,
+        native_encoder: false,
         ..NetworkOptions::default()
     };
     let bundle = Bundle::load_with(&fixture("mlp"), &options).unwrap();

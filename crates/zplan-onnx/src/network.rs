@@ -43,6 +43,10 @@ pub struct NetworkOptions {
     /// feed-forward network the evaluator compiles and the result agrees with ONNX Runtime's on
     /// a probe batch at load (see [`crate::Evaluator`]). Default true.
     pub native: bool,
+    /// Run the encoder with zplan's native evaluator when its graph is a chain of
+    /// convolutions, activations, a flatten and affine layers and the result agrees with ONNX
+    /// Runtime's on probe images at load: an encoding then allocates nothing. Default true.
+    pub native_encoder: bool,
 }
 
 impl Default for NetworkOptions {
@@ -52,6 +56,7 @@ impl Default for NetworkOptions {
             session: SessionSettings::default(),
             runtime_library: None,
             native: true,
+            native_encoder: true,
         }
     }
 }

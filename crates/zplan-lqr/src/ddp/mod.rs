@@ -9,5 +9,5 @@ mod workspace;
 pub use problem::Problem;
 pub use settings::Settings;
 pub use solution::{IterationRecord, LOG_CAPACITY, PhaseTimes, Solution, Status};
-pub use solve::{BatchReport, solve, solve_batch};
-pub use workspace::Workspace;
+pub use solve::{BatchReport, solve, solve_batch, solve_batch_until};
+pub use workspace::{PhaseEstimates, Workspace};

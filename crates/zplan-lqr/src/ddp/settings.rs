@@ -46,8 +46,9 @@ pub struct Settings {
     /// the same, the network calls fewer. The workspace must be built for
     /// [`Settings::largest_line_search_batch`].
     pub line_search_retry_batch: usize,
-    /// Stop with [`crate::Status::TimeBudget`] once this much wall-clock time has passed
-    /// (checked before each iteration).
+    /// Stop with [`crate::Status::TimeBudget`] before an iteration, or a further line-search
+    /// round, that would end later than this long after the solve began (by the workspace's
+    /// estimates of each phase, see [`crate::solve_batch_until`]).
     pub time_budget: Option<Duration>,
     /// With control bounds, the first backward pass ignores them: an unconstrained DDP step,
     /// whose line-search rollouts clamp the controls into the box, before box-DDP proper. From

@@ -25,7 +25,7 @@ use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut
 use super::problem::Problem;
 use super::settings::Settings;
 use super::solution::{IterationRecord, PhaseTimes, Solution, Status};
-use super::workspace::Workspace;
+use super::workspace::{PhaseEstimates, Workspace};
 use crate::dense::{all_finite, first_non_finite};
 use crate::error::SolveError;
 use crate::model::{Cost, Dynamics, check_dims};
@@ -70,6 +70,11 @@ pub struct BatchReport {
     pub best: usize,
     /// Wall-clock time per phase, over all candidates.
     pub times: PhaseTimes,
+    /// Iterations started (by any candidate).
+    pub iterations: usize,
+    /// Whether the time budget or the deadline stopped the solve before every candidate ended
+    /// on its own (those still running end with [`Status::TimeBudget`]).
+    pub out_of_time: bool,
 }
 
 /// Solves the same problem from several initial guesses at once, one [`Solution`] per
@@ -93,8 +98,41 @@ where
     D: Dynamics + ?Sized,
     C: Cost + ?Sized,
 {
+    solve_batch_until(
+        dynamics, cost, problem, settings, workspace, solutions, None,
+    )
+}
+
+/// As [`solve_batch`], ending by `deadline` as well as by the time budget: an iteration starts
+/// only when it is expected to reach the end of its first line-search round before both, and
+/// each further round only when it is expected to end before them, by the workspace's
+/// estimates of each phase ([`Workspace::phase_estimates`], from the solves it has run).
+/// The candidates' initial rollout always runs. A phase that has started is not interrupted,
+/// so a solve ends within the deadline up to how much longer a phase takes than it did
+/// recently; the first solve in a workspace has no estimates yet and only stops once time is
+/// up.
+pub fn solve_batch_until<D, C>(
+    dynamics: &mut D,
+    cost: &C,
+    problem: &Problem,
+    settings: &Settings,
+    workspace: &mut Workspace,
+    solutions: &mut [Solution],
+    deadline: Option<Instant>,
+) -> Result<BatchReport, SolveError>
+where
+    D: Dynamics + ?Sized,
+    C: Cost + ?Sized,
+{
     let start = Instant::now();
     validate(dynamics, problem, settings, workspace, solutions)?;
+    let budget_end = settings
+        .time_budget
+        .and_then(|budget| start.checked_add(budget));
+    let end = match (budget_end, deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let mut batch = Batch {
         dynamics,
         cost,
@@ -102,21 +140,31 @@ where
         settings,
         ws: workspace,
         solutions,
+        end,
+        out_of_time: false,
     };
+    let mut clock = Instant::now();
     batch.initialise()?;
+    PhaseEstimates::update(&mut batch.ws.expected.rollout, lap(&mut clock));
     let mut report = BatchReport {
         best: 0,
         times: PhaseTimes::default(),
+        iterations: 0,
+        out_of_time: false,
     };
     for _ in 0..settings.max_iterations {
-        if !batch.gather_running(start) {
+        if !batch.gather_running() {
             break;
         }
+        report.iterations += 1;
         let mut clock = Instant::now();
         batch.linearize()?;
         let linearize_time = lap(&mut clock);
+        PhaseEstimates::update(&mut batch.ws.expected.linearize, linearize_time);
         report.times.linearize += linearize_time;
-        report.times.backward += batch.backward_round(linearize_time);
+        let backward_time = batch.backward_round(linearize_time);
+        PhaseEstimates::update(&mut batch.ws.expected.backward, backward_time);
+        report.times.backward += backward_time;
         if batch.ws.slots.is_empty() {
             continue;
         }
@@ -127,6 +175,7 @@ where
         batch.accept_round(forward_time);
         batch.keep_best();
     }
+    report.out_of_time = batch.out_of_time;
     let solutions = &*batch.solutions;
     for (c, solution) in solutions.iter().enumerate() {
         if solution.cost < solutions[report.best].cost {
@@ -145,6 +194,10 @@ struct Batch<'a, D: ?Sized, C: ?Sized> {
     settings: &'a Settings,
     ws: &'a mut Workspace,
     solutions: &'a mut [Solution],
+    /// When the solve must end: the earlier of the time budget's end and the deadline.
+    end: Option<Instant>,
+    /// Whether `end` stopped a candidate.
+    out_of_time: bool,
 }
 
 /// Checks the problem, the settings, the workspace and every solution against each other.
@@ -234,30 +287,25 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
         Ok(())
     }
 
-    /// Gathers the candidates still running into `ws.slots`; false when none is, or when the
-    /// time budget since `start` is spent (the running ones then end with `TimeBudget`).
-    fn gather_running(&mut self, start: Instant) -> bool {
-        let Self {
-            settings,
-            ws,
-            solutions,
-            ..
-        } = self;
+    /// Gathers the candidates still running into `ws.slots`; false when none is, or when an
+    /// iteration would end after `end` (the running ones then end with `TimeBudget`).
+    fn gather_running(&mut self) -> bool {
+        let ws = &mut *self.ws;
         ws.slots.clear();
         ws.slots
-            .extend((0..solutions.len()).filter(|&c| ws.progress[c].running));
+            .extend((0..self.solutions.len()).filter(|&c| ws.progress[c].running));
         if ws.slots.is_empty() {
             return false;
         }
-        let spent = settings
-            .time_budget
-            .is_some_and(|budget| start.elapsed() >= budget);
-        if spent {
-            for &c in &ws.slots {
-                solutions[c].status = Status::TimeBudget;
+        if overruns(self.end, self.ws.expected.iteration()) {
+            for &c in &self.ws.slots {
+                self.solutions[c].status = Status::TimeBudget;
+                self.ws.progress[c].running = false;
             }
+            self.out_of_time = true;
+            return false;
         }
-        !spent
+        true
     }
 
     /// Dynamics Jacobians and cost derivatives along the trajectories of the running candidates.
@@ -423,6 +471,9 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
     /// candidates x step sizes together, and a candidate leaves at the first step (in order)
     /// whose actual / expected improvement passes; its trial is copied into its solution and
     /// `progress.accepted` set.
+    ///
+    /// A round after the first starts only when it is expected to end before `end`; otherwise
+    /// the candidates still searching end with `TimeBudget`, keeping their trajectories.
     fn line_search(&mut self) -> Result<(), SolveError> {
         let Self {
             dynamics,
@@ -431,6 +482,8 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
             settings,
             ws,
             solutions,
+            end,
+            out_of_time,
         } = self;
         let (n, m, horizon) = (ws.n, ws.m, problem.horizon);
         let (stride_x, stride_u) = (ws.candidates * ws.batch * n, ws.candidates * ws.batch * m);
@@ -439,7 +492,18 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
         let mut pending = ws.slots.len();
         let mut alphas = settings.alphas().peekable();
         let (mut round_batch, later_batch) = settings.line_search_rounds();
+        let mut first_round = true;
         while pending > 0 && alphas.peek().is_some() {
+            if !first_round && overruns(*end, ws.expected.line_search_round) {
+                for &c in &ws.slots[..pending] {
+                    solutions[c].status = Status::TimeBudget;
+                    ws.progress[c].running = false;
+                }
+                *out_of_time = true;
+                break;
+            }
+            first_round = false;
+            let round_start = Instant::now();
             let mut count = 0;
             for alpha in alphas.by_ref().take(round_batch) {
                 ws.trial_alphas[count] = alpha;
@@ -448,6 +512,7 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
             round_batch = later_batch;
             trial_rollout(&mut **dynamics, problem, pending, count, ws, solutions)?;
             rollout_costs(*cost, horizon, pending * count, ws)?;
+            PhaseEstimates::update(&mut ws.expected.line_search_round, round_start.elapsed());
             let mut slot = 0;
             while slot < pending {
                 let c = ws.slots[slot];
@@ -493,6 +558,11 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
         }
         Ok(())
     }
+}
+
+/// Whether a phase expected to take `expected`, started now, would end after `end`.
+fn overruns(end: Option<Instant>, expected: Duration) -> bool {
+    end.is_some_and(|end| Instant::now().checked_add(expected).is_none_or(|t| t > end))
 }
 
 fn lap(clock: &mut Instant) -> Duration {

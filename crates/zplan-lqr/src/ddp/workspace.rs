@@ -1,5 +1,7 @@
 //! Every buffer a DDP solve uses, sized once.
 
+use std::time::Duration;
+
 use super::solution::IterationRecord;
 use crate::riccati::RiccatiWork;
 
@@ -45,6 +47,36 @@ pub struct Workspace {
     /// Per candidate: where its iteration stands.
     pub(crate) progress: Vec<Progress>,
     pub(crate) riccati: RiccatiWork,
+    /// How long each phase is expected to take, for the deadline.
+    pub(crate) expected: PhaseEstimates,
+}
+
+/// How long each phase of a batched solve is expected to take: the longest recent time of each,
+/// each new measurement `d` giving max(d, 7/8 of the estimate) (a slow call raises it at once,
+/// fast ones lower it slowly). A solve with a deadline starts a phase only when the phase, this
+/// long, ends before it. Zero until the phase has run once in this workspace.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PhaseEstimates {
+    /// The initial rollout of every candidate (T batched steps).
+    pub rollout: Duration,
+    /// One linearisation along every running candidate.
+    pub linearize: Duration,
+    /// The backward passes of one iteration.
+    pub backward: Duration,
+    /// One line-search round (T batched steps and their costs).
+    pub line_search_round: Duration,
+}
+
+impl PhaseEstimates {
+    /// Folds the measured time `took` into the estimate `phase`.
+    pub fn update(phase: &mut Duration, took: Duration) {
+        *phase = took.max(*phase - *phase / 8);
+    }
+
+    /// An iteration up to the end of its first line-search round.
+    pub fn iteration(&self) -> Duration {
+        self.linearize + self.backward + self.line_search_round
+    }
 }
 
 /// Where one candidate's iteration stands inside a batched solve.
@@ -119,6 +151,7 @@ impl Workspace {
             slots: Vec::with_capacity(c),
             progress: vec![idle; c],
             riccati: RiccatiWork::new(n, m),
+            expected: PhaseEstimates::default(),
         }
     }
 
@@ -130,5 +163,10 @@ impl Workspace {
     /// The most initial guesses this workspace solves together.
     pub fn candidates(&self) -> usize {
         self.candidates
+    }
+
+    /// How long each phase of a solve in this workspace is expected to take.
+    pub fn phase_estimates(&self) -> PhaseEstimates {
+        self.expected
     }
 }

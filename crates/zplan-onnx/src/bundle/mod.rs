@@ -53,10 +53,11 @@ impl Bundle {
         crate::log(
             crate::LogLevel::Info,
             &format!(
-                "loaded bundle {} from {}: latent {}, dynamics on {}",
+                "loaded bundle {} from {}: latent {}, encoder on {}, dynamics on {}",
                 manifest.name,
                 dir.display(),
                 manifest.latent_dim,
+                encoder.evaluator(),
                 dynamics.evaluator()
             ),
         );
@@ -88,6 +89,11 @@ impl Bundle {
     /// The dynamics.
     pub fn dynamics(&mut self) -> &mut DynamicsNet {
         &mut self.dynamics
+    }
+
+    /// What runs the encoder (see [`EncoderNet::evaluator`]).
+    pub fn encoder_evaluator(&self) -> &Evaluator {
+        self.encoder.evaluator()
     }
 
     /// What runs the dynamics (see [`DynamicsNet::evaluator`]).

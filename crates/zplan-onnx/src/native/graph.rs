@@ -4,7 +4,7 @@
 //!
 //! Field numbers (onnx.proto): ModelProto 7 `graph`; GraphProto 1 `node`, 5 `initializer`,
 //! 11 `input`, 12 `output`; NodeProto 1 `input`, 2 `output`, 3 `name`, 4 `op_type`,
-//! 5 `attribute`, 7 `domain`; AttributeProto 1 `name`, 2 `f`, 3 `i`, 5 `t`, 7 `floats`,
+//! 5 `attribute`, 7 `domain`; AttributeProto 1 `name`, 2 `f`, 3 `i`, 4 `s`, 5 `t`,
 //! 8 `ints`; TensorProto 1 `dims`, 2 `data_type`, 4 `float_data`, 8 `name`, 9 `raw_data`,
 //! 13 `external_data` (StringStringEntryProto 1 `key`, 2 `value`), 14 `data_location`;
 //! ValueInfoProto 1 `name`.
@@ -34,7 +34,9 @@ pub(crate) struct Attribute {
     pub name: String,
     pub float: Option<f32>,
     pub int: Option<i64>,
+    pub string: Option<String>,
     pub tensor: Option<Tensor>,
+    pub ints: Vec<i64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -60,6 +62,11 @@ impl Node {
         self.attribute(name)
             .and_then(|a| a.float)
             .unwrap_or(default)
+    }
+
+    /// The integers of attribute `name`, or `default` without it.
+    pub fn ints<'a>(&'a self, name: &str, default: &'a [i64]) -> &'a [i64] {
+        self.attribute(name).map_or(default, |a| &a.ints)
     }
 
     /// How messages name the node: its name, or its op and first output.
@@ -157,6 +164,8 @@ fn attribute(bytes: &[u8], dir: Option<&Path>) -> Result<Attribute, String> {
             1 => attribute.name = value.string("attribute.name")?,
             2 => attribute.float = Some(value.float("attribute.f")?),
             3 => attribute.int = Some(value.varint("attribute.i")? as i64),
+            4 => attribute.string = Some(value.string("attribute.s")?),
+            8 => value.push_varints("attribute.ints", &mut attribute.ints)?,
             5 => attribute.tensor = Some(tensor(value.bytes("attribute.t")?, dir)?.1),
             _ => {}
         }

@@ -104,7 +104,7 @@ impl Layout {
 }
 
 /// Most outputs of a [`Layout::Columns`] layer.
-const MAX_COLUMNS: usize = 8;
+pub(crate) const MAX_COLUMNS: usize = 8;
 
 impl Layout {
     /// W[p, j] of a matrix W [k, n] packed by [`pack`].
@@ -120,6 +120,17 @@ impl Layout {
 /// [`Layout::for_shape`] picks, zero in the padding.
 pub(crate) fn pack(k: usize, n: usize, w: impl Fn(usize, usize) -> f32) -> (Vec<f32>, Layout) {
     let layout = Layout::for_shape(k, n);
+    (pack_as(layout, k, n, w), layout)
+}
+
+/// As [`pack`], in `layout` (with [`Layout::Columns`] and n > 8, [`affine`] takes 8 columns
+/// at a time from `packed[j0 * padded(k)..]`).
+pub(crate) fn pack_as(
+    layout: Layout,
+    k: usize,
+    n: usize,
+    w: impl Fn(usize, usize) -> f32,
+) -> Vec<f32> {
     let mut packed = vec![
         0.0;
         match layout {
@@ -136,7 +147,7 @@ pub(crate) fn pack(k: usize, n: usize, w: impl Fn(usize, usize) -> f32) -> (Vec<
             packed[at] = w(p, j);
         }
     }
-    (packed, layout)
+    packed
 }
 
 /// `out[r, j] = bias[j] + sum_{p < k} x[r, p] w[p, j]` for r < rows and j < n_pad (all n_pad

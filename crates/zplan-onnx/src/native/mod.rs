@@ -10,6 +10,7 @@
 //! with ONNX Runtime's on a probe batch, or ONNX Runtime is used.
 
 mod chain;
+mod encoder;
 pub(crate) mod graph;
 mod jacobian;
 mod kernels;
@@ -19,6 +20,7 @@ use std::path::Path;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
+pub(crate) use encoder::NativeEncoder;
 use graph::{Graph, Node, Tensor};
 pub use kernels::Isa;
 use kernels::{Activation, AffineTile, Layout, activate, affine, pack, padded};
@@ -314,6 +316,108 @@ impl NativeNet {
     }
 }
 
+/// The packed weights and bias of a Gemm or MatMul node over rows of k values.
+pub(crate) struct AffineLayer {
+    /// W [k, n] packed for [`affine`].
+    weights: Vec<f32>,
+    layout: Layout,
+    /// beta C as a row [padded(n)].
+    bias: Vec<f32>,
+    n: usize,
+}
+
+impl AffineLayer {
+    /// Gemm: Y = alpha A op(B) + beta C with A the rows, B a [k, n] (transB = 0) or [n, k]
+    /// (transB = 1) constant and C a broadcast row; MatMul: Y = A B. `constant` finds the
+    /// node's constant inputs by name.
+    fn compile<'g>(
+        node: &Node,
+        k: usize,
+        constant: impl Fn(&str) -> Result<&'g Tensor, String>,
+    ) -> Result<Self, String> {
+        let gemm = node.op_type == "Gemm";
+        let weight_name = node.inputs.get(1).ok_or("input 1 is missing")?;
+        let tensor = constant(weight_name)?;
+        let (weights, dims) = (f32_values(weight_name, tensor)?, &tensor.dims[..]);
+        let (alpha, beta) = if gemm {
+            if node.int("transA", 0) != 0 {
+                return Err("transA = 1 is not supported".into());
+            }
+            (node.float("alpha", 1.0), node.float("beta", 1.0))
+        } else {
+            (1.0, 0.0)
+        };
+        let transposed = gemm && node.int("transB", 0) != 0;
+        let n = match (dims, transposed) {
+            ([rows, n], false) if *rows == k => *n,
+            ([n, cols], true) if *cols == k => *n,
+            _ => {
+                return Err(format!(
+                    "weight `{weight_name}` of shape {dims:?} does not multiply rows of {k}"
+                ));
+            }
+        };
+        let (packed, layout) = pack(k, n, |p, j| {
+            alpha
+                * if transposed {
+                    weights[j * k + p]
+                } else {
+                    weights[p * n + j]
+                }
+        });
+        let mut bias = match node.inputs.get(2).filter(|name| gemm && !name.is_empty()) {
+            Some(name) => broadcast_row(name, constant(name)?, n)?,
+            None => vec![0.0; padded(n)],
+        };
+        bias.iter_mut().for_each(|b| *b *= beta);
+        Ok(Self {
+            weights: packed,
+            layout,
+            bias,
+            n,
+        })
+    }
+}
+
+/// The values of the f32 constant `name`.
+fn f32_values<'g>(name: &str, tensor: &'g Tensor) -> Result<&'g [f32], String> {
+    tensor
+        .values
+        .as_deref()
+        .ok_or_else(|| format!("constant `{name}` is not f32"))
+}
+
+/// The constant `name` as a row of `width` broadcast over the batch: [width], [1, width] or a
+/// scalar, padded to [padded(width)] with zeros.
+fn broadcast_row(name: &str, tensor: &Tensor, width: usize) -> Result<Vec<f32>, String> {
+    let (values, dims) = (f32_values(name, tensor)?, &tensor.dims[..]);
+    let mut row = vec![0.0; padded(width)];
+    match (dims, values.len()) {
+        (_, 1) => row[..width].fill(values[0]),
+        ([n] | [1, n], _) if *n == width => row[..width].copy_from_slice(values),
+        _ => {
+            return Err(format!(
+                "constant `{name}` of shape {dims:?} does not broadcast over rows of {width}"
+            ));
+        }
+    }
+    Ok(row)
+}
+
+/// The element-wise function a node applies, if it is one the kernels have.
+fn activation(node: &Node) -> Option<Activation> {
+    Some(match node.op_type.as_str() {
+        "Tanh" => Activation::Tanh,
+        "Sigmoid" => Activation::Sigmoid,
+        "Relu" => Activation::Relu,
+        "LeakyRelu" => Activation::LeakyRelu(node.float("alpha", 0.01)),
+        "Elu" => Activation::Elu(node.float("alpha", 1.0)),
+        "Softplus" => Activation::Softplus,
+        "Neg" => Activation::Neg,
+        _ => return None,
+    })
+}
+
 /// x (op)= y element-wise.
 fn combine(op: Arithmetic, x: &mut [f32], y: &[f32]) {
     let pairs = x.iter_mut().zip(y);
@@ -510,39 +614,16 @@ impl<'g> Compiler<'g> {
         }
     }
 
-    fn constant(&self, name: &str) -> Result<&'g [f32], String> {
+    fn constant(&self, name: &str) -> Result<&'g Tensor, String> {
         match self.values.get(name) {
-            Some(Value::Constant(Tensor {
-                values: Some(values),
-                ..
-            })) => Ok(values),
-            Some(Value::Constant(_)) => Err(format!("constant `{name}` is not f32")),
+            Some(Value::Constant(tensor)) => Ok(tensor),
             _ => Err(format!("`{name}` is not a constant")),
         }
     }
 
-    fn dims(&self, name: &str) -> Result<&'g [usize], String> {
-        match self.values.get(name) {
-            Some(Value::Constant(tensor)) => Ok(&tensor.dims),
-            _ => Err(format!("`{name}` is not a constant")),
-        }
-    }
-
-    /// A constant as a row of `width` broadcast over the batch: [width], [1, width] or a scalar.
+    /// A constant as a row of `width` broadcast over the batch.
     fn broadcast_row(&self, name: &str, width: usize) -> Result<Vec<f32>, String> {
-        let values = self.constant(name)?;
-        let dims = self.dims(name)?;
-        let mut row = vec![0.0; padded(width)];
-        match (dims, values.len()) {
-            (_, 1) => row[..width].fill(values[0]),
-            ([n] | [1, n], _) if *n == width => row[..width].copy_from_slice(values),
-            _ => {
-                return Err(format!(
-                    "constant `{name}` of shape {dims:?} does not broadcast over rows of {width}"
-                ));
-            }
-        }
-        Ok(row)
+        broadcast_row(name, self.constant(name)?, width)
     }
 
     fn node(&mut self, node: &'g Node) -> Result<(), String> {
@@ -583,17 +664,8 @@ impl<'g> Compiler<'g> {
             }
             "Gemm" | "MatMul" => Value::Rows(self.affine(node)?),
             "Add" | "Sub" | "Mul" => Value::Rows(self.binary(node)?),
-            op => {
-                let activation = match op {
-                    "Tanh" => Activation::Tanh,
-                    "Sigmoid" => Activation::Sigmoid,
-                    "Relu" => Activation::Relu,
-                    "LeakyRelu" => Activation::LeakyRelu(node.float("alpha", 0.01)),
-                    "Elu" => Activation::Elu(node.float("alpha", 1.0)),
-                    "Softplus" => Activation::Softplus,
-                    "Neg" => Activation::Neg,
-                    _ => return Err("the operation is not supported".into()),
-                };
+            _ => {
+                let activation = activation(node).ok_or("the operation is not supported")?;
                 let input = self.rows(input(0)?)?;
                 let out = if self.in_place && self.consume(input) {
                     input
@@ -612,54 +684,19 @@ impl<'g> Compiler<'g> {
         Ok(())
     }
 
-    /// Gemm: Y = alpha A op(B) + beta C with A the rows, B a [k, n] (transB = 0) or [n, k]
-    /// (transB = 1) constant and C a broadcast row; MatMul: Y = A B.
+    /// A Gemm or MatMul node on rows ([`AffineLayer::compile`]).
     fn affine(&mut self, node: &'g Node) -> Result<usize, String> {
-        let gemm = node.op_type == "Gemm";
         let input = self.rows(node.inputs.first().ok_or("input 0 is missing")?)?;
         let k = self.slots[input].width;
-        let weight_name = node.inputs.get(1).ok_or("input 1 is missing")?;
-        let weights = self.constant(weight_name)?;
-        let dims = self.dims(weight_name)?;
-        let (alpha, beta) = if gemm {
-            if node.int("transA", 0) != 0 {
-                return Err("transA = 1 is not supported".into());
-            }
-            (node.float("alpha", 1.0), node.float("beta", 1.0))
-        } else {
-            (1.0, 0.0)
-        };
-        let transposed = gemm && node.int("transB", 0) != 0;
-        let n = match (dims, transposed) {
-            ([rows, n], false) if *rows == k => *n,
-            ([n, cols], true) if *cols == k => *n,
-            _ => {
-                return Err(format!(
-                    "weight `{weight_name}` of shape {dims:?} does not multiply rows of {k}"
-                ));
-            }
-        };
-        let (packed, layout) = pack(k, n, |p, j| {
-            alpha
-                * if transposed {
-                    weights[j * k + p]
-                } else {
-                    weights[p * n + j]
-                }
-        });
-        let mut bias = match node.inputs.get(2).filter(|name| gemm && !name.is_empty()) {
-            Some(name) => self.broadcast_row(name, n)?,
-            None => vec![0.0; padded(n)],
-        };
-        bias.iter_mut().for_each(|b| *b *= beta);
-        let out = self.slot(n)?;
+        let layer = AffineLayer::compile(node, k, |name| self.constant(name))?;
+        let out = self.slot(layer.n)?;
         self.affine_of[out] = Some(self.ops.len());
-        self.multiply_adds += k * n;
+        self.multiply_adds += k * layer.n;
         self.ops.push(Op::Affine {
             input,
-            weights: packed,
-            layout,
-            bias,
+            weights: layer.weights,
+            layout: layer.layout,
+            bias: layer.bias,
             out,
             accumulate: false,
         });

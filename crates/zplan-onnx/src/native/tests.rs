@@ -313,3 +313,233 @@ fn dense_chains_take_the_chain_product_and_agree_with_the_reverse_program() {
         }
     }
 }
+
+/// The shipped encoders compiled with every ISA give ONNX Runtime's z on images of values
+/// spread over [0, 1] (two images: the batch loop).
+#[test]
+fn the_shipped_encoders_run_natively_as_onnxruntime_runs_them() {
+    for (task, image, nz) in [
+        ("planar", [1, 40, 40], 2),
+        ("swing", [2, 48, 48], 3),
+        ("balance", [2, 48, 48], 3),
+        ("cartpole", [2, 80, 80], 8),
+        ("threepole", [2, 80, 80], 8),
+    ] {
+        let dir = root().join("models").join(task);
+        let len = image.iter().product::<usize>();
+        let images = inputs(2, len, 7, 0.5).mapv(|v| v + 0.5);
+        let mut net =
+            Net::open(&dir, "encoder.onnx", "encoder", &NetworkOptions::default()).unwrap();
+        net.set_outputs(vec![("z".into(), vec![nz])]);
+        let shaped = images
+            .view()
+            .into_shape_with_order((2, image[0], image[1], image[2]));
+        let mut expected = Array2::zeros((2, nz));
+        net.run(
+            2,
+            &[("obs", shaped.unwrap().into_dyn())],
+            &mut [Some(expected.view_mut().into_dyn())],
+        )
+        .unwrap();
+        for isa in Isa::available() {
+            let path = dir.join("encoder.onnx");
+            let mut native = NativeEncoder::compile(&path, "obs", "z", image, nz)
+                .unwrap_or_else(|e| panic!("{task}: {e}"))
+                .with_isa(isa);
+            let mut found = Array2::from_elem((2, nz), f32::NAN);
+            native.run(images.as_slice().unwrap(), found.as_slice_mut().unwrap());
+            for ((index, &f), &e) in found.indexed_iter().zip(&expected) {
+                assert!(
+                    (f - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "{task} {isa:?} {index:?}: native {f}, onnxruntime {e}"
+                );
+            }
+        }
+    }
+}
+
+fn tensor(dims: &[usize], seed: u64) -> (Vec<usize>, Vec<f32>) {
+    let len = dims.iter().product();
+    (
+        dims.to_vec(),
+        inputs(1, len, seed, 1.0).into_raw_vec_and_offset().0,
+    )
+}
+
+fn ints(name: &str, values: &[i64]) -> graph::Attribute {
+    graph::Attribute {
+        name: name.into(),
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attributes: Vec<graph::Attribute>) -> Node {
+    Node {
+        op_type: op.into(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: vec![output.into()],
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// y[o, py, px] = b[o] + sum x[c, sy py + i - pt, sx px + j - pl] W[o, c, i, j], zero outside.
+#[allow(clippy::too_many_arguments)]
+fn convolve(
+    x: &[f64],
+    (c, h, w): (usize, usize, usize),
+    weights: &[f32],
+    bias: &[f32],
+    (o, kh, kw): (usize, usize, usize),
+    (sy, sx): (usize, usize),
+    [pt, pl, pb, pr]: [usize; 4],
+) -> (Vec<f64>, (usize, usize, usize)) {
+    let (ho, wo) = ((h + pt + pb - kh) / sy + 1, (w + pl + pr - kw) / sx + 1);
+    let mut y = vec![0.0; o * ho * wo];
+    for oc in 0..o {
+        for py in 0..ho {
+            for px in 0..wo {
+                let mut sum = f64::from(bias[oc]);
+                for ci in 0..c {
+                    for i in 0..kh {
+                        for j in 0..kw {
+                            let (yy, xx) = (
+                                (py * sy + i) as isize - pt as isize,
+                                (px * sx + j) as isize - pl as isize,
+                            );
+                            if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
+                                sum += x[(ci * h + yy as usize) * w + xx as usize]
+                                    * f64::from(weights[((oc * c + ci) * kh + i) * kw + j]);
+                            }
+                        }
+                    }
+                }
+                y[(oc * ho + py) * wo + px] = sum;
+            }
+        }
+    }
+    (y, (o, ho, wo))
+}
+
+/// Padded, strided, non-square convolutions (channel-major input, then pixel-major maps of 17
+/// channels: not a multiple of the vector width), a flatten and a Gemm of 11 outputs (a partial
+/// group of columns) against the definition, with every ISA.
+#[test]
+fn padded_strided_convolutions_match_their_definition() {
+    let (c, h, w) = (3, 9, 7);
+    let (w1, b1) = (tensor(&[17, 3, 3, 2], 11), tensor(&[17], 12));
+    let (w2, b2) = (tensor(&[5, 17, 2, 3], 13), tensor(&[5], 14));
+    let mut graph = Graph::default();
+    let mut flat = 0;
+    for (name, (dims, values)) in [
+        ("w1", w1.clone()),
+        ("b1", b1.clone()),
+        ("w2", w2.clone()),
+        ("b2", b2.clone()),
+    ] {
+        graph.initializers.insert(
+            name.into(),
+            Tensor {
+                dims,
+                values: Some(values),
+            },
+        );
+    }
+    // Reference.
+    let x = inputs(1, c * h * w, 15, 1.0).into_raw_vec_and_offset().0;
+    let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let (y1, s1) = convolve(
+        &x64,
+        (c, h, w),
+        &w1.1,
+        &b1.1,
+        (17, 3, 2),
+        (2, 1),
+        [1, 0, 0, 1],
+    );
+    let y1: Vec<f64> = y1.iter().map(|v| v.max(0.0)).collect();
+    let (y2, s2) = convolve(&y1, s1, &w2.1, &b2.1, (5, 2, 3), (1, 2), [0, 1, 1, 0]);
+    flat += s2.0 * s2.1 * s2.2;
+    let (w3, b3) = (tensor(&[11, flat], 16), tensor(&[11], 17));
+    let expected: Vec<f64> = (0..11)
+        .map(|j| {
+            f64::from(b3.1[j])
+                + (0..flat)
+                    .map(|p| y2[p] * f64::from(w3.1[j * flat + p]))
+                    .sum::<f64>()
+        })
+        .collect();
+    graph.initializers.insert(
+        "w3".into(),
+        Tensor {
+            dims: w3.0,
+            values: Some(w3.1),
+        },
+    );
+    graph.initializers.insert(
+        "b3".into(),
+        Tensor {
+            dims: b3.0,
+            values: Some(b3.1),
+        },
+    );
+    graph.nodes = vec![
+        node(
+            "Conv",
+            &["obs", "w1", "b1"],
+            "c1",
+            vec![ints("strides", &[2, 1]), ints("pads", &[1, 0, 0, 1])],
+        ),
+        node("Relu", &["c1"], "r1", vec![]),
+        node(
+            "Conv",
+            &["r1", "w2", "b2"],
+            "c2",
+            vec![
+                ints("strides", &[1, 2]),
+                ints("pads", &[0, 1, 1, 0]),
+                ints("kernel_shape", &[2, 3]),
+            ],
+        ),
+        node("Flatten", &["c2"], "f", vec![]),
+        node(
+            "Gemm",
+            &["f", "w3", "b3"],
+            "z",
+            vec![graph::Attribute {
+                name: "transB".into(),
+                int: Some(1),
+                ..Default::default()
+            }],
+        ),
+    ];
+    for isa in Isa::available() {
+        let mut native = NativeEncoder::from_graph(&graph, "obs", "z", [c, h, w], 11)
+            .unwrap()
+            .with_isa(isa);
+        let mut z = vec![f32::NAN; 11];
+        native.run(&x, &mut z);
+        for (j, (&f, &e)) in z.iter().zip(&expected).enumerate() {
+            assert!(
+                (f64::from(f) - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                "{isa:?} z[{j}]: {f}, expected {e}"
+            );
+        }
+    }
+    // What it does not compile is named.
+    graph.nodes[1].op_type = "Log".into();
+    let err = NativeEncoder::from_graph(&graph, "obs", "z", [c, h, w], 11)
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("Log") && err.contains("not supported"),
+        "{err}"
+    );
+    graph.nodes[1].op_type = "Relu".into();
+    graph.nodes[0].attributes.push(ints("dilations", &[2, 2]));
+    let err = NativeEncoder::from_graph(&graph, "obs", "z", [c, h, w], 11)
+        .err()
+        .unwrap();
+    assert!(err.contains("dilations"), "{err}");
+}

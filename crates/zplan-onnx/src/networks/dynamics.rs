@@ -4,43 +4,14 @@ use std::path::Path;
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMut3, s};
 
-use super::{StateActionNet, check_shape, expect_shape};
+use super::{Evaluator, StateActionNet, check_native_output, check_shape, compare, expect_shape};
 use crate::bundle::manifest::{DifferenceScheme, JacobianSpec, Manifest};
 use crate::error::BundleError;
-use crate::native::{Isa, NativeJacobians, NativeNet};
-use crate::network::{NetworkOptions, first_non_finite};
+use crate::native::{NativeJacobians, NativeNet};
+use crate::network::NetworkOptions;
 
 /// Rows of the load-time comparison of the native evaluator with ONNX Runtime (two tiles).
 const PROBE_ROWS: usize = 97;
-/// Largest |native - onnxruntime| / (1 + |onnxruntime|) accepted on the probe.
-const PROBE_TOLERANCE: f32 = 1e-4;
-
-/// What computes the dynamics' z_next.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Evaluator {
-    /// zplan's native kernels with this instruction set; `multiply_adds` per row.
-    Native {
-        /// The kernels' instruction set.
-        isa: Isa,
-        /// Multiply-adds of the network's matrix products per row.
-        multiply_adds: usize,
-    },
-    /// ONNX Runtime, and why not the native evaluator.
-    OnnxRuntime {
-        /// Not compiled (the first unsupported node), not agreeing, or not asked for.
-        reason: String,
-    },
-}
-
-impl std::fmt::Display for Evaluator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Evaluator::Native { isa, .. } => write!(f, "native ({})", isa.name()),
-            Evaluator::OnnxRuntime { reason } => write!(f, "onnxruntime ({reason})"),
-        }
-    }
-}
-
 /// Latent dynamics (z, u) -> z_next, with Jacobians from the model or by finite differences.
 pub struct DynamicsNet {
     net: StateActionNet,
@@ -250,29 +221,6 @@ fn described(compiled: Result<NativeNet, String>) -> (Evaluator, Option<NativeNe
     }
 }
 
-/// Whether the native values `found` are ONNX Runtime's `expected` (of output `name`) to
-/// [`PROBE_TOLERANCE`], non-finite values bit for bit.
-fn compare<'a>(
-    found: impl Iterator<Item = &'a f32>,
-    expected: impl Iterator<Item = &'a f32>,
-    name: &str,
-) -> Result<(), String> {
-    for (index, (&f, &e)) in found.zip(expected).enumerate() {
-        let agree = if e.is_finite() {
-            (f - e).abs() <= PROBE_TOLERANCE * (1.0 + e.abs())
-        } else {
-            f.to_bits() == e.to_bits() || (f.is_nan() && e.is_nan())
-        };
-        if !agree {
-            return Err(format!(
-                "the native evaluator gives {f} where ONNX Runtime gives {e} ({name}, probe \
-                 element {index})"
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl DynamicsNet {
     /// nz.
     pub fn latent_dim(&self) -> usize {
@@ -314,19 +262,7 @@ impl DynamicsNet {
     /// A native result checked as ONNX Runtime's runs are (`Net::run`): every value of output
     /// `name` finite.
     fn check_finite(&self, values: ArrayViewD<'_, f32>, name: &str) -> Result<(), BundleError> {
-        let index = match values.as_slice() {
-            Some(values) => first_non_finite(values),
-            None => values.iter().position(|v| !v.is_finite()),
-        };
-        match index {
-            None => Ok(()),
-            Some(index) => Err(BundleError::NonFiniteOutput {
-                path: self.net.net.path.clone(),
-                network: "dynamics",
-                output: name.to_owned(),
-                index,
-            }),
-        }
+        check_native_output(&self.net.net, "dynamics", name, values)
     }
 
     /// z_next on checked inputs: natively when the evaluator is compiled, else ONNX Runtime.

@@ -18,13 +18,90 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2, ArrayViewMutD};
 
 pub use decoder::DecoderNet;
-pub use dynamics::{DynamicsNet, Evaluator};
+pub use dynamics::DynamicsNet;
 pub use encoder::EncoderNet;
 pub use predictor::PredictorNet;
 pub use reward::RewardNet;
 
 use crate::error::BundleError;
+use crate::native::Isa;
 use crate::network::{Net, NetworkOptions, first_non_finite};
+
+/// Largest |native - onnxruntime| / (1 + |onnxruntime|) accepted on the probe.
+const PROBE_TOLERANCE: f32 = 1e-4;
+
+/// What computes a network's outputs: the dynamics' z_next, the encoder's z.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evaluator {
+    /// zplan's native kernels with this instruction set; `multiply_adds` per row (per image
+    /// for an encoder).
+    Native {
+        /// The kernels' instruction set.
+        isa: Isa,
+        /// Multiply-adds of the network's matrix products per row.
+        multiply_adds: usize,
+    },
+    /// ONNX Runtime, and why not the native evaluator.
+    OnnxRuntime {
+        /// Not compiled (the first unsupported node), not agreeing, or not asked for.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Evaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evaluator::Native { isa, .. } => write!(f, "native ({})", isa.name()),
+            Evaluator::OnnxRuntime { reason } => write!(f, "onnxruntime ({reason})"),
+        }
+    }
+}
+
+/// Whether the native values `found` are ONNX Runtime's `expected` (of output `name`) to
+/// [`PROBE_TOLERANCE`], non-finite values bit for bit.
+fn compare<'a>(
+    found: impl Iterator<Item = &'a f32>,
+    expected: impl Iterator<Item = &'a f32>,
+    name: &str,
+) -> Result<(), String> {
+    for (index, (&f, &e)) in found.zip(expected).enumerate() {
+        let agree = if e.is_finite() {
+            (f - e).abs() <= PROBE_TOLERANCE * (1.0 + e.abs())
+        } else {
+            f.to_bits() == e.to_bits() || (f.is_nan() && e.is_nan())
+        };
+        if !agree {
+            return Err(format!(
+                "the native evaluator gives {f} where ONNX Runtime gives {e} ({name}, probe \
+                 element {index})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A native result checked as ONNX Runtime's runs are (`Net::run`): every value of output
+/// `name` of `network` finite.
+fn check_native_output(
+    net: &Net,
+    network: &'static str,
+    name: &str,
+    values: ndarray::ArrayViewD<'_, f32>,
+) -> Result<(), BundleError> {
+    let index = match values.as_slice() {
+        Some(values) => first_non_finite(values),
+        None => values.iter().position(|v| !v.is_finite()),
+    };
+    match index {
+        None => Ok(()),
+        Some(index) => Err(BundleError::NonFiniteOutput {
+            path: net.path.clone(),
+            network,
+            output: name.to_owned(),
+            index,
+        }),
+    }
+}
 
 /// An input (or output buffer) of a call must have the shape the network needs.
 fn check_shape(
