@@ -31,7 +31,8 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use zplan_envs::TaskKind;
 use zplan_lqr::{
-    Cost, Problem, QuadraticCost, Settings, Solution, Status, Workspace, solve_batch_until,
+    Cost, PhaseEstimates, Problem, QuadraticCost, Settings, Solution, Status, Workspace,
+    solve_batch_until,
 };
 use zplan_onnx::{Bundle, BundleError, EncoderNet, Manifest, ObservationSpec};
 
@@ -338,11 +339,6 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// Whether a phase expected to take `expected`, started now, would end after `end`.
-pub(crate) fn overruns(end: Option<Instant>, expected: Duration) -> bool {
-    end.is_some_and(|end| Instant::now().checked_add(expected).is_none_or(|t| t > end))
 }
 
 /// Time spent in the last plan.
@@ -665,7 +661,12 @@ impl Planner {
                 .sampler
                 .as_ref()
                 .map_or(Duration::ZERO, Sampler::expected_iteration);
-        if overruns(deadline, first_phase) {
+        if PhaseEstimates::overruns(first_phase, deadline) {
+            // Estimates not met again fall, so that one slow phase does not stop every plan.
+            self.workspace.age_estimates();
+            if let Some(sampler) = &mut self.sampler {
+                sampler.age_estimate();
+            }
             return Ok(self.plan_without_solving());
         }
 

@@ -32,7 +32,7 @@ use rand::RngExt;
 use rand_pcg::Pcg64;
 use zplan_lqr::{Cost, Dynamics, PhaseEstimates};
 
-use crate::planner::{PlanError, earliest, overruns};
+use crate::planner::{PlanError, earliest};
 
 /// Most samples per iteration a sampling planner takes.
 pub const MAX_SAMPLES: usize = 100_000;
@@ -208,7 +208,7 @@ pub(crate) struct Search {
     factor: Vec<f64>,
     normal: Vec<f64>,
     report: SamplingReport,
-    /// How long an iteration is expected to take ([`PhaseEstimates::update`]).
+    /// How long an iteration is expected to take (as [`PhaseEstimates`]'s phases).
     expected_iteration: Duration,
 }
 
@@ -242,6 +242,12 @@ impl Sampler {
     /// first).
     pub(crate) fn expected_iteration(&self) -> Duration {
         self.search.expected_iteration
+    }
+
+    /// Ages the iteration estimate as a plan does ([`PhaseEstimates::age`]), for a plan that
+    /// did not sample.
+    pub(crate) fn age_estimate(&mut self) {
+        PhaseEstimates::age(&mut self.search.expected_iteration);
     }
 
     /// Fits the distribution from `z0` and writes its final mean, per step (T x m), to `plan`.
@@ -402,8 +408,9 @@ impl Search {
             .time_budget
             .and_then(|budget| start.checked_add(budget));
         let end = earliest(budget_end, deadline);
+        PhaseEstimates::age(&mut self.expected_iteration);
         for iteration in 0..self.settings.iterations {
-            if iteration > 0 && overruns(end, self.expected_iteration) {
+            if iteration > 0 && PhaseEstimates::overruns(self.expected_iteration, end) {
                 self.report.stopped_by_budget = true;
                 break;
             }

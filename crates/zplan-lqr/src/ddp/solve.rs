@@ -143,6 +143,7 @@ where
         end,
         out_of_time: false,
     };
+    batch.ws.age_estimates();
     let mut clock = Instant::now();
     batch.initialise()?;
     PhaseEstimates::update(&mut batch.ws.expected.rollout, lap(&mut clock));
@@ -297,7 +298,7 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
         if ws.slots.is_empty() {
             return false;
         }
-        if overruns(self.end, self.ws.expected.iteration()) {
+        if PhaseEstimates::overruns(self.ws.expected.iteration(), self.end) {
             for &c in &self.ws.slots {
                 self.solutions[c].status = Status::TimeBudget;
                 self.ws.progress[c].running = false;
@@ -494,7 +495,7 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
         let (mut round_batch, later_batch) = settings.line_search_rounds();
         let mut first_round = true;
         while pending > 0 && alphas.peek().is_some() {
-            if !first_round && overruns(*end, ws.expected.line_search_round) {
+            if !first_round && PhaseEstimates::overruns(ws.expected.line_search_round, *end) {
                 for &c in &ws.slots[..pending] {
                     solutions[c].status = Status::TimeBudget;
                     ws.progress[c].running = false;
@@ -558,11 +559,6 @@ impl<D: Dynamics + ?Sized, C: Cost + ?Sized> Batch<'_, D, C> {
         }
         Ok(())
     }
-}
-
-/// Whether a phase expected to take `expected`, started now, would end after `end`.
-fn overruns(end: Option<Instant>, expected: Duration) -> bool {
-    end.is_some_and(|end| Instant::now().checked_add(expected).is_none_or(|t| t > end))
 }
 
 fn lap(clock: &mut Instant) -> Duration {

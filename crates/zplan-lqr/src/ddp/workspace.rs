@@ -1,6 +1,6 @@
 //! Every buffer a DDP solve uses, sized once.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::solution::IterationRecord;
 use crate::riccati::RiccatiWork;
@@ -51,10 +51,12 @@ pub struct Workspace {
     pub(crate) expected: PhaseEstimates,
 }
 
-/// How long each phase of a batched solve is expected to take: the longest recent time of each,
-/// each new measurement `d` giving max(d, 7/8 of the estimate) (a slow call raises it at once,
-/// fast ones lower it slowly). A solve with a deadline starts a phase only when the phase, this
-/// long, ends before it. Zero until the phase has run once in this workspace.
+/// How long each phase of a batched solve is expected to take: the longest recent time of each.
+/// A measurement above the estimate raises it at once ([`PhaseEstimates::update`]); every
+/// solve lowers each estimate by 1/8 first ([`PhaseEstimates::age`]), so that a slow call
+/// stops counting after a few solves, also for a phase that was not run meanwhile. A solve with
+/// a deadline starts a phase only when the phase, this long, ends before it. Zero until the
+/// phase has run once in this workspace.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PhaseEstimates {
     /// The initial rollout of every candidate (T batched steps).
@@ -68,9 +70,34 @@ pub struct PhaseEstimates {
 }
 
 impl PhaseEstimates {
-    /// Folds the measured time `took` into the estimate `phase`.
+    /// Folds the measured time `took` into the estimate `phase`: the larger of the two.
     pub fn update(phase: &mut Duration, took: Duration) {
-        *phase = took.max(*phase - *phase / 8);
+        *phase = took.max(*phase);
+    }
+
+    /// Whether a phase expected to take `expected`, started now, would end after `end` (never
+    /// without an end). A quarter of `expected` more is allowed for: a phase takes longer
+    /// than its recent longest now and then on a busy machine.
+    pub fn overruns(expected: Duration, end: Option<Instant>) -> bool {
+        let margin = expected + expected / 4;
+        end.is_some_and(|end| Instant::now().checked_add(margin).is_none_or(|t| t > end))
+    }
+
+    /// Lowers `phase` by 1/8, once per solve or plan.
+    pub fn age(phase: &mut Duration) {
+        *phase -= *phase / 8;
+    }
+
+    /// Lowers every estimate by 1/8.
+    pub fn age_all(&mut self) {
+        for phase in [
+            &mut self.rollout,
+            &mut self.linearize,
+            &mut self.backward,
+            &mut self.line_search_round,
+        ] {
+            Self::age(phase);
+        }
     }
 
     /// An iteration up to the end of its first line-search round.
@@ -168,5 +195,11 @@ impl Workspace {
     /// How long each phase of a solve in this workspace is expected to take.
     pub fn phase_estimates(&self) -> PhaseEstimates {
         self.expected
+    }
+
+    /// Ages the estimates as a solve does at its start ([`PhaseEstimates::age_all`]), for a
+    /// caller that decided by them not to solve.
+    pub fn age_estimates(&mut self) {
+        self.expected.age_all();
     }
 }
