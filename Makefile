@@ -91,7 +91,7 @@ bench-report: deps
 ## stops the run with its input in fuzz/artifacts/TARGET: copy it into fuzz/corpus/TARGET, where
 ## `make test` replays it, and fix it.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := manifest onnx_header native_graph buffer
+FUZZ_TARGETS := manifest onnx_header native_graph native_encoder buffer
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	@for t in $(FUZZ_TARGETS); do \

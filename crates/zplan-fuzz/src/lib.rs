@@ -8,6 +8,7 @@
 //! | `manifest` | the text of a `zplan.json` | [`zplan_onnx::Manifest::from_json`] and [`zplan_onnx::VideoManifest::from_json`] (parse and validate, as a latent and as a video bundle) |
 //! | `onnx_header` | an `.onnx` file | [`zplan_onnx::OnnxHeader::from_bytes`] and its support check |
 //! | `native_graph` | `[nz, nu]` then an `.onnx` file of (z, u) -> z_next | the native evaluator's graph decoder and compiler, with nz = 1 + `nz % 8` and nu = 1 + `nu % 4`, and a run of the compiled network on 3 rows |
+//! | `native_encoder` | `[c, h, w, nz]` then an `.onnx` file of obs -> z | the native encoder's compiler for images of 1 + `c % 3` channels, 1 + `h % 32` rows and 1 + `w % 32` columns and nz = 1 + `nz % 8`, and an encoding of two images |
 //! | `buffer` | `[kind, arg, payload...]` written over a valid buffer: by `kind % 3`, 0: the payload is `meta.json`; 1: it overwrites the start of field file `arg % 6`; 2: it is `meta.json`, a NUL, then the start of field file `arg % 6` | [`zplan_buffer::Buffer::open_read`] (every row read, sampled) and [`zplan_buffer::Buffer::open`] (`arg % 8` transitions appended, committed) |
 
 use std::path::{Path, PathBuf};
@@ -20,10 +21,11 @@ use zplan_onnx::{Manifest, OnnxHeader, VideoManifest};
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets by name, for the corpus replay.
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("manifest", manifest),
     ("onnx_header", onnx_header),
     ("native_graph", native_graph),
+    ("native_encoder", native_encoder),
     ("buffer", buffer),
 ];
 
@@ -48,6 +50,15 @@ pub fn native_graph(data: &[u8]) {
     if let [nz, nu, model @ ..] = data {
         let dims = (1 + usize::from(*nz) % 8, 1 + usize::from(*nu) % 4);
         zplan_onnx::fuzzing::native_graph(model, dims);
+    }
+}
+
+/// Compiles `data[4..]` with the native encoder (see the crate docs).
+pub fn native_encoder(data: &[u8]) {
+    if let [c, h, w, nz, model @ ..] = data {
+        let size = |v: &u8, n: usize| 1 + usize::from(*v) % n;
+        let image = [size(c, 3), size(h, 32), size(w, 32)];
+        zplan_onnx::fuzzing::native_encoder(model, image, size(nz, 8));
     }
 }
 

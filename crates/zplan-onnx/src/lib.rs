@@ -50,6 +50,17 @@ pub mod fuzzing {
             net.run(z.view(), u.view(), z_next.view_mut());
         }
     }
+
+    /// Decodes and compiles an ONNX model of obs [B, C, H, W] (`image` = [C, H, W]) -> z
+    /// [B, nz] with the native encoder and, if it compiles, encodes two images.
+    pub fn native_encoder(bytes: &[u8], image: [usize; 3], nz: usize) {
+        let compiled = crate::native::NativeEncoder::from_bytes(bytes, "obs", "z", image, nz);
+        if let Ok(mut net) = compiled {
+            let obs = vec![0.5f32; 2 * image.iter().product::<usize>()];
+            let mut z = vec![0.0f32; 2 * nz];
+            net.run(&obs, &mut z);
+        }
+    }
 }
 
 pub use runtime::{

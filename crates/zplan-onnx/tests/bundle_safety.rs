@@ -182,6 +182,47 @@ fn image_dimensions_whose_product_overflows_are_refused_by_field() {
 }
 
 #[test]
+fn the_shipped_encoders_encode_natively_as_onnx_runtime_does() {
+    for task in ["planar", "cartpole"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models")
+            .join(task);
+        let mut z = Vec::new();
+        for native_encoder in [true, false] {
+            let options = NetworkOptions {
+                native_encoder,
+                ..NetworkOptions::default()
+            };
+            let mut bundle = Bundle::load_with(&dir, &options).unwrap();
+            match bundle.encoder_evaluator() {
+                Evaluator::Native { multiply_adds, .. } => {
+                    assert!(native_encoder && *multiply_adds > 0)
+                }
+                Evaluator::OnnxRuntime { reason } => {
+                    assert!(!native_encoder && reason == "not asked for", "{reason}")
+                }
+            }
+            let obs = bundle.encoder().observation();
+            let shape = (1, obs.stacked_channels(), obs.height, obs.width);
+            let image =
+                Array4::from_shape_fn(shape, |(_, c, i, j)| ((c + 3 * i + 7 * j) % 256) as u8);
+            let mut out = Array2::<f32>::zeros((1, bundle.encoder().latent_dim()));
+            bundle
+                .encoder()
+                .encode_u8(image.view(), out.view_mut())
+                .unwrap();
+            z.push(out);
+        }
+        for (native, onnx) in z[0].iter().zip(&z[1]) {
+            assert!(
+                (native - onnx).abs() <= 1e-4 * (1.0 + onnx.abs()),
+                "{task}: {z:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn an_overflowing_dynamics_output_is_an_error_on_either_evaluator() {
     // z' = A z + B u on the linear fixture: finite inputs near f32::MAX overflow to infinity.
     for native in [true, false] {

@@ -106,6 +106,8 @@ impl Conv {
         let cs = padded(c);
         for r in 0..rows {
             let (py, px) = ((first + r) / wo, (first + r) % wo);
+            // Zero past k: another convolution's longer patches may have been there.
+            patches[r * stride + k..(r + 1) * stride].fill(0.0);
             let row = &mut patches[r * stride..r * stride + k];
             // The first input column of the patch, when the whole run lies inside the image.
             let run = (px * sx).checked_sub(pl).filter(|&x0| x0 + kw <= w);
@@ -206,6 +208,18 @@ impl NativeEncoder {
         latent_dim: usize,
     ) -> Result<Self, String> {
         let graph = Graph::read(path)?;
+        Self::from_graph(&graph, input, output, image, latent_dim)
+    }
+
+    /// Compiles the model held in `bytes` (external data is refused), for fuzzing.
+    pub fn from_bytes(
+        bytes: &[u8],
+        input: &str,
+        output: &str,
+        image: [usize; 3],
+        latent_dim: usize,
+    ) -> Result<Self, String> {
+        let graph = Graph::from_bytes(bytes, None)?;
         Self::from_graph(&graph, input, output, image, latent_dim)
     }
 
@@ -522,6 +536,16 @@ fn conv<'g>(
         return Err("the kernel does not fit the padded image".into());
     }
     let (ho, wo) = ((h + pt + pb - kh) / sy + 1, (w + pl + pr - kw) / sx + 1);
+    let k = c * kh * kw;
+    let fits = |n: Option<usize>| n.is_some_and(|n| n <= MAX_VALUES);
+    if !fits(ho.checked_mul(wo).and_then(|p| p.checked_mul(padded(o))))
+        || !fits(padded(k).checked_mul(TILE_ROWS))
+    {
+        return Err(format!(
+            "its output or a tile of its patches needs more than the native evaluator's \
+             {MAX_VALUES} values"
+        ));
+    }
     let bias = match node.inputs.get(2).filter(|name| !name.is_empty()) {
         Some(name) => super::broadcast_row(name, constant(name)?, o)?,
         None => vec![0.0; padded(o)],
@@ -538,7 +562,6 @@ fn conv<'g>(
         bias,
     };
     // W' [k, o]: row p of the gathered patch holds W[., ci, i, j] for p = patch_index(ci, i, j).
-    let k = conv.k();
     let mut order = vec![0; k];
     for ci in 0..c {
         for i in 0..kh {

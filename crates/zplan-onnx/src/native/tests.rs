@@ -543,3 +543,21 @@ fn padded_strided_convolutions_match_their_definition() {
         .unwrap();
     assert!(err.contains("dilations"), "{err}");
 }
+
+/// The seeds of the `native_encoder` fuzz target compile and run: the fuzzer starts from
+/// encoders the evaluator takes ([c, h, w, nz] as zplan-fuzz maps them, then the model).
+#[test]
+fn the_native_encoder_fuzz_seeds_compile() {
+    let dir = root().join("fuzz/corpus/native_encoder");
+    for (name, image, nz) in [
+        ("seed-conv-1x8x8-z3", [1, 8, 8], 3),
+        ("seed-mlp-2x4x4-z2", [2, 4, 4], 2),
+    ] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let mut native = NativeEncoder::from_bytes(&bytes[4..], "obs", "z", image, nz)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut z = vec![f32::NAN; nz];
+        native.run(&vec![0.5; image.iter().product()], &mut z);
+        assert!(z.iter().all(|v| v.is_finite()), "{name}: {z:?}");
+    }
+}

@@ -80,6 +80,16 @@ fn compare<'a>(
     Ok(())
 }
 
+/// The row-major index of the first value of `values` that is not finite.
+fn first_non_finite_of<D: ndarray::Dimension>(
+    values: &ndarray::ArrayView<'_, f32, D>,
+) -> Option<usize> {
+    match values.as_slice() {
+        Some(slice) => first_non_finite(slice),
+        None => values.iter().position(|v| !v.is_finite()),
+    }
+}
+
 /// A native result checked as ONNX Runtime's runs are (`Net::run`): every value of output
 /// `name` of `network` finite.
 fn check_native_output(
@@ -88,11 +98,7 @@ fn check_native_output(
     name: &str,
     values: ndarray::ArrayViewD<'_, f32>,
 ) -> Result<(), BundleError> {
-    let index = match values.as_slice() {
-        Some(values) => first_non_finite(values),
-        None => values.iter().position(|v| !v.is_finite()),
-    };
-    match index {
+    match first_non_finite_of(&values) {
         None => Ok(()),
         Some(index) => Err(BundleError::NonFiniteOutput {
             path: net.path.clone(),
@@ -126,11 +132,7 @@ fn check_finite<D: ndarray::Dimension>(
     input: &'static str,
     values: &ndarray::ArrayView<'_, f32, D>,
 ) -> Result<(), BundleError> {
-    let index = match values.as_slice() {
-        Some(slice) => first_non_finite(slice),
-        None => values.iter().position(|v| !v.is_finite()),
-    };
-    match index {
+    match first_non_finite_of(values) {
         None => Ok(()),
         Some(index) => Err(BundleError::NonFinite {
             network,
