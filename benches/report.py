@@ -330,8 +330,9 @@ def main():
         f"every dynamics call (`--evaluator onnxruntime`) the step takes {min(speedups):.1f} to "
         f"{max(speedups):.1f} times as long, the cost of ONNX Runtime's per-call work on calls "
         "of a few hundred rows. The Riccati recursion over latent states of size 2 to 8 is a "
-        "small share, and the conv encoders of cartpole and threepole (on ONNX Runtime) cost "
-        f"{min(conv_encode):.0f} to {max(conv_encode):.0f} us a frame. The ratio to the reference "
+        "small share, and the conv encoders of cartpole and threepole (on zplan's native "
+        f"kernels, the default) cost {min(conv_encode):.0f} to {max(conv_encode):.0f} us a frame. "
+        "The ratio to the reference "
         "loop comes from calling each network once per time step for all candidates and "
         "line-search steps together, and from the native dynamics.",
         "",

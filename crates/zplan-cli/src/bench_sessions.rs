@@ -57,9 +57,11 @@ impl SessionsBench {
             + usize::from(settings.warm_start);
         let points = rows * settings.horizon;
         let load = |session: SessionSettings, native: bool| {
+            // The encoder on ONNX Runtime, under the session settings compared.
             let options = NetworkOptions {
                 session,
                 native,
+                native_encoder: false,
                 ..NetworkOptions::default()
             };
             Bundle::load_with(&model, &options).with_context(|| format!("{}", model.display()))

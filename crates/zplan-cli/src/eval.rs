@@ -84,9 +84,9 @@ pub struct PlannerArgs {
     /// diagonal.
     #[arg(long)]
     full_covariance: bool,
-    /// What runs the encoder and the dynamics network: zplan's native kernels (where a network
-    /// compiles and agrees with ONNX Runtime at load; otherwise ONNX Runtime) or always ONNX
-    /// Runtime.
+    /// What runs the dynamics network: zplan's native kernels (when the network compiles and
+    /// agrees with ONNX Runtime at load; otherwise ONNX Runtime) or always ONNX Runtime. The
+    /// encoder runs natively where it compiles either way.
     #[arg(long, value_enum, default_value_t = EvaluatorChoice::Native)]
     evaluator: EvaluatorChoice,
     /// Box-DDP: candidates that go on after each iteration, the K of lowest cost, instead of
@@ -164,7 +164,6 @@ impl PlannerArgs {
     pub fn load(&self, dir: &Path) -> anyhow::Result<(Bundle, String)> {
         let options = NetworkOptions {
             native: self.evaluator == EvaluatorChoice::Native,
-            native_encoder: self.evaluator == EvaluatorChoice::Native,
             ..NetworkOptions::default()
         };
         let mut bundle =
