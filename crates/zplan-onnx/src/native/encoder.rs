@@ -11,11 +11,12 @@
 //! ```
 //!
 //! (zero outside the image): the patches of [`TILE_ROWS`] pixels are gathered into a tile
-//! [TILE_ROWS, C kh kw] and multiplied by W' [C kh kw, O] with the affine kernel. Feature maps
-//! after a convolution are stored pixel-major, [H W, padded(O)], so that a patch row of the
-//! next convolution is kh x kw copies of C contiguous values (its weights packed in that order);
-//! the flatten puts them back in the channel-major order [C H W] the affine layer after it was
-//! trained on.
+//! [TILE_ROWS, kh kw C] and multiplied by W' [kh kw C, O] with the affine kernel. Feature maps
+//! that a convolution reads or writes are stored pixel-major, [H W, stride] with each pixel's
+//! channels together (the input image is interleaved so once per encoding, stride C; a
+//! convolution writes stride padded(O)), so that a patch row is kh runs of kw pixels' channels,
+//! each one copy where the stride is C; the flatten puts the maps back in the channel-major
+//! order [C H W] the affine layer after it was trained on.
 
 use std::path::Path;
 
@@ -33,13 +34,13 @@ const MAX_VALUES: usize = 1 << 24;
 /// The shape of the value between two layers, for one image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
-    /// `c` feature maps of h x w: channel-major [c, h, w] (the input image), or pixel-major
-    /// [h w, padded(c)] (after a convolution).
+    /// `c` feature maps of h x w: channel-major [c, h, w] (`stride` None: the input image as
+    /// given), or pixel-major [h w, stride].
     Maps {
         c: usize,
         h: usize,
         w: usize,
-        pixel_major: bool,
+        stride: Option<usize>,
     },
     /// A vector of n values, stored in padded(n).
     Vector(usize),
@@ -49,12 +50,7 @@ impl Shape {
     /// Values stored.
     fn stored(self) -> usize {
         match self {
-            Shape::Maps {
-                c,
-                h,
-                w,
-                pixel_major,
-            } => h * w * if pixel_major { padded(c) } else { c },
+            Shape::Maps { c, h, w, stride } => h * w * stride.unwrap_or(c),
             Shape::Vector(n) => padded(n),
         }
     }
@@ -62,16 +58,16 @@ impl Shape {
 
 /// A 2-D convolution (one group, no dilation) as a matrix product over patches.
 struct Conv {
-    /// Input maps (c, h, w) and their storage.
+    /// Input maps (c, h, w), pixel-major with `input_stride` values per pixel.
     input: (usize, usize, usize),
-    pixel_major: bool,
+    input_stride: usize,
     /// Output maps (o, ho, wo).
     output: (usize, usize, usize),
     kernel: (usize, usize),
     stride: (usize, usize),
     /// Zero rows above and columns left of the image.
     pad: (usize, usize),
-    /// W' [k, o], k = c kh kw, rows in the order patches are gathered ([`Conv::gather`]).
+    /// W' [k, o], k = kh kw c, row (i kw + j) c + ci holding W[., ci, i, j].
     weights: Vec<f32>,
     layout: Layout,
     /// b [padded(o)].
@@ -84,26 +80,13 @@ impl Conv {
         self.input.0 * self.kernel.0 * self.kernel.1
     }
 
-    /// Row p of W' for W[o, ci, i, j]: channel-major inputs gather (ci, i, j) in that order,
-    /// pixel-major ones (i, j, ci).
-    fn patch_index(&self, ci: usize, i: usize, j: usize) -> usize {
-        let (c, (kh, kw)) = (self.input.0, self.kernel);
-        if self.pixel_major {
-            (i * kw + j) * c + ci
-        } else {
-            (ci * kh + i) * kw + j
-        }
-    }
-
     /// The patches of output pixels first..first + rows of `x` into `patches` [rows,
-    /// padded(k)], in the order of [`Conv::patch_index`]: runs of kw values of one input row
-    /// (channel-major), or of kw pixels of c channels (pixel-major, c a multiple of the
-    /// vector width), are one copy each.
+    /// padded(k)]: per kernel row i, the kw pixels' c channels in order, one copy when they
+    /// lie inside the image and are stored together (stride c).
     fn gather(&self, x: &[f32], first: usize, rows: usize, patches: &mut [f32]) {
         let ((c, h, w), (_, _, wo)) = (self.input, self.output);
         let ((kh, kw), (sy, sx), (pt, pl)) = (self.kernel, self.stride, self.pad);
-        let (k, stride) = (self.k(), padded(self.k()));
-        let cs = padded(c);
+        let (k, stride, cs) = (self.k(), padded(self.k()), self.input_stride);
         for r in 0..rows {
             let (py, px) = ((first + r) / wo, (first + r) % wo);
             // Zero past k: another convolution's longer patches may have been there.
@@ -111,42 +94,34 @@ impl Conv {
             let row = &mut patches[r * stride..r * stride + k];
             // The first input column of the patch, when the whole run lies inside the image.
             let run = (px * sx).checked_sub(pl).filter(|&x0| x0 + kw <= w);
-            for i in 0..kh {
+            for (i, kernel_row) in row.chunks_exact_mut(kw * c).enumerate() {
                 // Input row y = sy py + i - pt, None above or below the image.
-                let y = (py * sy + i).checked_sub(pt).filter(|&y| y < h);
-                match (y, run) {
-                    (Some(y), Some(x0)) if self.pixel_major && c == cs => {
-                        let (at, to) = ((y * w + x0) * cs, self.patch_index(0, i, 0));
-                        row[to..to + kw * c].copy_from_slice(&x[at..at + kw * c]);
+                match ((py * sy + i).checked_sub(pt).filter(|&y| y < h), run) {
+                    (Some(y), Some(x0)) if cs == c => {
+                        let at = (y * w + x0) * c;
+                        copy_run(kernel_row, &x[at..at + kw * c]);
                     }
-                    (Some(y), Some(x0)) if !self.pixel_major => {
-                        for ci in 0..c {
-                            let (at, to) = ((ci * h + y) * w + x0, self.patch_index(ci, i, 0));
-                            copy_run(&mut row[to..to + kw], &x[at..at + kw]);
-                        }
-                    }
-                    _ => {
-                        for j in 0..kw {
-                            let xx = (px * sx + j).checked_sub(pl).filter(|&xx| xx < w);
-                            for ci in 0..c {
-                                row[self.patch_index(ci, i, j)] = match (y, xx) {
-                                    (Some(y), Some(xx)) if self.pixel_major => {
-                                        x[(y * w + xx) * cs + ci]
-                                    }
-                                    (Some(y), Some(xx)) => x[(ci * h + y) * w + xx],
-                                    _ => 0.0,
-                                };
+                    (Some(y), _) => {
+                        for (j, pixel) in kernel_row.chunks_exact_mut(c).enumerate() {
+                            match (px * sx + j).checked_sub(pl).filter(|&xx| xx < w) {
+                                Some(xx) => {
+                                    let at = (y * w + xx) * cs;
+                                    copy_run(pixel, &x[at..at + c]);
+                                }
+                                None => pixel.fill(0.0),
                             }
                         }
                     }
+                    (None, _) => kernel_row.fill(0.0),
                 }
             }
+            debug_assert_eq!(kh * kw * c, k);
         }
     }
 }
 
-/// dst = src, for the short runs of a patch row: lengths up to 8 (kernel widths) as moves of a
-/// known size rather than a call to memcpy.
+/// dst = src, for the short runs of a patch row: lengths up to 16 as moves of a known size
+/// rather than a call to memcpy.
 fn copy_run(dst: &mut [f32], src: &[f32]) {
     macro_rules! known {
         ($($n:literal)*) => {
@@ -156,7 +131,7 @@ fn copy_run(dst: &mut [f32], src: &[f32]) {
             }
         };
     }
-    known!(1 2 3 4 5 6 7 8)
+    known!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
 }
 
 enum Layer {
@@ -166,10 +141,11 @@ enum Layer {
         activation: Activation,
         len: usize,
     },
-    /// Maps (c, h, w) stored pixel-major or not to the channel-major vector [c h w].
+    /// Maps (c, h, w), channel-major (`stride` None) or pixel-major, to the channel-major
+    /// vector [c h w].
     Flatten {
         maps: (usize, usize, usize),
-        pixel_major: bool,
+        stride: Option<usize>,
     },
     /// y = x W + b for one row x [k]: dot products with the columns of W, packed
     /// [n, padded(k)] ([`Layout::Columns`]), taken [`MAX_COLUMNS`] at a time, so that the
@@ -186,8 +162,11 @@ enum Layer {
 pub(crate) struct NativeEncoder {
     isa: Isa,
     layers: Vec<Layer>,
-    /// Values of one input image, C H W.
-    image_len: usize,
+    /// The input image's channels and pixels (C, H W).
+    image: (usize, usize),
+    /// Whether the input image is interleaved to pixel-major [H W, C] (its first convolution
+    /// reads it so) or kept as given.
+    interleave: bool,
     latent_dim: usize,
     /// The value a layer reads and the one it writes, each as long as the largest value.
     current: Vec<f32>,
@@ -241,8 +220,9 @@ impl NativeEncoder {
             c,
             h,
             w,
-            pixel_major: false,
+            stride: None,
         };
+        let mut interleave = false;
         let (mut current, mut layers, mut multiply_adds) = (input, Vec::new(), 0);
         let (mut largest, mut largest_k) = (shape.stored(), 0);
         for node in &graph.nodes {
@@ -261,8 +241,10 @@ impl NativeEncoder {
             }
             let layer = match (node.op_type.as_str(), shape) {
                 ("Identity", _) => None,
-                ("Conv", Shape::Maps { pixel_major, .. }) => {
-                    let conv = conv(node, shape, pixel_major, &constant).map_err(fail)?;
+                ("Conv", Shape::Maps { stride, .. }) => {
+                    // Only the input is channel-major: interleave it for this convolution.
+                    interleave |= stride.is_none();
+                    let conv = conv(node, shape, stride.unwrap_or(c), &constant).map_err(fail)?;
                     let (o, ho, wo) = conv.output;
                     multiply_adds += ho * wo * o * conv.k();
                     largest_k = largest_k.max(conv.k());
@@ -270,24 +252,16 @@ impl NativeEncoder {
                         c: o,
                         h: ho,
                         w: wo,
-                        pixel_major: true,
+                        stride: Some(padded(o)),
                     };
                     Some(Layer::Conv(conv))
                 }
-                (
-                    "Reshape" | "Flatten",
-                    Shape::Maps {
-                        c,
-                        h,
-                        w,
-                        pixel_major,
-                    },
-                ) => {
+                ("Reshape" | "Flatten", Shape::Maps { c, h, w, stride }) => {
                     flattens(node, &constant).map_err(fail)?;
                     shape = Shape::Vector(c * h * w);
                     Some(Layer::Flatten {
                         maps: (c, h, w),
-                        pixel_major,
+                        stride,
                     })
                 }
                 ("Reshape" | "Flatten", Shape::Vector(_)) => {
@@ -344,7 +318,8 @@ impl NativeEncoder {
         Ok(Self {
             isa: Isa::detect(),
             layers,
-            image_len: c * h * w,
+            image: (c, h * w),
+            interleave,
             latent_dim,
             // Slack for the last columns of an affine layer ([`NativeEncoder::apply`]).
             current: vec![0.0; largest + LANES],
@@ -373,11 +348,20 @@ impl NativeEncoder {
 
     /// z [B, nz] = encoder(obs [B, C H W]), both row-major; lengths are the caller's to check.
     pub fn run(&mut self, obs: &[f32], z: &mut [f32]) {
+        let (c, pixels) = self.image;
         for (image, z) in obs
-            .chunks_exact(self.image_len)
+            .chunks_exact(c * pixels)
             .zip(z.chunks_exact_mut(self.latent_dim))
         {
-            self.current[..image.len()].copy_from_slice(image);
+            if self.interleave {
+                for (ci, channel) in image.chunks_exact(pixels).enumerate() {
+                    for (p, &v) in channel.iter().enumerate() {
+                        self.current[p * c + ci] = v;
+                    }
+                }
+            } else {
+                self.current[..image.len()].copy_from_slice(image);
+            }
             for layer in 0..self.layers.len() {
                 if self.apply(layer) {
                     std::mem::swap(&mut self.current, &mut self.next);
@@ -422,19 +406,19 @@ impl NativeEncoder {
             }
             Layer::Flatten {
                 maps: (c, h, w),
-                pixel_major,
+                stride,
             } => {
                 let (c, h, w) = (*c, *h, *w);
                 let n = c * h * w;
-                if *pixel_major {
-                    let cs = padded(c);
-                    for ci in 0..c {
-                        for p in 0..h * w {
-                            y[ci * h * w + p] = x[p * cs + ci];
+                match stride {
+                    Some(cs) => {
+                        for ci in 0..c {
+                            for p in 0..h * w {
+                                y[ci * h * w + p] = x[p * cs + ci];
+                            }
                         }
                     }
-                } else {
-                    y[..n].copy_from_slice(&x[..n]);
+                    None => y[..n].copy_from_slice(&x[..n]),
                 }
                 y[n..padded(n)].fill(0.0);
                 true
@@ -480,11 +464,11 @@ fn constant_node<'g>(graph: &'g Graph, name: &str) -> Option<&'g Tensor> {
         .and_then(|n| n.attribute("value")?.tensor.as_ref())
 }
 
-/// A Conv node over maps of `shape`.
+/// A Conv node over maps of `shape`, read pixel-major with `input_stride` values per pixel.
 fn conv<'g>(
     node: &Node,
     shape: Shape,
-    pixel_major: bool,
+    input_stride: usize,
     constant: &impl Fn(&str) -> Result<&'g Tensor, String>,
 ) -> Result<Conv, String> {
     let Shape::Maps { c, h, w, .. } = shape else {
@@ -550,27 +534,22 @@ fn conv<'g>(
         Some(name) => super::broadcast_row(name, constant(name)?, o)?,
         None => vec![0.0; padded(o)],
     };
-    let mut conv = Conv {
+    // W' [k, o]: row p = (i kw + j) c + ci holds W[., ci, i, j], the order patches are gathered.
+    let (weights, layout) = pack(k, o, |p, oc| {
+        let (ci, ij) = (p % c, p / c);
+        weights[((oc * c + ci) * kh + ij / kw) * kw + ij % kw]
+    });
+    let conv = Conv {
         input: (c, h, w),
-        pixel_major,
+        input_stride,
         output: (o, ho, wo),
         kernel: (kh, kw),
         stride: (sy, sx),
         pad: (pt, pl),
-        weights: Vec::new(),
-        layout: Layout::Panels,
+        weights,
+        layout,
         bias,
     };
-    // W' [k, o]: row p of the gathered patch holds W[., ci, i, j] for p = patch_index(ci, i, j).
-    let mut order = vec![0; k];
-    for ci in 0..c {
-        for i in 0..kh {
-            for j in 0..kw {
-                order[conv.patch_index(ci, i, j)] = (ci * kh + i) * kw + j;
-            }
-        }
-    }
-    (conv.weights, conv.layout) = pack(k, o, |p, oc| weights[oc * k + order[p]]);
     Ok(conv)
 }
 
