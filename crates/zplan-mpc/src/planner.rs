@@ -333,14 +333,6 @@ pub enum Cut {
     },
 }
 
-/// The earlier of two optional instants.
-pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Time spent in the last plan.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PlanTimes {

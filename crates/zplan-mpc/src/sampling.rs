@@ -32,7 +32,7 @@ use rand::RngExt;
 use rand_pcg::Pcg64;
 use zplan_lqr::{Cost, Dynamics, PhaseEstimates};
 
-use crate::planner::{PlanError, earliest};
+use crate::planner::PlanError;
 
 /// Most samples per iteration a sampling planner takes.
 pub const MAX_SAMPLES: usize = 100_000;
@@ -403,11 +403,7 @@ impl Search {
             self.covariance[j * k + j] = self.std[j] * self.std[j];
         }
         self.report = SamplingReport::default();
-        let budget_end = self
-            .settings
-            .time_budget
-            .and_then(|budget| start.checked_add(budget));
-        let end = earliest(budget_end, deadline);
+        let end = PhaseEstimates::end(start, self.settings.time_budget, deadline);
         PhaseEstimates::age(&mut self.expected_iteration);
         for iteration in 0..self.settings.iterations {
             if iteration > 0 && PhaseEstimates::overruns(self.expected_iteration, end) {

@@ -126,13 +126,7 @@ where
 {
     let start = Instant::now();
     validate(dynamics, problem, settings, workspace, solutions)?;
-    let budget_end = settings
-        .time_budget
-        .and_then(|budget| start.checked_add(budget));
-    let end = match (budget_end, deadline) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let end = PhaseEstimates::end(start, settings.time_budget, deadline);
     let mut batch = Batch {
         dynamics,
         cost,

@@ -83,6 +83,19 @@ impl PhaseEstimates {
         end.is_some_and(|end| Instant::now().checked_add(margin).is_none_or(|t| t > end))
     }
 
+    /// When work begun at `start` must end: the earlier of `start + budget` and `deadline`
+    /// (None: neither is given).
+    pub fn end(
+        start: Instant,
+        budget: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Option<Instant> {
+        match (budget.and_then(|b| start.checked_add(b)), deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Lowers `phase` by 1/8, once per solve or plan.
     pub fn age(phase: &mut Duration) {
         *phase -= *phase / 8;
